@@ -1,0 +1,34 @@
+# Hotline's entry points. `make demo` and `make test` need nothing but Go and a shell.
+GO      ?= go
+PKGS    := ./...
+TIMEOUT ?= 8m
+
+.PHONY: all build demo test vet fmt-check bench fuzz soak clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## demo: the runnable demo (the phone switch will grow out of this).
+demo:
+	$(GO) run ./examples/actordemo
+
+## test: what CI runs: gofmt, go vet, then every package under the race detector.
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout $(TIMEOUT) $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
+
+## bench: every benchmark, each beside its baseline in one `go test -bench` run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./actor/
+	$(GO) run ./internal/benchprog/idlemem -n 1000000
+
+clean:
+	rm -rf bin
