@@ -1,0 +1,377 @@
+package actor
+
+import (
+	"errors"
+	"runtime"
+	"runtime/debug"
+	"sync"
+)
+
+// Behavior is an actor's code: Receive handles one message at a time, in
+// the order each sender sent them. The Context is valid only during the
+// call. A Behavior may also implement [Initializer] and [Terminator].
+type Behavior interface {
+	Receive(c *Context, msg any)
+}
+
+// Initializer is implemented by a Behavior with work to do before its
+// first message; see [System.Spawn].
+type Initializer interface {
+	Init(c *Context) error
+}
+
+// Terminator is implemented by a Behavior with work to do when its actor
+// exits for any reason but [Killed]. A panic in Terminate is logged.
+type Terminator interface {
+	Terminate(c *Context, reason error)
+}
+
+// BehaviorFunc adapts a function to a Behavior.
+type BehaviorFunc func(c *Context, msg any)
+
+// Receive calls f(c, msg).
+func (f BehaviorFunc) Receive(c *Context, msg any) { f(c, msg) }
+
+// Messages handled per turn on a goroutine before the actor yields, so
+// that one busy actor cannot starve the others.
+const throughput = 256
+
+// How many times an actor whose mailbox is empty yields before it lets its
+// goroutine go.
+const idleSpins = 2
+
+const (
+	fScheduled uint32 = 1 << iota // on a goroutine, or about to be
+	fSuspended                    // user messages wait until Resume
+	fDead                         // exited; sends fail
+	fTrap                         // exit signals arrive as Exit messages
+)
+
+// actor is what a Ref points at. Its fields beyond the first few are
+// allocated on first use, so an idle actor that never received a message
+// costs one small object.
+type actor struct {
+	sys *System
+	id  uint64
+	b   Behavior // touched only by the goroutine running the actor
+
+	mu         sync.Mutex
+	flags      uint32   // guarded by mu
+	mb         *mailbox // guarded by mu; nil until the first message
+	prev, next *actor   // guarded by sys.mu
+	ext        *extras  // guarded by mu; nil until used
+}
+
+// extras are what most actors never use.
+type extras struct {
+	name       string
+	links      map[*actor]struct{}
+	watchers   map[uint64]*actor // monitors set on this actor, by id
+	monitoring map[uint64]*actor // monitors this actor set, to their targets
+	timers     map[*Timer]struct{}
+	pending    map[*call]uint64 // calls taken with Context.From, by generation
+	done       chan struct{}    // closed when the actor has exited
+	reason     error            // the exit reason, once dead
+}
+
+// An envelope is a queued user message: the message itself, or a *call
+// that carries a Call's message and its reply slot.
+type envelope = any
+
+func (a *actor) extLocked() *extras {
+	if a.ext == nil {
+		a.ext = new(extras)
+	}
+	return a.ext
+}
+
+func (a *actor) hasWorkLocked() bool {
+	mb := a.mb
+	if mb == nil {
+		return false
+	}
+	if len(mb.sys) > 0 {
+		return true
+	}
+	return a.flags&fSuspended == 0 && (mb.user.n > 0 || mb.cur.n > 0)
+}
+
+// push queues a user message and schedules the actor if it was idle.
+func (a *actor) push(e envelope) error {
+	a.mu.Lock()
+	if a.flags&fDead != 0 {
+		a.mu.Unlock()
+		a.sys.dead(a, letter(e), ErrNoProc)
+		return ErrNoProc
+	}
+	mb := a.mb
+	if mb == nil {
+		mb = new(mailbox)
+		a.mb = mb
+	}
+	if mb.bound > 0 && mb.queued() >= mb.bound {
+		if mb.policy != DropOldest || mb.user.n == 0 {
+			a.mu.Unlock()
+			a.sys.dead(a, letter(e), ErrMailboxFull)
+			return ErrMailboxFull
+		}
+		old := mb.user.replaceOldest(&a.sys.segs, e)
+		a.mu.Unlock()
+		a.failEnvelope(old, ErrMailboxFull)
+		return nil
+	}
+	mb.user.push(&a.sys.segs, e)
+	if a.flags&(fScheduled|fSuspended) == 0 {
+		a.flags |= fScheduled
+		a.mu.Unlock()
+		a.sys.schedule(a)
+		return nil
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// pushSys queues a system message, which overtakes user messages and is
+// handled even while the actor is suspended.
+func (a *actor) pushSys(m sysMsg) error {
+	a.mu.Lock()
+	if a.flags&fDead != 0 {
+		a.mu.Unlock()
+		return ErrNoProc
+	}
+	if a.mb == nil {
+		a.mb = new(mailbox)
+	}
+	a.mb.sys = append(a.mb.sys, m)
+	a.mb.sysPending.Store(true)
+	if a.flags&fScheduled == 0 {
+		a.flags |= fScheduled
+		a.mu.Unlock()
+		a.sys.schedule(a)
+		return nil
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// run handles the actor's messages until its mailbox is empty, it is
+// suspended, or it exits. It runs on one goroutine at a time (fScheduled).
+func (a *actor) run(c *Context) {
+	n, spins := 0, 0
+	for {
+		a.mu.Lock()
+		mb := a.mb
+		if len(mb.sys) > 0 {
+			msgs := mb.sys
+			mb.sys = nil
+			mb.sysPending.Store(false)
+			a.mu.Unlock()
+			for i := range msgs {
+				if a.handleSys(c, &msgs[i]) {
+					a.dropSys(msgs[i+1:])
+					return
+				}
+			}
+			continue
+		}
+		if a.flags&fSuspended != 0 {
+			a.flags &^= fScheduled
+			a.mu.Unlock()
+			return
+		}
+		if mb.cur.n == 0 {
+			if mb.user.n == 0 && spins < idleSpins {
+				// More work often follows at once (a burst, or the next
+				// Call of a caller that was just answered): yield a few
+				// times before letting the goroutine go.
+				spins++
+				a.mu.Unlock()
+				runtime.Gosched()
+				continue
+			}
+			if mb.user.n == 0 {
+				a.flags &^= fScheduled
+				a.mu.Unlock()
+				return
+			}
+			mb.cur, mb.user = mb.user, queue{}
+			mb.taken = mb.cur.n
+			mb.handled.Store(0)
+		}
+		a.mu.Unlock()
+		spins = 0
+		if a.drain(c, mb, &n) {
+			return
+		}
+		if n >= throughput {
+			n = 0
+			runtime.Gosched()
+		}
+	}
+}
+
+// drain handles the batch until it ends, a system message waits, or the
+// turn's quota is used, and reports whether the actor exited.
+func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p := newPanicError(v)
+			if c.call != nil && !c.detached {
+				c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
+			}
+			c.call = nil
+			a.terminate(c, p)
+			exited = true
+		}
+	}()
+	pool := &a.sys.segs
+	for mb.cur.n > 0 && *n < throughput && !mb.sysPending.Load() {
+		msg := mb.cur.pop(pool)
+		if mb.bound > 0 {
+			mb.handled.Add(1)
+		}
+		*n++
+		c.detached, c.stop = false, nil
+		if cl, ok := msg.(*call); ok {
+			c.call, c.gen, msg = cl, cl.state.Load()>>1, cl.msg
+		}
+		a.b.Receive(c, msg)
+		if c.call != nil {
+			if !c.detached {
+				c.call.reply(c.gen, nil, ErrNoReply)
+			}
+			c.call = nil
+		}
+		if c.stop != nil {
+			a.terminate(c, c.stop)
+			return true
+		}
+	}
+	return false
+}
+
+func newPanicError(v any) *PanicError {
+	return &PanicError{Value: v, Stack: debug.Stack()}
+}
+
+// failEnvelope answers a queued call that will never be handled, or counts
+// a dead letter.
+func (a *actor) failEnvelope(e envelope, reason error) {
+	if cl, ok := e.(*call); ok {
+		err := reason
+		if !errors.Is(reason, ErrMailboxFull) {
+			err = &ExitError{Actor: Ref{a}, Reason: reason}
+		}
+		cl.reply(cl.state.Load()>>1, nil, err)
+		return
+	}
+	a.sys.dead(a, e, reason)
+}
+
+// letter is the message an envelope carries.
+func letter(e envelope) any {
+	if cl, ok := e.(*call); ok {
+		return cl.msg
+	}
+	return e
+}
+
+// terminate ends the actor on its own goroutine: terminate hook, then the
+// bookkeeping of exit.
+func (a *actor) terminate(c *Context, reason error) {
+	if reason == nil {
+		reason = Normal
+	}
+	if t, ok := a.b.(Terminator); ok && !errors.Is(reason, Killed) {
+		a.runTerminate(t, c, reason)
+	}
+	a.exit(reason, true)
+}
+
+func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.sys.logger.Error("actor: panic in terminate", "actor", Ref{a}, "panic", v)
+		}
+	}()
+	t.Terminate(c, reason)
+}
+
+// abandon ends an actor whose Init failed: nobody hears of it but Spawn's
+// caller.
+func (a *actor) abandon(reason error) {
+	a.exit(reason, false)
+}
+
+// exit marks the actor dead, answers or dead-letters what it still held,
+// and tells its links and monitors (when signal is set).
+func (a *actor) exit(reason error, signal bool) {
+	a.mu.Lock()
+	a.flags |= fDead
+	a.flags &^= fScheduled
+	mb := a.mb
+	a.mb = nil
+	e := a.extLocked()
+	e.reason = reason
+	links, watchers, monitoring, timers, pending := e.links, e.watchers, e.monitoring, e.timers, e.pending
+	e.links, e.watchers, e.monitoring, e.timers, e.pending = nil, nil, nil, nil, nil
+	name := e.name
+	a.mu.Unlock()
+
+	for t := range timers {
+		t.t.Stop()
+	}
+	if mb != nil {
+		fail := func(e envelope) { a.failEnvelope(e, reason) }
+		mb.cur.drain(&a.sys.segs, fail)
+		mb.user.drain(&a.sys.segs, fail)
+		a.dropSys(mb.sys)
+	}
+	for cl, gen := range pending {
+		cl.reply(gen, nil, &ExitError{Actor: Ref{a}, Reason: reason})
+	}
+	for id, t := range monitoring {
+		t.mu.Lock()
+		if t.ext != nil {
+			delete(t.ext.watchers, id)
+		}
+		t.mu.Unlock()
+	}
+	for l := range links {
+		l.mu.Lock()
+		if l.ext != nil {
+			delete(l.ext.links, a)
+		}
+		l.mu.Unlock()
+		if signal {
+			_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
+		}
+	}
+	for id, w := range watchers {
+		_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+	}
+	if signal {
+		var p *PanicError
+		switch {
+		case errors.As(reason, &p):
+			a.sys.logger.Error("actor: exited", "actor", Ref{a}, "reason", reason, "stack", string(p.Stack))
+		case !errors.Is(reason, Normal) && !errors.Is(reason, Shutdown):
+			a.sys.logger.Info("actor: exited", "actor", Ref{a}, "reason", reason)
+		}
+	}
+	a.sys.remove(a, name)
+	a.mu.Lock()
+	if e.done != nil {
+		close(e.done)
+	}
+	e.done = closedChan
+	a.mu.Unlock()
+}
+
+// closedChan stands for the done channel of an actor nobody waited for.
+// It is never written after init.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()

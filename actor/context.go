@@ -1,0 +1,311 @@
+package actor
+
+import (
+	"log/slog"
+	"time"
+)
+
+// A Context is what a handler may do while it handles one message: reply,
+// spawn, link, monitor, set timers, stop. It is valid only during the call
+// to Receive, Init or Terminate that received it, and must not be kept or
+// shared with other goroutines.
+type Context struct {
+	a        *actor
+	call     *call // the Call being handled, if any
+	gen      uint64
+	detached bool  // From was taken
+	stop     error // set by Stop
+}
+
+// Self returns the actor's own Ref.
+func (c *Context) Self() Ref { return Ref{c.a} }
+
+// System returns the actor's System.
+func (c *Context) System() *System { return c.a.sys }
+
+// Logger returns the System's logger with the actor's Ref attached.
+func (c *Context) Logger() *slog.Logger { return c.a.sys.logger.With("actor", Ref{c.a}) }
+
+// IsCall reports whether the message being handled came from [Call].
+func (c *Context) IsCall() bool { return c.call != nil && !c.detached }
+
+// Reply answers the Call being handled with v. It does nothing when the
+// message was sent with Send, or once the call has been answered.
+func (c *Context) Reply(v any) {
+	if c.call != nil && !c.detached {
+		c.call.reply(c.gen, v, nil)
+	}
+}
+
+// ReplyError answers the Call being handled with err (Call returns it as
+// its error).
+func (c *Context) ReplyError(err error) {
+	if c.call != nil && !c.detached {
+		c.call.reply(c.gen, nil, err)
+	}
+}
+
+// From takes the Call being handled so that it can be answered later with
+// [From.Reply]; the handler's return then leaves the caller waiting. It
+// returns the zero From when the message was not a Call.
+func (c *Context) From() From {
+	if c.call == nil || c.detached {
+		return From{}
+	}
+	c.detached = true
+	a := c.a
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.pending == nil {
+		e.pending = make(map[*call]uint64)
+	}
+	e.pending[c.call] = c.gen
+	a.mu.Unlock()
+	return From{c: c.call, gen: c.gen, owner: a}
+}
+
+// Stop ends the actor with reason (Normal if nil) when the handler
+// returns; its terminate hook runs, and its links and monitors are told.
+// Called from Init, it makes Spawn fail with reason.
+func (c *Context) Stop(reason error) {
+	if reason == nil {
+		reason = Normal
+	}
+	c.stop = reason
+}
+
+// Spawn starts an actor in the same System; see [System.Spawn]. Use
+// [LinkTo] with c.Self() to link it to this actor.
+func (c *Context) Spawn(b Behavior, opts ...SpawnOption) (Ref, error) {
+	return c.a.sys.Spawn(b, opts...)
+}
+
+// TrapExits sets whether exit signals from links (and [SendExit]) arrive as
+// [Exit] messages instead of ending this actor. [Kill] is never trapped.
+func (c *Context) TrapExits(on bool) {
+	c.a.mu.Lock()
+	if on {
+		c.a.flags |= fTrap
+	} else {
+		c.a.flags &^= fTrap
+	}
+	c.a.mu.Unlock()
+}
+
+// Link links this actor and r both ways: when either exits with a reason
+// other than Normal, the other gets an exit signal. Linking to an actor
+// that has exited sends this actor an exit signal with reason ErrNoProc.
+func (c *Context) Link(r Ref) {
+	if r.a == nil {
+		_ = c.a.pushSys(sysMsg{kind: sigExit, reason: ErrNoProc})
+		return
+	}
+	link(c.a, r.a)
+}
+
+// Unlink removes the link between this actor and r, if there is one.
+func (c *Context) Unlink(r Ref) {
+	if r.a == nil || r.a == c.a {
+		return
+	}
+	for _, x := range [2][2]*actor{{c.a, r.a}, {r.a, c.a}} {
+		x[0].mu.Lock()
+		if x[0].ext != nil {
+			delete(x[0].ext.links, x[1])
+		}
+		x[0].mu.Unlock()
+	}
+}
+
+func link(a, b *actor) {
+	if a == b {
+		return
+	}
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.links == nil {
+		e.links = make(map[*actor]struct{})
+	}
+	e.links[b] = struct{}{}
+	a.mu.Unlock()
+
+	b.mu.Lock()
+	if b.flags&fDead != 0 {
+		b.mu.Unlock()
+		a.mu.Lock()
+		delete(a.ext.links, b)
+		a.mu.Unlock()
+		_ = a.pushSys(sysMsg{kind: sigExit, from: b, reason: ErrNoProc})
+		return
+	}
+	be := b.extLocked()
+	if be.links == nil {
+		be.links = make(map[*actor]struct{})
+	}
+	be.links[a] = struct{}{}
+	b.mu.Unlock()
+}
+
+// MonitorRef names one monitor set with [Context.Monitor]. It is a
+// comparable value.
+type MonitorRef struct {
+	id     uint64
+	target *actor
+}
+
+// Down is the message a monitoring actor gets, once, when the monitored
+// actor exits (at once, with reason ErrNoProc, if it already had).
+type Down struct {
+	Monitor MonitorRef
+	Actor   Ref
+	Reason  error
+}
+
+// Exit is the message an actor that traps exits gets for an exit signal:
+// from a linked actor that exited (From), or from [SendExit] (From is zero).
+type Exit struct {
+	From   Ref
+	Reason error
+}
+
+// Monitor asks for a [Down] message when r exits. Monitors are one-way and
+// stack: each call sets one more.
+func (c *Context) Monitor(r Ref) MonitorRef {
+	a, t := c.a, r.a
+	m := MonitorRef{id: a.sys.ids.Add(1), target: t}
+	if t == nil {
+		_ = a.push(Down{Monitor: m, Reason: ErrNoProc})
+		return m
+	}
+	t.mu.Lock()
+	if t.flags&fDead != 0 {
+		t.mu.Unlock()
+		_ = a.push(Down{Monitor: m, Actor: r, Reason: ErrNoProc})
+		return m
+	}
+	te := t.extLocked()
+	if te.watchers == nil {
+		te.watchers = make(map[uint64]*actor)
+	}
+	te.watchers[m.id] = a
+	t.mu.Unlock()
+
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.monitoring == nil {
+		e.monitoring = make(map[uint64]*actor)
+	}
+	e.monitoring[m.id] = t
+	a.mu.Unlock()
+	return m
+}
+
+// Demonitor removes a monitor. A Down message already queued stays queued.
+func (c *Context) Demonitor(m MonitorRef) {
+	if m.target == nil {
+		return
+	}
+	m.target.mu.Lock()
+	if m.target.ext != nil {
+		delete(m.target.ext.watchers, m.id)
+	}
+	m.target.mu.Unlock()
+	c.a.mu.Lock()
+	if c.a.ext != nil {
+		delete(c.a.ext.monitoring, m.id)
+	}
+	c.a.mu.Unlock()
+}
+
+// A Timer is a message scheduled with [Context.SendAfter]. It belongs to
+// the actor that set it and is cancelled when that actor exits.
+type Timer struct {
+	t     *time.Timer
+	owner *actor
+}
+
+// SendAfter sends msg to r after d, unless the Timer is stopped or this
+// actor exits first.
+func (c *Context) SendAfter(r Ref, d time.Duration, msg any) *Timer {
+	a := c.a
+	tm := &Timer{owner: a}
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.timers == nil {
+		e.timers = make(map[*Timer]struct{})
+	}
+	e.timers[tm] = struct{}{}
+	a.mu.Unlock()
+	tm.t = time.AfterFunc(d, func() {
+		if tm.take() {
+			_ = Send(r, msg)
+		}
+	})
+	return tm
+}
+
+// take removes the timer from its owner and reports whether it was still
+// pending.
+func (tm *Timer) take() bool {
+	a := tm.owner
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ext == nil {
+		return false
+	}
+	if _, ok := a.ext.timers[tm]; !ok {
+		return false
+	}
+	delete(a.ext.timers, tm)
+	return true
+}
+
+// Stop cancels the timer and reports whether it was still pending: if so,
+// its message will not be sent.
+func (tm *Timer) Stop() bool {
+	if !tm.take() {
+		return false
+	}
+	tm.t.Stop()
+	return true
+}
+
+// A SpawnOption configures an actor at [System.Spawn].
+type SpawnOption func(*spawnConfig)
+
+type spawnConfig struct {
+	name   string
+	bound  int
+	policy Overflow
+	link   *actor
+}
+
+// Overflow says what a bounded mailbox does with a message that does not
+// fit.
+type Overflow uint8
+
+const (
+	// Reject refuses the new message: Send and Call return ErrMailboxFull.
+	Reject Overflow = iota
+	// DropOldest drops the oldest message still waiting (a dead letter, or
+	// ErrMailboxFull for its caller) to make room for the new one.
+	DropOldest
+)
+
+// WithName registers the actor under name; see [System.Register].
+func WithName(name string) SpawnOption {
+	return func(c *spawnConfig) { c.name = name }
+}
+
+// WithMailbox bounds the mailbox to n messages waiting to be handled, with
+// the given overflow policy. The default is an unbounded mailbox: Send
+// never fails for a live actor.
+func WithMailbox(n int, policy Overflow) SpawnOption {
+	return func(c *spawnConfig) { c.bound, c.policy = n, policy }
+}
+
+// LinkTo links the new actor to parent before its Init runs, as OTP's
+// spawn_link does.
+func LinkTo(parent Ref) SpawnOption {
+	return func(c *spawnConfig) { c.link = parent.a }
+}

@@ -1,0 +1,107 @@
+package actor
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// mailbox holds an actor's queued messages. Senders append to user under
+// the actor's lock; the running goroutine takes the whole user queue at
+// once into cur and handles cur without the lock, so a busy actor and its
+// senders meet on the lock once per batch, not once per message.
+type mailbox struct {
+	// Written by senders, under the actor's lock.
+	user   queue
+	sys    []sysMsg
+	bound  int
+	policy Overflow
+	taken  int // messages moved to cur at the last refill; for the bound
+
+	// Read by the running goroutine at every message: kept off the cache
+	// line that senders write.
+	_          [64]byte
+	sysPending atomic.Bool // a system message waits; set under the actor's lock
+	cur        queue       // owned by the running goroutine; swapped under the lock
+	// handled counts the messages of cur handled since the refill, for
+	// bounded mailboxes, so that a sender can count what still waits.
+	handled atomic.Int32
+}
+
+// queued is the number of messages waiting, as a sender sees it.
+func (mb *mailbox) queued() int {
+	return mb.user.n + mb.taken - int(mb.handled.Load())
+}
+
+const segSize = 128
+
+// A segment holds a run of messages. Segments come from and go back to the
+// System's pool, so an idle actor holds none and a busy one allocates none.
+type segment struct {
+	msgs [segSize]envelope
+	n    int // messages written
+	next *segment
+}
+
+// queue is a FIFO of envelopes in a list of segments.
+type queue struct {
+	head, tail *segment
+	off        int // index of the first message in head
+	n          int // messages in the queue
+}
+
+func (q *queue) push(pool *sync.Pool, e envelope) {
+	t := q.tail
+	if t == nil || t.n == segSize {
+		s, _ := pool.Get().(*segment)
+		if s == nil {
+			s = new(segment)
+		}
+		if t == nil {
+			q.head = s
+		} else {
+			t.next = s
+		}
+		q.tail, t = s, s
+	}
+	t.msgs[t.n] = e
+	t.n++
+	q.n++
+}
+
+// pop removes the oldest message; the queue must not be empty.
+func (q *queue) pop(pool *sync.Pool) envelope {
+	h := q.head
+	e := h.msgs[q.off]
+	q.off++
+	q.n--
+	if q.off == h.n {
+		q.head, q.off = h.next, 0
+		if q.head == nil {
+			q.tail = nil
+		}
+		release(pool, h)
+	}
+	return e
+}
+
+// replaceOldest drops the oldest message for e, keeping the order of the
+// rest, and returns the dropped one; the queue must not be empty.
+func (q *queue) replaceOldest(pool *sync.Pool, e envelope) envelope {
+	old := q.pop(pool)
+	q.push(pool, e)
+	return old
+}
+
+// drain calls f for every message, oldest first, and empties the queue.
+func (q *queue) drain(pool *sync.Pool, f func(envelope)) {
+	for q.n > 0 {
+		f(q.pop(pool))
+	}
+	*q = queue{}
+}
+
+func release(pool *sync.Pool, s *segment) {
+	clear(s.msgs[:s.n])
+	s.n, s.next = 0, nil
+	pool.Put(s)
+}

@@ -1,0 +1,238 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// System messages overtake user messages: they are handled before the next
+// user message, and also while the actor is suspended.
+
+type sysKind uint8
+
+const (
+	sysSuspend sysKind = iota
+	sysResume
+	sysChangeCode
+	sysInspect
+	sysStop
+	sysKill
+	sigExit // an exit signal from a link, or from SendExit
+)
+
+type sysMsg struct {
+	kind   sysKind
+	from   *actor // sigExit: the sender, nil when sent from outside any actor
+	reason error
+	fn     func(Behavior) (Behavior, error)
+	done   chan error // answers the request, if anyone waits
+}
+
+// handleSys handles one system message on the actor's goroutine and reports
+// whether the actor exited.
+func (a *actor) handleSys(c *Context, m *sysMsg) bool {
+	var err error
+	switch m.kind {
+	case sysSuspend:
+		a.mu.Lock()
+		a.flags |= fSuspended
+		a.mu.Unlock()
+	case sysResume:
+		a.mu.Lock()
+		a.flags &^= fSuspended
+		a.mu.Unlock()
+	case sysChangeCode:
+		a.mu.Lock()
+		suspended := a.flags&fSuspended != 0
+		a.mu.Unlock()
+		if !suspended {
+			err = ErrNotSuspended
+			break
+		}
+		var nb Behavior
+		if nb, err = callFn(m.fn, a.b); err == nil {
+			if nb == nil {
+				err = errors.New("actor: change code returned a nil behavior")
+			} else {
+				a.b = nb
+			}
+		}
+	case sysInspect:
+		_, err = callFn(m.fn, a.b)
+	case sysStop:
+		c.call = nil
+		a.terminate(c, m.reason)
+		answer(m.done, nil)
+		return true
+	case sysKill:
+		a.exit(Killed, true)
+		answer(m.done, nil)
+		return true
+	case sigExit:
+		a.mu.Lock()
+		trap := a.flags&fTrap != 0
+		a.mu.Unlock()
+		switch {
+		case trap:
+			_ = a.push(Exit{From: Ref{m.from}, Reason: m.reason})
+		case !IsNormal(m.reason):
+			c.call = nil
+			a.terminate(c, m.reason)
+			return true
+		}
+	}
+	answer(m.done, err)
+	return false
+}
+
+func answer(done chan error, err error) {
+	if done != nil {
+		done <- err
+	}
+}
+
+func callFn(fn func(Behavior) (Behavior, error), b Behavior) (nb Behavior, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = newPanicError(v)
+		}
+	}()
+	return fn(b)
+}
+
+// dropSys answers the system requests an exited actor will not handle.
+func (a *actor) dropSys(msgs []sysMsg) {
+	for _, m := range msgs {
+		if m.kind == sysStop || m.kind == sysKill {
+			answer(m.done, nil)
+		} else {
+			answer(m.done, ErrNoProc)
+		}
+	}
+}
+
+// request sends a system message and waits for its answer.
+func request(ctx context.Context, r Ref, m sysMsg) error {
+	if r.a == nil {
+		return ErrNoProc
+	}
+	m.done = make(chan error, 1)
+	if err := r.a.pushSys(m); err != nil {
+		return err
+	}
+	select {
+	case err := <-m.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("actor: %v: %w", r, ctx.Err())
+	}
+}
+
+// Suspend returns once the actor is between messages and has stopped
+// handling user messages, which go on queuing until [Resume]. System
+// operations (ChangeCode, Inspect, Stop, Kill, SendExit and links' exit signals) still reach a
+// suspended actor. It returns ErrNoProc if the actor has exited.
+func Suspend(ctx context.Context, r Ref) error {
+	return request(ctx, r, sysMsg{kind: sysSuspend})
+}
+
+// Resume lets a suspended actor handle its user messages again, starting
+// with those that queued while it was suspended. Resuming an actor that is
+// not suspended does nothing.
+func Resume(ctx context.Context, r Ref) error {
+	return request(ctx, r, sysMsg{kind: sysResume})
+}
+
+// ChangeCode replaces the Behavior of a suspended actor with what fn
+// returns, on the actor's own goroutine. If fn returns an error or panics,
+// the actor keeps its Behavior and ChangeCode returns the error (a panic as
+// a *[PanicError]). It returns ErrNotSuspended unless the actor was
+// suspended by [Suspend]. This is the primitive that live upgrades build on.
+func ChangeCode(ctx context.Context, r Ref, fn func(old Behavior) (Behavior, error)) error {
+	return request(ctx, r, sysMsg{kind: sysChangeCode, fn: fn})
+}
+
+// Inspect runs fn with the actor's Behavior on the actor's own goroutine,
+// between two messages (also while suspended), and returns fn's error. fn
+// must not keep the Behavior.
+func Inspect(ctx context.Context, r Ref, fn func(b Behavior) error) error {
+	return request(ctx, r, sysMsg{kind: sysInspect, fn: func(b Behavior) (Behavior, error) {
+		return b, fn(b)
+	}})
+}
+
+// Stop asks the actor to exit with reason (Normal if nil) after the message
+// it is handling, runs its terminate hook, and waits until it has exited.
+// It returns ErrNoProc if the actor had already exited.
+func Stop(ctx context.Context, r Ref, reason error) error {
+	if r.a == nil {
+		return ErrNoProc
+	}
+	return stopActor(ctx, r.a, reason)
+}
+
+func stopActor(ctx context.Context, a *actor, reason error) error {
+	if reason == nil {
+		reason = Normal
+	}
+	err := a.pushSys(sysMsg{kind: sysStop, reason: reason})
+	if werr := a.wait(ctx); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// Kill ends the actor with reason [Killed] as soon as the message it is
+// handling returns; a kill cannot be trapped, and no terminate hook runs.
+// (Go cannot preempt a handler: one that never returns is never killed.)
+// Kill does not wait; use [Wait] for that.
+func Kill(r Ref) error {
+	if r.a == nil {
+		return ErrNoProc
+	}
+	return r.a.pushSys(sysMsg{kind: sysKill})
+}
+
+// SendExit sends the actor an exit signal with reason, as a linked actor's
+// exit would: an actor that traps exits gets an [Exit] message (with a zero
+// From); otherwise a reason other than Normal ends it with that reason.
+func SendExit(r Ref, reason error) error {
+	if r.a == nil {
+		return ErrNoProc
+	}
+	if reason == nil {
+		reason = Normal
+	}
+	return r.a.pushSys(sysMsg{kind: sigExit, reason: reason})
+}
+
+// Wait waits until the actor has exited and returns its exit reason. err is
+// ctx's error if ctx ends first, or ErrNoProc for the zero Ref.
+func Wait(ctx context.Context, r Ref) (reason error, err error) {
+	if r.a == nil {
+		return nil, ErrNoProc
+	}
+	if err := r.a.wait(ctx); err != nil {
+		return nil, err
+	}
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	return r.a.ext.reason, nil
+}
+
+func (a *actor) wait(ctx context.Context) error {
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.done == nil {
+		e.done = make(chan struct{})
+	}
+	done := e.done
+	a.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("actor: waiting for %v: %w", Ref{a}, ctx.Err())
+	}
+}

@@ -1,0 +1,350 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// A System owns a set of actors: their scheduling, the name registry, the
+// ID source and shutdown. There is no global state: two Systems in one
+// process share nothing.
+//
+// A System must be made with [NewSystem] and must not be copied. Its
+// methods are safe for concurrent use. Inside a [testing/synctest] bubble,
+// make the System inside the bubble and shut it down before the bubble
+// ends.
+type System struct {
+	logger     *slog.Logger
+	deadLetter func(DeadLetter)
+	maxIdle    int32
+
+	ids atomic.Uint64
+
+	mu      sync.Mutex
+	head    *actor // oldest live actor; the list is in spawn order
+	tail    *actor // newest live actor
+	count   int
+	names   map[string]*actor
+	stopped bool
+
+	idle    chan *actor // hands a runnable actor to a parked worker
+	idleN   atomic.Int32
+	quit    chan struct{}
+	quitted sync.Once
+	workers sync.WaitGroup
+
+	calls sync.Pool // *call
+	segs  sync.Pool // *segment
+}
+
+// A SystemOption configures a [System].
+type SystemOption func(*System)
+
+// WithLogger sets the logger that reports abnormal exits and panics in
+// terminate hooks. The default is [slog.Default] at the time of NewSystem.
+func WithLogger(l *slog.Logger) SystemOption {
+	return func(s *System) { s.logger = l }
+}
+
+// WithDeadLetters sets a hook called for every message that could not be
+// delivered: sent to an actor that had exited, dropped by a full mailbox,
+// or left in a mailbox when its actor exited. The hook runs on the goroutine
+// that found the letter dead, so it must be quick and must not block;
+// counting is its usual job. The default drops them silently.
+func WithDeadLetters(hook func(DeadLetter)) SystemOption {
+	return func(s *System) { s.deadLetter = hook }
+}
+
+// WithIdleWorkers sets how many parked goroutines the System keeps to run
+// actors whose mailbox gets work; more than that exit when idle. The
+// default is 4 × GOMAXPROCS.
+func WithIdleWorkers(n int) SystemOption {
+	return func(s *System) { s.maxIdle = int32(max(n, 0)) }
+}
+
+// A DeadLetter is a message that was not delivered, and why.
+type DeadLetter struct {
+	To      Ref   // the intended receiver
+	Message any   // the message
+	Reason  error // ErrNoProc, ErrMailboxFull, or the receiver's exit reason
+}
+
+// NewSystem returns a running System with no actors.
+func NewSystem(opts ...SystemOption) *System {
+	s := &System{
+		logger:  slog.Default(),
+		maxIdle: int32(4 * runtime.GOMAXPROCS(0)),
+		idle:    make(chan *actor),
+		quit:    make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Logger returns the System's logger.
+func (s *System) Logger() *slog.Logger { return s.logger }
+
+// Count returns the number of live actors.
+func (s *System) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// Spawn starts an actor running b and returns its Ref. If b implements
+// [Initializer], Init runs before Spawn returns, on the caller's goroutine,
+// and an error or panic from it is Spawn's error: the actor never runs, and
+// links made by [LinkTo] are dropped without an exit signal. Spawn starts
+// no goroutine: the actor is scheduled when its mailbox gets work.
+//
+// Spawn returns ErrStopped once Shutdown has begun, and ErrNameTaken when
+// [WithName] names a registered actor.
+func (s *System) Spawn(b Behavior, opts ...SpawnOption) (Ref, error) {
+	cfg := newSpawnConfig(opts)
+	a := &actor{sys: s, id: s.ids.Add(1), b: b, flags: fScheduled}
+	if cfg.bound > 0 {
+		a.mb = &mailbox{bound: cfg.bound, policy: cfg.policy}
+	}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return Ref{}, ErrStopped
+	}
+	if cfg.name != "" {
+		if _, taken := s.names[cfg.name]; taken {
+			s.mu.Unlock()
+			return Ref{}, ErrNameTaken
+		}
+		if s.names == nil {
+			s.names = make(map[string]*actor)
+		}
+		s.names[cfg.name] = a
+		a.extLocked().name = cfg.name
+	}
+	a.prev = s.tail
+	if s.tail != nil {
+		s.tail.next = a
+	} else {
+		s.head = a
+	}
+	s.tail = a
+	s.count++
+	s.mu.Unlock()
+
+	if cfg.link != nil {
+		link(a, cfg.link)
+	}
+	if in, ok := b.(Initializer); ok {
+		c := &Context{a: a}
+		if err := runInit(in, c); err != nil {
+			a.abandon(err)
+			return Ref{}, err
+		}
+		if c.stop != nil {
+			a.abandon(c.stop)
+			return Ref{}, c.stop
+		}
+	}
+	a.mu.Lock()
+	work := a.hasWorkLocked()
+	if !work {
+		a.flags &^= fScheduled
+	}
+	a.mu.Unlock()
+	if work {
+		s.schedule(a)
+	}
+	return Ref{a}, nil
+}
+
+// newSpawnConfig applies opts; without any, nothing is allocated.
+func newSpawnConfig(opts []SpawnOption) spawnConfig {
+	if len(opts) == 0 {
+		return spawnConfig{}
+	}
+	cfg := new(spawnConfig)
+	for _, o := range opts {
+		o(cfg)
+	}
+	return *cfg
+}
+
+func runInit(in Initializer, c *Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = newPanicError(v)
+		}
+	}()
+	return in.Init(c)
+}
+
+// Register gives r a name that [System.Whereis] finds until the actor exits
+// or the name is unregistered. It returns ErrNameTaken if the name belongs
+// to a live actor, and ErrNoProc if r has exited.
+func (s *System) Register(name string, r Ref) error {
+	a := r.a
+	if a == nil || a.sys != s {
+		return ErrNoProc
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.flags&fDead != 0 {
+		return ErrNoProc
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.names[name]; taken {
+		return ErrNameTaken
+	}
+	if s.names == nil {
+		s.names = make(map[string]*actor)
+	}
+	e := a.extLocked()
+	if e.name != "" {
+		delete(s.names, e.name)
+	}
+	s.names[name] = a
+	e.name = name
+	return nil
+}
+
+// Unregister removes a name. It does nothing if the name is not registered.
+func (s *System) Unregister(name string) {
+	s.mu.Lock()
+	a := s.names[name]
+	delete(s.names, name)
+	s.mu.Unlock()
+	if a != nil {
+		a.mu.Lock()
+		if a.ext != nil && a.ext.name == name {
+			a.ext.name = ""
+		}
+		a.mu.Unlock()
+	}
+}
+
+// Whereis returns the actor registered under name.
+func (s *System) Whereis(name string) (Ref, bool) {
+	s.mu.Lock()
+	a, ok := s.names[name]
+	s.mu.Unlock()
+	return Ref{a}, ok
+}
+
+// Shutdown stops every actor in the reverse order of their spawning, each
+// with reason [Shutdown], waiting for each to finish its terminate hook,
+// then stops the System's goroutines. New spawns fail with ErrStopped from
+// the moment it begins. If ctx ends first, the actors not yet stopped are
+// killed (each still finishes the message it is handling) and Shutdown
+// returns ctx's error. Shutdown may be called more than once.
+func (s *System) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		a := s.tail
+		s.mu.Unlock()
+		if a == nil {
+			break
+		}
+		if err := stopActor(ctx, a, Shutdown); err != nil && !errors.Is(err, ErrNoProc) {
+			s.killAll()
+			return err
+		}
+	}
+	s.quitted.Do(func() { close(s.quit) })
+	s.workers.Wait()
+	return nil
+}
+
+func (s *System) killAll() {
+	s.mu.Lock()
+	var all []*actor
+	for a := s.head; a != nil; a = a.next {
+		all = append(all, a)
+	}
+	s.mu.Unlock()
+	for _, a := range all {
+		_ = a.pushSys(sysMsg{kind: sysKill})
+	}
+}
+
+// remove takes a dead actor out of the spawn-ordered list and the registry.
+func (s *System) remove(a *actor, name string) {
+	s.mu.Lock()
+	if a.prev != nil {
+		a.prev.next = a.next
+	} else if s.head == a {
+		s.head = a.next
+	}
+	if a.next != nil {
+		a.next.prev = a.prev
+	} else if s.tail == a {
+		s.tail = a.prev
+	}
+	a.prev, a.next = nil, nil
+	s.count--
+	if name != "" && s.names[name] == a {
+		delete(s.names, name)
+	}
+	s.mu.Unlock()
+}
+
+func (s *System) dead(to *actor, msg any, reason error) {
+	if s.deadLetter != nil {
+		s.deadLetter(DeadLetter{To: Ref{to}, Message: msg, Reason: reason})
+	}
+}
+
+// schedule puts a runnable actor on a goroutine: a parked worker if one is
+// waiting, a new one otherwise. The caller has set fScheduled.
+func (s *System) schedule(a *actor) {
+	select {
+	case s.idle <- a:
+	default:
+		s.workers.Add(1)
+		go s.worker(a)
+	}
+}
+
+// worker runs actors until it has been idle while enough others are.
+func (s *System) worker(a *actor) {
+	defer s.workers.Done()
+	c := new(Context)
+	for {
+		c.a = a
+		a.run(c)
+		c.a = nil
+		if s.idleN.Add(1) > s.maxIdle {
+			s.idleN.Add(-1)
+			return
+		}
+		select {
+		case a = <-s.idle:
+			s.idleN.Add(-1)
+		case <-s.quit:
+			s.idleN.Add(-1)
+			return
+		}
+	}
+}
+
+func (s *System) getCall() *call {
+	if c, ok := s.calls.Get().(*call); ok {
+		return c
+	}
+	return &call{ch: make(chan reply, 1)}
+}
+
+func (s *System) putCall(c *call, gen uint64) {
+	c.msg = nil
+	c.state.Store((gen + 1) << 1)
+	s.calls.Put(c)
+}
