@@ -22,7 +22,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 
 ## bench: every benchmark, each beside its baseline in one `go test -bench` run.

@@ -317,6 +317,8 @@ func (a *actor) exit(reason error, signal bool) {
 	e.links, e.watchers, e.monitoring, e.timers, e.pending = nil, nil, nil, nil, nil
 	name := e.name
 	a.mu.Unlock()
+	// Leave the registry and the count before anyone hears of the exit.
+	a.sys.remove(a, name)
 
 	for t := range timers {
 		t.t.Stop()
@@ -359,7 +361,6 @@ func (a *actor) exit(reason error, signal bool) {
 			a.sys.logger.Info("actor: exited", "actor", Ref{a}, "reason", reason)
 		}
 	}
-	a.sys.remove(a, name)
 	a.mu.Lock()
 	if e.done != nil {
 		close(e.done)
