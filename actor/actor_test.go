@@ -408,7 +408,7 @@ func testSuspendResume(t *testing.T) {
 	suspended := make(chan error, 1)
 	go func() { suspended <- actor.Suspend(ctx, r) }()
 	synctest.Wait() // Suspend is queued behind the message in hand
-	close(release) // the handler of message 0 returns; Suspend overtakes 1..9
+	close(release)  // the handler of message 0 returns; Suspend overtakes 1..9
 	require.NoError(t, <-suspended)
 	require.Equal(t, 0, got.next(t))
 	for i := 10; i < 20; i++ {

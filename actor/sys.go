@@ -164,7 +164,9 @@ func Inspect(ctx context.Context, r Ref, fn func(b Behavior) error) error {
 
 // Stop asks the actor to exit with reason (Normal if nil) after the message
 // it is handling, runs its terminate hook, and waits until it has exited.
-// It returns ErrNoProc if the actor had already exited.
+// It returns ErrNoProc if the actor had already exited. An actor stops
+// itself with [Context.Stop]: Stop, like every call here that waits for the
+// actor, would wait for itself until ctx ends.
 func Stop(ctx context.Context, r Ref, reason error) error {
 	if r.a == nil {
 		return ErrNoProc
