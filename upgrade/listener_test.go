@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,18 +29,33 @@ func inheritedCopy(t *testing.T, ln net.Listener) net.Listener {
 	return cp
 }
 
-func TestListenerStopsAcceptingAfterHandoff(t *testing.T) {
-	f := newFakeFlip()
-	r, _ := testRestarter(t, f)
-	ln, err := r.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	next := inheritedCopy(t, ln)
-	require.NoError(t, r.Ready())
-
-	type accepted struct {
-		c   net.Conn
-		err error
+// waitAcceptIn waits until a goroutine is in listener.Accept in the given
+// scheduler state: "IO wait" (in the socket, parked in the network poller) or
+// "chan receive" (paused, waiting for Close).
+func waitAcceptIn(t *testing.T, state string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(deadline) {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for g := range strings.SplitSeq(stacks, "\n\n") {
+			if strings.Contains(g, "["+state) && strings.Contains(g, "upgrade.(*listener).Accept") {
+				return
+			}
+		}
+		runtime.Gosched()
 	}
+	t.Fatalf("no goroutine in Accept in state %q", state)
+}
+
+type accepted struct {
+	c   net.Conn
+	err error
+}
+
+// acceptAll accepts on ln until it fails, handing each result to the
+// returned channel.
+func acceptAll(ln net.Listener) <-chan accepted {
 	got := make(chan accepted)
 	go func() {
 		for {
@@ -49,31 +66,60 @@ func TestListenerStopsAcceptingAfterHandoff(t *testing.T) {
 			}
 		}
 	}()
+	return got
+}
 
-	c1, err := net.Dial("tcp", ln.Addr().String())
+func TestListenerStopsAcceptingAfterHandoff(t *testing.T) {
+	f := newFakeFlip()
+	r, _ := testRestarter(t, f)
+	ln, err := r.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer c1.Close()
-	a := <-got
+	next := inheritedCopy(t, ln)
+	require.NoError(t, r.Ready())
+
+	old := acceptAll(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	a := <-old
 	require.NoError(t, a.err)
 	require.NoError(t, a.c.Close())
+	require.NoError(t, c.Close())
 
-	// The handoff: this process's Accept, blocked in the socket, must stop
-	// taking connections, so the new process gets every one of them.
+	// The handoff: this process's Accept, parked in the socket, must leave it
+	// and stop taking connections, so that those that arrive wait in the
+	// queue for the new process. (Go's poller can still hand an Accept woken
+	// by the deadline, but not yet run, a connection that arrives meanwhile:
+	// the old process then serves that one. Waiting until it has left the
+	// socket rules that out here.)
+	waitAcceptIn(t, "IO wait")
 	go answer(t, f, nil)
 	require.NoError(t, r.Upgrade(t.Context()))
-	for range 3 {
+	waitAcceptIn(t, "chan receive")
+	const n = 10
+	for range n {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		require.NoError(t, err, "nothing is refused")
-		nc, err := next.Accept()
-		require.NoError(t, err)
-		require.NoError(t, nc.Close())
-		require.NoError(t, c.Close())
+		defer c.Close()
+	}
+	fromNext := acceptAll(next)
+	for range n {
+		select {
+		case a := <-fromNext:
+			require.NoError(t, a.err)
+			require.NoError(t, a.c.Close())
+		case a := <-old:
+			t.Fatalf("the old process accepted a connection after the handoff: %v", a)
+		}
 	}
 
+	// An Accept called after the handoff waits for Close.
+	later := acceptAll(ln)
 	require.NoError(t, ln.Close())
-	a = <-got
-	require.ErrorIs(t, a.err, net.ErrClosed)
+	require.ErrorIs(t, (<-old).err, net.ErrClosed)
+	require.ErrorIs(t, (<-later).err, net.ErrClosed)
 	require.NoError(t, ln.Close(), "closing twice is fine")
+	require.NoError(t, next.Close())
+	require.ErrorIs(t, (<-fromNext).err, net.ErrClosed)
 }
 
 func TestPausedListenerKeepsHTTPServerServing(t *testing.T) {

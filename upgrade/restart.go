@@ -126,9 +126,12 @@ func newRestarter(f flipper, cfg restartConfig) *Restarter {
 // same network and addr, or a new one. Call it before [Restarter.Ready],
 // which closes every inherited socket that was not asked for.
 //
-// Once a new process has taken over, the listener stops accepting: a
-// goroutine in Accept waits until the listener is closed and then gets an
-// error matching [net.ErrClosed]. Closing it is safe more than once, and
+// Once a new process has taken over, the listener stops accepting, and
+// connections wait in the shared queue for the new process: a goroutine in
+// Accept waits until the listener is closed and then gets an error matching
+// [net.ErrClosed]. (One that was already in the socket at that instant may
+// still return one connection that arrived just then; serve it as usual, it
+// is drained with the others.) Closing it is safe more than once, and
 // [Restarter.Drain] closes it after the drain hooks if they did not. It is
 // not a *net.TCPListener; use [net.Listener] methods only.
 func (r *Restarter) Listen(network, addr string) (net.Listener, error) {
