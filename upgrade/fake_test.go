@@ -72,8 +72,6 @@ func (f *fakeFlip) Upgrade() error {
 
 func (f *fakeFlip) exit() { f.exitOnce.Do(func() { close(f.exitC) }) }
 
-func (f *fakeFlip) Exit() <-chan struct{} { return f.exitC }
-
 func (f *fakeFlip) Stop() {
 	f.stopOnce.Do(func() { close(f.stopC) })
 	f.exit()

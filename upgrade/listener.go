@@ -16,7 +16,6 @@ type flipper interface {
 	ListenPacket(network, addr string) (net.PacketConn, error)
 	Ready() error
 	Upgrade() error
-	Exit() <-chan struct{}
 	Stop()
 	HasParent() bool
 	WaitForParent(ctx context.Context) error

@@ -43,6 +43,8 @@ type Restarter struct {
 	listeners    []*listener
 	packetConns  []net.PacketConn
 
+	exitOnce  sync.Once
+	exitC     chan struct{} // see Exit
 	stopOnce  sync.Once
 	stopC     chan struct{}
 	stopWatch context.CancelFunc
@@ -103,6 +105,7 @@ func newRestarter(f flipper, cfg restartConfig) *Restarter {
 		cfg:        cfg,
 		log:        cfg.logger,
 		pid:        os.Getpid(),
+		exitC:      make(chan struct{}),
 		stopC:      make(chan struct{}),
 		parentGone: !f.HasParent(),
 	}
@@ -246,8 +249,10 @@ func (r *Restarter) State() State {
 // a new process has taken over, or [Restarter.Drain] or [Restarter.Stop] was
 // called.
 func (r *Restarter) Exit() <-chan struct{} {
-	return r.f.Exit()
+	return r.exitC
 }
+
+func (r *Restarter) exit() { r.exitOnce.Do(func() { close(r.exitC) }) }
 
 func (r *Restarter) startAttempt(trigger string) (<-chan error, error) {
 	r.mu.Lock()
@@ -312,6 +317,7 @@ func (r *Restarter) attempt() error {
 	for _, l := range listeners {
 		l.pause()
 	}
+	r.exit()
 	args := []any{"took", took}
 	if r.cfg.pidFile != "" {
 		if pid, err := readPIDFile(r.cfg.pidFile); err == nil {
@@ -409,6 +415,7 @@ func (r *Restarter) Drain(ctx context.Context) error {
 	r.log.Info("upgrade: draining", "handed_off", handedOff, "hooks", len(hooks))
 	// No more upgrades; one that runs is cut short and its process killed.
 	r.f.Stop()
+	r.exit()
 
 	if r.cfg.lameDuck > 0 {
 		t := time.NewTimer(r.cfg.lameDuck)
@@ -493,6 +500,7 @@ func (r *Restarter) Stop() {
 		r.mu.Unlock()
 
 		r.f.Stop()
+		r.exit()
 		if r.sigC != nil {
 			r.cfg.stopNotify(r.sigC)
 		}
@@ -524,7 +532,7 @@ func (r *Restarter) Stop() {
 // of main.
 func (r *Restarter) Run(ctx context.Context) error {
 	select {
-	case <-r.f.Exit():
+	case <-r.exitC:
 	case <-ctx.Done():
 	}
 	err := r.Drain(context.WithoutCancel(ctx))

@@ -74,7 +74,7 @@ func TestSIGHUPUnderLoad(t *testing.T) {
 // old process keeps serving through both, says why, and refuses a second
 // request while one is in progress; the next good binary takes over.
 func TestFailedUpgradeKeepsOldProcessServing(t *testing.T) {
-	h := startServer(t, 2*time.Second)
+	h := startServer(t, 3*time.Second)
 	tcp := startLoad(t, "tcp", h.cfg.TCP, 2, 1)
 	gen1 := h.pid()
 

@@ -156,6 +156,25 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	}
 }
 
+func TestDrainAbandonsUpgradeInProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeFlip()
+		r, logs := testRestarter(t, f)
+		require.NoError(t, r.Ready())
+		errc := make(chan error, 1)
+		go func() { errc <- r.Upgrade(t.Context()) }()
+		<-f.upgrades // the new process is starting: SIGTERM now
+		require.NoError(t, r.Drain(t.Context()))
+		err := <-errc
+		require.ErrorIs(t, err, ErrDraining)
+		synctest.Wait()
+		assert.Contains(t, logs.String(), "upgrade: abandoned; this process drains")
+		assert.NotContains(t, logs.String(), "keeps serving")
+		att, _ := r.LastAttempt()
+		require.ErrorIs(t, att.Err, ErrDraining)
+	})
+}
+
 func TestUpgradeWaitsForPreviousProcess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeFlip()
