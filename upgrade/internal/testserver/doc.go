@@ -8,8 +8,9 @@
 //     request it still reads, and closes when the client has closed, so no
 //     request it accepted is lost (see [Client]);
 //   - a datagram echo over UDP;
-//   - HTTP: /healthz ([upgrade.Restarter.HealthHandler]) and POST /upgrade
-//     ([upgrade.Restarter.UpgradeHandler]);
+//   - HTTP: /healthz ([upgrade.Restarter.HealthHandler]), POST /upgrade
+//     ([upgrade.Restarter.UpgradeHandler]) and /hello (a plain handler), all
+//     behind [upgrade.Restarter.LameDuck];
 //   - one "plugin" child process, stopped by a drain hook.
 //
 // The file named by [Config.Dir]/mode makes the next generation misbehave:

@@ -185,6 +185,8 @@ func serve() error {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", r.HealthHandler())
 	mux.Handle("/upgrade", r.UpgradeHandler())
+	hello := fmt.Appendf(nil, "hello from %d\n", os.Getpid())
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(hello) })
 	srv := &http.Server{Handler: r.LameDuck(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(web); !errors.Is(err, http.ErrServerClosed) {
