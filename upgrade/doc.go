@@ -13,7 +13,10 @@
 // register what must be stopped when the process drains, and say when the
 // process can serve:
 //
-//	r, err := upgrade.NewRestarter(upgrade.WithPIDFile("/run/svc/svc.pid"))
+//	r, err := upgrade.NewRestarter(
+//		upgrade.WithPIDFile("/run/svc/svc.pid"),
+//		upgrade.WithLameDuck(500*time.Millisecond),
+//	)
 //	if err != nil { ... }
 //	defer r.Stop()
 //	ln, err := r.Listen("tcp", ":8080")

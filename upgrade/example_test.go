@@ -22,6 +22,7 @@ import (
 func ExampleNewRestarter() {
 	r, err := upgrade.NewRestarter(
 		upgrade.WithPIDFile("/run/svc/svc.pid"),
+		upgrade.WithLameDuck(500*time.Millisecond), // keep-alive clients leave politely
 		upgrade.WithDrainTimeout(20*time.Second),
 	)
 	if err != nil {

@@ -21,7 +21,10 @@ type flipper interface {
 	WaitForParent(ctx context.Context) error
 }
 
-// listener is the net.Listener a Restarter hands out. Once paused it stops
+// listener is the net.Listener a Restarter hands out. It takes no
+// connection before the process is ready: until then they wait in the queue
+// for the old process (if any), which would otherwise share them with a
+// process that may yet fail and take them down with it. Once paused it stops
 // taking connections from the socket, which the new process shares, without
 // closing it: a goroutine in Accept waits until Close and then gets
 // net.ErrClosed, so an http.Server stays in Serve until its Shutdown (which
@@ -29,6 +32,7 @@ type flipper interface {
 // once.
 type listener struct {
 	net.Listener
+	ready <-chan struct{} // closed by Restarter.Ready
 
 	pauseOnce sync.Once
 	paused    chan struct{}
@@ -37,14 +41,19 @@ type listener struct {
 	closeErr  error
 }
 
-func newListener(ln net.Listener) *listener {
-	return &listener{Listener: ln, paused: make(chan struct{}), closed: make(chan struct{})}
+func newListener(ln net.Listener, ready <-chan struct{}) *listener {
+	return &listener{Listener: ln, ready: ready, paused: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // deadliner is implemented by *net.TCPListener and *net.UnixListener.
 type deadliner interface{ SetDeadline(time.Time) error }
 
 func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case <-l.ready:
+	case <-l.paused:
+	case <-l.closed:
+	}
 	for {
 		select {
 		case <-l.paused:

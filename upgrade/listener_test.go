@@ -30,8 +30,9 @@ func inheritedCopy(t *testing.T, ln net.Listener) net.Listener {
 }
 
 // waitAcceptIn waits until a goroutine is in listener.Accept in the given
-// scheduler state: "IO wait" (in the socket, parked in the network poller) or
-// "chan receive" (paused, waiting for Close).
+// scheduler state: "select" (waiting for Ready), "IO wait" (in the socket,
+// parked in the network poller) or "chan receive" (paused, waiting for
+// Close).
 func waitAcceptIn(t *testing.T, state string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -120,6 +121,36 @@ func TestListenerStopsAcceptingAfterHandoff(t *testing.T) {
 	require.NoError(t, ln.Close(), "closing twice is fine")
 	require.NoError(t, next.Close())
 	require.ErrorIs(t, (<-fromNext).err, net.ErrClosed)
+}
+
+func TestListenerAcceptsOnlyOnceReady(t *testing.T) {
+	f := newFakeFlip()
+	f.hasParent = true
+	r, _ := testRestarter(t, f)
+	ln, err := r.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	prev := inheritedCopy(t, ln) // the previous process, which still serves
+
+	got := acceptAll(ln) // this process serves before it is ready
+	waitAcceptIn(t, "select")
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	pc, err := prev.Accept()
+	require.NoError(t, err, "the connection went to the previous process")
+	require.NoError(t, pc.Close())
+
+	require.NoError(t, r.Ready())
+	waitAcceptIn(t, "IO wait")
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c2.Close()
+	a := <-got
+	require.NoError(t, a.err)
+	require.NoError(t, a.c.Close())
+
+	require.NoError(t, ln.Close())
+	require.ErrorIs(t, (<-got).err, net.ErrClosed)
 }
 
 func TestPausedListenerKeepsHTTPServerServing(t *testing.T) {

@@ -29,7 +29,8 @@ type Restarter struct {
 	log *slog.Logger
 	pid int
 
-	readyMu sync.Mutex // serialises Ready
+	readyMu sync.Mutex    // serialises Ready
+	readyC  chan struct{} // closed by Ready: listeners accept from then on
 
 	mu           sync.Mutex
 	state        State
@@ -105,6 +106,7 @@ func newRestarter(f flipper, cfg restartConfig) *Restarter {
 		cfg:        cfg,
 		log:        cfg.logger,
 		pid:        os.Getpid(),
+		readyC:     make(chan struct{}),
 		exitC:      make(chan struct{}),
 		stopC:      make(chan struct{}),
 		parentGone: !f.HasParent(),
@@ -129,6 +131,11 @@ func newRestarter(f flipper, cfg restartConfig) *Restarter {
 // same network and addr, or a new one. Call it before [Restarter.Ready],
 // which closes every inherited socket that was not asked for.
 //
+// Its Accept returns no connection before [Restarter.Ready]: start serving
+// on it whenever convenient; until this process is ready, connections wait
+// for the previous process, which serves them, and a new process that fails
+// before Ready takes none down with it.
+//
 // Once a new process has taken over, the listener stops accepting, and
 // connections wait in the shared queue for the new process: a goroutine in
 // Accept waits until the listener is closed and then gets an error matching
@@ -145,7 +152,7 @@ func (r *Restarter) Listen(network, addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: listen %s %s: %w", network, addr, err)
 	}
-	l := newListener(ln)
+	l := newListener(ln, r.readyC)
 	r.mu.Lock()
 	r.listeners = append(r.listeners, l)
 	r.mu.Unlock()
@@ -200,6 +207,7 @@ func (r *Restarter) Ready() error {
 		r.state = StateReady
 	}
 	r.mu.Unlock()
+	close(r.readyC)
 	r.log.Info("upgrade: ready", "upgraded", r.f.HasParent())
 	return nil
 }

@@ -159,15 +159,6 @@ func serve() error {
 		return err
 	}
 
-	if strings.TrimSpace(string(mode)) == "hang" {
-		// Stuck in start-up after taking the sockets: the old process must
-		// keep serving, then kill this one when the upgrade timeout passes.
-		log.Info("testserver: hanging before ready")
-		t := time.NewTimer(time.Hour)
-		<-t.C
-		return errors.New("hung for an hour")
-	}
-
 	// Drain hooks run last-registered first: the plugin stops last.
 	stopPlugin, err := startPlugin(cfg)
 	if err != nil {
@@ -195,6 +186,15 @@ func serve() error {
 	}()
 	r.OnDrain(srv.Shutdown)
 
+	if strings.TrimSpace(string(mode)) == "hang" {
+		// Stuck at the end of start-up, serving (its listeners take no
+		// connection before Ready) with its plugin started: the old process
+		// must keep serving, then kill this one at the upgrade timeout.
+		log.Info("testserver: hanging before ready")
+		t := time.NewTimer(time.Hour)
+		<-t.C
+		return errors.New("hung for an hour")
+	}
 	if err := r.Ready(); err != nil {
 		return err
 	}
@@ -208,11 +208,14 @@ func serve() error {
 }
 
 // startPlugin starts a plugin process and returns the drain hook that stops
-// it.
+// it. It records the plugin's PID in cfg.PluginFile(os.Getpid()).
 func startPlugin(cfg Config) (func(context.Context) error, error) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), RoleEnv+"=plugin")
 	cmd.Stderr = os.Stderr
+	// A server killed before Ready runs no drain hook: the kernel stops the
+	// plugin with it.
+	setPdeathsig(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start plugin: %w", err)
 	}
