@@ -277,16 +277,13 @@ func (h *harness) signal(pid int, sig syscall.Signal) {
 	require.NoError(h.t, syscall.Kill(pid, sig))
 }
 
-var httpClient = &http.Client{
-	Timeout:   10 * time.Second,
-	Transport: &http.Transport{DisableKeepAlives: true},
-}
-
 func (h *harness) http(method, path string) (int, string) {
 	h.t.Helper()
 	req, err := http.NewRequestWithContext(h.t.Context(), method, "http://"+h.cfg.HTTP+path, nil)
 	require.NoError(h.t, err)
-	resp, err := httpClient.Do(req)
+	// A new connection each time: it goes to the process that accepts now.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

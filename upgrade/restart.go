@@ -456,7 +456,7 @@ func (r *Restarter) Drain(ctx context.Context) error {
 		select {
 		case err = <-errc:
 		default:
-			err = fmt.Errorf("%w: after %v", ErrDrainTimeout, r.cfg.drainTimeout)
+			err = fmt.Errorf("%w: hooks still running: %w", ErrDrainTimeout, dctx.Err())
 		}
 	}
 	if cerr := r.closeSockets(); cerr != nil {

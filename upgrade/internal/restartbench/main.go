@@ -71,7 +71,10 @@ func readPID(path string) int {
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0 // being written: read again
+	}
 	return pid
 }
 
@@ -199,8 +202,8 @@ func run(duration time.Duration, sighups, connections, threads int, lameDuck tim
 		// one exit.
 		marker := fmt.Sprintf(`msg="upgrade: previous process exited" pid=%d`, next)
 		if !waitUntil(15*time.Second, func() bool {
-			b, _ := os.ReadFile(logPath)
-			return bytes.Contains(b, []byte(marker))
+			b, err := os.ReadFile(logPath)
+			return err == nil && bytes.Contains(b, []byte(marker))
 		}) {
 			return fmt.Errorf("SIGHUP %d: process %d did not see its predecessor exit", i+1, next)
 		}
