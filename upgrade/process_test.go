@@ -3,7 +3,6 @@
 package upgrade_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -46,30 +45,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // exited reports whether pid has exited (a zombie counts: nothing runs).
-func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
-}
+func exited(pid int) bool { return !testserver.Running(pid) }
 
-// freeAddr picks a free port on 127.0.0.1 (tableflip v1.2.3 cannot inherit
-// a ":0" listener under its real address).
 func freeAddr(t *testing.T, network string) string {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer pc.Close()
-		return pc.LocalAddr().String()
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testserver.FreeAddr(network)
 	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 type harness struct {
@@ -202,17 +184,7 @@ func (h *harness) waitLog(parts ...string) string {
 }
 
 // pid returns the PID that the PID file names, 0 if none.
-func (h *harness) pid() int {
-	b, err := os.ReadFile(h.cfg.PIDFile())
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	return pid
-}
+func (h *harness) pid() int { return testserver.ReadPID(h.cfg.PIDFile()) }
 
 func (h *harness) pluginPID(server int) int {
 	h.t.Helper()

@@ -15,14 +15,12 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -47,45 +45,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "restartbench:", err)
 		os.Exit(1)
 	}
-}
-
-func freePort(network string) (string, error) {
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		defer pc.Close()
-		return pc.LocalAddr().String(), nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0 // being written: read again
-	}
-	return pid
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
 // waitUntil polls cond every 500µs for at most limit.
@@ -115,7 +74,7 @@ func run(duration time.Duration, sighups, connections, threads int, lameDuck tim
 		addr    *string
 		network string
 	}{{&cfg.TCP, "tcp"}, {&cfg.UDP, "udp"}, {&cfg.HTTP, "tcp"}} {
-		if *p.addr, err = freePort(p.network); err != nil {
+		if *p.addr, err = testserver.FreeAddr(p.network); err != nil {
 			return err
 		}
 	}
@@ -143,9 +102,9 @@ func run(duration time.Duration, sighups, connections, threads int, lameDuck tim
 	pid := server.Process.Pid
 	// Whatever happens, stop the generation that serves.
 	defer func() {
-		if cur := readPID(cfg.PIDFile()); cur != 0 && alive(cur) {
+		if cur := testserver.ReadPID(cfg.PIDFile()); cur != 0 && testserver.Running(cur) {
 			_ = syscall.Kill(cur, syscall.SIGTERM)
-			if !waitUntil(15*time.Second, func() bool { return !alive(cur) }) {
+			if !waitUntil(15*time.Second, func() bool { return !testserver.Running(cur) }) {
 				_ = syscall.Kill(cur, syscall.SIGKILL)
 			}
 		}
@@ -153,7 +112,7 @@ func run(duration time.Duration, sighups, connections, threads int, lameDuck tim
 	url := "http://" + cfg.HTTP + path
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	if !waitUntil(15*time.Second, func() bool {
-		if readPID(cfg.PIDFile()) != pid {
+		if testserver.ReadPID(cfg.PIDFile()) != pid {
 			return false
 		}
 		resp, err := client.Get("http://" + cfg.HTTP + "/healthz")
@@ -181,20 +140,20 @@ func run(duration time.Duration, sighups, connections, threads int, lameDuck tim
 	var ready, gone []time.Duration
 	for i := range sighups {
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * interval)))
-		old := readPID(cfg.PIDFile())
+		old := testserver.ReadPID(cfg.PIDFile())
 		t0 := time.Now()
 		if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 			return err
 		}
 		var next int
 		if !waitUntil(15*time.Second, func() bool {
-			next = readPID(cfg.PIDFile())
+			next = testserver.ReadPID(cfg.PIDFile())
 			return next != old && next != 0
 		}) {
 			return fmt.Errorf("SIGHUP %d: no new process", i+1)
 		}
 		ready = append(ready, time.Since(t0))
-		if !waitUntil(15*time.Second, func() bool { return !alive(old) }) {
+		if !waitUntil(15*time.Second, func() bool { return !testserver.Running(old) }) {
 			return fmt.Errorf("SIGHUP %d: old process %d did not exit", i+1, old)
 		}
 		gone = append(gone, time.Since(t0))
