@@ -295,9 +295,34 @@ func (r *Restarter) startAttempt(trigger string) (<-chan error, error) {
 	return done, nil
 }
 
+// Retries of tableflip's Upgrade when it has not yet seen the previous
+// process exit, which this Restarter saw a moment before (both learn it from
+// the same pipe, through different goroutines).
+const (
+	parentRetries     = 50
+	parentRetryPeriod = 2 * time.Millisecond
+)
+
+// upgrade calls tableflip's Upgrade.
+func (r *Restarter) upgrade() error {
+	for i := 0; ; i++ {
+		err := r.f.Upgrade()
+		if err == nil || err.Error() != "parent hasn't exited" || i == parentRetries {
+			return classify(err)
+		}
+		t := time.NewTimer(parentRetryPeriod)
+		select {
+		case <-t.C:
+		case <-r.stopC:
+			t.Stop()
+			return classify(err)
+		}
+	}
+}
+
 // attempt runs one upgrade to its end and records the outcome.
 func (r *Restarter) attempt() error {
-	err := classify(r.f.Upgrade())
+	err := r.upgrade()
 
 	r.mu.Lock()
 	r.upgrading = false
@@ -315,6 +340,10 @@ func (r *Restarter) attempt() error {
 	switch {
 	case errors.Is(err, ErrDraining):
 		r.log.Warn("upgrade: abandoned; this process drains", "err", err, "took", took)
+		return err
+	case errors.Is(err, ErrUpgradeInProgress), errors.Is(err, ErrNotReady):
+		// tableflip refused before starting anything.
+		r.log.Warn("upgrade: request refused", "trigger", r.last.Trigger, "err", err)
 		return err
 	case err != nil:
 		r.log.Error("upgrade: new process failed; this process keeps serving", "err", err, "took", took)

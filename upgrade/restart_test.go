@@ -114,9 +114,6 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 		{"child pid=42 exited", ErrChildFailed},
 		{"can't start child: can't start process /x: no such file or directory", ErrChildFailed},
 		{"new child pid=42 timed out", ErrChildTimeout},
-		{"upgrade in progress", ErrUpgradeInProgress},
-		{"parent hasn't exited", ErrUpgradeInProgress},
-		{"process is not ready yet", ErrNotReady},
 		{"something new", nil},
 	}
 	for _, tt := range tests {
@@ -172,6 +169,58 @@ func TestDrainAbandonsUpgradeInProgress(t *testing.T) {
 		assert.NotContains(t, logs.String(), "keeps serving")
 		att, _ := r.LastAttempt()
 		require.ErrorIs(t, att.Err, ErrDraining)
+	})
+}
+
+func TestTableflipRefusals(t *testing.T) {
+	for _, tt := range []struct {
+		tableflip string
+		want      error
+	}{
+		{"upgrade in progress", ErrUpgradeInProgress},
+		{"process is not ready yet", ErrNotReady},
+	} {
+		t.Run(tt.tableflip, func(t *testing.T) {
+			f := newFakeFlip()
+			r, logs := testRestarter(t, f)
+			require.NoError(t, r.Ready())
+			go answer(t, f, errors.New(tt.tableflip))
+			require.ErrorIs(t, r.Upgrade(t.Context()), tt.want)
+			assert.Contains(t, logs.String(), "upgrade: request refused")
+			assert.NotContains(t, logs.String(), "keeps serving", "no new process was started")
+			assert.Equal(t, StateReady, r.State())
+		})
+	}
+}
+
+// The Restarter may see the previous process exit a moment before
+// tableflip does: it asks again.
+func TestUpgradeRetriesWhileTableflipSeesParent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeFlip()
+		r, _ := testRestarter(t, f)
+		require.NoError(t, r.Ready())
+		go func() {
+			answer(t, f, errors.New("parent hasn't exited"))
+			answer(t, f, errors.New("parent hasn't exited"))
+			answer(t, f, nil)
+		}()
+		start := time.Now()
+		require.NoError(t, r.Upgrade(t.Context()))
+		assert.Equal(t, 2*parentRetryPeriod, time.Since(start))
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeFlip()
+		r, _ := testRestarter(t, f)
+		require.NoError(t, r.Ready())
+		go func() {
+			for range parentRetries + 1 {
+				answer(t, f, errors.New("parent hasn't exited"))
+			}
+		}()
+		err := r.Upgrade(t.Context())
+		require.ErrorIs(t, err, ErrUpgradeInProgress)
+		assert.Contains(t, err.Error(), "previous process still draining")
 	})
 }
 
