@@ -32,3 +32,16 @@ bench:
 
 clean:
 	rm -rf bin
+
+## bench-restart: wrk against the health endpoint (and a plain one) while the binary replaces
+## itself on SIGHUP, ten times in 20 s; figures in doc/benchmarks.md. Part of `make bench`.
+.PHONY: bench-restart
+RESTARTBENCH := ./bin/restartbench -duration 20s -sighups 10 -threads 2 -connections 50
+bench-restart:
+	command -v wrk || (apt-get update && apt-get install -y wrk)
+	$(GO) build -o bin/restartbench ./upgrade/internal/restartbench
+	$(RESTARTBENCH) -path /healthz
+	$(RESTARTBENCH) -path /healthz -lame-duck 500ms
+	$(RESTARTBENCH) -path /hello -lame-duck 500ms
+
+bench: bench-restart

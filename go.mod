@@ -3,6 +3,7 @@ module github.com/hotline-go/hotline
 go 1.26
 
 require (
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )

@@ -1,0 +1,74 @@
+// Package upgrade replaces a running Hotline service without stopping it.
+//
+// This part of the package replaces the host binary itself: on SIGHUP, or
+// the admin command, a new process starts from the same executable path,
+// inherits every listening socket, and says when it is ready; only then does
+// the old process stop accepting, drain its in-flight work and exit. Not one
+// connection is refused on the way. It is built on
+// [github.com/cloudflare/tableflip] (v1.2.3).
+//
+// # Use
+//
+// Create one [Restarter] in main, before anything listens. Listen through it,
+// register what must be stopped when the process drains, and say when the
+// process can serve:
+//
+//	r, err := upgrade.NewRestarter(
+//		upgrade.WithPIDFile("/run/svc/svc.pid"),
+//		upgrade.WithLameDuck(500*time.Millisecond),
+//	)
+//	if err != nil { ... }
+//	defer r.Stop()
+//	ln, err := r.Listen("tcp", ":8080")
+//	...
+//	srv := &http.Server{Handler: r.LameDuck(mux)}
+//	go srv.Serve(ln)
+//	r.OnDrain(srv.Shutdown)
+//	if err := r.Ready(); err != nil { ... }
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+//	defer stop()
+//	return r.Run(ctx) // returns once a new process took over, or on SIGTERM, and this one drained
+//
+// To upgrade, replace the executable file, then send SIGHUP (systemd:
+// ExecReload=/bin/kill -HUP $MAINPID) or call [Restarter.Upgrade].
+//
+// # The rules
+//
+//   - One upgrade at a time. A request while one runs is refused with
+//     [ErrUpgradeInProgress] and a log line, not queued; so is one while the
+//     process replaced by the last upgrade still drains: a long drain delays
+//     the next upgrade.
+//   - The new process must call [Restarter.Ready] within the upgrade timeout
+//     ([WithUpgradeTimeout]); if it exits or times out, it is gone (killed),
+//     the old process keeps serving, logs why, and [Restarter.Upgrade] and
+//     [Restarter.LastAttempt] say why ([ErrChildFailed], [ErrChildTimeout]).
+//   - When the new process is ready, the old one stops accepting at once (its
+//     listeners stay open, so a connection in the queue is not lost), then
+//     drains: the lame-duck period ([WithLameDuck]), the [Restarter.OnDrain]
+//     hooks in reverse order within the drain deadline ([WithDrainTimeout]),
+//     then it closes its sockets.
+//   - The PID file ([WithPIDFile]) always names the process that serves.
+//   - A drain hook stops what the process started: its servers, and its
+//     plugin processes, so that none is orphaned (an orphaned go-plugin
+//     process dies on its next write to stderr).
+//
+// # Lame duck
+//
+// [Restarter.HealthHandler] answers 503 "starting" until Ready, 200 "ready"
+// while the process serves, and 503 "draining" from the handoff (or a
+// shutdown) on, so that a load balancer or a Kubernetes readiness probe takes
+// the process out of rotation. [Restarter.LameDuck] wraps HTTP handlers so
+// that keep-alive clients are asked to reconnect while the process drains.
+//
+// # Limits
+//
+// Connections already accepted by the old process stay with it until they
+// end or the drain deadline passes; handing them to the new process, with
+// the state of live machines, is built on top of this. net/http's Shutdown
+// can close a keep-alive connection on which a request is arriving; a client
+// that does not retry sees an error (give [WithLameDuck] some time). Only one
+// Restarter may exist in a process. Not supported on Windows.
+//
+// doc/binary-upgrade.md in the repository shows a complete service, a
+// systemd unit, and Kubernetes probe and preStop settings.
+package upgrade

@@ -1,0 +1,106 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// flipper is what a Restarter needs from tableflip's *Upgrader; tests replace
+// it with a fake that runs in one process.
+type flipper interface {
+	Listen(network, addr string) (net.Listener, error)
+	ListenPacket(network, addr string) (net.PacketConn, error)
+	Ready() error
+	Upgrade() error
+	Stop()
+	HasParent() bool
+	WaitForParent(ctx context.Context) error
+}
+
+// listener is the net.Listener a Restarter hands out. It takes no
+// connection before the process is ready: until then they wait in the queue
+// for the old process (if any), which would otherwise share them with a
+// process that may yet fail and take them down with it. Once paused it stops
+// taking connections from the socket, which the new process shares, without
+// closing it: a goroutine in Accept waits until Close and then gets
+// net.ErrClosed, so an http.Server stays in Serve until its Shutdown (which
+// then reports http.ErrServerClosed, as usual). Close may be called more than
+// once.
+type listener struct {
+	net.Listener
+	ready <-chan struct{} // closed by Restarter.Ready
+
+	pauseOnce sync.Once
+	paused    chan struct{}
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error
+}
+
+func newListener(ln net.Listener, ready <-chan struct{}) *listener {
+	return &listener{Listener: ln, ready: ready, paused: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// deadliner is implemented by *net.TCPListener and *net.UnixListener.
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case <-l.ready:
+	case <-l.paused:
+	case <-l.closed:
+	}
+	for {
+		select {
+		case <-l.paused:
+			<-l.closed
+			return nil, l.closedErr()
+		default:
+		}
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-l.paused:
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // our own deadline: wait for Close
+			}
+		default:
+		}
+		select {
+		case <-l.closed:
+			return nil, l.closedErr()
+		default:
+		}
+		return nil, err
+	}
+}
+
+func (l *listener) closedErr() error {
+	addr := l.Listener.Addr()
+	return &net.OpError{Op: "accept", Net: addr.Network(), Addr: addr, Err: net.ErrClosed}
+}
+
+// pause makes Accept stop taking connections. A goroutine blocked in the
+// socket's accept is woken by a deadline in the past.
+func (l *listener) pause() {
+	l.pauseOnce.Do(func() {
+		close(l.paused)
+		if d, ok := l.Listener.(deadliner); ok {
+			_ = d.SetDeadline(time.Unix(1, 0))
+		}
+	})
+}
+
+func (l *listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.closeErr = l.Listener.Close()
+	})
+	return l.closeErr
+}
