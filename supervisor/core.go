@@ -15,11 +15,12 @@ import (
 // intensity restarts in any period. As in OTP's supervisor, a restart
 // exactly period before now still counts, and the one being recorded
 // counts too, so the (intensity+1)th restart within the period is the one
-// refused.
-func addRestart(history []time.Time, now time.Time, intensity int, period time.Duration) ([]time.Time, bool) {
-	threshold := now.Add(-period)
+// refused. Times are offsets from any fixed origin (the supervisor uses its
+// start), so that the history holds no pointers.
+func addRestart(history []time.Duration, now time.Duration, intensity int, period time.Duration) ([]time.Duration, bool) {
+	threshold := now - period
 	i := 0
-	for i < len(history) && history[i].Before(threshold) {
+	for i < len(history) && history[i] < threshold {
 		i++
 	}
 	history = append(history[i:], now)

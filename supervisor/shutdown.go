@@ -15,8 +15,8 @@ import (
 // before a group restart. Delayed restarts pending among them are
 // cancelled: the group starts again as a whole.
 func (s *supervisor) stopGroup(c *actor.Context, ch *child) {
-	if s.strategy == SimpleOneForOne {
-		return
+	if s.strategy != OneForAll && s.strategy != RestForOne {
+		return // the group is ch alone
 	}
 	lo, hi := group(s.strategy, len(s.children), slices.Index(s.children, ch))
 	members := slices.Clone(s.children[lo:hi])

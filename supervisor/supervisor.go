@@ -84,7 +84,8 @@ type supervisor struct {
 	dynamic  map[*child]bool // SimpleOneForOne's children
 	seq      uint64          // SimpleOneForOne: start order, for listing
 	byRef    map[actor.Ref]*child
-	restarts []time.Time // restart times within the period, oldest first
+	epoch    time.Time       // when the supervisor started: the origin of restarts
+	restarts []time.Duration // restart times within the period, oldest first
 }
 
 // child is one child slot: its spec, and its process when it has one.
@@ -134,7 +135,7 @@ func newSupervisor(strategy Strategy, specs []ChildSpec, cfg config) *supervisor
 // and fails the supervisor's start.
 func (s *supervisor) Init(c *actor.Context) error {
 	c.TrapExits(true)
-	s.self, s.sys = c.Self(), c.System()
+	s.self, s.sys, s.epoch = c.Self(), c.System(), time.Now()
 	for _, ch := range slices.Clone(s.children) {
 		if err := s.startChild(c, ch); err != nil {
 			s.stopAll(c)
@@ -206,7 +207,7 @@ func (s *supervisor) onExit(c *actor.Context, m actor.Exit) {
 // try_again_restart, to let other requests in between).
 func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time.Time, retry bool) {
 	var ok bool
-	s.restarts, ok = addRestart(s.restarts, now, s.cfg.intensity, s.cfg.period)
+	s.restarts, ok = addRestart(s.restarts, now.Sub(s.epoch), s.cfg.intensity, s.cfg.period)
 	if !ok {
 		err := &IntensityError{Child: ch.spec.ID, Restarts: len(s.restarts), Period: s.cfg.period, Last: reason}
 		c.Logger().Error("supervisor: too many restarts; stopping the children and exiting",
@@ -219,7 +220,14 @@ func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time
 	ch.status = Restarting
 	ch.fails++
 	ch.gen++
-	d := backoffDelay(s.cfg.backoffMin, s.cfg.backoffMax, ch.fails, s.cfg.jitter, s.cfg.random())
+	var d time.Duration
+	if s.cfg.backoffMin > 0 {
+		u := 0.0
+		if s.cfg.jitter > 0 {
+			u = s.cfg.random()
+		}
+		d = backoffDelay(s.cfg.backoffMin, s.cfg.backoffMax, ch.fails, s.cfg.jitter, u)
+	}
 	if l := c.System().Logger(); l.Enabled(context.Background(), slog.LevelInfo) {
 		l.Info("supervisor: restarting child", "actor", c.Self(), "child", ch.spec.ID, "reason", reason, "delay", d)
 	}
@@ -239,7 +247,7 @@ func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time
 // turn (and counted), which starts its group again.
 func (s *supervisor) startGroup(c *actor.Context, ch *child) {
 	members := []*child{ch}
-	if s.strategy != SimpleOneForOne {
+	if s.strategy == OneForAll || s.strategy == RestForOne {
 		lo, hi := group(s.strategy, len(s.children), slices.Index(s.children, ch))
 		members = slices.Clone(s.children[lo:hi])
 	}
