@@ -95,7 +95,7 @@ type child struct {
 	seq     uint64
 	ref     actor.Ref // zero unless status is Running
 	status  Status
-	started time.Time    // when the running process started
+	started time.Time    // when the running process started (with a backoff)
 	fails   int          // consecutive restarts, for the backoff
 	timer   *actor.Timer // a pending delayed restart
 	gen     uint64       // which restartDue message is current
@@ -292,7 +292,10 @@ func (s *supervisor) startChild(c *actor.Context, ch *child) error {
 		return nil
 	}
 	c.Link(ref)
-	ch.ref, ch.status, ch.started = ref, Running, time.Now()
+	ch.ref, ch.status = ref, Running
+	if s.cfg.backoffMin > 0 {
+		ch.started = time.Now() // for the backoff's reset only
+	}
 	s.byRef[ref] = ch
 	if ch.spec.Kind == Subtree {
 		// A child that is already gone has its exit signal on its way.
