@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -174,4 +175,39 @@ func TestWalkSkipsVanishedSubtree(t *testing.T) {
 		}))
 		require.Equal(t, []string{"calls", "media", "c", "d", "e"}, seen)
 	})
+}
+
+// A supervisor is an actor like any other: a monitor on it gets its exit
+// reason.
+func TestSupervisorIsMonitorable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		sup := start(t, sys, supervisor.OneForOne, specs(j, supervisor.Permanent, "a"), supervisor.WithIntensity(0, time.Second))
+		downs := make(chan actor.Down, 1)
+		_, err := sys.Spawn(&watcher{target: sup, downs: downs})
+		require.NoError(t, err)
+		send(t, refs(t, sup)["a"], exitWith{errCrash})
+		down := <-downs
+		require.Equal(t, sup, down.Actor)
+		var ie *supervisor.IntensityError
+		require.ErrorAs(t, down.Reason, &ie)
+		require.ErrorIs(t, ie.Last, errCrash)
+	})
+}
+
+type watcher struct {
+	target actor.Ref
+	downs  chan<- actor.Down
+}
+
+func (w *watcher) Init(c *actor.Context) error {
+	c.Monitor(w.target)
+	return nil
+}
+
+func (w *watcher) Receive(_ *actor.Context, msg any) {
+	if d, ok := msg.(actor.Down); ok {
+		w.downs <- d
+	}
 }
