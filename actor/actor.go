@@ -166,6 +166,7 @@ func (a *actor) run(c *Context) {
 			mb.sys = nil
 			mb.sysPending.Store(false)
 			a.mu.Unlock()
+			killFirst(msgs)
 			for i := range msgs {
 				if a.handleSys(c, &msgs[i]) {
 					a.dropSys(msgs[i+1:])
@@ -206,6 +207,18 @@ func (a *actor) run(c *Context) {
 		if n >= throughput {
 			n = 0
 			runtime.Gosched()
+		}
+	}
+}
+
+// killFirst moves the first kill in msgs to the front: a kill overtakes the
+// system messages queued before it, so that a Stop or an exit signal that
+// waited behind a long handler does not run the terminate hook a kill skips.
+func killFirst(msgs []sysMsg) {
+	for i := range msgs {
+		if msgs[i].kind == sysKill {
+			msgs[0], msgs[i] = msgs[i], msgs[0]
+			return
 		}
 	}
 }

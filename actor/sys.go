@@ -164,7 +164,10 @@ func Inspect(ctx context.Context, r Ref, fn func(b Behavior) error) error {
 
 // Stop asks the actor to exit with reason (Normal if nil) after the message
 // it is handling, runs its terminate hook, and waits until it has exited.
-// It returns ErrNoProc if the actor had already exited. An actor stops
+// It returns ErrNoProc if the actor had already exited. The request stands
+// when ctx ends first: with a ctx already done, Stop asks and returns at
+// once, so that many actors can be asked before waiting for each with
+// [Wait]. An actor stops
 // itself with [Context.Stop]: Stop, like every call here that waits for the
 // actor, would wait for itself until ctx ends.
 func Stop(ctx context.Context, r Ref, reason error) error {
@@ -187,8 +190,11 @@ func stopActor(ctx context.Context, a *actor, reason error) error {
 
 // Kill ends the actor with reason [Killed] as soon as the message it is
 // handling returns; a kill cannot be trapped, and no terminate hook runs.
-// (Go cannot preempt a handler: one that never returns is never killed.)
-// Kill does not wait; use [Wait] for that.
+// A kill overtakes the system messages still queued, a [Stop] among them,
+// so a kill sent after a stop that timed out skips the terminate hook,
+// unless the hook is already running: Go cannot preempt a handler or a
+// hook, and one that never returns is never killed. Kill does not wait;
+// use [Wait] for that.
 func Kill(r Ref) error {
 	if r.a == nil {
 		return ErrNoProc
