@@ -3,6 +3,7 @@ package fsm
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -39,10 +40,18 @@ func AsDowngrade() ChangeOption {
 // error, a *[actor.PanicError]). If ctx ends first, the change may or may
 // not have been made ([Inspect] tells), but the machine is resumed.
 func ChangeCode(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {
-	if err := actor.Suspend(ctx, ref); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fsm: change code of %v: %w", ref, err)
+	}
+	err := actor.Suspend(ctx, ref)
+	if err == nil {
+		err = ChangeSuspended(ctx, ref, to, opts...)
+	}
+	if errors.Is(err, actor.ErrNoProc) {
 		return err
 	}
-	err := ChangeSuspended(ctx, ref, to, opts...)
+	// Resume even if Suspend failed: when ctx ended, the suspension may
+	// have been made all the same.
 	if rerr := actor.Resume(context.WithoutCancel(ctx), ref); rerr != nil && !errors.Is(rerr, actor.ErrNoProc) {
 		err = errors.Join(err, rerr)
 	}
