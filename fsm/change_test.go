@@ -61,7 +61,7 @@ func recorderV2() *fsm.Machine[[]string] {
 		var d []string
 		for _, n := range old {
 			switch {
-			case n == 666:
+			case n == -666:
 				panic("the number of the beast")
 			case n < 0:
 				return "", nil, errTest
@@ -107,6 +107,7 @@ func TestChangeCodeLosesNoEvent(t *testing.T) {
 	}
 	require.NoError(t, fsm.Sync(ctx, ref)) // handled by v1
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	wg.Go(func() {
 		for i := n / 4; i < n; i++ {
 			if err := fsm.Cast(ref, Rec{i}); err != nil {
@@ -153,7 +154,7 @@ func TestChangeCodeFails(t *testing.T) {
 		},
 		{
 			name:  "upgrade panics",
-			setup: func(t *testing.T, ref actor.Ref) { cast(t, ref, Rec{666}) },
+			setup: func(t *testing.T, ref actor.Ref) { cast(t, ref, Rec{-666}) },
 			to:    recorderV2(),
 			msg:   "fsm: recorder r1: upgrade v1 -> v2: actor: panic: the number of the beast",
 		},
@@ -229,7 +230,7 @@ func TestChangeCodeFails(t *testing.T) {
 func TestUpgradePanicIsPanicError(t *testing.T) {
 	sys := newSystem(t)
 	ref := start(t, sys, recorderV1())
-	cast(t, ref, Rec{666})
+	cast(t, ref, Rec{-666})
 	require.NoError(t, fsm.Sync(context.Background(), ref))
 	err := fsm.ChangeCode(context.Background(), ref, recorderV2())
 	var p *actor.PanicError
@@ -254,6 +255,7 @@ func TestHeldEventsSurviveChange(t *testing.T) {
 		require.Equal(t, []string{"v1:0", "v2:1", "v2:2", "v2:4"}, data[[]string](t, ref))
 		require.Equal(t, []string{"timeout:t"}, info(t, ref).Timeouts)
 		time.Sleep(time.Second)
+		synctest.Wait()
 		require.Equal(t, []string{"v1:0", "v2:1", "v2:2", "v2:4", "v2:3"}, data[[]string](t, ref))
 	})
 }
