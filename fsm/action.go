@@ -15,8 +15,7 @@ type Action struct {
 	kind  actionKind
 	name  string        // a generic timeout's name
 	after time.Duration // a timeout's delay
-	value any           // a reply, or a timeout's or inserted event's payload
-	err   error         // a reply error, or a stop reason
+	value any           // a reply, a reply error, a stop reason, or an event's payload
 }
 
 type actionKind uint8
@@ -43,7 +42,7 @@ func Reply(v any) Action { return Action{kind: actReply, value: v} }
 
 // ReplyError answers the caller of the event being handled with err, which
 // [Call] returns as its error.
-func ReplyError(err error) Action { return Action{kind: actReplyError, err: err} }
+func ReplyError(err error) Action { return Action{kind: actReplyError, value: err} }
 
 // Postpone keeps the event being handled until the machine's state next
 // changes; it is then handled again, before the events waiting in the
@@ -77,7 +76,7 @@ func EventTimeout(d time.Duration, ev any) Action {
 }
 
 // Timeout sets the generic timeout called name to deliver an event with
-// the payload ev (of kind [KindTimeout], with [Event].Timeout set to name) after
+// the payload ev (of kind [KindTimeout]) after
 // d. It replaces a timeout of that name that runs. Generic timeouts run
 // until they fire or are cancelled with [CancelTimeout]; neither events nor
 // changes of state cancel them.
@@ -91,7 +90,7 @@ func CancelTimeout(name string) Action { return Action{kind: actCancelTimeout, n
 // Stop ends the machine with reason ([actor.Normal] if nil) once the
 // actions before it have run: so a [Reply] before Stop reaches its caller.
 // A caller whose call is left unanswered gets an *[actor.ExitError].
-func Stop(reason error) Action { return Action{kind: actStop, err: reason} }
+func Stop(reason error) Action { return Action{kind: actStop, value: reason} }
 
 // String describes the action, for logs and test traces.
 func (a Action) String() string {
@@ -99,7 +98,7 @@ func (a Action) String() string {
 	case actReply:
 		return fmt.Sprintf("reply(%v)", a.value)
 	case actReplyError:
-		return fmt.Sprintf("reply_error(%v)", a.err)
+		return fmt.Sprintf("reply_error(%v)", a.value)
 	case actPostpone:
 		return "postpone"
 	case actNextEvent:
@@ -115,7 +114,13 @@ func (a Action) String() string {
 	case actCancelTimeout:
 		return fmt.Sprintf("cancel_timeout(%s)", a.name)
 	case actStop:
-		return fmt.Sprintf("stop(%v)", a.err)
+		return fmt.Sprintf("stop(%v)", a.value)
 	}
 	return "none"
+}
+
+// err returns the error an action carries, or nil.
+func (a Action) err() error {
+	err, _ := a.value.(error)
+	return err
 }

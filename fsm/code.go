@@ -61,17 +61,18 @@ type Instance interface {
 	State() string
 
 	// Handle runs the handler for ev in the current state, which updates
-	// the state and data, and returns the actions to carry out. It returns
+	// the state and data, and returns the state it leaves the machine in
+	// and the actions to carry out. It returns
 	// an error wrapping ErrUnknownEvent or ErrBadEvent when no handler
 	// takes ev (the machine goes on), and any other error when the
 	// machine must stop (ErrBadResult). A panic in a handler ends the
 	// machine.
-	Handle(ev Event) ([]Action, error)
+	Handle(ev Event) (state string, actions []Action, err error)
 
 	// Enter runs the state-enter handler of the current state, entered
 	// from prev (equal to the current state when the machine starts), and
-	// returns its actions; nil if the state has none. An enter handler
-	// may not change the state.
+	// returns its actions, as Handle does; nil if the state has none. An
+	// enter handler may not change the state.
 	Enter(prev string) ([]Action, error)
 
 	// Encode returns the data in this version's msgpack format.
@@ -111,7 +112,6 @@ func (k Kind) String() string {
 // processes), and how it came.
 type Event struct {
 	Kind    Kind
-	Timeout string // the timeout's name, for KindTimeout
 	Payload any
 }
 

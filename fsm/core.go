@@ -17,10 +17,11 @@ import (
 // reads no clock and starts no goroutine: what it decides is carried out
 // through a shell, which the actor (runtime.go) or a test provides.
 type core struct {
-	code Code
-	in   Instance
-	id   string
-	tags map[string]string
+	code  Code
+	in    Instance
+	state string // in's, as of the last event
+	id    string
+	tags  map[string]string
 
 	queue     []item  // inserted and retried events, handled before the mailbox
 	postponed []item  // events kept until the state changes, oldest first
@@ -54,14 +55,29 @@ type item struct {
 	from caller
 }
 
-// caller is who waits for the reply to an event: the current caller of the
-// shell (live), one the shell handed over with hold (held), or nobody.
-type caller struct {
-	held any
-	live bool
+// caller is who waits for the reply to an event: nobody (the zero caller),
+// the shell's current caller (live), or one the shell handed over with
+// hold, which the shell alone knows what to make of.
+type caller struct{ h any }
+
+type liveCaller struct{}
+
+var live = caller{liveCaller{}}
+
+func (c caller) waiting() bool { return c.h != nil }
+
+func (c caller) live() bool {
+	_, ok := c.h.(liveCaller)
+	return ok
 }
 
-func (c caller) waiting() bool { return c.live || c.held != nil }
+// held returns what hold returned, or nil.
+func (c caller) held() any {
+	if c.live() {
+		return nil
+	}
+	return c.h
+}
 
 // timer is a pending timeout. Its payload stays here, not in the timer's
 // message, so that a change of code can convert it.
@@ -89,7 +105,8 @@ type undo struct {
 
 // start runs the enter handler of the initial state.
 func (c *core) start(sh shell) error {
-	acts, err := c.in.Enter(c.in.State())
+	c.state = c.in.State()
+	acts, err := c.in.Enter(c.state)
 	if err != nil {
 		return err
 	}
@@ -109,17 +126,24 @@ func (c *core) dispatch(sh shell, ev Event, from caller) {
 	if c.stopped {
 		return
 	}
-	c.undo = nil
-	c.step(sh, item{ev: ev, from: from})
+	if c.undo != nil {
+		c.undo = nil
+	}
+	c.step(sh, ev, from)
+	if len(c.queue) > 0 {
+		c.drain(sh)
+	}
+}
+
+// drain handles the queued events.
+func (c *core) drain(sh shell) {
 	for len(c.queue) > 0 && !c.stopped {
 		it := c.queue[0]
 		c.queue[0] = item{}
 		c.queue = c.queue[1:]
-		c.step(sh, it)
+		c.step(sh, it.ev, it.from)
 	}
-	if len(c.queue) == 0 {
-		c.queue = c.queue[:0:0]
-	}
+	c.queue = nil
 }
 
 // fire handles a timer's message, unless the timeout was cancelled or
@@ -128,7 +152,7 @@ func (c *core) fire(sh shell, msg timeoutMsg) {
 	for i, t := range c.timers {
 		if t.msg == msg {
 			c.timers = append(c.timers[:i], c.timers[i+1:]...)
-			c.dispatch(sh, Event{Kind: msg.kind, Timeout: msg.name, Payload: t.payload}, caller{})
+			c.dispatch(sh, Event{Kind: msg.kind, Payload: t.payload}, caller{})
 			return
 		}
 	}
@@ -143,15 +167,33 @@ type transition struct {
 	reason   error
 }
 
-func (c *core) step(sh shell, it item) {
-	c.cancelTimer(sh, KindEventTimeout, "")
-	prev := c.in.State()
-	acts, err := c.in.Handle(it.ev)
-	if err != nil {
-		c.reject(sh, it, err)
-		return
+func (c *core) step(sh shell, ev Event, from caller) {
+	if len(c.timers) > 0 {
+		c.cancelTimer(sh, KindEventTimeout, "")
 	}
-	state := c.in.State()
+	state, acts, err := c.in.Handle(ev)
+	if err != nil || state != c.state || len(acts) > 0 || from.h != nil {
+		c.after(sh, ev, from, state, acts, err)
+	}
+}
+
+// after finishes a step that did more than change the data.
+func (c *core) after(sh shell, ev Event, from caller, state string, acts []Action, err error) {
+	switch {
+	case err != nil:
+		c.reject(sh, ev, from, err)
+	case state != c.state || len(acts) > 0:
+		prev := c.state
+		c.state = state
+		c.transit(sh, item{ev: ev, from: from}, acts, prev, state)
+	case !from.live():
+		c.unanswered(sh, from)
+	}
+}
+
+// transit carries out a handler's result: its actions, and what a change
+// of state brings.
+func (c *core) transit(sh shell, it item, acts []Action, prev, state string) {
 	changed := state != prev
 	if changed {
 		c.cancelTimer(sh, KindStateTimeout, "")
@@ -162,7 +204,7 @@ func (c *core) step(sh shell, it item) {
 		return
 	}
 	if t.postpone && !t.stop {
-		if it.from.live {
+		if it.from.live() {
 			it.from = sh.hold()
 		}
 		c.postponed = append(c.postponed, it)
@@ -188,11 +230,16 @@ func (c *core) step(sh shell, it item) {
 	if len(t.inserted) > 0 {
 		c.queue = append(t.inserted, c.queue...)
 	}
-	if !t.replied && !t.postpone && it.from.held != nil {
-		// A postponed call that is not answered now never will be: its
-		// caller gets what any unanswered caller gets.
-		sh.reply(it.from, nil, actor.ErrNoReply)
+	if !t.replied && !t.postpone && it.from.held() != nil {
+		c.unanswered(sh, it.from)
 	}
+}
+
+// unanswered tells the caller of a postponed call that the handler that
+// took it at last did not reply: it never will now, and its caller gets
+// what any unanswered caller gets.
+func (c *core) unanswered(sh shell, from caller) {
+	sh.reply(from, nil, actor.ErrNoReply)
 }
 
 // run carries out a handler's actions. Actions after Stop are ignored.
@@ -207,7 +254,7 @@ func (c *core) run(sh shell, t *transition, acts []Action, from caller, enter bo
 			sh.reply(from, a.value, nil)
 			t.replied = t.replied || from.waiting()
 		case actReplyError:
-			sh.reply(from, nil, a.err)
+			sh.reply(from, nil, a.err())
 			t.replied = t.replied || from.waiting()
 		case actPostpone, actNextEvent:
 			if enter {
@@ -229,7 +276,7 @@ func (c *core) run(sh shell, t *transition, acts []Action, from caller, enter bo
 		case actCancelTimeout:
 			c.cancelTimer(sh, KindTimeout, a.name)
 		case actStop:
-			t.stop, t.reason = true, a.err
+			t.stop, t.reason = true, a.err()
 		default:
 			return fmt.Errorf("%w: unknown action %d", ErrBadResult, a.kind)
 		}
@@ -239,17 +286,17 @@ func (c *core) run(sh shell, t *transition, acts []Action, from caller, enter bo
 
 // reject answers an event that no handler took, or stops the machine if
 // the Instance's error says it must.
-func (c *core) reject(sh shell, it item, err error) {
+func (c *core) reject(sh shell, ev Event, from caller, err error) {
 	if !errors.Is(err, ErrUnknownEvent) && !errors.Is(err, ErrBadEvent) {
 		c.halt(sh, err)
 		return
 	}
-	if it.from.waiting() {
-		sh.reply(it.from, nil, err)
+	if from.waiting() {
+		sh.reply(from, nil, err)
 		return
 	}
 	c.dropped++
-	sh.drop(it.ev, err)
+	sh.drop(ev, err)
 }
 
 // halt stops the machine with reason: a Stop action's, or the error of a
@@ -323,7 +370,7 @@ func (c *core) change(ctx context.Context, to Code, down bool) error {
 			postponed[i] = item{ev: ev, from: it.from}
 		}
 		for i, t := range c.timers {
-			ev, err := to.ConvertEvent(ctx, Event{Kind: t.msg.kind, Timeout: t.msg.name, Payload: t.payload})
+			ev, err := to.ConvertEvent(ctx, Event{Kind: t.msg.kind, Payload: t.payload})
 			if err != nil {
 				return err
 			}
@@ -339,6 +386,7 @@ func (c *core) change(ctx context.Context, to Code, down bool) error {
 		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
 	}
 	c.code, c.in, c.postponed, c.undo = to, in, postponed, u
+	c.state = in.State()
 	return nil
 }
 
@@ -350,6 +398,7 @@ func (c *core) revert() error {
 		return ErrNoRevert
 	}
 	c.code, c.in, c.postponed, c.undo = u.code, u.in, u.postponed, nil
+	c.state = c.in.State()
 	for i := range c.timers {
 		c.timers[i].payload = u.payloads[i]
 	}
@@ -365,7 +414,7 @@ func (c *core) info() (Info, error) {
 	inf := Info{
 		Machine: c.code.Machine(), Version: c.code.Version(),
 		ID: c.id, Tags: maps.Clone(c.tags),
-		State: c.in.State(), Data: data,
+		State: c.state, Data: data,
 		Postponed: len(c.postponed), Dropped: c.dropped,
 	}
 	for _, t := range c.timers {

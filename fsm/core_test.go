@@ -28,9 +28,9 @@ func (s *recShell) add(format string, args ...any) {
 
 func (s *recShell) reply(to caller, v any, err error) {
 	who := "live"
-	if to.held != nil {
-		who = to.held.(string)
-	} else if !to.live {
+	if h := to.held(); h != nil {
+		who = h.(string)
+	} else if !to.live() {
 		return
 	}
 	if err != nil {
@@ -44,7 +44,7 @@ func (s *recShell) hold() caller {
 	s.held++
 	h := fmt.Sprintf("held%d", s.held)
 	s.add("hold %s", h)
-	return caller{held: h}
+	return caller{h}
 }
 
 func (s *recShell) startTimer(msg timeoutMsg, d time.Duration) any {
@@ -128,7 +128,6 @@ func seen(t *testing.T, c *core) []string {
 }
 
 func TestCoreDispatch(t *testing.T) {
-	live := caller{live: true}
 	tests := []struct {
 		name  string
 		setup func(m *Machine[trail])

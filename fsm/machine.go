@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -48,6 +49,7 @@ type handler[D any] func(payload any, data D) Result[D]
 // An entry is everything a Machine knows about one event type.
 type entry[D any] struct {
 	typ      reflect.Type
+	word     unsafe.Pointer // the type word of an interface holding an E
 	name     string
 	inState  map[string]handler[D]
 	anyState handler[D]
@@ -61,9 +63,9 @@ type entry[D any] struct {
 type table[D any] struct {
 	states  map[string]int
 	enter   []func(prev string, data D) Result[D] // by state index
-	types   []reflect.Type                        // of entries, for a short scan
+	types   []unsafe.Pointer                      // type words of entries, for a short scan
 	entries []*entry[D]
-	byType  map[reflect.Type]*entry[D] // when there are too many to scan
+	byType  map[unsafe.Pointer]*entry[D] // when there are too many to scan
 	byName  map[string]*entry[D]
 }
 
@@ -89,23 +91,30 @@ func Define[D any](machine, version, state string, data D) *Machine[D] {
 // the actions to run. Make one with [Next], [Keep] or [StopWith]; the zero
 // Result is an error that stops the machine (ErrBadResult).
 type Result[D any] struct {
-	next    bool // the state may change
-	ok      bool // made by a constructor
+	kind    resultKind
 	state   string
 	data    D
 	actions []Action
 }
 
+type resultKind uint8
+
+const (
+	resultNone resultKind = iota // the zero Result
+	resultKeep
+	resultNext
+)
+
 // Next moves the machine to state (which may be the current state) with
 // data, then runs actions. A change of state cancels the state timeout,
 // runs the new state's enter handler, and retries the postponed events.
 func Next[D any](state string, data D, actions ...Action) Result[D] {
-	return Result[D]{next: true, ok: true, state: state, data: data, actions: actions}
+	return Result[D]{kind: resultNext, state: state, data: data, actions: actions}
 }
 
 // Keep keeps the state, sets data, and runs actions.
 func Keep[D any](data D, actions ...Action) Result[D] {
-	return Result[D]{ok: true, data: data, actions: actions}
+	return Result[D]{kind: resultKeep, data: data, actions: actions}
 }
 
 // StopWith keeps the state, sets data, runs actions (a [Reply], say), then
@@ -176,8 +185,9 @@ func entryFor[D, E any](m *Machine[D]) *entry[D] {
 			panic(fmt.Sprintf("fsm: %s %s: event types %v and %v have one name %q", m.name, m.version, e.typ, t, name))
 		}
 	}
+	var zero E
 	e := &entry[D]{
-		typ: t, name: name,
+		typ: t, word: typeWord(zero), name: name,
 		inState: make(map[string]handler[D]),
 		decode: func(raw []byte) (any, error) {
 			var v E
@@ -280,13 +290,13 @@ func (m *Machine[D]) table() *table[D] {
 			for s, h := range e.inState {
 				e.byState[m.states[s]] = h
 			}
-			t.types = append(t.types, e.typ)
+			t.types = append(t.types, e.word)
 			t.byName[e.name] = e
 		}
 		if len(m.entries) > scanTypes {
-			t.byType = make(map[reflect.Type]*entry[D], len(m.entries))
+			t.byType = make(map[unsafe.Pointer]*entry[D], len(m.entries))
 			for _, e := range m.entries {
-				t.byType[e.typ] = e
+				t.byType[e.word] = e
 			}
 		}
 	})
@@ -297,7 +307,7 @@ func (m *Machine[D]) table() *table[D] {
 // the entry's own type (else it must be converted). It returns nil for an
 // event this version does not know.
 func (t *table[D]) lookup(p any) (*entry[D], bool) {
-	typ := reflect.TypeOf(p)
+	typ := typeWord(p)
 	if t.byType == nil {
 		for i, x := range t.types {
 			if x == typ {
@@ -311,6 +321,13 @@ func (t *table[D]) lookup(p any) (*entry[D], bool) {
 		return nil, false
 	}
 	return t.byName[EventName(p)], false
+}
+
+// typeWord returns the word of an interface value that names its dynamic
+// type: equal for two values of one type, and cheaper to compare than
+// reflect.Type values on the path every event takes.
+func typeWord(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
 }
 
 func (t *table[D]) index(state string) int {
@@ -455,7 +472,7 @@ func (in *instance[D]) Encode() ([]byte, error) {
 	return b, nil
 }
 
-func (in *instance[D]) Handle(ev Event) ([]Action, error) {
+func (in *instance[D]) Handle(ev Event) (string, []Action, error) {
 	e, same := in.t.lookup(ev.Payload)
 	var h handler[D]
 	if e != nil {
@@ -468,18 +485,26 @@ func (in *instance[D]) Handle(ev Event) ([]Action, error) {
 	}
 	if h == nil {
 		if in.m.unknown != nil {
-			return in.apply(in.m.unknown(ev, in.data), false)
+			r := in.m.unknown(ev, in.data)
+			acts, err := in.apply(&r, false)
+			return in.state, acts, err
 		}
-		return nil, fmt.Errorf("%w %s in state %q of %s %s", ErrUnknownEvent, ev.Name(), in.state, in.m.name, in.m.version)
+		return in.state, nil, fmt.Errorf("%w %s in state %q of %s %s", ErrUnknownEvent, ev.Name(), in.state, in.m.name, in.m.version)
 	}
 	p := ev.Payload
 	if !same {
 		var err error
 		if p, err = e.convert(p); err != nil {
-			return nil, fmt.Errorf("%w (%s %s, state %q)", err, in.m.name, in.m.version, in.state)
+			return in.state, nil, fmt.Errorf("%w (%s %s, state %q)", err, in.m.name, in.m.version, in.state)
 		}
 	}
-	return in.apply(h(p, in.data), false)
+	r := h(p, in.data)
+	if r.kind != resultKeep && (r.kind != resultNext || r.state != in.state) {
+		acts, err := in.apply(&r, false)
+		return in.state, acts, err
+	}
+	in.data = r.data
+	return in.state, r.actions, nil
 }
 
 func (in *instance[D]) Enter(prev string) ([]Action, error) {
@@ -490,14 +515,15 @@ func (in *instance[D]) Enter(prev string) ([]Action, error) {
 	if h == nil {
 		return nil, nil
 	}
-	return in.apply(h(prev, in.data), true)
+	r := h(prev, in.data)
+	return in.apply(&r, true)
 }
 
-func (in *instance[D]) apply(r Result[D], enter bool) ([]Action, error) {
-	if !r.ok {
+func (in *instance[D]) apply(r *Result[D], enter bool) ([]Action, error) {
+	if r.kind == resultNone {
 		return nil, fmt.Errorf("%w: %s %s: a handler in state %q returned the zero Result", ErrBadResult, in.m.name, in.m.version, in.state)
 	}
-	if r.next && r.state != in.state {
+	if r.kind == resultNext && r.state != in.state {
 		if r.state == "" || enter {
 			return nil, fmt.Errorf("%w: %s %s: state %q: bad next state %q", ErrBadResult, in.m.name, in.m.version, in.state, r.state)
 		}

@@ -33,12 +33,11 @@ func (m *machine) Receive(c *actor.Context, msg any) {
 	case syncMsg:
 		c.Reply(nil)
 	default:
-		from := caller{live: c.IsCall()}
-		kind := KindCast
-		if from.live {
-			kind = KindCall
+		if c.IsCall() {
+			m.dispatch(m, Event{Kind: KindCall, Payload: msg}, live)
+		} else {
+			m.dispatch(m, Event{Kind: KindCast, Payload: msg}, caller{})
 		}
-		m.dispatch(m, Event{Kind: kind, Payload: msg}, from)
 	}
 	m.c = nil
 }
@@ -46,18 +45,19 @@ func (m *machine) Receive(c *actor.Context, msg any) {
 // The shell's methods, on the actor's goroutine.
 
 func (m *machine) reply(to caller, v any, err error) {
-	switch {
-	case to.held != nil:
-		f := to.held.(actor.From)
+	switch f := to.h.(type) {
+	case actor.From:
 		if err != nil {
 			f.ReplyError(err)
 		} else {
 			f.Reply(v)
 		}
-	case to.live && err != nil:
-		m.c.ReplyError(err)
-	case to.live:
-		m.c.Reply(v)
+	case liveCaller:
+		if err != nil {
+			m.c.ReplyError(err)
+		} else {
+			m.c.Reply(v)
+		}
 	}
 }
 
@@ -66,7 +66,7 @@ func (m *machine) hold() caller {
 	if f.IsZero() {
 		return caller{}
 	}
-	return caller{held: f}
+	return caller{f}
 }
 
 func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
