@@ -341,6 +341,9 @@ func (t *table[D]) index(state string) int {
 func (e *entry[D]) convert(p any) (v any, err error) {
 	err = protect(func() error {
 		raw, err := encode(p)
+		if err == nil {
+			err = check(raw) // a payload's own encoder may write anything
+		}
 		if err != nil {
 			return err
 		}
@@ -395,6 +398,9 @@ func (m *Machine[D]) Load(_ context.Context, state string, data []byte) (Instanc
 func (m *Machine[D]) Upgrade(ctx context.Context, from, state string, data []byte) (Instance, error) {
 	if m.upgrade == nil {
 		return m.Load(ctx, state, data)
+	}
+	if err := check(data); err != nil {
+		return nil, fmt.Errorf("%w: %s %s: upgrade from %s: %w", ErrBadData, m.name, m.version, from, err)
 	}
 	t := m.table()
 	var d D
