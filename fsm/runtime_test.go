@@ -1,8 +1,10 @@
 package fsm_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"testing/synctest"
 
@@ -146,6 +148,22 @@ func TestUnknownEvents(t *testing.T) {
 	require.Equal(t, uint64(4), info(t, ref).Dropped)
 
 	require.Equal(t, "v1 [] in=0 out=0 calls=0", status(t, ref), "the machine goes on")
+}
+
+func TestUnknownCastIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	sys := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	t.Cleanup(func() { require.NoError(t, sys.Shutdown(context.Background())) })
+	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"))
+	cast(t, ref, AudioSent{Bytes: 1})
+	require.NoError(t, fsm.Sync(context.Background(), ref))
+	log := buf.String()
+	for _, want := range []string{
+		`level=WARN msg="fsm: event dropped"`, "machine=phone", "version=v1", "id=555-0100",
+		"kind=cast", "event=AudioSent", `error="fsm: no handler for event AudioSent in state \"off\" of phone v1"`,
+	} {
+		require.Contains(t, log, want)
+	}
 }
 
 // badKey is named KeyPressed but its Digit does not decode as an int.
