@@ -47,13 +47,8 @@ func (in *instance[D]) Handle(ev Event) (string, []Action, error) {
 			return in.state, nil, fmt.Errorf("%w (%s %s, state %q)", err, in.m.name, in.m.version, in.state)
 		}
 	}
-	r := h(p, in.data)
-	if r.kind != resultKeep && (r.kind != resultNext || r.state != in.state) {
-		acts, err := in.apply(&r, false)
-		return in.state, acts, err
-	}
-	in.data = r.data
-	return in.state, r.actions, nil
+	acts, err := h(p, in)
+	return in.state, acts, err
 }
 
 func (in *instance[D]) Enter(prev string) ([]Action, error) {

@@ -43,8 +43,11 @@ type Machine[D any] struct {
 	tab    table[D] // built at the first use, read-only after
 }
 
-// handler is a typed handler with its event type erased.
-type handler[D any] func(payload any, data D) Result[D]
+// handler is a typed handler with its event type erased: it runs the
+// handler on in's data and applies the Result to in. (Applying it here,
+// field by field, spares the path every event takes a copy of the whole
+// Result through memory.)
+type handler[D any] func(payload any, in *instance[D]) ([]Action, error)
 
 // An entry is everything a Machine knows about one event type.
 type entry[D any] struct {
@@ -166,7 +169,14 @@ func UpgradeEvent[D, E any](m *Machine[D], h func(raw msgpack.RawMessage) (E, er
 }
 
 func typed[D, E any](h func(E, D) Result[D]) handler[D] {
-	return func(p any, d D) Result[D] { return h(p.(E), d) }
+	return func(p any, in *instance[D]) ([]Action, error) {
+		r := h(p.(E), in.data)
+		if r.kind == resultKeep {
+			in.data = r.data
+			return r.actions, nil
+		}
+		return in.apply(&r, false)
+	}
 }
 
 func entryFor[D, E any](m *Machine[D]) *entry[D] {
