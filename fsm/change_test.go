@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/fsm/fsmtest"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -225,6 +226,27 @@ func TestChangeCodeFails(t *testing.T) {
 			require.Contains(t, data[[]int](t, ref), 3, "and goes on")
 		})
 	}
+}
+
+// The round trip doc/fsm.md shows.
+func TestPhoneRoundTrip(t *testing.T) {
+	v1 := phoneV1()
+	fsmtest.RoundTrip(t, v1, phoneV2(),
+		fsmtest.Sample(t, v1, "off", PhoneV1{}),
+		fsmtest.Sample(t, v1, "dialing", PhoneV1{Digits: []int{5}}),
+		fsmtest.Sample(t, v1, "in_progress", PhoneV1{Digits: []int{1, 2, 3}, In: 10, Calls: 1}),
+		fsmtest.Sample(t, v1, "disconnecting", PhoneV1{Digits: []int{0, 0, 7}, In: 1 << 40, Out: 3, Calls: 99}),
+	)
+}
+
+// The message doc/fsm.md shows.
+func TestUpgradeErrorMessage(t *testing.T) {
+	sys := newSystem(t)
+	snap, err := phoneV1().Snapshot("dialing", PhoneV1{Digits: []int{12}})
+	require.NoError(t, err)
+	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"), fsm.FromSnapshot(snap))
+	err = fsm.ChangeCode(context.Background(), ref, phoneV2())
+	require.EqualError(t, err, "fsm: phone 555-0100: upgrade v1 -> v2: digit 12 out of range")
 }
 
 func TestUpgradePanicIsPanicError(t *testing.T) {
