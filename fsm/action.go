@@ -1,0 +1,126 @@
+package fsm
+
+import (
+	"fmt"
+	"time"
+)
+
+// An Action is something a handler asks the runtime to do once it has
+// returned: reply, postpone the event, insert an event, set or cancel a
+// timeout, stop. Handlers return actions as values (in a [Result]) and do
+// no I/O themselves, so that a handler is a plain function of the event
+// and the data. Actions run in the order given. The zero Action does
+// nothing.
+type Action struct {
+	kind  actionKind
+	name  string        // a generic timeout's name
+	after time.Duration // a timeout's delay
+	value any           // a reply, a reply error, a stop reason, or an event's payload
+}
+
+type actionKind uint8
+
+const (
+	actNone actionKind = iota
+	actReply
+	actReplyError
+	actPostpone
+	actNextEvent
+	actStateTimeout
+	actCancelStateTimeout
+	actEventTimeout
+	actTimeout
+	actCancelTimeout
+	actStop
+)
+
+// Reply answers the caller of the event being handled with v, which
+// [Call] returns. It does nothing for an event that did not come from
+// Call, or once the call has been answered. A call that is postponed keeps
+// its caller: the handler that takes it later replies.
+func Reply(v any) Action { return Action{kind: actReply, value: v} }
+
+// ReplyError answers the caller of the event being handled with err, which
+// [Call] returns as its error.
+func ReplyError(err error) Action { return Action{kind: actReplyError, value: err} }
+
+// Postpone keeps the event being handled until the machine's state next
+// changes; it is then handled again, before the events waiting in the
+// mailbox, in the order events were postponed. A state-enter handler may
+// not postpone.
+func Postpone() Action { return Action{kind: actPostpone} }
+
+// NextEvent inserts an event with the payload ev (of kind [KindInternal]),
+// handled right after this one, before postponed events and the mailbox.
+// Several are handled in the order given. A state-enter handler may not
+// insert events.
+func NextEvent(ev any) Action { return Action{kind: actNextEvent, value: ev} }
+
+// StateTimeout delivers an event with the payload ev (of kind
+// [KindStateTimeout]) after d, unless the state changes first. A machine has one
+// state timeout: setting it again replaces it. Set in a [Next] result, it
+// belongs to the next state. A d ≤ 0 delivers it after the events already
+// in the mailbox.
+func StateTimeout(d time.Duration, ev any) Action {
+	return Action{kind: actStateTimeout, after: d, value: ev}
+}
+
+// CancelStateTimeout cancels the state timeout, if one runs.
+func CancelStateTimeout() Action { return Action{kind: actCancelStateTimeout} }
+
+// EventTimeout delivers an event with the payload ev (of kind
+// [KindEventTimeout]) after d, unless any event is handled first. A machine has
+// one event timeout: setting it again replaces it.
+func EventTimeout(d time.Duration, ev any) Action {
+	return Action{kind: actEventTimeout, after: d, value: ev}
+}
+
+// Timeout sets the generic timeout called name to deliver an event with
+// the payload ev (of kind [KindTimeout]) after
+// d. It replaces a timeout of that name that runs. Generic timeouts run
+// until they fire or are cancelled with [CancelTimeout]; neither events nor
+// changes of state cancel them.
+func Timeout(name string, d time.Duration, ev any) Action {
+	return Action{kind: actTimeout, name: name, after: d, value: ev}
+}
+
+// CancelTimeout cancels the generic timeout called name, if it runs.
+func CancelTimeout(name string) Action { return Action{kind: actCancelTimeout, name: name} }
+
+// Stop ends the machine with reason ([actor.Normal] if nil) once the
+// actions before it have run: so a [Reply] before Stop reaches its caller.
+// A caller whose call is left unanswered gets an *[actor.ExitError].
+func Stop(reason error) Action { return Action{kind: actStop, value: reason} }
+
+// String describes the action, for logs and test traces.
+func (a Action) String() string {
+	switch a.kind {
+	case actReply:
+		return fmt.Sprintf("reply(%v)", a.value)
+	case actReplyError:
+		return fmt.Sprintf("reply_error(%v)", a.value)
+	case actPostpone:
+		return "postpone"
+	case actNextEvent:
+		return fmt.Sprintf("next_event(%v)", a.value)
+	case actStateTimeout:
+		return fmt.Sprintf("state_timeout(%v, %v)", a.after, a.value)
+	case actCancelStateTimeout:
+		return "cancel_state_timeout"
+	case actEventTimeout:
+		return fmt.Sprintf("event_timeout(%v, %v)", a.after, a.value)
+	case actTimeout:
+		return fmt.Sprintf("timeout(%s, %v, %v)", a.name, a.after, a.value)
+	case actCancelTimeout:
+		return fmt.Sprintf("cancel_timeout(%s)", a.name)
+	case actStop:
+		return fmt.Sprintf("stop(%v)", a.value)
+	}
+	return "none"
+}
+
+// err returns the error an action carries, or nil.
+func (a Action) err() error {
+	err, _ := a.value.(error)
+	return err
+}

@@ -1,0 +1,93 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hotline-go/hotline/actor"
+)
+
+// A ChangeOption configures a change of code.
+type ChangeOption func(*changeConfig)
+
+type changeConfig struct {
+	down bool
+}
+
+// AsDowngrade makes a change of code a downgrade: the running version's
+// downgrade handler ([Machine.OnDowngrade]) turns the data into the format of
+// the target, an older version, which loads it. The default is an upgrade:
+// the target's UPGRADE handler ([Machine.OnUpgrade]) reads the data of the
+// running version.
+func AsDowngrade() ChangeOption {
+	return func(c *changeConfig) { c.down = true }
+}
+
+// ChangeCode moves a live machine to the version to: it suspends the
+// machine (which finishes the event it is handling; new events wait in its
+// mailbox), changes its code, and resumes it, whatever happened. The change
+// encodes the data as msgpack and runs to's UPGRADE (or, with
+// [AsDowngrade], the running version's downgrade), which may change the
+// state, and converts the payloads of the events the machine holds. Timeouts
+// that run go on running and are delivered to to; postponed events stay
+// postponed; the events that arrived meanwhile are then handled by to, in
+// order.
+//
+// If anything fails, the machine keeps its old version, state and data,
+// and ChangeCode returns an *[UpgradeError] that names the machine, both
+// versions and the reason (ErrWrongMachine, ErrSameVersion, the handler's
+// error, a *[actor.PanicError]). If ctx ends first, the change may or may
+// not have been made ([Inspect] tells), but the machine is resumed.
+func ChangeCode(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fsm: change code of %v: %w", ref, err)
+	}
+	err := actor.Suspend(ctx, ref)
+	if err == nil {
+		err = ChangeSuspended(ctx, ref, to, opts...)
+	}
+	if errors.Is(err, actor.ErrNoProc) {
+		return err
+	}
+	// Resume even if Suspend failed: when ctx ended, the suspension may
+	// have been made all the same.
+	if rerr := actor.Resume(context.WithoutCancel(ctx), ref); rerr != nil && !errors.Is(rerr, actor.ErrNoProc) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// ChangeSuspended is [ChangeCode] for a machine that the caller has
+// suspended with [actor.Suspend] and will resume with [actor.Resume]:
+// what a release handler uses to move many machines at one point. Until
+// the machine handles an event, [Revert] undoes the change exactly. It
+// returns actor.ErrNotSuspended if the machine is not suspended.
+func ChangeSuspended(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {
+	var cfg changeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return onMachine(ctx, ref, func(m *machine) error { return m.change(ctx, to, cfg.down) })
+}
+
+// Revert undoes the last change of code of a suspended machine, putting
+// back the version, state and data it had, and its held events as they
+// were: the rollback of an atomic rollout when another machine failed to
+// change. It returns ErrNoRevert if the machine has handled an event since
+// the change, or was not changed, and actor.ErrNotSuspended if it is not
+// suspended.
+func Revert(ctx context.Context, ref actor.Ref) error {
+	return onMachine(ctx, ref, (*machine).revert)
+}
+
+// onMachine runs f on a suspended machine's goroutine.
+func onMachine(ctx context.Context, ref actor.Ref, f func(*machine) error) error {
+	return actor.ChangeCode(ctx, ref, func(b actor.Behavior) (actor.Behavior, error) {
+		m, ok := b.(*machine)
+		if !ok {
+			return b, ErrNotMachine
+		}
+		return m, f(m)
+	})
+}

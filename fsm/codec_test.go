@@ -1,0 +1,87 @@
+package fsm
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func TestCheck(t *testing.T) {
+	deep := func(n int) []byte { // n nested one-element arrays around nil
+		return append([]byte(strings.Repeat("\x91", n)), 0xc0)
+	}
+	valid := []any{
+		nil, true, false, 0, 1, -1, 127, 128, -33, 255, 1 << 16, -1 << 20, math.MaxInt64, math.MinInt64, uint64(math.MaxUint64),
+		float32(1.5), 2.5, "", "short", strings.Repeat("x", 40), strings.Repeat("y", 300), strings.Repeat("z", 70000),
+		[]byte{}, []byte("bin"), make([]byte, 300), make([]byte, 70000),
+		[]int{}, []int{1, 2, 3}, make([]int, 20), make([]int, 70000),
+		map[string]int{}, map[string]int{"a": 1}, map[string]any{"k": []any{1, "two", map[string]bool{"x": true}}},
+		trail{Seen: []string{"a", "b"}}, msgpack.RawMessage{0xd4, 0x01, 0x02},
+	}
+	for _, v := range valid {
+		b, err := msgpack.Marshal(v)
+		require.NoError(t, err)
+		require.NoError(t, check(b), "%T %v", v, b)
+	}
+	require.NoError(t, check(deep(maxDepth)))
+
+	invalid := []struct {
+		name string
+		b    []byte
+		msg  string
+	}{
+		{"empty", nil, "unexpected end at byte 0"},
+		{"reserved", []byte{0xc1}, "reserved code 0xc1 at byte 0"},
+		{"trailing", []byte{0x01, 0x02}, "trailing bytes"},
+		{"huge array", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, "length beyond the input at byte 5"},
+		{"array short of elements", []byte{0x93, 0x01, 0x02}, "length beyond the input at byte 1"},
+		{"nested array short of elements", []byte{0x92, 0x92, 0x01, 0x02}, "unexpected end at byte 4"},
+		{"map short of a value", []byte{0x81, 0xa1, 'k'}, "unexpected end at byte 3"},
+		{"huge map", []byte{0xdf, 0x7f, 0xff, 0xff, 0xff, 0x00}, "length beyond the input at byte 5"},
+		{"string beyond the input", []byte{0xd9, 0x05, 'a'}, "length beyond the input at byte 2"},
+		{"bin length cut", []byte{0xc5, 0x01}, "unexpected end at byte 1"},
+		{"ext beyond the input", []byte{0xc7, 0x02, 0x01, 0x00}, "length beyond the input at byte 2"},
+		{"int cut", []byte{0xcf, 0x00}, "length beyond the input at byte 1"},
+		{"too deep", deep(maxDepth + 1), "nesting too deep"},
+	}
+	for _, tt := range invalid {
+		t.Run(tt.name, func(t *testing.T) {
+			require.ErrorContains(t, check(tt.b), tt.msg)
+			var v any
+			require.Error(t, decode(tt.b, &v))
+		})
+	}
+}
+
+// FuzzCheck: what check lets through decodes without a panic (decode
+// turns one into an error; the fuzzer reports a crash or a huge
+// allocation), and what msgpack encodes, check lets through.
+func FuzzCheck(f *testing.F) {
+	for _, v := range []any{nil, 1, "s", []any{1, []any{2}}, map[string]any{"a": 1.5}, []byte{0xdd, 0xff}} {
+		b, err := msgpack.Marshal(v)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if check(b) != nil {
+			return
+		}
+		var v any
+		if err := decode(b, &v); err != nil {
+			return // an unknown extension type, say
+		}
+		out, err := msgpack.Marshal(v)
+		require.NoError(t, err)
+		require.NoError(t, check(out), "re-encoded %x", out)
+		var tr trail
+		if err := decode(b, &tr); err == nil {
+			out, err := msgpack.Marshal(tr)
+			require.NoError(t, err)
+			require.NoError(t, check(out))
+		}
+	})
+}

@@ -1,0 +1,428 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+)
+
+// core is the deterministic part of a running machine: it takes one event
+// at a time and decides, with the machine's Code, what follows: the next
+// state and data (kept by the Instance), the events to handle next, the
+// timeouts to set or cancel, the replies, whether to stop. It never blocks,
+// reads no clock and starts no goroutine: what it decides is carried out
+// through a shell, which the actor (runtime.go) or a test provides.
+type core struct {
+	code  Code
+	in    Instance
+	state string // in's, as of the last event
+	id    string
+	tags  map[string]string
+
+	queue     []item  // inserted and retried events, handled before the mailbox
+	postponed []item  // events kept until the state changes, oldest first
+	timers    []timer // pending timeouts
+	gen       uint64  // the last timer generation handed out
+	dropped   uint64  // events no handler took, casts only
+	stopped   bool
+	undo      *undo // the last change of code, until an event is handled
+}
+
+// shell carries out what the core decides.
+type shell interface {
+	// reply answers a caller (nothing if to is the zero caller).
+	reply(to caller, v any, err error)
+	// hold takes the caller of the current event for a later reply.
+	hold() caller
+	// startTimer arranges for msg to come back to the core's fire after d,
+	// and returns a handle for stopTimer.
+	startTimer(msg timeoutMsg, d time.Duration) any
+	stopTimer(handle any)
+	// stop ends the machine with reason once the current event is done;
+	// the current caller, if not answered, learns the reason.
+	stop(reason error)
+	// drop reports an event no handler took.
+	drop(ev Event, err error)
+}
+
+// An item is an event and who waits for its reply.
+type item struct {
+	ev   Event
+	from caller
+}
+
+// caller is who waits for the reply to an event: nobody (the zero caller),
+// the shell's current caller (live), or one the shell handed over with
+// hold, which the shell alone knows what to make of.
+type caller struct{ h any }
+
+type liveCaller struct{}
+
+var live = caller{liveCaller{}}
+
+func (c caller) waiting() bool { return c.h != nil }
+
+func (c caller) live() bool {
+	_, ok := c.h.(liveCaller)
+	return ok
+}
+
+// held returns what hold returned, or nil.
+func (c caller) held() any {
+	if c.live() {
+		return nil
+	}
+	return c.h
+}
+
+// timer is a pending timeout. Its payload stays here, not in the timer's
+// message, so that a change of code can convert it.
+type timer struct {
+	msg     timeoutMsg
+	payload any
+	handle  any
+}
+
+// timeoutMsg is what a timer sends when it fires. The generation tells a
+// timeout that was cancelled or replaced after it fired from the live one.
+type timeoutMsg struct {
+	kind Kind
+	name string
+	gen  uint64
+}
+
+// undo is what a change of code replaced, kept so that it can be put back.
+type undo struct {
+	code      Code
+	in        Instance
+	postponed []item
+	payloads  []any // of timers, in order
+}
+
+// start runs the enter handler of the initial state.
+func (c *core) start(sh shell) error {
+	c.state = c.in.State()
+	acts, err := c.in.Enter(c.state)
+	if err != nil {
+		return err
+	}
+	var t transition
+	if err := c.run(sh, &t, acts, caller{}, true); err != nil {
+		return err
+	}
+	if t.stop {
+		c.halt(sh, t.reason)
+	}
+	return nil
+}
+
+// dispatch handles ev, then every event it inserts or makes ready, until
+// the core has nothing to do before the next message from the mailbox.
+func (c *core) dispatch(sh shell, ev Event, from caller) {
+	if c.stopped {
+		return
+	}
+	if c.undo != nil {
+		c.undo = nil
+	}
+	c.step(sh, ev, from)
+	if len(c.queue) > 0 {
+		c.drain(sh)
+	}
+}
+
+// drain handles the queued events.
+func (c *core) drain(sh shell) {
+	for len(c.queue) > 0 && !c.stopped {
+		it := c.queue[0]
+		c.queue[0] = item{}
+		c.queue = c.queue[1:]
+		c.step(sh, it.ev, it.from)
+	}
+	c.queue = nil
+}
+
+// fire handles a timer's message, unless the timeout was cancelled or
+// replaced since.
+func (c *core) fire(sh shell, msg timeoutMsg) {
+	for i, t := range c.timers {
+		if t.msg == msg {
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			c.dispatch(sh, Event{Kind: msg.kind, Payload: t.payload}, caller{})
+			return
+		}
+	}
+}
+
+// transition gathers what the actions of one step asked for.
+type transition struct {
+	replied  bool
+	postpone bool
+	inserted []item
+	stop     bool
+	reason   error
+}
+
+func (c *core) step(sh shell, ev Event, from caller) {
+	if len(c.timers) > 0 {
+		c.cancelTimer(sh, KindEventTimeout, "")
+	}
+	state, acts, err := c.in.Handle(ev)
+	if err != nil || state != c.state || len(acts) > 0 || from.h != nil {
+		c.after(sh, ev, from, state, acts, err)
+	}
+}
+
+// after finishes a step that did more than change the data.
+func (c *core) after(sh shell, ev Event, from caller, state string, acts []Action, err error) {
+	switch {
+	case err != nil:
+		c.reject(sh, ev, from, err)
+	case state != c.state || len(acts) > 0:
+		prev := c.state
+		c.state = state
+		c.transit(sh, item{ev: ev, from: from}, acts, prev, state)
+	case !from.live():
+		c.unanswered(sh, from)
+	}
+}
+
+// transit carries out a handler's result: its actions, and what a change
+// of state brings.
+func (c *core) transit(sh shell, it item, acts []Action, prev, state string) {
+	changed := state != prev
+	if changed {
+		c.cancelTimer(sh, KindStateTimeout, "")
+	}
+	var t transition
+	if err := c.run(sh, &t, acts, it.from, false); err != nil {
+		c.halt(sh, err)
+		return
+	}
+	if t.postpone && !t.stop {
+		if it.from.live() {
+			it.from = sh.hold()
+		}
+		c.postponed = append(c.postponed, it)
+	}
+	if changed && !t.stop {
+		acts, err := c.in.Enter(prev)
+		if err == nil {
+			err = c.run(sh, &t, acts, it.from, true)
+		}
+		if err != nil {
+			c.halt(sh, err)
+			return
+		}
+	}
+	if t.stop {
+		c.halt(sh, t.reason)
+		return
+	}
+	if changed && len(c.postponed) > 0 {
+		t.inserted = append(t.inserted, c.postponed...)
+		c.postponed = nil
+	}
+	if len(t.inserted) > 0 {
+		c.queue = append(t.inserted, c.queue...)
+	}
+	if !t.replied && !t.postpone && it.from.held() != nil {
+		c.unanswered(sh, it.from)
+	}
+}
+
+// unanswered tells the caller of a postponed call that the handler that
+// took it at last did not reply: it never will now, and its caller gets
+// what any unanswered caller gets.
+func (c *core) unanswered(sh shell, from caller) {
+	sh.reply(from, nil, actor.ErrNoReply)
+}
+
+// run carries out a handler's actions. Actions after Stop are ignored.
+func (c *core) run(sh shell, t *transition, acts []Action, from caller, enter bool) error {
+	for _, a := range acts {
+		if t.stop {
+			return nil
+		}
+		switch a.kind {
+		case actNone:
+		case actReply:
+			sh.reply(from, a.value, nil)
+			t.replied = t.replied || from.waiting()
+		case actReplyError:
+			sh.reply(from, nil, a.err())
+			t.replied = t.replied || from.waiting()
+		case actPostpone, actNextEvent:
+			if enter {
+				return fmt.Errorf("%w: %s %s: an enter handler of state %q used %v", ErrBadResult, c.code.Machine(), c.code.Version(), c.in.State(), a)
+			}
+			if a.kind == actPostpone {
+				t.postpone = true
+			} else {
+				t.inserted = append(t.inserted, item{ev: Event{Kind: KindInternal, Payload: a.value}})
+			}
+		case actStateTimeout:
+			c.setTimer(sh, KindStateTimeout, "", a.after, a.value)
+		case actCancelStateTimeout:
+			c.cancelTimer(sh, KindStateTimeout, "")
+		case actEventTimeout:
+			c.setTimer(sh, KindEventTimeout, "", a.after, a.value)
+		case actTimeout:
+			c.setTimer(sh, KindTimeout, a.name, a.after, a.value)
+		case actCancelTimeout:
+			c.cancelTimer(sh, KindTimeout, a.name)
+		case actStop:
+			t.stop, t.reason = true, a.err()
+		default:
+			return fmt.Errorf("%w: unknown action %d", ErrBadResult, a.kind)
+		}
+	}
+	return nil
+}
+
+// reject answers an event that no handler took, or stops the machine if
+// the Instance's error says it must.
+func (c *core) reject(sh shell, ev Event, from caller, err error) {
+	if !errors.Is(err, ErrUnknownEvent) && !errors.Is(err, ErrBadEvent) {
+		c.halt(sh, err)
+		return
+	}
+	if from.waiting() {
+		sh.reply(from, nil, err)
+		return
+	}
+	c.dropped++
+	sh.drop(ev, err)
+}
+
+// halt stops the machine with reason: a Stop action's, or the error of a
+// broken handler. The shell answers the current caller; the callers of
+// postponed calls learn the reason from the actor's exit.
+func (c *core) halt(sh shell, reason error) {
+	sh.stop(reason)
+	c.stopped = true
+}
+
+func (c *core) setTimer(sh shell, kind Kind, name string, d time.Duration, payload any) {
+	c.cancelTimer(sh, kind, name)
+	c.gen++
+	msg := timeoutMsg{kind: kind, name: name, gen: c.gen}
+	h := sh.startTimer(msg, d)
+	c.timers = append(c.timers, timer{msg: msg, payload: payload, handle: h})
+}
+
+func (c *core) cancelTimer(sh shell, kind Kind, name string) {
+	for i, t := range c.timers {
+		if t.msg.kind == kind && t.msg.name == name {
+			sh.stopTimer(t.handle)
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			return
+		}
+	}
+}
+
+// change moves the machine to code to: it makes the new instance and
+// converts the held events first, and changes nothing unless all of that
+// worked. A panic in to's code is an error, as any other.
+func (c *core) change(ctx context.Context, to Code, down bool) error {
+	from := c.code
+	fail := func(err error) error {
+		return &UpgradeError{Machine: from.Machine(), ID: c.id, From: from.Version(), To: to.Version(), Down: down, Err: err}
+	}
+	switch {
+	case to.Machine() != from.Machine():
+		return fail(fmt.Errorf("%w: %s", ErrWrongMachine, to.Machine()))
+	case to.Version() == from.Version():
+		return fail(ErrSameVersion)
+	}
+	var in Instance
+	err := protect(func() error {
+		var err error
+		if down {
+			var state string
+			var data []byte
+			if state, data, err = from.Downgrade(ctx, to.Version(), c.in); err == nil {
+				in, err = to.Load(ctx, state, data)
+			}
+			return err
+		}
+		var data []byte
+		if data, err = c.in.Encode(); err == nil {
+			in, err = to.Upgrade(ctx, from.Version(), c.in.State(), data)
+		}
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	postponed := make([]item, len(c.postponed))
+	payloads := make([]any, len(c.timers))
+	err = protect(func() error {
+		for i, it := range c.postponed {
+			ev, err := to.ConvertEvent(ctx, it.ev)
+			if err != nil {
+				return err
+			}
+			postponed[i] = item{ev: ev, from: it.from}
+		}
+		for i, t := range c.timers {
+			ev, err := to.ConvertEvent(ctx, Event{Kind: t.msg.kind, Payload: t.payload})
+			if err != nil {
+				return err
+			}
+			payloads[i] = ev.Payload
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
+	for i := range c.timers {
+		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
+	}
+	c.code, c.in, c.postponed, c.undo = to, in, postponed, u
+	c.state = in.State()
+	return nil
+}
+
+// revert puts back what the last change of code replaced, if the machine
+// has handled no event since.
+func (c *core) revert() error {
+	u := c.undo
+	if u == nil {
+		return ErrNoRevert
+	}
+	c.code, c.in, c.postponed, c.undo = u.code, u.in, u.postponed, nil
+	c.state = c.in.State()
+	for i := range c.timers {
+		c.timers[i].payload = u.payloads[i]
+	}
+	return nil
+}
+
+// info describes the machine.
+func (c *core) info() (Info, error) {
+	data, err := c.in.Encode()
+	if err != nil {
+		return Info{}, err
+	}
+	inf := Info{
+		Machine: c.code.Machine(), Version: c.code.Version(),
+		ID: c.id, Tags: maps.Clone(c.tags),
+		State: c.state, Data: data,
+		Postponed: len(c.postponed), Dropped: c.dropped,
+	}
+	for _, t := range c.timers {
+		name := t.msg.kind.String()
+		if t.msg.kind == KindTimeout {
+			name += ":" + t.msg.name
+		}
+		inf.Timeouts = append(inf.Timeouts, name)
+	}
+	return inf, nil
+}

@@ -1,0 +1,238 @@
+package fsm
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+)
+
+// machine is the actor that runs a state machine: the shell around core.
+// It handles one message at a time as any actor does; the core decides.
+type machine struct {
+	core
+	c *actor.Context // the current Context, during Init and Receive only
+}
+
+// syncMsg is the message of Sync: answered at once, not an event.
+type syncMsg struct{}
+
+func (m *machine) Init(c *actor.Context) error {
+	m.c = c
+	defer func() { m.c = nil }()
+	return m.start(m)
+}
+
+func (m *machine) Receive(c *actor.Context, msg any) {
+	m.c = c
+	switch msg := msg.(type) {
+	case timeoutMsg:
+		m.fire(m, msg)
+	case syncMsg:
+		c.Reply(nil)
+	default:
+		if c.IsCall() {
+			m.dispatch(m, Event{Kind: KindCall, Payload: msg}, live)
+		} else {
+			m.dispatch(m, Event{Kind: KindCast, Payload: msg}, caller{})
+		}
+	}
+	m.c = nil
+}
+
+// The shell's methods, on the actor's goroutine.
+
+func (m *machine) reply(to caller, v any, err error) {
+	switch f := to.h.(type) {
+	case actor.From:
+		if err != nil {
+			f.ReplyError(err)
+		} else {
+			f.Reply(v)
+		}
+	case liveCaller:
+		if err != nil {
+			m.c.ReplyError(err)
+		} else {
+			m.c.Reply(v)
+		}
+	}
+}
+
+func (m *machine) hold() caller {
+	f := m.c.From()
+	if f.IsZero() {
+		return caller{}
+	}
+	return caller{f}
+}
+
+func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
+	if d <= 0 {
+		_ = actor.Send(m.c.Self(), msg) // to itself, alive: cannot fail
+		return nil
+	}
+	return m.c.SendAfter(m.c.Self(), d, msg)
+}
+
+func (m *machine) stopTimer(h any) {
+	if t, ok := h.(*actor.Timer); ok {
+		t.Stop()
+	}
+}
+
+func (m *machine) stop(reason error) {
+	if reason == nil {
+		reason = actor.Normal
+	}
+	if m.c.IsCall() {
+		m.c.ReplyError(&actor.ExitError{Actor: m.c.Self(), Reason: reason})
+	}
+	m.c.Stop(reason)
+}
+
+func (m *machine) drop(ev Event, err error) {
+	m.c.Logger().Warn("fsm: event dropped", "machine", m.code.Machine(), "version", m.code.Version(),
+		"id", m.id, "kind", ev.Kind, "event", ev.Name(), "error", err)
+}
+
+// A StartOption configures a machine at [Start].
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	id       string
+	tags     map[string]string
+	snapshot *Snapshot
+	spawn    []actor.SpawnOption
+}
+
+// WithID gives the machine an ID: its name among the machines of its kind
+// (a phone number, a session key), shown by [Inspect] and in errors, and
+// passed to [Machine.InitFunc]. The default is the empty ID.
+func WithID(id string) StartOption {
+	return func(c *startConfig) { c.id = id }
+}
+
+// WithTags labels the machine, say region=eu or cohort=beta, so that
+// rollouts can pick groups of machines ([Info.HasTags]). The map is copied.
+// The default is no tags.
+func WithTags(tags map[string]string) StartOption {
+	return func(c *startConfig) { c.tags = maps.Clone(tags) }
+}
+
+// FromSnapshot starts the machine in the state and with the data of s, in
+// place of its initial ones: loaded as they are if s is of the code's
+// version, else through the code's UPGRADE from s.Version. The default is
+// the code's initial state and data.
+func FromSnapshot(s Snapshot) StartOption {
+	return func(c *startConfig) { c.snapshot = &s }
+}
+
+// WithSpawnOptions passes options to [actor.System.Spawn]: a registered
+// name ([actor.WithName]), a link to a parent ([actor.LinkTo]), a bounded
+// mailbox. The default is none.
+func WithSpawnOptions(opts ...actor.SpawnOption) StartOption {
+	return func(c *startConfig) { c.spawn = append(c.spawn, opts...) }
+}
+
+// Start starts a machine running code in sys and returns its Ref. The
+// machine starts in the code's initial state (or a snapshot's; see
+// [FromSnapshot]) and runs that state's enter handler before Start
+// returns. It returns the error of the code, ErrWrongMachine for a
+// snapshot of another machine, and those of [actor.System.Spawn].
+func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOption) (actor.Ref, error) {
+	var cfg startConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var in Instance
+	err := protect(func() (err error) {
+		switch s := cfg.snapshot; {
+		case s == nil:
+			in, err = code.New(ctx, cfg.id)
+		case s.Machine != code.Machine():
+			err = fmt.Errorf("%w: snapshot of %s", ErrWrongMachine, s.Machine)
+		case s.Version == code.Version():
+			in, err = code.Load(ctx, s.State, s.Data)
+		default:
+			in, err = code.Upgrade(ctx, s.Version, s.State, s.Data)
+		}
+		return err
+	})
+	if err != nil {
+		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
+	}
+	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags}}
+	return sys.Spawn(m, cfg.spawn...)
+}
+
+// Cast sends the event ev to the machine and returns at once; see
+// [actor.Send] for its errors. A plain actor.Send does the same: any
+// message a machine gets is an event, dispatched by its type.
+func Cast(to actor.Ref, ev any) error { return actor.Send(to, ev) }
+
+// Call sends the event ev to the machine and waits for the handler's
+// [Reply] or for ctx to end. Besides the errors of [actor.Call], it returns
+// an error wrapping ErrUnknownEvent or ErrBadEvent when no handler takes
+// ev, and actor.ErrNoReply when the handler did not reply.
+func Call(ctx context.Context, to actor.Ref, ev any) (any, error) {
+	return actor.Call(ctx, to, ev)
+}
+
+// Sync returns once the machine has handled every event sent to it before
+// by the caller's goroutine (and what those events led to). It is not an
+// event: it cancels no event timeout.
+func Sync(ctx context.Context, to actor.Ref) error {
+	_, err := actor.Call(ctx, to, syncMsg{})
+	return err
+}
+
+// Info describes a running machine; see [Inspect].
+type Info struct {
+	Machine   string
+	Version   string
+	ID        string
+	Tags      map[string]string
+	State     string
+	Data      []byte   // msgpack, in Version's format
+	Postponed int      // events postponed until the state changes
+	Timeouts  []string // pending: "state_timeout", "event_timeout", "timeout:<name>"
+	Dropped   uint64   // cast events that no handler took
+}
+
+// Snapshot returns the machine's state and data.
+func (i Info) Snapshot() Snapshot {
+	return Snapshot{Machine: i.Machine, Version: i.Version, State: i.State, Data: i.Data}
+}
+
+// HasTags reports whether the machine has every tag of tags, with the same
+// value.
+func (i Info) HasTags(tags map[string]string) bool {
+	for k, v := range tags {
+		if w, ok := i.Tags[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Inspect returns the machine's name, version, ID, tags, state and data,
+// read on its own goroutine between two events (also while suspended). It
+// is a system operation: it does not wait for the events already queued
+// (use [Sync] first for that). It returns ErrNotMachine for an actor that
+// is not a machine.
+func Inspect(ctx context.Context, ref actor.Ref) (Info, error) {
+	var inf Info
+	err := actor.Inspect(ctx, ref, func(b actor.Behavior) error {
+		m, ok := b.(*machine)
+		if !ok {
+			return ErrNotMachine
+		}
+		var err error
+		inf, err = m.info()
+		return err
+	})
+	return inf, err
+}
