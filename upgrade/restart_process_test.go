@@ -74,7 +74,9 @@ func TestSIGHUPUnderLoad(t *testing.T) {
 // old process keeps serving through both, says why, and refuses a second
 // request while one is in progress; the next good binary takes over.
 func TestFailedUpgradeKeepsOldProcessServing(t *testing.T) {
-	h := startServer(t, 3*time.Second)
+	// Long enough for a good binary to start on a loaded 2-core machine
+	// under the race detector (3 s was not); the hanging one costs it once.
+	h := startServer(t, 8*time.Second)
 	tcp := startLoad(t, "tcp", h.cfg.TCP, 2, 1)
 	gen1 := h.pid()
 
