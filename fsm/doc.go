@@ -9,7 +9,7 @@
 //
 //	m := fsm.Define("phone", "v1", "off", Phone{})
 //	fsm.On(m, "off", func(k KeyPressed, p Phone) fsm.Result[Phone] {
-//		return fsm.Next("dialing", Phone{Number: k.Digit}, fsm.StateTimeout(10*time.Second, GiveUp{}))
+//		return fsm.Next("dialing", Phone{Digits: []int{k.Digit}}, fsm.StateTimeout(10*time.Second, GiveUp{}))
 //	})
 //	fsm.OnAny(m, func(_ Hangup, p Phone) fsm.Result[Phone] { return fsm.Next("off", Phone{}) })
 //	m.Enter("dialing", func(prev string, p Phone) fsm.Result[Phone] { ... })

@@ -351,15 +351,15 @@ func (t *table[D]) index(state string) int {
 func (e *entry[D]) convert(p any) (v any, err error) {
 	err = protect(func() error {
 		raw, err := encode(p)
-		if err == nil {
-			err = check(raw) // a payload's own encoder may write anything
-		}
-		if err != nil {
-			return err
-		}
-		if e.upgrade != nil {
-			v, err = e.upgrade(raw)
-		} else {
+		switch {
+		case err != nil:
+		case e.upgrade != nil:
+			// A payload's own encoder may write anything: check it
+			// before the handler decodes it (decode checks for itself).
+			if err = check(raw); err == nil {
+				v, err = e.upgrade(raw)
+			}
+		default:
 			v, err = e.decode(raw)
 		}
 		return err
