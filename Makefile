@@ -28,6 +28,7 @@ fmt-check:
 ## bench: every benchmark, each beside its baseline in one `go test -bench` run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./actor/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./fsm/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./supervisor/
 	$(GO) run ./internal/benchprog/idlemem -n 1000000
 
