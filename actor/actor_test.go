@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 )
 
 // fn is a Behavior made of optional functions, for tests.
@@ -40,16 +41,6 @@ func (f *fn) Terminate(c *actor.Context, reason error) {
 	if f.terminate != nil {
 		f.terminate(c, reason)
 	}
-}
-
-func newSystem(t testing.TB, opts ...actor.SystemOption) *actor.System {
-	t.Helper()
-	opts = append([]actor.SystemOption{actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
-	s := actor.NewSystem(opts...)
-	t.Cleanup(func() {
-		require.NoError(t, s.Shutdown(context.Background()))
-	})
-	return s
 }
 
 func spawn(t testing.TB, s *actor.System, b actor.Behavior, opts ...actor.SpawnOption) actor.Ref {
@@ -85,7 +76,7 @@ func waitExit(t testing.TB, r actor.Ref) error {
 }
 
 func TestSendOrderPerSender(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	const senders, each = 4, 2000
 	got := make(chan [2]int, senders*each)
 	r := spawn(t, s, actor.BehaviorFunc(func(_ *actor.Context, msg any) { got <- msg.([2]int) }))
@@ -107,7 +98,7 @@ func TestSendOrderPerSender(t *testing.T) {
 }
 
 func TestCall(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	var later actor.From
 	taken := make(chan struct{})
 	r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
@@ -156,7 +147,7 @@ func TestCall(t *testing.T) {
 
 func TestCallTimeoutAndCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t)
+		s := actortest.NewSystem(t)
 		r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, _ any) { c.From() }))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -173,7 +164,7 @@ func TestCallTimeoutAndCancel(t *testing.T) {
 }
 
 func TestCallToExitingActor(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	boom := errors.New("boom")
 	taken := make(chan struct{})
 	r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
@@ -205,7 +196,7 @@ func TestCallToExitingActor(t *testing.T) {
 }
 
 func TestPanicBecomesExitReason(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	r := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) { panic("kaboom") }))
 	_, err := actor.Call(context.Background(), r, "x")
 	var pe *actor.PanicError
@@ -233,7 +224,7 @@ func TestLinksPropagateAbnormalExits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSystem(t)
+			s := actortest.NewSystem(t)
 			exits := make(inbox, 4)
 			// Chain: first - middle - last, linked at spawn.
 			last := spawn(t, s, &fn{})
@@ -267,7 +258,7 @@ func TestLinksPropagateAbnormalExits(t *testing.T) {
 }
 
 func TestKillCannotBeTrapped(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	exits := make(inbox, 1)
 	watcher := spawn(t, s, &fn{
 		init:    func(c *actor.Context) error { c.TrapExits(true); return nil },
@@ -287,7 +278,7 @@ func TestKillCannotBeTrapped(t *testing.T) {
 }
 
 func TestSendExit(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	boom := errors.New("boom")
 	r := spawn(t, s, &fn{})
 	require.NoError(t, actor.SendExit(r, actor.Normal))
@@ -297,7 +288,7 @@ func TestSendExit(t *testing.T) {
 }
 
 func TestLinkToDeadActor(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	dead := spawn(t, s, &fn{})
 	require.NoError(t, actor.Stop(context.Background(), dead, nil))
 	exits := make(inbox, 1)
@@ -317,7 +308,7 @@ func TestLinkToDeadActor(t *testing.T) {
 }
 
 func TestUnlink(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	boom := errors.New("boom")
 	other := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, _ any) { c.Stop(boom) }))
 	r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
@@ -334,7 +325,7 @@ func TestUnlink(t *testing.T) {
 }
 
 func TestMonitor(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	boom := errors.New("boom")
 	target := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, _ any) { c.Stop(boom) }))
 	downs := make(inbox, 4)
@@ -371,7 +362,7 @@ func TestMonitor(t *testing.T) {
 }
 
 func TestMonitorSeesPanic(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	target := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) { panic(errors.New("bad state")) }))
 	downs := make(inbox, 1)
 	spawn(t, s, &fn{
@@ -390,7 +381,7 @@ func TestSuspendResume(t *testing.T) {
 }
 
 func testSuspendResume(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	ctx := context.Background()
 	release, holding := make(chan struct{}), make(chan struct{})
 	got := make(inbox, 100)
@@ -430,7 +421,7 @@ type version struct {
 func (b *version) Receive(_ *actor.Context, msg any) { b.out <- [2]any{b.v, msg} }
 
 func TestChangeCode(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	ctx := context.Background()
 	out := make(inbox, 10)
 	r := spawn(t, s, &version{v: 1, out: out})
@@ -455,7 +446,7 @@ func TestChangeCode(t *testing.T) {
 }
 
 func TestStopRunsTerminate(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	reasons := make(chan error, 1)
 	r := spawn(t, s, &fn{terminate: func(_ *actor.Context, reason error) { reasons <- reason }})
 	require.NoError(t, actor.Stop(context.Background(), r, nil))
@@ -497,7 +488,7 @@ func TestShutdownDeadline(t *testing.T) {
 }
 
 func TestInitFailure(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	bad := errors.New("no config")
 	_, err := s.Spawn(&fn{init: func(*actor.Context) error { return bad }})
 	require.ErrorIs(t, err, bad)
@@ -531,7 +522,7 @@ func TestMailboxBound(t *testing.T) {
 		t.Run(map[actor.Overflow]string{actor.Reject: "reject", actor.DropOldest: "drop oldest"}[tt.policy], func(t *testing.T) {
 			var dead []any
 			var mu sync.Mutex
-			s := newSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
+			s := actortest.NewSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
 				mu.Lock()
 				defer mu.Unlock()
 				require.ErrorIs(t, d.Reason, actor.ErrMailboxFull)
@@ -579,7 +570,7 @@ func TestMailboxBound(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	var letters []actor.DeadLetter
 	var mu sync.Mutex
-	s := newSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
+	s := actortest.NewSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
 		mu.Lock()
 		defer mu.Unlock()
 		letters = append(letters, d)
@@ -593,7 +584,7 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	r := spawn(t, s, &fn{}, actor.WithName("switch"))
 	got, ok := s.Whereis("switch")
 	require.True(t, ok)
@@ -617,7 +608,7 @@ func TestRegistry(t *testing.T) {
 
 func TestTimers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t)
+		s := actortest.NewSystem(t)
 		got := make(inbox, 10)
 		var cancelMe *actor.Timer
 		start := time.Now()
@@ -649,7 +640,7 @@ func TestTimers(t *testing.T) {
 
 func TestTimersCancelledOnExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t)
+		s := actortest.NewSystem(t)
 		got := make(inbox, 1)
 		sink := spawn(t, s, got)
 		r := spawn(t, s, &fn{init: func(c *actor.Context) error {
@@ -664,7 +655,7 @@ func TestTimersCancelledOnExit(t *testing.T) {
 }
 
 func TestIdleActorsHoldNoGoroutine(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	before := runtime.NumGoroutine()
 	refs := make([]actor.Ref, 1000)
 	for i := range refs {
@@ -676,7 +667,7 @@ func TestIdleActorsHoldNoGoroutine(t *testing.T) {
 
 func TestBusyActorDoesNotStarveOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t, actor.WithIdleWorkers(0))
+		s := actortest.NewSystem(t, actor.WithIdleWorkers(0))
 		// A self-feeding actor never empties its mailbox; another actor
 		// must still be served.
 		busy := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
@@ -685,7 +676,7 @@ func TestBusyActorDoesNotStarveOthers(t *testing.T) {
 			}
 		}))
 		require.NoError(t, actor.Send(busy, "spin"))
-		v, err := actor.Call(context.Background(), spawn(t, s, echo{}), "hello")
+		v, err := actor.Call(context.Background(), spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) { c.Reply(msg) })), "hello")
 		require.NoError(t, err)
 		require.Equal(t, "hello", v)
 		require.NoError(t, actor.Stop(context.Background(), busy, nil))

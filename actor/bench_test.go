@@ -2,27 +2,17 @@ package actor_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 )
 
 // The baselines and the actor benchmarks are paired by name: run them in
 // one `go test -bench` invocation and compare ns/op as ratios.
-
-func quietSystem() *actor.System {
-	return actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-}
-
-func shutdown(b testing.TB, s *actor.System) {
-	if err := s.Shutdown(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-}
 
 // BenchmarkChannelBaseline: one goroutine draining a buffered channel.
 func BenchmarkChannelBaseline(b *testing.B) {
@@ -58,22 +48,7 @@ func (c *counter) Receive(_ *actor.Context, _ any) {
 }
 
 // BenchmarkActorSend: one sender, one actor, small messages.
-func BenchmarkActorSend(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	c := &counter{want: b.N, done: make(chan struct{})}
-	r, err := s.Spawn(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := actor.Send(r, i&0xff); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-c.done
-}
+func BenchmarkActorSend(b *testing.B) { actortest.SendBaseline(b) }
 
 // BenchmarkChannelPingPong: a request and its reply over two unbuffered
 // channels between two goroutines.
@@ -92,63 +67,30 @@ func BenchmarkChannelPingPong(b *testing.B) {
 	close(req)
 }
 
-type echo struct{}
-
-func (echo) Receive(c *actor.Context, msg any) { c.Reply(msg) }
-
 // BenchmarkActorCall: request and reply from outside an actor, with a
 // context.
-func BenchmarkActorCall(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	r, err := s.Spawn(echo{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := actor.Call(ctx, r, i&0xff); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkActorCall(b *testing.B) { actortest.CallBaseline(context.Background(), b) }
 
 // BenchmarkActorCallTimeout is BenchmarkActorCall with a cancellable
 // context, the usual case in servers.
 func BenchmarkActorCallTimeout(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	r, err := s.Spawn(echo{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := actor.Call(ctx, r, i&0xff); err != nil {
-			b.Fatal(err)
-		}
-	}
+	actortest.CallBaseline(ctx, b)
 }
-
-type idle struct{}
-
-func (idle) Receive(*actor.Context, any) {}
 
 // BenchmarkActorIdle reports the heap and stack in use per idle actor, with
 // the System and every actor alive.
 func BenchmarkActorIdle(b *testing.B) {
 	const n = 100_000
 	for i := 0; i < b.N; i++ {
-		s := quietSystem()
+		s := actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
 		refs := make([]actor.Ref, 0, n)
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for j := 0; j < n; j++ {
-			r, err := s.Spawn(idle{})
+			r, err := s.Spawn(actortest.Idle{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -163,28 +105,19 @@ func BenchmarkActorIdle(b *testing.B) {
 		if s.Count() != n {
 			b.Fatalf("%d actors alive, want %d", s.Count(), n)
 		}
-		shutdown(b, s)
+		if err := s.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
 // BenchmarkActorSpawn: ns per spawn of an idle actor.
-func BenchmarkActorSpawn(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.Spawn(idle{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-}
+func BenchmarkActorSpawn(b *testing.B) { actortest.SpawnBaseline(b) }
 
 // BenchmarkActorFanIn: 8 senders, one actor.
 func BenchmarkActorFanIn(b *testing.B) {
 	const senders = 8
-	s := quietSystem()
-	defer shutdown(b, s)
+	s := actortest.NewSystem(b)
 	per := b.N/senders + 1
 	c := &counter{want: per * senders, done: make(chan struct{})}
 	r, err := s.Spawn(c)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 )
 
 // A kill sent while a Stop waits behind a busy handler overtakes it: the
@@ -16,7 +17,7 @@ import (
 // something.
 func TestKillOvertakesQueuedStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t)
+		s := actortest.NewSystem(t)
 		release := make(chan struct{})
 		terminated := false
 		r := spawn(t, s, &fn{
@@ -43,7 +44,7 @@ func TestKillOvertakesQueuedStop(t *testing.T) {
 // Stop with a ctx already done still asks the actor to stop.
 func TestStopWithDoneContextStillAsks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSystem(t)
+		s := actortest.NewSystem(t)
 		reasons := make(chan error, 1)
 		r := spawn(t, s, &fn{terminate: func(_ *actor.Context, reason error) { reasons <- reason }})
 		ctx, cancel := context.WithCancel(context.Background())

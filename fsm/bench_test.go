@@ -3,80 +3,24 @@ package fsm_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The FSM benchmarks and their actor baselines are paired by name: run
 // them in one `go test -bench` invocation and compare ns/op as ratios.
-// BenchmarkActorSend and BenchmarkActorCall are copies of those in
-// package actor.
-
-func quietSystem() *actor.System {
-	return actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-}
-
-func shutdown(b *testing.B, s *actor.System) {
-	if err := s.Shutdown(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-}
-
-type counter struct {
-	n    int
-	want int
-	done chan struct{}
-}
-
-func (c *counter) Receive(_ *actor.Context, _ any) {
-	if c.n++; c.n == c.want {
-		close(c.done)
-	}
-}
+// BenchmarkActorSend and BenchmarkActorCall are those of package actor,
+// from actortest.
 
 // BenchmarkActorSend: one sender, one actor, small messages.
-func BenchmarkActorSend(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	c := &counter{want: b.N, done: make(chan struct{})}
-	r, err := s.Spawn(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := actor.Send(r, i&0xff); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-c.done
-}
-
-type echo struct{}
-
-func (echo) Receive(c *actor.Context, msg any) { c.Reply(msg) }
+func BenchmarkActorSend(b *testing.B) { actortest.SendBaseline(b) }
 
 // BenchmarkActorCall: request and reply from outside an actor.
-func BenchmarkActorCall(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
-	r, err := s.Spawn(echo{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := actor.Call(ctx, r, i&0xff); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkActorCall(b *testing.B) { actortest.CallBaseline(context.Background(), b) }
 
 // Add and Get are the benchmarks' events; small values box without
 // allocating, as the baseline's ints do.
@@ -103,8 +47,7 @@ func startBench(b *testing.B, s *actor.System, code fsm.Code, opts ...fsm.StartO
 // BenchmarkFSMEvent: BenchmarkActorSend through a machine: one sender,
 // cast events, each handled by a typed handler in the machine's state.
 func BenchmarkFSMEvent(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
+	s := actortest.NewSystem(b)
 	r := startBench(b, s, adder())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -119,8 +62,7 @@ func BenchmarkFSMEvent(b *testing.B) {
 
 // BenchmarkFSMCall: BenchmarkActorCall through a machine.
 func BenchmarkFSMCall(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
+	s := actortest.NewSystem(b)
 	r := startBench(b, s, adder())
 	ctx := context.Background()
 	b.ResetTimer()
@@ -171,8 +113,7 @@ func ledgerCode(version string) *fsm.Machine[Ledger] {
 // suspend to resume, with 1 KB of data (encoded, UPGRADE decodes it).
 // Changes go v1 -> v2 (upgrade) and back (downgrade) in turn.
 func BenchmarkFSMCodeChange(b *testing.B) {
-	s := quietSystem()
-	defer shutdown(b, s)
+	s := actortest.NewSystem(b)
 	v1, v2 := ledgerCode("v1"), ledgerCode("v2")
 	r := startBench(b, s, v1)
 	ctx := context.Background()

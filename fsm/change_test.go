@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/fsm/fsmtest"
 	"github.com/stretchr/testify/require"
@@ -76,7 +77,7 @@ func recorderV2() *fsm.Machine[[]string] {
 
 func TestChangeCode(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"))
 	cast(t, ref, KeyPressed{1}, KeyPressed{2}, KeyPressed{3}, Answered{}, AudioReceived{10}, AudioSent{20})
 	require.Equal(t, "v1 [1 2 3] in=10 out=20 calls=1", status(t, ref))
@@ -101,7 +102,7 @@ func TestChangeCode(t *testing.T) {
 func TestChangeCodeLosesNoEvent(t *testing.T) {
 	ctx := context.Background()
 	const n = 2000
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, recorderV1())
 	for i := range n / 4 {
 		cast(t, ref, Rec{i})
@@ -201,7 +202,7 @@ func TestChangeCodeFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := actortest.NewSystem(t)
 			ref := start(t, sys, recorderV1(), fsm.WithID("r1"))
 			cast(t, ref, Rec{1}, Rec{2})
 			if tt.setup != nil {
@@ -241,7 +242,7 @@ func TestPhoneRoundTrip(t *testing.T) {
 
 // The message doc/fsm.md shows.
 func TestUpgradeErrorMessage(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	snap, err := phoneV1().Snapshot("dialing", PhoneV1{Digits: []int{12}})
 	require.NoError(t, err)
 	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"), fsm.FromSnapshot(snap))
@@ -250,7 +251,7 @@ func TestUpgradeErrorMessage(t *testing.T) {
 }
 
 func TestUpgradePanicIsPanicError(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, recorderV1())
 	cast(t, ref, Rec{-666})
 	require.NoError(t, fsm.Sync(context.Background(), ref))
@@ -264,7 +265,7 @@ func TestUpgradePanicIsPanicError(t *testing.T) {
 func TestHeldEventsSurviveChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, recorderV1())
 		// Rec{1} and Rec{2} postponed, Rec{3} in a timeout, Rec{4} in the
 		// mailbox while the machine is suspended, all as v1 types.
@@ -285,7 +286,7 @@ func TestHeldEventsSurviveChange(t *testing.T) {
 func TestPhoneTimeoutSurvivesChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, phoneV1())
 		cast(t, ref, KeyPressed{4}, AudioReceived{1})
 		time.Sleep(dialTimeout / 2)
@@ -301,7 +302,7 @@ func TestPhoneTimeoutSurvivesChange(t *testing.T) {
 
 func TestChangeSuspendedAndRevert(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	cast(t, ref, KeyPressed{1}, KeyPressed{2}, KeyPressed{3}, AudioReceived{9})
 	before := info(t, ref)
@@ -336,7 +337,7 @@ func TestChangeSuspendedAndRevert(t *testing.T) {
 
 func TestChangeCodeOfDeadMachine(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	require.NoError(t, actor.Stop(ctx, ref, nil))
 	require.ErrorIs(t, fsm.ChangeCode(ctx, ref, phoneV2()), actor.ErrNoProc)
@@ -345,7 +346,7 @@ func TestChangeCodeOfDeadMachine(t *testing.T) {
 func TestChangeCodeContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	err := fsm.ChangeCode(ctx, ref, phoneV2())
 	require.True(t, errors.Is(err, context.Canceled), err)

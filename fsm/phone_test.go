@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,15 +192,6 @@ func phoneV2() *fsm.Machine[PhoneV2] {
 		return state, old, nil
 	})
 	return m
-}
-
-// newSystem returns a System that logs to nowhere and is shut down when
-// the test ends. Inside a synctest bubble, call it inside the bubble.
-func newSystem(t *testing.T) *actor.System {
-	t.Helper()
-	sys := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	t.Cleanup(func() { require.NoError(t, sys.Shutdown(context.Background())) })
-	return sys
 }
 
 func start(t *testing.T, sys *actor.System, code fsm.Code, opts ...fsm.StartOption) actor.Ref {

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/stretchr/testify/require"
 )
@@ -57,7 +58,7 @@ func TestUpgradeCommutes(t *testing.T) {
 			at := r.IntN(len(run) + 1)
 			synctest.Test(t, func(t *testing.T) {
 				ctx := context.Background()
-				sys := newSystem(t)
+				sys := actortest.NewSystem(t)
 				changed := start(t, sys, v1)
 				native := start(t, sys, v2, fsm.FromSnapshot(initial))
 				for i, s := range run {

@@ -9,12 +9,13 @@ import (
 	"testing/synctest"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/stretchr/testify/require"
 )
 
 func TestEventKinds(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	require.NoError(t, fsm.Cast(ref, KeyPressed{5}))   // cast
 	require.NoError(t, actor.Send(ref, KeyPressed{5})) // info: the same
@@ -57,7 +58,7 @@ func TestStop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := actortest.NewSystem(t)
 			ref := start(t, sys, quitter())
 			v, err := fsm.Call(ctx, ref, tt.ev)
 			if tt.callErr != nil {
@@ -76,7 +77,7 @@ func TestStop(t *testing.T) {
 }
 
 func TestCallWithoutReply(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, quitter())
 	_, err := fsm.Call(context.Background(), ref, ReplyNoMore{})
 	require.ErrorIs(t, err, actor.ErrNoReply)
@@ -85,7 +86,7 @@ func TestCallWithoutReply(t *testing.T) {
 func TestPostponedCallerLearnsOfStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, quitter())
 		done := make(chan error, 1)
 		go func() {
@@ -109,7 +110,7 @@ func TestPostponedCallAnsweredLater(t *testing.T) {
 		fsm.On(m, "closed", func(_ GetStatus, n int) fsm.Result[int] { return fsm.Keep(n, fsm.Postpone()) })
 		fsm.On(m, "open", func(_ GetStatus, n int) fsm.Result[int] { return fsm.Keep(n, fsm.Reply(n)) })
 		fsm.OnAny(m, func(_ Answered, n int) fsm.Result[int] { return fsm.Next("open", 42) })
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, m)
 		done := make(chan any, 1)
 		go func() {
@@ -129,7 +130,7 @@ func TestPostponedCallAnsweredLater(t *testing.T) {
 
 func TestUnknownEvents(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 
 	_, err := fsm.Call(ctx, ref, AudioSent{Bytes: 1}) // no handler in "off"
@@ -172,7 +173,7 @@ type badKey struct{ Digit string }
 func (badKey) EventName() string { return "KeyPressed" }
 
 func TestEventOfAnotherTypeConverts(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	cast(t, ref, goodKey{Digit: 7}, &KeyPressed{Digit: 8})
 	require.Equal(t, "v1 [7 8] in=0 out=0 calls=0", status(t, ref))
@@ -188,7 +189,7 @@ func (goodKey) EventName() string { return "KeyPressed" }
 
 func TestPanicEndsMachine(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1())
 	_, err := fsm.Call(ctx, ref, Explode{})
 	var p *actor.PanicError
@@ -201,7 +202,7 @@ func TestPanicEndsMachine(t *testing.T) {
 
 func TestInspect(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	tags := map[string]string{"region": "eu", "cohort": "beta"}
 	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"), fsm.WithTags(tags))
 	tags["region"] = "us" // Start copied them
@@ -246,7 +247,7 @@ func TestStartFromSnapshot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := actortest.NewSystem(t)
 			ref, err := fsm.Start(ctx, sys, tt.code, fsm.FromSnapshot(tt.snap))
 			if tt.wantErr != nil {
 				require.ErrorContains(t, err, tt.wantErr.Error())
@@ -266,7 +267,7 @@ func TestStartRunsEnter(t *testing.T) {
 	m.InitFunc(func(id string) (string, string) { return "hello", "for " + id })
 	m.Enter("hello", func(prev string, d string) fsm.Result[string] { return fsm.Keep(d + ", entered from " + prev) })
 	fsm.OnAny(m, func(_ GetStatus, d string) fsm.Result[string] { return fsm.Keep(d, fsm.Reply(d)) })
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, m, fsm.WithID("ann"))
 	require.Equal(t, "for ann, entered from hello", status(t, ref))
 
@@ -277,7 +278,7 @@ func TestStartRunsEnter(t *testing.T) {
 }
 
 func TestStartWithSpawnOptions(t *testing.T) {
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	ref := start(t, sys, phoneV1(), fsm.WithSpawnOptions(actor.WithName("phone-1")))
 	got, ok := sys.Whereis("phone-1")
 	require.True(t, ok)

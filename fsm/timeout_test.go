@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/stretchr/testify/require"
 )
@@ -132,7 +133,7 @@ func TestTimeouts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				sys := newSystem(t)
+				sys := actortest.NewSystem(t)
 				ref := start(t, sys, alarm())
 				for i, s := range tt.steps {
 					cast(t, ref, s.send...)
@@ -150,7 +151,7 @@ func TestTimeouts(t *testing.T) {
 func TestStaleTimeoutIsIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, alarm())
 		cast(t, ref, Arm{"x", time.Second, 1})
 		require.NoError(t, fsm.Sync(ctx, ref))
@@ -165,7 +166,7 @@ func TestStaleTimeoutIsIgnored(t *testing.T) {
 
 func TestPhoneTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sys := newSystem(t)
+		sys := actortest.NewSystem(t)
 		ref := start(t, sys, phoneV1())
 		cast(t, ref, KeyPressed{1})
 		time.Sleep(dialTimeout - time.Millisecond)
