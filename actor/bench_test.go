@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/hotline-go/hotline/actor"
@@ -35,17 +34,6 @@ func BenchmarkChannelBaseline(b *testing.B) {
 	}
 }
 
-type counter struct {
-	n    int
-	want int
-	done chan struct{}
-}
-
-func (c *counter) Receive(_ *actor.Context, _ any) {
-	if c.n++; c.n == c.want {
-		close(c.done)
-	}
-}
 
 // BenchmarkActorSend: one sender, one actor, small messages.
 func BenchmarkActorSend(b *testing.B) { actortest.SendBaseline(b) }
@@ -115,27 +103,4 @@ func BenchmarkActorIdle(b *testing.B) {
 func BenchmarkActorSpawn(b *testing.B) { actortest.SpawnBaseline(b) }
 
 // BenchmarkActorFanIn: 8 senders, one actor.
-func BenchmarkActorFanIn(b *testing.B) {
-	const senders = 8
-	s := actortest.NewSystem(b)
-	per := b.N/senders + 1
-	c := &counter{want: per * senders, done: make(chan struct{})}
-	r, err := s.Spawn(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range senders {
-		wg.Go(func() {
-			for i := 0; i < per; i++ {
-				if err := actor.Send(r, i&0xff); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	<-c.done
-}
+func BenchmarkActorFanIn(b *testing.B) { actortest.FanInBaseline(b, 8) }

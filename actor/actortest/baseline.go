@@ -2,6 +2,7 @@ package actortest
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/hotline-go/hotline/actor"
@@ -57,6 +58,32 @@ func SpawnBaseline(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+}
+
+// FanInBaseline measures senders goroutines sending small messages to one
+// actor at once, until it has handled them all; ns/op is per message.
+func FanInBaseline(b *testing.B, senders int) {
+	s := NewSystem(b)
+	per := b.N/senders + 1
+	c := &counter{want: per * senders, done: make(chan struct{})}
+	r, err := s.Spawn(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for i := 0; i < per; i++ {
+				if err := actor.Send(r, i&0xff); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-c.done
 }
 
 // Idle is a Behavior with no fields that ignores every message.
