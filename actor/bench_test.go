@@ -34,7 +34,6 @@ func BenchmarkChannelBaseline(b *testing.B) {
 	}
 }
 
-
 // BenchmarkActorSend: one sender, one actor, small messages.
 func BenchmarkActorSend(b *testing.B) { actortest.SendBaseline(b) }
 
