@@ -32,6 +32,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./supervisor/
 	$(GO) run ./internal/benchprog/idlemem -n 1000000
 
+## fuzz: every fuzz target, each for FUZZTIME (default 15s); what it finds lands in testdata/fuzz.
+FUZZTIME ?= 15s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
 clean:
 	rm -rf bin
 
