@@ -56,11 +56,17 @@ func statusOf(t *testing.T, p *loadPhone) protocol.StatusLine {
 	return st
 }
 
+// TestProcesses builds the command once and runs it as real processes.
+func TestProcesses(t *testing.T) {
+	exe := build(t)
+	t.Run("call survives everything", func(t *testing.T) { testCallSurvivesEverything(t, exe) })
+	t.Run("demo", func(t *testing.T) { testDemo(t, exe) })
+}
+
 // A call streams audio both ways through an upgrade, a rollback, another
 // upgrade and a binary restart, run by real processes; no frame is lost,
 // duplicated or reordered, and v2 shows the true connect time.
-func TestCallSurvivesEverything(t *testing.T) {
-	exe := build(t)
+func testCallSurvivesEverything(t *testing.T, exe string) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	addr, err := freeAddr()
@@ -186,8 +192,7 @@ func TestCallSurvivesEverything(t *testing.T) {
 	t.Logf("frames: %d and %d, none lost or reordered", sent[0], sent[1])
 }
 
-func TestDemo(t *testing.T) {
-	exe := build(t)
+func testDemo(t *testing.T, exe string) {
 	var out bytes.Buffer
 	cmd := exec.Command(exe, "demo", "--phones", "4", "--duration", "5s", "--call", "800ms")
 	cmd.Stdout, cmd.Stderr = &out, &out
