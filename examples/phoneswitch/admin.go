@@ -115,7 +115,11 @@ func adminDo(ctx context.Context, socket, cmd string) (reply string, err error) 
 			err = fmt.Errorf("admin socket: %w", cerr)
 		}
 	}()
-	if err := c.SetDeadline(time.Now().Add(adminTimeout + 5*time.Second)); err != nil {
+	deadline := time.Now().Add(adminTimeout + 5*time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := c.SetDeadline(deadline); err != nil {
 		return "", err
 	}
 	if _, err := io.WriteString(c, cmd+"\n"); err != nil {

@@ -176,7 +176,7 @@ func testCallSurvivesEverything(t *testing.T, exe string) {
 	require.NoError(t, c.close())
 	out, err = ctlRun(t, exe, sw.admin, "status")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "version=v1") // the new process starts on --version: state handoff will carry v2
+	require.Contains(t, out, "version=v2") // the new process asked the old one
 
 	stopStreams()
 	wg.Wait()

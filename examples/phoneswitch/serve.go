@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,9 +74,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer r.Stop()
 
+	// After SIGHUP, the process this one replaces still answers on the
+	// admin socket (ours accepts nothing before Ready): start on the version
+	// it runs, not on --version. The state handoff will carry the rest.
+	version := cfg.version
+	if v, ok := runningVersion(ctx, cfg.admin); ok && v != version {
+		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
+		version = v
+	}
 	sw, err := exchange.New(
 		exchange.WithVersions(phone.V1(), phone.V2()),
-		exchange.WithVersion(cfg.version),
+		exchange.WithVersion(version),
 		exchange.WithLogger(log),
 	)
 	if err != nil {
@@ -146,9 +155,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := r.Ready(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", cfg.version)
+	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", version)
 	if err := r.Run(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// runningVersion asks a switch already serving on the admin socket for its
+// version; false if none answers.
+func runningVersion(ctx context.Context, socket string) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	reply, err := adminDo(ctx, socket, "status")
+	if err != nil {
+		return "", false
+	}
+	for _, f := range strings.Fields(reply) {
+		if v, ok := strings.CutPrefix(f, "version="); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
 }

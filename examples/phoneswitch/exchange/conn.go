@@ -16,10 +16,11 @@ import (
 // conn is one phone line: a reader goroutine (run) and a writer goroutine
 // (write), the only one that writes to nc.
 type conn struct {
-	s    *Switch
-	nc   net.Conn
-	out  chan string
-	done chan struct{} // closed by close
+	s        *Switch
+	nc       net.Conn
+	out      chan string
+	done     chan struct{} // closed by close: stop now
+	stopping chan struct{} // closed by run: write what is queued, then stop
 
 	closeOnce sync.Once
 	ctx       context.Context // ends with the connection
@@ -28,7 +29,7 @@ type conn struct {
 
 func newConn(s *Switch, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{s: s, nc: nc, out: make(chan string, s.cfg.writeQueue), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &conn{s: s, nc: nc, out: make(chan string, s.cfg.writeQueue), done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // close ends the connection: the writer stops, the reader's read fails.
@@ -78,6 +79,13 @@ func (c *conn) write() {
 		case l = <-c.out:
 		case <-c.done:
 			return
+		case <-c.stopping:
+			// The reader is done: write what is queued, then stop.
+			select {
+			case l = <-c.out:
+			default:
+				return
+			}
 		}
 		for {
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
@@ -115,8 +123,9 @@ func (c *conn) run() {
 		c.s.unregister(ctx, c, number)
 		cancel()
 	}
-	c.close("done")
+	close(c.stopping)
 	wg.Wait()
+	c.close("done")
 }
 
 // read handles lines until the connection ends; it returns the number
