@@ -18,7 +18,7 @@ import (
 const connectedAt = 1700000000123
 
 // start runs a switch on a loopback listener, closed when the test ends.
-func start(t *testing.T, opts ...exchange.Option) (*exchange.Switch, string) {
+func start(t testing.TB, opts ...exchange.Option) (*exchange.Switch, string) {
 	t.Helper()
 	opts = append([]exchange.Option{
 		exchange.WithVersions(phone.V1(), phone.V2()),
@@ -43,12 +43,12 @@ func start(t *testing.T, opts ...exchange.Option) (*exchange.Switch, string) {
 
 // client is a phone line.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
 }
 
-func dial(t *testing.T, addr string) *client {
+func dial(t testing.TB, addr string) *client {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
