@@ -117,9 +117,7 @@ func (c *conn) run() {
 	number := c.read()
 	if number != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.callTimeout)
-		if err := c.s.deliver(ctx, number, phone.OnHook{}); err != nil {
-			c.s.log.Warn("exchange: hang up on close", "number", number, "err", err)
-		}
+		c.s.hangUp(ctx, number)
 		c.s.unregister(ctx, c, number)
 		cancel()
 	}

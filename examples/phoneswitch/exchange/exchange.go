@@ -51,8 +51,9 @@ type Switch struct {
 
 // line is a registered number: its machine and its connection.
 type line struct {
-	ref actor.Ref
-	c   *conn
+	ref  actor.Ref
+	c    *conn
+	peer string // the last phone its machine signalled; guarded by Switch.mu
 }
 
 // New returns a switch running the versions given by [WithVersions].
@@ -159,6 +160,29 @@ func (s *Switch) register(ctx context.Context, c *conn, number string) (actor.Re
 	return ref, nil
 }
 
+// hangUp ends number's calls: with its machine's ONHOOK, or, if its machine
+// has failed, with a hang-up from it to the last phone it signalled (which
+// ignores it unless that call is still on).
+func (s *Switch) hangUp(ctx context.Context, number string) {
+	err := s.deliver(ctx, number, phone.OnHook{})
+	if err == nil {
+		return
+	}
+	s.log.Warn("exchange: hang up", "number", number, "err", err)
+	s.mu.Lock()
+	var peer string
+	if l, ok := s.lines[number]; ok {
+		peer = l.peer
+	}
+	s.mu.Unlock()
+	if peer == "" {
+		return
+	}
+	if err := s.route(ctx, hop{from: number, to: peer, ev: phone.Hangup{From: number}}); err != nil {
+		s.log.Warn("exchange: hang up the peer", "number", number, "peer", peer, "err", err)
+	}
+}
+
 // unregister stops the machine of number, registered by c.
 func (s *Switch) unregister(ctx context.Context, c *conn, number string) {
 	s.upgrading.RLock()
@@ -195,7 +219,12 @@ type hop struct {
 // theirs, until none is left. It returns the error of the first event, to
 // the phone's own line: the others are logged.
 func (s *Switch) deliver(ctx context.Context, number string, ev any) error {
-	queue := []hop{{to: number, ev: ev}}
+	return s.route(ctx, hop{to: number, ev: ev})
+}
+
+// route delivers the event of first, and what follows from it.
+func (s *Switch) route(ctx context.Context, first hop) error {
+	queue := []hop{first}
 	for len(queue) > 0 {
 		h := queue[0]
 		queue = queue[1:]
@@ -221,6 +250,11 @@ func (s *Switch) deliver(ctx context.Context, number string, ev any) error {
 			return fmt.Errorf("exchange: phone %s answered %T", h.to, v)
 		}
 		s.count(h.ev)
+		if out.To != "" {
+			s.mu.Lock()
+			l.peer = out.To
+			s.mu.Unlock()
+		}
 		l.c.enqueue(out.Lines...)
 		for _, sig := range out.Signals {
 			e, err := sig.Event(h.to)

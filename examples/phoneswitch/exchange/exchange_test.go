@@ -11,6 +11,7 @@ import (
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+	"github.com/hotline-go/hotline/fsm"
 	"github.com/stretchr/testify/require"
 )
 
@@ -154,4 +155,32 @@ func TestSlowConsumer(t *testing.T) {
 		require.True(t, strings.HasPrefix(l, "ERR no-call") || l == "HANGUP", l)
 	}
 	require.NoError(t, a.nc.Close())
+}
+
+// exploding is phone v1 whose machine panics on the frame "boom".
+type exploding struct{ fsm.Code }
+
+func (e exploding) New(ctx context.Context, id string) (fsm.Instance, error) {
+	in, err := e.Code.New(ctx, id)
+	return explodingInstance{in}, err
+}
+
+type explodingInstance struct{ fsm.Instance }
+
+func (i explodingInstance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
+	if a, ok := ev.Payload.(phone.SendAudio); ok && a.Payload == "boom" {
+		panic("boom")
+	}
+	return i.Instance.Handle(ev)
+}
+
+// A phone whose machine fails is hung up, and so is its peer.
+func TestMachineCrash(t *testing.T) {
+	_, addr := start(t, exchange.WithVersions(exploding{phone.V1()}))
+	a, b := phoneOn(t, addr, "100"), phoneOn(t, addr, "200")
+	call(a, b, "200", "100")
+	a.do("AUDIO 1 boom", "ERR internal")
+	b.expect("HANGUP")
+	b.do("ONHOOK", "ONHOOK")
+	phoneOn(t, addr, "100") // the number is free again
 }
