@@ -25,11 +25,46 @@ type conn struct {
 	closeOnce sync.Once
 	ctx       context.Context // ends with the connection
 	cancel    context.CancelFunc
+
+	// A handoff (see handoff.go): detach asks the reader to stop between
+	// two lines; it sends what it holds on parked, and waits for flush to
+	// write what is queued and let the connection go, open.
+	adopted    bool   // handed over by Detach: serveLine made it
+	number     string // registered before this conn was made (adopted)
+	unread     []byte // read by a previous owner, not yet handled
+	detachOnce sync.Once
+	detach     chan struct{}
+	parked     chan Line
+	flush      chan struct{}
+	finished   chan struct{} // closed when run returns
 }
 
 func newConn(s *Switch, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{s: s, nc: nc, out: make(chan string, s.cfg.writeQueue), done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &conn{
+		s: s, nc: nc, out: make(chan string, s.cfg.writeQueue),
+		done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel,
+		detach: make(chan struct{}), parked: make(chan Line, 1), flush: make(chan struct{}), finished: make(chan struct{}),
+	}
+}
+
+// requestDetach asks the reader to stop after the line it handles.
+func (c *conn) requestDetach() {
+	c.detachOnce.Do(func() {
+		close(c.detach)
+		if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			c.s.log.Debug("exchange: detach", "err", err)
+		}
+	})
+}
+
+func (c *conn) detaching() bool {
+	select {
+	case <-c.detach:
+		return true
+	default:
+		return false
+	}
 }
 
 // close ends the connection: the writer stops, the reader's read fails.
@@ -111,10 +146,23 @@ func (c *conn) write() {
 // run reads and handles lines until the connection ends, then hangs up and
 // unregisters the phone.
 func (c *conn) run() {
+	defer close(c.finished)
 	defer c.s.connDone(c)
 	var wg sync.WaitGroup
 	wg.Go(c.write)
-	number := c.read()
+	number, unread := c.read()
+	if c.detaching() {
+		// Handed over: the machine stays (the Switch snapshots it), the
+		// connection stays open, queued lines are written first.
+		c.parked <- Line{Number: number, Conn: c.nc, Unread: unread}
+		select {
+		case <-c.flush:
+		case <-c.done:
+		}
+		close(c.stopping)
+		wg.Wait()
+		return
+	}
 	if number != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.callTimeout)
 		c.s.hangUp(ctx, number)
@@ -126,13 +174,25 @@ func (c *conn) run() {
 	c.close("done")
 }
 
-// read handles lines until the connection ends; it returns the number
-// registered on it, if any.
-func (c *conn) read() (number string) {
-	r := protocol.NewReader(c.nc)
+// read handles lines until the connection ends or is detached; it returns
+// the number registered on it, if any, and the bytes read and not handled.
+func (c *conn) read() (number string, unread []byte) {
+	r := protocol.NewReaderAfter(c.unread, c.nc)
+	number = c.number
+	if c.adopted { // a detach left a read deadline
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			c.s.log.Debug("exchange: read", "err", err)
+			return number, nil
+		}
+	}
 	for {
+		if c.detaching() {
+			return number, r.Unread()
+		}
 		text, err := r.ReadLine()
 		switch {
+		case err != nil && c.detaching():
+			return number, r.Unread()
 		case errors.Is(err, protocol.ErrLineTooLong):
 			c.s.counters.tooLong.Add(1)
 			c.enqueue(protocol.Error{Code: protocol.CodeLineTooLong}.String())
@@ -141,7 +201,7 @@ func (c *conn) read() (number string) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.s.log.Debug("exchange: read", "err", err)
 			}
-			return number
+			return number, nil
 		}
 		cmd, err := protocol.ParseCommand(text)
 		if err != nil {
@@ -163,7 +223,7 @@ func (c *conn) read() (number string) {
 		if err := c.s.deliver(c.ctx, number, c.event(cmd)); err != nil {
 			c.s.log.Error("exchange: phone failed", "number", number, "err", err)
 			c.enqueue(protocol.Error{Code: protocol.CodeInternal}.String())
-			return number
+			return number, nil
 		}
 	}
 }

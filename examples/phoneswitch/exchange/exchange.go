@@ -45,6 +45,7 @@ type Switch struct {
 	conns    map[*conn]struct{}
 	idle     chan struct{} // closed when conns becomes empty
 	closed   bool
+	handoff  *Handoff // while the lines are detached (handoff.go)
 	wg       sync.WaitGroup
 	counters counters
 }
@@ -119,6 +120,14 @@ func (s *Switch) ServeConn(nc net.Conn) error {
 		s.mu.Unlock()
 		return errors.Join(ErrClosed, nc.Close())
 	}
+	if s.handoff != nil {
+		s.mu.Unlock()
+		s.log.Warn("exchange: connection refused during a handoff", "remote", nc.RemoteAddr())
+		if err := nc.Close(); err != nil {
+			s.log.Debug("exchange: close", "err", err)
+		}
+		return nil // not an error for Serve: it goes on
+	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -148,6 +157,9 @@ func (s *Switch) register(ctx context.Context, c *conn, number string) (actor.Re
 	defer s.mu.Unlock()
 	if s.closed {
 		return actor.Ref{}, ErrClosed
+	}
+	if s.handoff != nil {
+		return actor.Ref{}, ErrDetached
 	}
 	if _, ok := s.lines[number]; ok {
 		return actor.Ref{}, fmt.Errorf("%w: %s", ErrNumberTaken, number)
@@ -293,12 +305,14 @@ func (s *Switch) Upgrade(ctx context.Context, version string) (Report, error) {
 	for _, l := range s.lines {
 		refs = append(refs, l.ref)
 	}
-	closed := s.closed
+	closed, detached := s.closed, s.handoff != nil
 	s.mu.Unlock()
 	rep := Report{From: s.cfg.versions[from].Version(), To: version}
 	switch {
 	case closed:
 		return rep, ErrClosed
+	case detached:
+		return rep, ErrDetached
 	case to == from:
 		return rep, fmt.Errorf("%w: %s", ErrSameVersion, version)
 	}

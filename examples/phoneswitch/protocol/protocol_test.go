@@ -149,3 +149,45 @@ func TestReader(t *testing.T) {
 		require.Equal(t, w.line, line, "line %d", i)
 	}
 }
+
+// timeoutReader returns its chunks one per Read, and a timeout between them.
+type timeoutReader struct{ chunks []string }
+
+var errTimeout = errors.New("timeout")
+
+func (r *timeoutReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	c := r.chunks[0]
+	if c == "" {
+		r.chunks = r.chunks[1:]
+		return 0, errTimeout
+	}
+	n := copy(p, c)
+	r.chunks[0] = c[n:]
+	if n == len(c) {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+// A read error in the middle of a line loses nothing, and Unread hands
+// what was read to the next Reader.
+func TestReaderInterrupted(t *testing.T) {
+	r := protocol.NewReader(&timeoutReader{chunks: []string{"STAT", "", "US\nKEY", "", "KEY 1\nOFF"}})
+	_, err := r.ReadLine()
+	require.ErrorIs(t, err, errTimeout)
+	line, err := r.ReadLine()
+	require.NoError(t, err)
+	require.Equal(t, "STATUS", line)
+	_, err = r.ReadLine()
+	require.ErrorIs(t, err, errTimeout)
+	require.Equal(t, "KEY", string(r.Unread()))
+
+	r2 := protocol.NewReaderAfter([]byte("KEY 2\nKEY"), strings.NewReader(" 3\n"))
+	line, err = r2.ReadLine()
+	require.NoError(t, err)
+	require.Equal(t, "KEY 2", line)
+	require.Equal(t, "KEY", string(r2.Unread()[:3]))
+}
