@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
@@ -110,6 +111,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("serve phones", "err", err)
 		}
 	})
+	if err := removeStaleSocket(ctx, cfg.admin); err != nil {
+		return fmt.Errorf("serve: admin: %w", err)
+	}
 	adminLn, err := r.Listen("unix", cfg.admin)
 	if err != nil {
 		return fmt.Errorf("serve: admin: %w", err)
@@ -177,4 +181,23 @@ func runningVersion(ctx context.Context, socket string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// removeStaleSocket removes the admin socket file left by a switch that
+// died: one that nobody listens on. A live one (a switch running, or the
+// process this one replaces) is left alone.
+func removeStaleSocket(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // absent, or not a socket: Listen says what is wrong
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		return c.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	return os.Remove(path)
 }

@@ -31,4 +31,13 @@
 // ([fsm.ChangeSuspended]), reverts them all if one fails ([fsm.Revert]),
 // and resumes them. Events sent meanwhile wait in the mailboxes: none is
 // lost, duplicated or reordered. New phones start on the version in use.
+//
+// # Handoff
+//
+// [Switch.Detach] takes every line out of service between two lines of
+// each connection, with its connection open, the bytes read and not yet
+// handled, and its machine suspended and snapshotted; [Switch.Adopt] serves
+// them in another switch (another process, once the connections and
+// snapshots are carried across); [Switch.Release] and [Switch.Reattach]
+// end the old switch's part after a success or a failure.
 package exchange
