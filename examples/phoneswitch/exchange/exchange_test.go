@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,7 @@ func TestCallAndClose(t *testing.T) {
 	require.NoError(t, a.nc.Close())
 	b.expect("HANGUP")
 	b.do("ONHOOK", "ONHOOK")
+	require.Eventually(t, func() bool { return s.Status().Phones == 2 }, 5*time.Second, time.Millisecond)
 	a2 := phoneOn(t, addr, "100")
 	a2.do("STATUS", "STATUS 100 off v1 calls=0 frames_in=0 frames_out=0")
 }
@@ -182,5 +184,8 @@ func TestMachineCrash(t *testing.T) {
 	a.do("AUDIO 1 boom", "ERR internal")
 	b.expect("HANGUP")
 	b.do("ONHOOK", "ONHOOK")
+	rest, err := io.ReadAll(a.br) // the switch closes a's line once it is unregistered
+	require.NoError(t, err)
+	require.Empty(t, rest)
 	phoneOn(t, addr, "100") // the number is free again
 }
