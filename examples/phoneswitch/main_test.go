@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +110,15 @@ func testCallSurvivesEverything(t *testing.T, exe string) {
 	require.NoError(t, b.expect("CONNECTED 1000"))
 	require.NoError(t, a.expect("CONNECTED 2000"))
 	after := time.Now().UnixMilli()
+
+	require.True(t, healthy(ctx, httpAddr))
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(metrics), "\nphoneswitch_phones 2\n")
+	require.Contains(t, string(metrics), "\nphoneswitch_calls_total 1\n")
 
 	st := statusOf(t, a)
 	require.Equal(t, "v1", st.Version)
