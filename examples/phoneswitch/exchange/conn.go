@@ -161,6 +161,7 @@ func (c *conn) run() {
 		}
 		close(c.stopping)
 		wg.Wait()
+		c.cancel()
 		return
 	}
 	if number != "" {
