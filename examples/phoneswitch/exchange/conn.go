@@ -1,0 +1,269 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+)
+
+// conn is one phone line: a reader goroutine (run) and a writer goroutine
+// (write), the only one that writes to nc.
+type conn struct {
+	s        *Switch
+	nc       net.Conn
+	out      chan string
+	done     chan struct{} // closed by close: stop now
+	stopping chan struct{} // closed by run: write what is queued, then stop
+
+	closeOnce sync.Once
+	ctx       context.Context // ends with the connection
+	cancel    context.CancelFunc
+
+	// A handoff (see handoff.go): detach asks the reader to stop between
+	// two lines; it sends what it holds on parked, and waits for flush to
+	// write what is queued and let the connection go, open.
+	adopted    bool   // handed over by Detach: serveLine made it
+	number     string // registered before this conn was made (adopted)
+	unread     []byte // read by a previous owner, not yet handled
+	detachOnce sync.Once
+	detach     chan struct{}
+	parked     chan Line
+	flush      chan struct{}
+	finished   chan struct{} // closed when run returns
+}
+
+func newConn(s *Switch, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		s: s, nc: nc, out: make(chan string, s.cfg.writeQueue),
+		done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel,
+		detach: make(chan struct{}), parked: make(chan Line, 1), flush: make(chan struct{}), finished: make(chan struct{}),
+	}
+}
+
+// requestDetach asks the reader to stop after the line it handles.
+func (c *conn) requestDetach() {
+	c.detachOnce.Do(func() {
+		close(c.detach)
+		if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			c.s.log.Debug("exchange: detach", "err", err)
+		}
+	})
+}
+
+func (c *conn) detaching() bool {
+	select {
+	case <-c.detach:
+		return true
+	default:
+		return false
+	}
+}
+
+// close ends the connection: the writer stops, the reader's read fails.
+func (c *conn) close(reason string) {
+	c.closeOnce.Do(func() {
+		c.s.log.Debug("exchange: connection closed", "remote", c.nc.RemoteAddr(), "reason", reason)
+		close(c.done)
+		c.cancel()
+		if err := c.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			c.s.log.Debug("exchange: close", "err", err)
+		}
+	})
+}
+
+// enqueue queues lines for the writer, in order. It waits while the queue
+// is full, and closes the connection if it stays full for the stall
+// timeout. Lines for a closed connection are dropped: nobody is there.
+func (c *conn) enqueue(lines ...string) {
+	for _, l := range lines {
+		select {
+		case c.out <- l:
+			continue
+		case <-c.done:
+			return
+		default:
+		}
+		t := time.NewTimer(c.s.cfg.stallTimeout)
+		select {
+		case c.out <- l:
+			t.Stop()
+		case <-c.done:
+			t.Stop()
+			return
+		case <-t.C:
+			c.s.counters.slow.Add(1)
+			c.close("slow consumer: write queue full")
+			return
+		}
+	}
+}
+
+func (c *conn) write() {
+	bw := bufio.NewWriterSize(c.nc, protocol.MaxLine)
+	for {
+		var l string
+		select {
+		case l = <-c.out:
+		case <-c.done:
+			return
+		case <-c.stopping:
+			// The reader is done: write what is queued, then stop.
+			select {
+			case l = <-c.out:
+			default:
+				return
+			}
+		}
+		for {
+			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
+				c.close("write: " + err.Error())
+				return
+			}
+			if _, err := bw.WriteString(l + "\n"); err != nil {
+				c.close("write: " + err.Error())
+				return
+			}
+			if len(c.out) == 0 {
+				break
+			}
+			l = <-c.out
+		}
+		if err := bw.Flush(); err != nil {
+			c.close("write: " + err.Error())
+			return
+		}
+	}
+}
+
+// run reads and handles lines until the connection ends, then hangs up and
+// unregisters the phone.
+func (c *conn) run() {
+	defer close(c.finished)
+	defer c.s.connDone(c)
+	var wg sync.WaitGroup
+	wg.Go(c.write)
+	number, unread := c.read()
+	if c.detaching() {
+		// Handed over: the machine stays (the Switch snapshots it), the
+		// connection stays open, queued lines are written first.
+		c.parked <- Line{Number: number, Conn: c.nc, Unread: unread}
+		select {
+		case <-c.flush:
+		case <-c.done:
+		}
+		close(c.stopping)
+		wg.Wait()
+		c.cancel()
+		return
+	}
+	if number != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.callTimeout)
+		c.s.hangUp(ctx, number)
+		c.s.unregister(ctx, c, number)
+		cancel()
+	}
+	close(c.stopping)
+	wg.Wait()
+	c.close("done")
+}
+
+// read handles lines until the connection ends or is detached; it returns
+// the number registered on it, if any, and the bytes read and not handled.
+func (c *conn) read() (number string, unread []byte) {
+	r := protocol.NewReaderAfter(c.unread, c.nc)
+	number = c.number
+	if c.adopted { // a detach left a read deadline
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			c.s.log.Debug("exchange: read", "err", err)
+			return number, nil
+		}
+	}
+	for {
+		if c.detaching() {
+			return number, r.Unread()
+		}
+		text, err := r.ReadLine()
+		switch {
+		case err != nil && c.detaching():
+			return number, r.Unread()
+		case errors.Is(err, protocol.ErrLineTooLong):
+			c.s.counters.tooLong.Add(1)
+			c.enqueue(protocol.Error{Code: protocol.CodeLineTooLong}.String())
+			continue
+		case err != nil:
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.s.log.Debug("exchange: read", "err", err)
+			}
+			return number, nil
+		}
+		cmd, err := protocol.ParseCommand(text)
+		if err != nil {
+			code := protocol.CodeUnknownCommand
+			if errors.Is(err, protocol.ErrBadArgs) {
+				code = protocol.CodeBadArgs
+			}
+			c.enqueue(protocol.Error{Code: code}.String())
+			continue
+		}
+		if reg, ok := cmd.(protocol.Register); ok {
+			number = c.register(number, reg.Number)
+			continue
+		}
+		if number == "" {
+			c.enqueue(protocol.Error{Code: protocol.CodeNotRegistered}.String())
+			continue
+		}
+		if err := c.s.deliver(c.ctx, number, c.event(cmd)); err != nil {
+			c.s.log.Error("exchange: phone failed", "number", number, "err", err)
+			c.enqueue(protocol.Error{Code: protocol.CodeInternal}.String())
+			return number, nil
+		}
+	}
+}
+
+func (c *conn) register(have, want string) string {
+	switch {
+	case have != "":
+		c.enqueue(protocol.Error{Code: protocol.CodeAlreadyRegistered}.String())
+		return have
+	case !protocol.ValidNumber(want):
+		c.enqueue(protocol.Error{Code: protocol.CodeBadNumber}.String())
+		return ""
+	}
+	if _, err := c.s.register(c.ctx, c, want); err != nil {
+		if errors.Is(err, ErrNumberTaken) {
+			c.enqueue(protocol.Error{Code: protocol.CodeNumberTaken}.String())
+		} else {
+			c.s.log.Error("exchange: register", "number", want, "err", err)
+			c.enqueue(protocol.Error{Code: protocol.CodeInternal}.String())
+		}
+		return ""
+	}
+	c.enqueue(protocol.Registered{Number: want}.String())
+	return want
+}
+
+// event is the phone machine's event for a command of the phone's line.
+func (c *conn) event(cmd protocol.Command) any {
+	switch cmd := cmd.(type) {
+	case protocol.OffHook:
+		return phone.OffHook{At: c.s.cfg.now().UnixMilli()}
+	case protocol.OnHook:
+		return phone.OnHook{}
+	case protocol.Key:
+		return phone.Key{Key: cmd.Key}
+	case protocol.Audio:
+		return phone.SendAudio{Seq: cmd.Seq, Payload: cmd.Payload}
+	case protocol.Status:
+		return phone.Status{}
+	}
+	panic("exchange: unhandled command " + cmd.String()) // a command added to protocol and not here
+}

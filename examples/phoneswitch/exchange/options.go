@@ -1,0 +1,59 @@
+package exchange
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/hotline-go/hotline/fsm"
+)
+
+// Defaults of the options of [New].
+const (
+	DefaultWriteQueue   = 256
+	DefaultStallTimeout = 5 * time.Second
+	DefaultCallTimeout  = 10 * time.Second
+)
+
+// An Option configures a [Switch]; pass them to [New].
+type Option func(*config)
+
+type config struct {
+	versions     []fsm.Code
+	version      string
+	logger       *slog.Logger
+	now          func() time.Time
+	writeQueue   int
+	stallTimeout time.Duration
+	callTimeout  time.Duration
+}
+
+// WithVersions gives the versions of the phone machine the switch can run,
+// oldest first: moving to a later one is an upgrade, to an earlier one a
+// downgrade. The default is none: [New] fails without it.
+func WithVersions(codes ...fsm.Code) Option {
+	return func(c *config) { c.versions = append([]fsm.Code(nil), codes...) }
+}
+
+// WithVersion names the version new phones start on. The default is the
+// first of [WithVersions].
+func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+
+// WithLogger sets the logger. The default is [slog.Default].
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithClock sets the clock that stamps the time of answers. The default is
+// [time.Now].
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithWriteQueue bounds the lines waiting to be written on one connection.
+// The default is [DefaultWriteQueue].
+func WithWriteQueue(n int) Option { return func(c *config) { c.writeQueue = n } }
+
+// WithStallTimeout sets how long a connection's full queue, or one write,
+// may block before the connection is closed as too slow. The default is
+// [DefaultStallTimeout].
+func WithStallTimeout(d time.Duration) Option { return func(c *config) { c.stallTimeout = d } }
+
+// WithCallTimeout bounds each event sent to a machine. The default is
+// [DefaultCallTimeout].
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// build compiles this command into a temporary directory.
+func build(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs processes")
+	}
+	exe := filepath.Join(t.TempDir(), "phoneswitch")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return exe
+}
+
+func ctlRun(t *testing.T, exe, admin string, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(exe, append([]string{"ctl", "--admin", admin}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return strings.TrimSpace(stderr.String()), err
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+func statusOf(t *testing.T, p *loadPhone) protocol.StatusLine {
+	t.Helper()
+	require.NoError(t, p.send("STATUS"))
+	line, err := p.line()
+	require.NoError(t, err)
+	r, err := protocol.ParseReply(line)
+	require.NoError(t, err)
+	st, ok := r.(protocol.StatusLine)
+	require.True(t, ok, line)
+	return st
+}
+
+// TestProcesses builds the command once and runs it as real processes.
+func TestProcesses(t *testing.T) {
+	exe := build(t)
+	t.Run("call survives everything", func(t *testing.T) { testCallSurvivesEverything(t, exe) })
+	t.Run("demo", func(t *testing.T) { testDemo(t, exe) })
+}
+
+// A call streams audio both ways through an upgrade, a rollback, another
+// upgrade and a binary restart, run by real processes; no frame is lost,
+// duplicated or reordered, and v2 shows the true connect time.
+func testCallSurvivesEverything(t *testing.T, exe string) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	addr, err := freeAddr()
+	require.NoError(t, err)
+	httpAddr, err := freeAddr()
+	require.NoError(t, err)
+	sw := &switchProc{exe: exe, admin: filepath.Join(dir, "admin.sock"), pidFile: filepath.Join(dir, "pid"),
+		addr: addr, http: httpAddr, log: filepath.Join(dir, "switch.log")}
+	require.NoError(t, sw.start(ctx, "v1", 10*time.Second))
+	t.Cleanup(func() {
+		require.NoError(t, sw.stop())
+		if t.Failed() {
+			b, err := os.ReadFile(sw.log)
+			require.NoError(t, err)
+			t.Logf("switch log:\n%s", b)
+		}
+	})
+	fi, err := os.Stat(sw.admin)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	cfg := loadConfig{addr: addr, frameInterval: 2 * time.Millisecond, callLength: time.Minute}
+	a, err := connectPhone(ctx, cfg, "1000")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, a.close()) }()
+	b, err := connectPhone(ctx, cfg, "2000")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, b.close()) }()
+
+	require.NoError(t, a.send("OFFHOOK"))
+	require.NoError(t, a.expect("DIALTONE"))
+	for _, l := range []string{"KEY 2", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
+		require.NoError(t, a.send(l))
+	}
+	require.NoError(t, a.expect("RINGBACK 2000"))
+	require.NoError(t, b.expect("RING 1000"))
+	before := time.Now().UnixMilli()
+	require.NoError(t, b.send("OFFHOOK"))
+	require.NoError(t, b.expect("CONNECTED 1000"))
+	require.NoError(t, a.expect("CONNECTED 2000"))
+	after := time.Now().UnixMilli()
+
+	require.True(t, healthy(ctx, httpAddr))
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(metrics), "\nphoneswitch_phones 2\n")
+	require.Contains(t, string(metrics), "\nphoneswitch_calls_total 1\n")
+
+	st := statusOf(t, a)
+	require.Equal(t, "v1", st.Version)
+	require.Equal(t, "in_progress", st.State)
+	_, hasSince := st.Get("since")
+	require.False(t, hasSince, "v1 records the connect time but does not show it")
+
+	sctx, stopStreams := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var sent [2]uint64
+	for i, p := range []*loadPhone{a, b} {
+		wg.Go(func() {
+			var err error
+			sent[i], err = p.stream(sctx, cfg)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("stream: %v", err)
+			}
+		})
+	}
+	waitFrames := func() {
+		t.Helper()
+		n := a.recv()
+		require.Eventually(t, func() bool { return a.recv() > n+20 && b.recv() > 20 }, 5*time.Second, time.Millisecond)
+	}
+	waitFrames()
+
+	out, err := ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "all")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v1 to=v2 phones=2")
+	st = statusOf(t, a)
+	require.Equal(t, "v2", st.Version)
+	since, ok := st.Get("since")
+	require.True(t, ok, st.String())
+	ms, err := strconv.ParseInt(since, 10, 64)
+	require.NoError(t, err)
+	require.True(t, ms >= before && ms <= after, "since=%d, connected between %d and %d", ms, before, after)
+	waitFrames()
+
+	out, err = ctlRun(t, exe, sw.admin, "rollback")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v2 to=v1")
+	require.Equal(t, "v1", statusOf(t, b).Version)
+	waitFrames()
+
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "canary")
+	require.Error(t, err)
+	require.Equal(t, `phoneswitch: ctl upgrade: strategy "canary" (window 3s) is not yet supported by this switch (only "all")`, out)
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v1")
+	require.Error(t, err)
+	require.Contains(t, out, "already on that version")
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2")
+	require.NoError(t, err, out)
+	st = statusOf(t, b)
+	require.Equal(t, since, func() string { v, _ := st.Get("since"); return v }(), "since survives a downgrade and an upgrade")
+	waitFrames()
+
+	// A binary restart: the new process takes new lines; this call goes on
+	// in the old one until it ends.
+	restarted, err := sw.restart()
+	require.NoError(t, err)
+	t.Log(restarted)
+	waitFrames()
+	c, err := connectPhone(ctx, cfg, "3000")
+	require.NoError(t, err)
+	require.Equal(t, "off", statusOf(t, c).State)
+	require.NoError(t, c.close())
+	out, err = ctlRun(t, exe, sw.admin, "status")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "version=v2") // the new process asked the old one
+
+	stopStreams()
+	wg.Wait()
+	require.Eventually(t, func() bool { return b.recv() == sent[0] && a.recv() == sent[1] }, 5*time.Second, time.Millisecond)
+	for _, p := range []*loadPhone{a, b} {
+		p.mu.Lock()
+		require.Zero(t, p.ooo, "phone %s: frames out of order", p.number)
+		p.mu.Unlock()
+	}
+	require.NoError(t, a.send("ONHOOK"))
+	require.NoError(t, a.expect("ONHOOK"))
+	require.NoError(t, b.expect("HANGUP"))
+	t.Logf("frames: %d and %d, none lost or reordered", sent[0], sent[1])
+}
+
+func testDemo(t *testing.T, exe string) {
+	var out bytes.Buffer
+	cmd := exec.Command(exe, "demo", "--phones", "4", "--duration", "5s", "--call", "800ms")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Run(), out.String())
+	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):"} {
+		require.Contains(t, out.String(), want)
+	}
+}
+
+func TestCtlUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ctl"}, "ctl: --admin SOCKET is required"},
+		{[]string{"ctl", "--admin", "x"}, "ctl: want status, upgrade VERSION, rollback or flags"},
+		{[]string{"ctl", "--admin", "x", "upgrade"}, "ctl upgrade: want a VERSION"},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--strategy", "wild"}, `ctl upgrade: unknown strategy "wild"`},
+		{[]string{"ctl", "--admin", "x", "flags", "set"}, "ctl flags: feature flags are not yet supported"},
+		{[]string{"ctl", "--admin", "/nonexistent/sock", "status"}, "ctl status: admin socket:"},
+		{[]string{"load", "--phones", "3"}, "load: --phones 3: want an even number"},
+		{[]string{"serve", "--admin", "x", "--in-process=false"}, "plugin hosting is not yet supported"},
+		{[]string{"nope"}, `unknown command "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, &stdout, &stderr)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

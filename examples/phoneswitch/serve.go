@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/upgrade"
+)
+
+type serveConfig struct {
+	listen, admin, plugins, version, pidFile, http string
+	inProcess                                      bool
+	drainTimeout                                   time.Duration
+	logLevel                                       slog.Level
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:5060", "`ADDR` to serve phone lines on")
+	fs.StringVar(&c.admin, "admin", "", "Unix `SOCKET` of the admin API (created 0600)")
+	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "`DIR` of the phone-v1 and phone-v2 plugins and their checksums")
+	fs.StringVar(&c.version, "version", "v1", "`VERSION` of the phone machine new phones start on")
+	fs.StringVar(&c.pidFile, "pid-file", "", "`FILE` that always names the serving process (for kill -HUP)")
+	fs.StringVar(&c.http, "http", "", "`ADDR` to serve /healthz and /metrics on")
+	fs.BoolVar(&c.inProcess, "in-process", true, "run the phone versions compiled into this binary instead of the plugins")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "after a binary restart, how long live calls may go on in the old process")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of the logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		return c, errUsage
+	}
+	if fs.NArg() != 0 {
+		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if c.admin == "" {
+		return c, errors.New("serve: --admin SOCKET is required")
+	}
+	if !c.inProcess {
+		return c, fmt.Errorf("serve: plugins from %s: plugin hosting is not yet supported; run with --in-process", c.plugins)
+	}
+	return c, nil
+}
+
+// serve runs the switch until SIGTERM, or until a new binary took over
+// after SIGHUP and the calls left here have ended.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel})).With("pid", os.Getpid())
+	var wg sync.WaitGroup // the serving goroutines; they end when r closes the listeners
+	defer wg.Wait()
+	ropts := []upgrade.RestartOption{upgrade.WithLogger(log), upgrade.WithDrainTimeout(cfg.drainTimeout)}
+	if cfg.pidFile != "" {
+		ropts = append(ropts, upgrade.WithPIDFile(cfg.pidFile))
+	}
+	r, err := upgrade.NewRestarter(ropts...)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer r.Stop()
+
+	// After SIGHUP, the process this one replaces still answers on the
+	// admin socket (ours accepts nothing before Ready): start on the version
+	// it runs, not on --version. The state handoff will carry the rest.
+	version := cfg.version
+	if v, ok := runningVersion(ctx, cfg.admin); ok && v != version {
+		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
+		version = v
+	}
+	sw, err := exchange.New(
+		exchange.WithVersions(phone.V1(), phone.V2()),
+		exchange.WithVersion(version),
+		exchange.WithLogger(log),
+	)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	closeSwitch := sync.OnceValue(func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return sw.Close(cctx)
+	})
+	defer func() {
+		if err := closeSwitch(); err != nil {
+			log.Error("close switch", "err", err)
+		}
+	}()
+
+	ln, err := r.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	wg.Go(func() {
+		if err := sw.Serve(ln); err != nil {
+			log.Error("serve phones", "err", err)
+		}
+	})
+	if err := removeStaleSocket(ctx, cfg.admin); err != nil {
+		return fmt.Errorf("serve: admin: %w", err)
+	}
+	adminLn, err := r.Listen("unix", cfg.admin)
+	if err != nil {
+		return fmt.Errorf("serve: admin: %w", err)
+	}
+	if err := os.Chmod(cfg.admin, 0o600); err != nil {
+		return fmt.Errorf("serve: admin: %w", err)
+	}
+	adm := newAdmin(sw, r, log)
+	wg.Go(func() { adm.serve(ctx, adminLn) })
+
+	// Drain hooks run last registered first: HTTP stops, then the phones
+	// left here finish their calls (after a handoff) or hang up (SIGTERM).
+	r.OnDrain(func(dctx context.Context) error {
+		if ctx.Err() == nil { // a new process took over: let calls end
+			if err := sw.Drain(dctx); err != nil {
+				log.Warn("calls still live at the drain deadline; hanging them up", "err", err)
+			}
+		}
+		return closeSwitch()
+	})
+	if cfg.http != "" {
+		hln, err := r.Listen("tcp", cfg.http)
+		if err != nil {
+			return fmt.Errorf("serve: http: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", r.HealthHandler())
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			if err := sw.WriteMetrics(w); err != nil {
+				log.Warn("metrics", "err", err)
+			}
+		})
+		srv := &http.Server{Handler: r.LameDuck(mux), ReadHeaderTimeout: 10 * time.Second}
+		wg.Go(func() {
+			if err := srv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				log.Error("serve http", "err", err)
+			}
+		})
+		r.OnDrain(srv.Shutdown)
+	}
+
+	if err := r.Ready(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", version)
+	if err := r.Run(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// runningVersion asks a switch already serving on the admin socket for its
+// version; false if none answers.
+func runningVersion(ctx context.Context, socket string) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	reply, err := adminDo(ctx, socket, "status")
+	if err != nil {
+		return "", false
+	}
+	for _, f := range strings.Fields(reply) {
+		if v, ok := strings.CutPrefix(f, "version="); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// removeStaleSocket removes the admin socket file left by a switch that
+// died: one that nobody listens on. A live one (a switch running, or the
+// process this one replaces) is left alone.
+func removeStaleSocket(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // absent, or not a socket: Listen says what is wrong
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		return c.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	return os.Remove(path)
+}
