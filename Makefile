@@ -9,10 +9,12 @@ all: build
 
 build:
 	$(GO) build ./...
+	$(GO) build -o bin/phoneswitch ./examples/phoneswitch
 
-## demo: the runnable demo (the phone switch will grow out of this).
-demo:
-	$(GO) run ./examples/actordemo
+## demo: the phone-switch demo, end to end: a switch on v1 under load, an
+## upgrade to v2 mid-call, a rollback, a canary, a SIGHUP; then a report.
+demo: build
+	bin/phoneswitch demo
 
 ## test: what CI runs: gofmt, go vet, then every package under the race detector.
 test: fmt-check vet
