@@ -117,8 +117,10 @@ func testImage(t *testing.T, code fsm.Code, after []string) {
 	require.Equal(t, []string{"timeout:x"}, inf.Timeouts)
 
 	time.Sleep(6*time.Second - time.Millisecond)
+	synctest.Wait()
 	require.Equal(t, want, journalLog(t, nref), "the timeout runs for the time it had left")
 	time.Sleep(time.Millisecond)
+	synctest.Wait() // the timer has sent its message
 	require.Equal(t, append(want, code.Version()+" note 100"), journalLog(t, nref))
 }
 
