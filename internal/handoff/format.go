@@ -154,8 +154,8 @@ func WriteHeader(w io.Writer, v uint16) error {
 
 // ReadHeader reads a header and returns its version: an error wrapping
 // ErrFormat for bad magic, ErrVersion (with the version) for a version
-// other than [Version].
-func ReadHeader(r io.Reader) (uint16, error) {
+// other than want (the reader's: [Version]).
+func ReadHeader(r io.Reader, want uint16) (uint16, error) {
 	var h [6]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return 0, fmt.Errorf("handoff: header: %w", err)
@@ -164,8 +164,8 @@ func ReadHeader(r io.Reader) (uint16, error) {
 		return 0, fmt.Errorf("%w: bad magic %q", ErrFormat, h[:4])
 	}
 	v := binary.BigEndian.Uint16(h[4:])
-	if v != Version {
-		return v, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, Version)
+	if v != want {
+		return v, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, want)
 	}
 	return v, nil
 }

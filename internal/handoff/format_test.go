@@ -79,16 +79,16 @@ func TestHeader(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, handoff.WriteHeader(&b, handoff.Version))
 	require.Equal(t, []byte{'H', 'L', 'H', 'O', 0, 1}, b.Bytes())
-	v, err := handoff.ReadHeader(&b)
+	v, err := handoff.ReadHeader(&b, handoff.Version)
 	require.NoError(t, err)
 	require.Equal(t, handoff.Version, v)
 
 	require.NoError(t, handoff.WriteHeader(&b, 7))
-	v, err = handoff.ReadHeader(&b)
+	v, err = handoff.ReadHeader(&b, handoff.Version)
 	require.ErrorIs(t, err, handoff.ErrVersion)
 	require.Equal(t, uint16(7), v)
 
-	_, err = handoff.ReadHeader(strings.NewReader("HTTP/1"))
+	_, err = handoff.ReadHeader(strings.NewReader("HTTP/1"), handoff.Version)
 	require.ErrorIs(t, err, handoff.ErrFormat)
 }
 
@@ -128,8 +128,12 @@ func TestStateFiles(t *testing.T) {
 		require.NoError(t, err)
 		files = append(files, f)
 	}
+	fdList := make([]int, len(files))
+	for i, f := range files {
+		fdList[i] = int(f.Fd())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- handoff.WriteState(a, []byte("body"), files) }()
+	go func() { errc <- handoff.WriteState(a, []byte("body"), fdList) }()
 	body, got, err := handoff.ReadState(b)
 	require.NoError(t, err)
 	require.NoError(t, <-errc)

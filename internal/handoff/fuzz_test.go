@@ -40,6 +40,6 @@ func FuzzAnswer(f *testing.F) {
 	f.Add([]byte{'E', 0, 0, 0, 1, 'x'})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		_, _, _ = handoff.ReadAnswer(bytes.NewReader(in))
-		_, _ = handoff.ReadHeader(bytes.NewReader(in))
+		_, _ = handoff.ReadHeader(bytes.NewReader(in), handoff.Version)
 	})
 }

@@ -14,9 +14,11 @@ import (
 const filesPerMsg = 200
 
 // WriteState writes a State frame: u32 body length, u32 file count, the
-// body, then the files in SCM_RIGHTS messages of up to 200, each on a
-// one-byte message 'F'. The files stay open: the caller closes them.
-func WriteState(c *net.UnixConn, body []byte, files []*os.File) error {
+// body, then the descriptors fds in SCM_RIGHTS messages of up to 200, each
+// on a one-byte message 'F'. The descriptors stay open and must stay open
+// until WriteState returns: the caller closes them.
+func WriteState(c *net.UnixConn, body []byte, fds []int) error {
+	files := fds
 	if len(body) > MaxBody || len(files) > MaxFiles {
 		return fmt.Errorf("handoff: state of %d bytes and %d files is too large", len(body), len(files))
 	}
@@ -26,13 +28,8 @@ func WriteState(c *net.UnixConn, body []byte, files []*os.File) error {
 	if _, err := c.Write(append(hdr, body...)); err != nil {
 		return fmt.Errorf("handoff: write state: %w", err)
 	}
-	fds := make([]int, 0, filesPerMsg)
 	for i := 0; i < len(files); i += filesPerMsg {
-		fds = fds[:0]
-		for _, f := range files[i:min(i+filesPerMsg, len(files))] {
-			fds = append(fds, int(f.Fd()))
-		}
-		if _, _, err := c.WriteMsgUnix([]byte{'F'}, syscall.UnixRights(fds...), nil); err != nil {
+		if _, _, err := c.WriteMsgUnix([]byte{'F'}, syscall.UnixRights(files[i:min(i+filesPerMsg, len(files))]...), nil); err != nil {
 			return fmt.Errorf("handoff: write files: %w", err)
 		}
 	}

@@ -1,0 +1,170 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
+)
+
+// Receive takes over the machines and connections of the process this one
+// replaces: call it after [Restarter.Listen] and before [Restarter.Ready].
+// It restores each machine under the code [WithCodes] gave for it
+// (through UPGRADE if that is a newer version), manages it under its key,
+// and returns the machines and the connections, which the service starts
+// serving (their unread bytes first) and adopts again with
+// [Handoff.Adopt]; the restored machines run already, and nothing reads
+// the connections until the service does. In the first process, or when
+// the previous process offers no handoff, it returns an empty Restored.
+//
+// It returns an error wrapping ErrHandoff if anything fails (a format this
+// build cannot read, an unknown machine, an UPGRADE that fails): the
+// process must then exit without calling Ready, and the previous process
+// resumes everything it had. ctx bounds the exchange.
+func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
+	out := &Restored{Machines: map[string]actor.Ref{}, Conns: map[string]RestoredConn{}}
+	if !h.r.f.HasParent() {
+		return out, nil
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", h.socketPath(os.Getppid()))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		h.log.Warn("upgrade: handoff: the previous process offers no state", "err", err)
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect: %w", ErrHandoff, err)
+	}
+	c := nc.(*net.UnixConn)
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := handoff.ReadHeader(c, h.cfg.format); err != nil {
+		if errors.Is(err, handoff.ErrVersion) || errors.Is(err, handoff.ErrFormat) {
+			err = errors.Join(err, handoff.WriteAnswer(c, handoff.Refuse, err.Error()))
+		}
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	if err := handoff.WriteAnswer(c, handoff.Accept, ""); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("accepted")
+	body, files, err := handoff.ReadState(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("received")
+	err = h.restore(ctx, body, files, out)
+	if err != nil {
+		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("restored")
+	if err := handoff.WriteAnswer(c, handoff.Ack, ""); err != nil {
+		h.unrestore(out)
+		return nil, fmt.Errorf("%w: acknowledge: %w", ErrHandoff, err)
+	}
+	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns))
+	return out, nil
+}
+
+// restore starts the machines and makes the connections of a State; on
+// an error it undoes what it did. It closes files.
+func (h *Handoff) restore(ctx context.Context, body []byte, files []*os.File, out *Restored) (err error) {
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+		if err != nil {
+			h.unrestore(out)
+		}
+	}()
+	st, err := handoff.Decode(body)
+	if err != nil {
+		return err
+	}
+	if len(st.Conns) != len(files) {
+		return fmt.Errorf("%w: %d connections, %d descriptors", handoff.ErrFormat, len(st.Conns), len(files))
+	}
+	for i, sc := range st.Conns {
+		nc, err := net.FileConn(files[i])
+		if err != nil {
+			return fmt.Errorf("connection %q: %w", sc.Key, err)
+		}
+		if _, dup := out.Conns[sc.Key]; dup {
+			_ = nc.Close()
+			return fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
+		}
+		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
+	}
+	refs := make([]actor.Ref, len(st.Machines))
+	err = parallel(len(st.Machines), func(i int) error {
+		m := st.Machines[i]
+		code, ok := h.codes[m.Machine]
+		if !ok {
+			return fmt.Errorf("machine %q: no code for %s in this binary", m.Key, m.Machine)
+		}
+		opts := []fsm.StartOption{fsm.FromImage(fromWire(m))}
+		if h.cfg.spawn != nil {
+			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
+		}
+		ref, err := fsm.Start(ctx, h.sys, code, opts...)
+		if err != nil {
+			return fmt.Errorf("machine %q: %w", m.Key, err)
+		}
+		refs[i] = ref
+		return nil
+	})
+	for i, ref := range refs {
+		if !ref.IsZero() {
+			out.Machines[st.Machines[i].Key] = ref
+		}
+	}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range st.Machines {
+		if _, ok := h.machines[m.Key]; ok {
+			return fmt.Errorf("%w: machine %q", ErrDuplicateKey, m.Key)
+		}
+	}
+	for _, m := range st.Machines {
+		h.machines[m.Key] = out.Machines[m.Key]
+		h.mOrder = append(h.mOrder, m.Key)
+	}
+	return nil
+}
+
+// unrestore stops restored machines and closes restored connections (the
+// previous process keeps its own descriptors).
+func (h *Handoff) unrestore(out *Restored) {
+	var wg sync.WaitGroup
+	for key, ref := range out.Machines {
+		h.Unmanage(key)
+		wg.Go(func() { _ = actor.Kill(ref) })
+	}
+	wg.Wait()
+	for _, c := range out.Conns {
+		_ = c.Conn.Close()
+	}
+	clear(out.Machines)
+	clear(out.Conns)
+}
+
+// fault is the test seam of Receive's stages.
+func (h *Handoff) fault(stage string) {
+	if h.cfg.fault != nil {
+		h.cfg.fault(stage)
+	}
+}
