@@ -26,7 +26,7 @@ import (
 // over long-lived connections. Waiting polls real processes, so it sleeps.
 
 type seqHarness struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	addr string
 	log  string
@@ -35,7 +35,7 @@ type seqHarness struct {
 	pids map[int]bool
 }
 
-func startSeqServer(t *testing.T) *seqHarness {
+func startSeqServer(t testing.TB) *seqHarness {
 	t.Helper()
 	dir := t.TempDir()
 	exe, err := os.Executable()

@@ -58,12 +58,33 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
 	}
 	h.fault("accepted")
+
+	// Phase one: the connections' descriptors, sent while the previous
+	// process still serves them; made into conns here before the pause.
 	body, files, err := handoff.ReadState(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
 	}
+	pre, err := h.preConns(body, files)
+	if err != nil {
+		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	if err := handoff.WriteAnswer(c, handoff.Accept, ""); err != nil {
+		closeConns(pre)
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+
+	// Phase two: the state, taken after the pause, with the descriptors
+	// of connections adopted since phase one.
+	body, files, err = handoff.ReadState(c)
+	if err != nil {
+		closeConns(pre)
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
 	h.fault("received")
-	err = h.restore(ctx, body, files, out)
+	start := time.Now()
+	err = h.restore(ctx, body, pre, files, out)
 	if err != nil {
 		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
 		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
@@ -73,39 +94,119 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 		h.unrestore(out)
 		return nil, fmt.Errorf("%w: acknowledge: %w", ErrHandoff, err)
 	}
-	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns))
+	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns), "took", time.Since(start))
 	return out, nil
 }
 
-// restore starts the machines and makes the connections of a State; on
-// an error it undoes what it did. It closes files.
-func (h *Handoff) restore(ctx context.Context, body []byte, files []*os.File, out *Restored) (err error) {
-	defer func() {
-		for _, f := range files {
+// preConns makes the connections of phase one, by key. It closes files.
+func (h *Handoff) preConns(body []byte, files []*os.File) (map[string]net.Conn, error) {
+	defer closeFiles(files)
+	st, err := handoff.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := fileConns(st.Conns, files)
+	if err != nil {
+		return nil, err
+	}
+	pre := make(map[string]net.Conn, len(conns))
+	for i, sc := range st.Conns {
+		if _, dup := pre[sc.Key]; dup {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
+		}
+		pre[sc.Key] = conns[i]
+	}
+	return pre, nil
+}
+
+// fileConns makes a conn of each file, in parallel (each takes a few
+// system calls), closing the files as it goes so that the process never
+// holds two descriptors per connection. On an error it closes what it made.
+func fileConns(cs []handoff.Conn, files []*os.File) ([]net.Conn, error) {
+	if len(cs) != len(files) {
+		return nil, fmt.Errorf("%w: %d connections, %d descriptors", handoff.ErrFormat, len(cs), len(files))
+	}
+	conns := make([]net.Conn, len(files))
+	err := parallel(len(files), func(i int) error {
+		nc, err := net.FileConn(files[i])
+		cerr := files[i].Close()
+		files[i] = nil
+		if err == nil && cerr != nil {
+			_ = nc.Close()
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("connection %q: %w", cs[i].Key, err)
+		}
+		conns[i] = nc
+		return nil
+	})
+	if err != nil {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+		return nil, err
+	}
+	return conns, nil
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
 			_ = f.Close()
 		}
+	}
+}
+
+func closeConns(m map[string]net.Conn) {
+	for _, c := range m {
+		_ = c.Close()
+	}
+}
+
+// restore starts the machines and gathers the connections of the state:
+// those of phase one (pre; the others are closed) and the new ones, whose
+// descriptors are files, in order. On an error it undoes what it did.
+func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.Conn, files []*os.File, out *Restored) (err error) {
+	defer func() {
+		closeFiles(files)
+		closeConns(pre) // what was not taken over
 		if err != nil {
 			h.unrestore(out)
 		}
 	}()
+	t0 := time.Now()
 	st, err := handoff.Decode(body)
 	if err != nil {
 		return err
 	}
-	if len(st.Conns) != len(files) {
-		return fmt.Errorf("%w: %d connections, %d descriptors", handoff.ErrFormat, len(st.Conns), len(files))
-	}
-	for i, sc := range st.Conns {
-		nc, err := net.FileConn(files[i])
-		if err != nil {
-			return fmt.Errorf("connection %q: %w", sc.Key, err)
+	var fresh []handoff.Conn
+	for _, sc := range st.Conns {
+		if _, ok := pre[sc.Key]; !ok {
+			fresh = append(fresh, sc)
 		}
-		if _, dup := out.Conns[sc.Key]; dup {
-			_ = nc.Close()
+	}
+	conns, err := fileConns(fresh, files)
+	if err != nil {
+		return err
+	}
+	for i, sc := range fresh {
+		pre[sc.Key] = conns[i] // phase one did not have these keys
+	}
+	for _, sc := range st.Conns {
+		nc, ok := pre[sc.Key]
+		if !ok || out.Conns[sc.Key].Conn != nil {
 			return fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
 		}
+		delete(pre, sc.Key)
 		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
+	t1 := time.Now()
 	refs := make([]actor.Ref, len(st.Machines))
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
@@ -143,6 +244,7 @@ func (h *Handoff) restore(ctx context.Context, body []byte, files []*os.File, ou
 		h.machines[m.Key] = out.Machines[m.Key]
 		h.mOrder = append(h.mOrder, m.Key)
 	}
+	h.log.Debug("upgrade: handoff: restore", "decode", t1.Sub(t0), "machines", time.Since(t1))
 	return nil
 }
 

@@ -32,6 +32,7 @@ type sending struct {
 	conns     []Conn      // paused, in order
 	machines  []actor.Ref // suspended
 	pause     time.Duration
+	steps     []time.Duration // since the start: paused, suspended and imaged, sent
 }
 
 // endGrace is how long a failed attempt waits for the exchange to end on its
@@ -99,7 +100,7 @@ func (s *sending) end(upgradeErr error) error {
 		clear(h.conns)
 		h.mOrder, h.cOrder = nil, nil
 		h.mu.Unlock()
-		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause)
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
 		return nil
 	}
 	machines, conns := len(s.machines), len(s.conns)
@@ -162,6 +163,36 @@ func (s *sending) exchange() error {
 		return fmt.Errorf("upgrade: handoff: new process refused the state: %s", reason)
 	}
 
+	// Phase one: the descriptors of the connections, while this process
+	// still serves them (the new one reads none before it is ready).
+	h.mu.Lock()
+	sent := make(map[string]bool, len(h.cOrder))
+	pre := handoff.State{Conns: make([]handoff.Conn, len(h.cOrder))}
+	fds := make([]int, len(h.cOrder))
+	for i, k := range h.cOrder {
+		pre.Conns[i] = handoff.Conn{Key: k}
+		sent[k] = true
+		fds[i], err = connFile(h.conns[k].Conn)
+		if err != nil {
+			h.mu.Unlock()
+			return fmt.Errorf("upgrade: handoff: connection %q: %w", k, err)
+		}
+	}
+	// The lock keeps the descriptors open (Release comes before a
+	// service closes a connection) until the kernel has copied them.
+	err = writeState(c, &pre, fds)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	a, reason, err = handoff.ReadAnswer(c)
+	switch {
+	case err != nil:
+		return err
+	case a != handoff.Accept:
+		return fmt.Errorf("upgrade: handoff: new process could not take the connections: %s", reason)
+	}
+
 	// Pause the connections first (their readers finish the request in
 	// hand), then suspend the machines, then image them: nothing changes
 	// between the image and the new process.
@@ -199,6 +230,7 @@ func (s *sending) exchange() error {
 	if err != nil {
 		return err
 	}
+	s.steps = append(s.steps, time.Since(start))
 	images := make([]fsm.Image, len(refs))
 	alive := make([]bool, len(refs))
 	var mu sync.Mutex
@@ -226,29 +258,29 @@ func (s *sending) exchange() error {
 	if err != nil {
 		return err
 	}
+	s.steps = append(s.steps, time.Since(start))
 	st := handoff.State{Conns: make([]handoff.Conn, len(conns))}
 	for i, img := range images {
 		if alive[i] {
 			st.Machines = append(st.Machines, toWire(mkeys[i], img))
 		}
 	}
-	fds := make([]int, len(conns))
+	fds = fds[:0]
 	for i, cn := range conns {
 		st.Conns[i] = handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta}
-		if fds[i], err = connFile(cn.Conn); err != nil {
+		if sent[ckeys[i]] {
+			continue
+		}
+		fd, err := connFile(cn.Conn)
+		if err != nil {
 			return fmt.Errorf("upgrade: handoff: connection %q: %w", ckeys[i], err)
 		}
+		fds = append(fds, fd) // paused, so open until the end
 	}
-	body, err := handoff.Encode(&st)
-	if err != nil {
+	if err := writeState(c, &st, fds); err != nil {
 		return err
 	}
-	if err := handoff.WriteState(c, body, fds); err != nil {
-		return err
-	}
-	// The descriptors were copied into the new process by the kernel as
-	// the messages were sent.
-	runtime.KeepAlive(conns)
+	s.steps = append(s.steps, time.Since(start))
 	a, reason, err = handoff.ReadAnswer(c)
 	switch {
 	case err != nil:
@@ -259,6 +291,14 @@ func (s *sending) exchange() error {
 	s.acked = true
 	s.pause = time.Since(start)
 	return nil
+}
+
+func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
+	body, err := handoff.Encode(st)
+	if err != nil {
+		return err
+	}
+	return handoff.WriteState(c, body, fds)
 }
 
 // connFile returns the descriptor of a connection, which stays open as
