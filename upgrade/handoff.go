@@ -60,7 +60,7 @@ type Handoff struct {
 	sys   *actor.System
 	cfg   handoffConfig
 	log   *slog.Logger
-	codes map[string]fsm.Code
+	codes map[string][]fsm.Code // by machine, oldest version first
 
 	mu       sync.Mutex
 	machines map[string]actor.Ref
@@ -118,15 +118,18 @@ type handoffConfig struct {
 	spawn   func(key string) []actor.SpawnOption
 
 	// Test seams.
-	format uint16             // the format version written and read
-	fault  func(stage string) // called at the stages of Receive
+	format    uint16             // the format version written and read
+	fault     func(stage string) // called at the stages of Receive
+	parentPID func() int         // the process Receive takes over from
 }
 
-// WithCodes gives the versions of machine code this binary can restore
-// machines into: for each machine name, the last code given is the one
-// machines are restored under (loaded as they are if of the same version,
-// else through its UPGRADE, see [fsm.FromImage]). Default: none, so that
-// a Receive with machines to restore fails.
+// WithCodes gives the versions of machine code this binary carries, oldest
+// first: for each machine name, the last code given is the one machines are
+// restored under (loaded as they are if of the same version, else through
+// its UPGRADE, see [fsm.FromImage]). A machine of a version given earlier
+// goes through the UPGRADE of each later version in turn (v1 to v2 to v3);
+// one of a version not given goes straight to the last. Default: none, so
+// that a Receive with machines to restore fails.
 func WithCodes(codes ...fsm.Code) HandoffOption {
 	return func(c *handoffConfig) { c.codes = append(c.codes, codes...) }
 }
@@ -163,8 +166,9 @@ func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
 func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handoff, error) {
 	cfg := handoffConfig{
 		dir:     filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
-		timeout: DefaultHandoffTimeout,
-		format:  handoff.Version,
+		timeout:   DefaultHandoffTimeout,
+		format:    handoff.Version,
+		parentPID: os.Getppid,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -179,12 +183,12 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	}
 	h := &Handoff{
 		r: r, sys: sys, cfg: cfg, log: r.log,
-		codes:    make(map[string]fsm.Code),
+		codes:    make(map[string][]fsm.Code),
 		machines: make(map[string]actor.Ref),
 		conns:    make(map[string]Conn),
 	}
 	for _, c := range cfg.codes {
-		h.codes[c.Machine()] = c
+		h.codes[c.Machine()] = append(h.codes[c.Machine()], c)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

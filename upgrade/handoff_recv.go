@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,7 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 		return out, nil
 	}
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", h.socketPath(os.Getppid()))
+	nc, err := d.DialContext(ctx, "unix", h.socketPath(h.cfg.parentPID()))
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 		h.log.Warn("upgrade: handoff: the previous process offers no state", "err", err)
 		return out, nil
@@ -210,11 +211,11 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	refs := make([]actor.Ref, len(st.Machines))
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
-		code, ok := h.codes[m.Machine]
-		if !ok {
-			return fmt.Errorf("machine %q: no code for %s in this binary", m.Key, m.Machine)
+		img, code, err := h.chain(ctx, fromWire(m))
+		if err != nil {
+			return fmt.Errorf("machine %q: %w", m.Key, err)
 		}
-		opts := []fsm.StartOption{fsm.FromImage(fromWire(m))}
+		opts := []fsm.StartOption{fsm.FromImage(img)}
 		if h.cfg.spawn != nil {
 			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
 		}
@@ -246,6 +247,33 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	}
 	h.log.Debug("upgrade: handoff: restore", "decode", t1.Sub(t0), "machines", time.Since(t1))
 	return nil
+}
+
+// chain returns the code a machine is restored under and its image, the
+// state and data brought through the UPGRADE of every version between the
+// image's and that code's (the last one is left to fsm.FromImage).
+func (h *Handoff) chain(ctx context.Context, img fsm.Image) (fsm.Image, fsm.Code, error) {
+	codes := h.codes[img.Machine]
+	if len(codes) == 0 {
+		return img, nil, fmt.Errorf("no code for %s in this binary", img.Machine)
+	}
+	last := codes[len(codes)-1]
+	from := slices.IndexFunc(codes, func(c fsm.Code) bool { return c.Version() == img.Version })
+	if from < 0 || from >= len(codes)-2 {
+		return img, last, nil // the same version, the one before, or unknown: one step
+	}
+	for _, c := range codes[from+1 : len(codes)-1] {
+		in, err := c.Upgrade(ctx, img.Version, img.State, img.Data)
+		if err != nil {
+			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
+		}
+		data, err := in.Encode()
+		if err != nil {
+			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
+		}
+		img.Version, img.State, img.Data = c.Version(), in.State(), data
+	}
+	return img, last, nil
 }
 
 // unrestore stops restored machines and closes restored connections (the
