@@ -165,7 +165,7 @@ func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
 // the new process. It panics if r already has a Handoff.
 func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handoff, error) {
 	cfg := handoffConfig{
-		dir:     filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
+		dir:       filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
 		timeout:   DefaultHandoffTimeout,
 		format:    handoff.Version,
 		parentPID: os.Getppid,
