@@ -254,9 +254,8 @@ func (h *Handoff) Adopt(key string, c Conn) error {
 	return nil
 }
 
-// Release forgets a connection: call it before the service closes the
-// connection (a handoff may be sending its descriptor until Release
-// returns). Forgetting a key that is not adopted does nothing.
+// Release forgets a connection, when the service closes it. Forgetting a
+// key that is not adopted does nothing.
 func (h *Handoff) Release(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

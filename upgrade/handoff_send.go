@@ -167,21 +167,25 @@ func (s *sending) exchange() error {
 	// still serves them (the new one reads none before it is ready).
 	h.mu.Lock()
 	sent := make(map[string]bool, len(h.cOrder))
-	pre := handoff.State{Conns: make([]handoff.Conn, len(h.cOrder))}
-	fds := make([]int, len(h.cOrder))
-	for i, k := range h.cOrder {
-		pre.Conns[i] = handoff.Conn{Key: k}
-		sent[k] = true
-		fds[i], err = connFile(h.conns[k].Conn)
+	pre := handoff.State{Conns: make([]handoff.Conn, 0, len(h.cOrder))}
+	fds := make([]int, 0, len(h.cOrder))
+	for _, k := range h.cOrder {
+		// A copy of the descriptor, so that the service may close the
+		// connection meanwhile, and the lock is not held while sending.
+		fd, err := dupConn(h.conns[k].Conn)
 		if err != nil {
-			h.mu.Unlock()
-			return fmt.Errorf("upgrade: handoff: connection %q: %w", k, err)
+			h.log.Warn("upgrade: handoff: connection sent with the state", "conn", k, "err", err)
+			continue
 		}
+		pre.Conns = append(pre.Conns, handoff.Conn{Key: k})
+		sent[k] = true
+		fds = append(fds, fd)
 	}
-	// The lock keeps the descriptors open (Release comes before a
-	// service closes a connection) until the kernel has copied them.
-	err = writeState(c, &pre, fds)
 	h.mu.Unlock()
+	err = writeState(c, &pre, fds)
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
 	if err != nil {
 		return err
 	}
@@ -317,6 +321,31 @@ func connFile(c net.Conn) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// dupConn returns a close-on-exec copy of a connection's descriptor.
+func dupConn(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("connection %T has no descriptor", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	err = raw.Control(func(f uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			derr = errno
+			return
+		}
+		fd = int(r)
+	})
+	if err == nil {
+		err = derr
+	}
+	return fd, err
 }
 
 // parallel runs f(0) to f(n-1) on a few goroutines and returns the first

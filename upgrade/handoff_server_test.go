@@ -276,7 +276,7 @@ func (c *seqConn) resume() {
 // read handles the connection's lines one at a time.
 func (c *seqConn) read() {
 	defer func() {
-		c.s.h.Release(c.key) // before Close: the handoff may be sending its descriptor
+		c.s.h.Release(c.key)
 		_ = c.c.Close()
 		c.s.h.Unmanage(c.key)
 		_ = actor.Kill(c.ref) // its session ends with it (gone already after a handoff)
