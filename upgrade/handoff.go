@@ -84,7 +84,10 @@ type Conn struct {
 	// goroutine of the service reads from Conn or sends to its owner on its
 	// behalf, with the bytes read from Conn and not yet handled (a
 	// bufio.Reader's Buffered bytes). A reader blocked in Read can be woken
-	// with Conn.SetReadDeadline(time.Now()). Required.
+	// with Conn.SetReadDeadline(time.Unix(1, 0)). It must return promptly
+	// also when the connection has ended meanwhile: with an error wrapping
+	// net.ErrClosed, and the connection is left out of the handoff (its
+	// machine is not). Required.
 	Pause func(ctx context.Context) (unread []byte, err error)
 	// Resume undoes Pause after a failed handoff: the service reads from
 	// Conn again, starting with the unread bytes it kept. Required.

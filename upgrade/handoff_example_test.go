@@ -41,7 +41,9 @@ func ExampleNewHandoff() {
 	serve := func(key string, c net.Conn, unread []byte, ref actor.Ref) error {
 		pause := make(chan chan []byte)
 		resume := make(chan struct{})
+		gone := make(chan struct{})
 		go func() {
+			defer close(gone)
 			br := bufio.NewReader(io.MultiReader(bytes.NewReader(unread), c))
 			partial := ""
 			for {
@@ -73,6 +75,8 @@ func ExampleNewHandoff() {
 				select {
 				case pause <- ack:
 					return <-ack, nil
+				case <-gone: // it ended meanwhile
+					return nil, net.ErrClosed
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -26,13 +27,28 @@ type sending struct {
 	done   chan struct{}
 
 	// Set by serve before done is closed.
-	err       error // why the exchange failed; nil once acknowledged
-	acked     bool
-	connected bool
-	conns     []Conn      // paused, in order
-	machines  []actor.Ref // suspended
-	pause     time.Duration
-	steps     []time.Duration // since the start: paused, suspended and imaged, sent
+	err         error // why the exchange failed; nil once acknowledged
+	acked       bool
+	connected   bool
+	conns       []Conn      // paused, in order
+	connKeys    []string    // of conns
+	machines    []actor.Ref // suspended
+	machineKeys []string    // of machines
+	pause       time.Duration
+	steps       []time.Duration // since the start: paused, suspended and imaged, sent
+	held        []*listener     // held back since the pause
+}
+
+// holdListeners holds back every listener (see listener.hold) and returns
+// them.
+func (r *Restarter) holdListeners() []*listener {
+	r.mu.Lock()
+	ls := slices.Clone(r.listeners)
+	r.mu.Unlock()
+	for _, l := range ls {
+		l.hold()
+	}
+	return ls
 }
 
 // endGrace is how long a failed attempt waits for the exchange to end on its
@@ -95,10 +111,17 @@ func (s *sending) end(upgradeErr error) error {
 		for _, ref := range s.machines {
 			_ = actor.Kill(ref) // it may have exited meanwhile
 		}
+		// Forget what was sent; anything registered since (a connection
+		// accepted in the instant of the hold) stays and drains here.
 		h.mu.Lock()
-		clear(h.machines)
-		clear(h.conns)
-		h.mOrder, h.cOrder = nil, nil
+		for _, k := range s.connKeys {
+			delete(h.conns, k)
+		}
+		for _, k := range s.machineKeys {
+			delete(h.machines, k)
+		}
+		h.mOrder = slices.DeleteFunc(h.mOrder, func(k string) bool { _, ok := h.machines[k]; return !ok })
+		h.cOrder = slices.DeleteFunc(h.cOrder, func(k string) bool { _, ok := h.conns[k]; return !ok })
 		h.mu.Unlock()
 		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
 		return nil
@@ -115,8 +138,14 @@ func (s *sending) end(upgradeErr error) error {
 	return upgradeErr
 }
 
-// resume puts back what serve paused, machines first.
+// resume puts back what serve paused, machines first, listeners last.
 func (s *sending) resume() {
+	defer func() {
+		for _, l := range s.held {
+			l.release()
+		}
+		s.held = nil
+	}()
 	ctx := context.Background()
 	for _, ref := range s.machines {
 		if err := actor.Resume(ctx, ref); err != nil && !errors.Is(err, actor.ErrNoProc) {
@@ -126,7 +155,7 @@ func (s *sending) resume() {
 	for _, c := range s.conns {
 		c.Resume()
 	}
-	s.machines, s.conns = nil, nil
+	s.machines, s.conns, s.machineKeys, s.connKeys = nil, nil, nil, nil
 }
 
 // serve runs the exchange with one new process.
@@ -197,10 +226,12 @@ func (s *sending) exchange() error {
 		return fmt.Errorf("upgrade: handoff: new process could not take the connections: %s", reason)
 	}
 
-	// Pause the connections first (their readers finish the request in
-	// hand), then suspend the machines, then image them: nothing changes
-	// between the image and the new process.
+	// Hold the listeners back (connections wait in their queues, for the
+	// new process), pause the connections (their readers finish the
+	// request in hand), then suspend the machines, then image them:
+	// nothing changes between the image and the new process.
 	start := time.Now()
+	s.held = h.r.holdListeners()
 	h.mu.Lock()
 	conns := make([]Conn, len(h.cOrder))
 	ckeys := append([]string(nil), h.cOrder...)
@@ -218,8 +249,13 @@ func (s *sending) exchange() error {
 	defer cancel()
 	unread := make([][]byte, len(conns))
 	paused := make([]bool, len(conns))
+	gone := make([]bool, len(conns))
 	err = parallel(len(conns), func(i int) error {
 		b, err := conns[i].Pause(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			gone[i] = true // it ended meanwhile: nothing to hand over
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("upgrade: handoff: pause connection %q: %w", ckeys[i], err)
 		}
@@ -229,6 +265,7 @@ func (s *sending) exchange() error {
 	for i, p := range paused {
 		if p {
 			s.conns = append(s.conns, conns[i])
+			s.connKeys = append(s.connKeys, ckeys[i])
 		}
 	}
 	if err != nil {
@@ -248,6 +285,7 @@ func (s *sending) exchange() error {
 		}
 		mu.Lock()
 		s.machines = append(s.machines, refs[i])
+		s.machineKeys = append(s.machineKeys, mkeys[i])
 		mu.Unlock()
 		img, err := fsm.CaptureSuspended(ctx, refs[i])
 		if errors.Is(err, actor.ErrNoProc) {
@@ -263,7 +301,7 @@ func (s *sending) exchange() error {
 		return err
 	}
 	s.steps = append(s.steps, time.Since(start))
-	st := handoff.State{Conns: make([]handoff.Conn, len(conns))}
+	st := handoff.State{Conns: make([]handoff.Conn, 0, len(conns))}
 	for i, img := range images {
 		if alive[i] {
 			st.Machines = append(st.Machines, toWire(mkeys[i], img))
@@ -271,7 +309,10 @@ func (s *sending) exchange() error {
 	}
 	fds = fds[:0]
 	for i, cn := range conns {
-		st.Conns[i] = handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta}
+		if gone[i] {
+			continue
+		}
+		st.Conns = append(st.Conns, handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta})
 		if sent[ckeys[i]] {
 			continue
 		}

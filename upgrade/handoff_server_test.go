@@ -11,7 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +140,16 @@ func runHandoffServer() error {
 		return err
 	}
 	srv := &seqServer{h: h, sys: sys, code: cur, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{}}
+	owned := map[string]bool{}
+	for _, rc := range got.Conns {
+		owned[rc.Owner] = true
+	}
+	for key, ref := range got.Machines {
+		if !owned[key] { // its connection ended during the handoff: so does it
+			h.Unmanage(key)
+			_ = actor.Kill(ref)
+		}
+	}
 	for key, rc := range got.Conns {
 		ref, ok := got.Machines[rc.Owner]
 		if !ok {
@@ -207,7 +217,7 @@ func (s *seqServer) accept() {
 // serve starts reading a connection for its machine, the unread bytes
 // first, and adopts it for the handoff.
 func (s *seqServer) serve(key string, c net.Conn, unread []byte, ref actor.Ref) error {
-	sc := &seqConn{s: s, key: key, c: c, ref: ref, resumeC: make(chan struct{})}
+	sc := &seqConn{s: s, key: key, c: c, ref: ref, resumeC: make(chan struct{}), gone: make(chan struct{})}
 	sc.br = bufio.NewReader(io.MultiReader(bytesReader(unread), c))
 	err := s.h.Adopt(key, Conn{Conn: c, Owner: key, Pause: sc.pause, Resume: sc.resume})
 	if err != nil {
@@ -242,6 +252,8 @@ type seqConn struct {
 	ref     actor.Ref
 	partial string // of a line cut by a pause
 
+	gone chan struct{} // closed when read returns
+
 	mu      sync.Mutex
 	paused  bool
 	ack     chan []byte
@@ -259,6 +271,8 @@ func (c *seqConn) pause(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-ack:
 		return b, nil
+	case <-c.gone:
+		return nil, net.ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -276,6 +290,7 @@ func (c *seqConn) resume() {
 // read handles the connection's lines one at a time.
 func (c *seqConn) read() {
 	defer func() {
+		close(c.gone)
 		c.s.h.Release(c.key)
 		_ = c.c.Close()
 		c.s.h.Unmanage(c.key)
@@ -319,15 +334,48 @@ func (c *seqConn) read() {
 	}
 }
 
+// goroutines counts the goroutines other than the actor System's workers,
+// whose number follows the load (idle ones are kept up to a bound).
+func goroutines() int {
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		return -1
+	}
+	n := 0
+	_, body, _ := strings.Cut(b.String(), "\n") // "goroutine profile: total N"
+	for _, rec := range strings.Split(body, "\n\n") {
+		var count int
+		if _, err := fmt.Sscanf(rec, "%d @", &count); err != nil {
+			continue
+		}
+		if !strings.Contains(rec, "actor.(*System).worker") {
+			n += count
+		}
+	}
+	return n
+}
+
 func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 	var reply string
 	switch {
+	case line == "gdump":
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		reply = strings.ReplaceAll(b.String(), "\n", "|")
+	case line == "fds":
+		fds, _ := os.ReadDir("/proc/self/fd")
+		var names []string
+		for _, fd := range fds {
+			target, _ := os.Readlink("/proc/self/fd/" + fd.Name())
+			names = append(names, fd.Name()+"="+target)
+		}
+		reply = strings.Join(names, " ")
 	case line == "stats":
 		fds, _ := os.ReadDir("/proc/self/fd")
 		c.s.h.mu.Lock()
 		n := len(c.s.h.machines)
 		c.s.h.mu.Unlock()
-		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), runtime.NumGoroutine(), n)
+		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), goroutines(), n)
 	default:
 		ref := c.ref
 		if key, text, ok := strings.Cut(line, " "); ok && strings.HasPrefix(key, "@") {

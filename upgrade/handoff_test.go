@@ -231,3 +231,44 @@ func TestHandoffDirMustBePrivate(t *testing.T) {
 	_, err := NewHandoff(r, testSystem(t), WithHandoffDir(t.TempDir())) // 0755
 	require.ErrorContains(t, err, "open to others")
 }
+
+// A handoff holds the listeners back from its pause: a connection that
+// arrives meanwhile waits in the queue, and is accepted after a release.
+func TestListenerHold(t *testing.T) {
+	ready := make(chan struct{})
+	close(ready)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l := newListener(ln, ready)
+	defer func() { require.NoError(t, l.Close()) }()
+
+	accepted := make(chan net.Conn)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	l.hold() // wakes the goroutine in Accept, which then waits
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close()) }()
+	select {
+	case <-accepted:
+		t.Fatal("accepted while held")
+	case <-time.After(50 * time.Millisecond): // real sockets: a short real wait
+	}
+	l.release()
+	sc := <-accepted
+	require.NoError(t, sc.Close())
+	l.hold()
+	l.pause()
+	l.release() // after a pause, Accept waits for Close
+	require.NoError(t, l.Close())
+	_, ok := <-accepted
+	require.False(t, ok)
+}
