@@ -37,6 +37,8 @@ type sending struct {
 	pause       time.Duration
 	steps       []time.Duration // since the start: paused, suspended and imaged, sent
 	held        []*listener     // held back since the pause
+
+	resumedMachines, resumedConns int // counted by resume
 }
 
 // holdListeners holds back every listener (see listener.hold) and returns
@@ -126,8 +128,8 @@ func (s *sending) end(upgradeErr error) error {
 		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
 		return nil
 	}
-	machines, conns := len(s.machines), len(s.conns)
 	s.resume()
+	machines, conns := s.resumedMachines, s.resumedConns
 	switch {
 	case upgradeErr != nil && s.connected:
 		h.log.Error("upgrade: handoff: new process failed; machines and connections resumed here",
@@ -147,6 +149,8 @@ func (s *sending) resume() {
 		s.held = nil
 	}()
 	ctx := context.Background()
+	s.resumedMachines += len(s.machines)
+	s.resumedConns += len(s.conns)
 	for _, ref := range s.machines {
 		if err := actor.Resume(ctx, ref); err != nil && !errors.Is(err, actor.ErrNoProc) {
 			s.h.log.Error("upgrade: handoff: resume machine", "machine", ref, "err", err)
@@ -164,6 +168,11 @@ func (s *sending) serve() {
 	s.err = s.exchange()
 	if s.err != nil && s.connected {
 		s.h.log.Warn("upgrade: handoff: exchange failed", "err", s.err)
+	}
+	if s.err != nil {
+		// Serve again at once: the new process cannot take over with
+		// this state, and may take until the upgrade timeout to be gone.
+		s.resume()
 	}
 }
 

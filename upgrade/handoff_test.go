@@ -272,3 +272,49 @@ func TestListenerHold(t *testing.T) {
 	_, ok := <-accepted
 	require.False(t, ok)
 }
+
+// A new process that cannot restore the state says so, and the old one
+// serves again at once, without waiting for the new one to be gone.
+func TestHandoffResumesAtOnceWhenRestoreFails(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, oldRef, _, resumed := oldSide(t, dir)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true) // no code for the session machine
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	_, err := nw.h.Receive(context.Background())
+	require.ErrorIs(t, err, ErrHandoff)
+	require.ErrorContains(t, err, "no code for session")
+
+	// The upgrade still runs (the new process has not exited yet).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := fsm.Call(ctx, oldRef, Line{Text: "z"})
+	require.NoError(t, err)
+	require.Regexp(t, `^3 \d+ v1 z$`, v, "served again before the upgrade ends")
+	require.Eventually(t, func() bool { return resumed.Load() == 1 }, 10*time.Second, time.Millisecond)
+
+	reply <- errors.New("child exited")
+	require.Error(t, <-done)
+	require.Equal(t, int32(1), resumed.Load(), "resumed once")
+}
+
+// WithRestoreSpawn gives restored machines their spawn options: a name, a
+// link to a supervisor.
+func TestHandoffRestoreSpawn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, _, _, _ := oldSide(t, dir)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")),
+		WithRestoreSpawn(func(key string) []actor.SpawnOption { return []actor.SpawnOption{actor.WithName("session/" + key)} }))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	ref, ok := nw.sys.Whereis("session/m1")
+	require.True(t, ok)
+	require.Equal(t, got.Machines["m1"], ref)
+	reply <- nil
+	require.NoError(t, <-done)
+	for _, c := range got.Conns {
+		require.NoError(t, c.Conn.Close())
+	}
+}
