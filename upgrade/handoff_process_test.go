@@ -484,3 +484,32 @@ func TestHandoffFailures(t *testing.T) {
 		require.Equal(t, 2, pids)
 	}
 }
+
+// A session's running timeout moves with it and fires in the new process
+// after the time it had left, not at once, not again from the start.
+func TestHandoffTimerTravels(t *testing.T) {
+	h := startSeqServer(t)
+	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close()) }()
+	r := bufio.NewReader(c)
+	ask := func(line string) string {
+		_, err := fmt.Fprintf(c, "%s\n", line)
+		require.NoError(t, err)
+		reply, err := r.ReadString('\n')
+		require.NoError(t, err)
+		return strings.TrimSuffix(reply, "\n")
+	}
+	armed := time.Now()
+	require.Equal(t, "armed", ask("arm 1500 a"))
+	time.Sleep(700 * time.Millisecond) // real processes: real time
+	pid := h.hup()
+	require.Less(t, time.Since(armed), 1400*time.Millisecond, "the handoff took too long for this test")
+	require.Equal(t, "", ask("fired"), "not fired at the handoff")
+	waitFor(t, "the timeout", func() bool { return ask("fired") != "" })
+	took := time.Since(armed)
+	require.Equal(t, "a@"+strconv.Itoa(pid), ask("fired"))
+	require.GreaterOrEqual(t, took, 1500*time.Millisecond)
+	// Set again from the start, it would fire after 2.2 s at least.
+	require.Less(t, took, 2000*time.Millisecond, "fired after the time it had left, not from the start")
+}

@@ -39,9 +39,21 @@ const handoffEnv = "HOTLINE_HANDOFF_TEST"
 // Line is a session's event: a line to number.
 type Line struct{ Text string }
 
+// Arm sets a session's timeout, whose Fire event records its text; Fired
+// asks for the texts recorded.
+type (
+	Arm struct {
+		Ms   int
+		Text string
+	}
+	Fire  struct{ Text string }
+	Fired struct{}
+)
+
 type sessionData struct {
-	N  int
-	V2 bool
+	N     int
+	V2    bool
+	Fired []string
 }
 
 func sessionCode(version string) *fsm.Machine[sessionData] {
@@ -50,6 +62,16 @@ func sessionCode(version string) *fsm.Machine[sessionData] {
 	fsm.On(m, "open", func(l Line, d sessionData) fsm.Result[sessionData] {
 		d.N++
 		return fsm.Keep(d, fsm.Reply(fmt.Sprintf("%d %s %s %s", d.N, pid, version, l.Text)))
+	})
+	fsm.OnAny(m, func(a Arm, d sessionData) fsm.Result[sessionData] {
+		return fsm.Keep(d, fsm.Timeout("t", time.Duration(a.Ms)*time.Millisecond, Fire{Text: a.Text}), fsm.Reply("armed"))
+	})
+	fsm.OnAny(m, func(f Fire, d sessionData) fsm.Result[sessionData] {
+		d.Fired = append(d.Fired, f.Text+"@"+pid)
+		return fsm.Keep(d)
+	})
+	fsm.OnAny(m, func(_ Fired, d sessionData) fsm.Result[sessionData] {
+		return fsm.Keep(d, fsm.Reply(strings.Join(d.Fired, ",")))
 	})
 	if version == "v2" {
 		m.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, sessionData, error) {
@@ -376,6 +398,20 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 		n := len(c.s.h.machines)
 		c.s.h.mu.Unlock()
 		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), goroutines(), n)
+	case strings.HasPrefix(line, "arm ") || line == "fired":
+		var ev any = Fired{}
+		if f := strings.Fields(line); len(f) == 3 {
+			ms, _ := strconv.Atoi(f[1])
+			ev = Arm{Ms: ms, Text: f[2]}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := fsm.Call(ctx, c.ref, ev)
+		cancel()
+		if err != nil {
+			reply = "error " + err.Error()
+		} else {
+			reply = v.(string)
+		}
 	default:
 		ref := c.ref
 		if key, text, ok := strings.Cut(line, " "); ok && strings.HasPrefix(key, "@") {
