@@ -105,3 +105,16 @@ func release(pool *sync.Pool, s *segment) {
 	s.n, s.next = 0, nil
 	pool.Put(s)
 }
+
+// appendTo appends the letters of the queue, oldest first, to out.
+func (q *queue) appendTo(out []Queued) []Queued {
+	off := q.off
+	for s := q.head; s != nil; s = s.next {
+		for _, e := range s.msgs[off:s.n] {
+			_, isCall := e.(*call)
+			out = append(out, Queued{Msg: letter(e), Call: isCall})
+		}
+		off = 0
+	}
+	return out
+}

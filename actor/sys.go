@@ -244,3 +244,42 @@ func (a *actor) wait(ctx context.Context) error {
 		return fmt.Errorf("actor: waiting for %v: %w", Ref{a}, ctx.Err())
 	}
 }
+
+// A Queued is a user message waiting in a suspended actor's mailbox; see
+// [QueuedMessages].
+type Queued struct {
+	Msg  any
+	Call bool // sent with Call: its caller waits for a reply
+}
+
+// QueuedMessages returns the user messages waiting in the mailbox of a
+// suspended actor, oldest first, without taking them: the actor handles
+// them as usual once resumed. Read on the actor's own goroutine, the list
+// is exact until [Resume]; a Send meanwhile adds to the mailbox, not to the
+// list. This is what a binary restart hands to the new process. It returns
+// ErrNotSuspended unless the actor was suspended by [Suspend], and
+// ErrNoProc if it has exited.
+func QueuedMessages(ctx context.Context, r Ref) ([]Queued, error) {
+	if r.a == nil {
+		return nil, ErrNoProc
+	}
+	a := r.a
+	var out []Queued
+	err := request(ctx, r, sysMsg{kind: sysInspect, fn: func(b Behavior) (Behavior, error) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.flags&fSuspended == 0 {
+			return b, ErrNotSuspended
+		}
+		if mb := a.mb; mb != nil {
+			out = make([]Queued, 0, mb.cur.n+mb.user.n)
+			out = mb.cur.appendTo(out)
+			out = mb.user.appendTo(out)
+		}
+		return b, nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

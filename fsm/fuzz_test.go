@@ -95,3 +95,38 @@ func FuzzConvertEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeEvent: DecodeEvent, which a machine restored from an Image in
+// another process uses, decodes or refuses any payload under any name and
+// version, never panics; what it decodes is of the handler's type.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, ev := range []any{Note{N: 3}, Hold{N: 1}, Go{To: "busy"}} {
+		b, err := msgpack.Marshal(ev)
+		require.NoError(f, err)
+		f.Add("v1", fsm.EventName(ev), b)
+	}
+	f.Add("v0", "Note", []byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Add("v1", "nil", []byte{0xc0})
+	f.Add("v1", "Nope", []byte{0x01})
+	j := journal("v1")
+	f.Fuzz(func(t *testing.T, from, name string, payload []byte) {
+		v, err := j.DecodeEvent(context.Background(), from, name, payload)
+		if err != nil {
+			return
+		}
+		switch name {
+		case "nil":
+			require.Nil(t, v)
+		case "Note":
+			require.IsType(t, Note{}, v)
+		case "Hold":
+			require.IsType(t, Hold{}, v)
+		case "Go":
+			require.IsType(t, Go{}, v)
+		case "Arm":
+			require.IsType(t, Arm{}, v)
+		default:
+			t.Fatalf("decoded an event %q it has no handler for: %v", name, v)
+		}
+	})
+}

@@ -13,7 +13,8 @@ import (
 // It handles one message at a time as any actor does; the core decides.
 type machine struct {
 	core
-	c *actor.Context // the current Context, during Init and Receive only
+	c        *actor.Context // the current Context, during Init and Receive only
+	restored *restored      // what Init puts back, for a machine started from an Image
 }
 
 // syncMsg is the message of Sync: answered at once, not an event.
@@ -22,6 +23,12 @@ type syncMsg struct{}
 func (m *machine) Init(c *actor.Context) error {
 	m.c = c
 	defer func() { m.c = nil }()
+	if m.restored != nil {
+		r := m.restored
+		m.restored = nil
+		m.restore(m, r)
+		return nil
+	}
 	return m.start(m)
 }
 
@@ -69,17 +76,24 @@ func (m *machine) hold() caller {
 	return caller{f}
 }
 
+// liveTimer is the handle of a running timeout: the actor's timer and when
+// it fires, for the remaining time an [Image] records.
+type liveTimer struct {
+	t  *actor.Timer
+	at time.Time
+}
+
 func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
 	if d <= 0 {
 		_ = actor.Send(m.c.Self(), msg) // to itself, alive: cannot fail
 		return nil
 	}
-	return m.c.SendAfter(m.c.Self(), d, msg)
+	return liveTimer{t: m.c.SendAfter(m.c.Self(), d, msg), at: time.Now().Add(d)}
 }
 
 func (m *machine) stopTimer(h any) {
-	if t, ok := h.(*actor.Timer); ok {
-		t.Stop()
+	if t, ok := h.(liveTimer); ok {
+		t.t.Stop()
 	}
 }
 
@@ -105,6 +119,7 @@ type startConfig struct {
 	id       string
 	tags     map[string]string
 	snapshot *Snapshot
+	image    *Image
 	spawn    []actor.SpawnOption
 }
 
@@ -146,6 +161,9 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	var cfg startConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.image != nil {
+		return startImage(ctx, sys, code, &cfg)
 	}
 	var in Instance
 	err := protect(func() (err error) {

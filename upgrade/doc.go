@@ -60,11 +60,21 @@
 // the process out of rotation. [Restarter.LameDuck] wraps HTTP handlers so
 // that keep-alive clients are asked to reconnect while the process drains.
 //
+// # State handoff
+//
+// A [Handoff] moves live state machines and the connections they own to the
+// new process: the old process pauses the connections, suspends and images
+// the machines ([fsm.CaptureSuspended]) and sends them, with the
+// connections' descriptors and unread bytes, over a Unix socket; the new
+// one restores them ([Handoff.Receive], through UPGRADE where its code is
+// newer) before Ready. If the new process fails first, the old one resumes
+// everything. The format is internal/handoff's, described byte by byte in
+// doc/binary-upgrade.md.
+//
 // # Limits
 //
-// Connections already accepted by the old process stay with it until they
-// end or the drain deadline passes; handing them to the new process, with
-// the state of live machines, is built on top of this. net/http's Shutdown
+// Connections accepted by the old process and not adopted by a [Handoff]
+// stay with it until they end or the drain deadline passes. net/http's Shutdown
 // can close a keep-alive connection on which a request is arriving; a client
 // that does not retry sees an error (give [WithLameDuck] some time). Only one
 // Restarter may exist in a process. Not supported on Windows.

@@ -36,6 +36,8 @@ type listener struct {
 
 	pauseOnce sync.Once
 	paused    chan struct{}
+	holdMu    sync.Mutex
+	held      chan struct{} // while a handoff holds Accept back; closed at release
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
@@ -61,9 +63,28 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, l.closedErr()
 		default:
 		}
+		l.holdMu.Lock()
+		held := l.held
+		l.holdMu.Unlock()
+		if held != nil {
+			select {
+			case <-held:
+			case <-l.paused:
+			case <-l.closed:
+			}
+			continue
+		}
 		c, err := l.Listener.Accept()
 		if err == nil {
 			return c, nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			l.holdMu.Lock()
+			held := l.held
+			l.holdMu.Unlock()
+			if held != nil {
+				continue // a hold's deadline: wait for its release
+			}
 		}
 		select {
 		case <-l.paused:
@@ -95,6 +116,40 @@ func (l *listener) pause() {
 			_ = d.SetDeadline(time.Unix(1, 0))
 		}
 	})
+}
+
+// hold makes Accept take no connection until release: they wait in the
+// socket's queue. A state handoff holds the listeners from the moment it
+// pauses the connections, so that none is accepted that it would not hand
+// over.
+func (l *listener) hold() {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	if l.held != nil {
+		return
+	}
+	l.held = make(chan struct{})
+	if d, ok := l.Listener.(deadliner); ok {
+		_ = d.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// release undoes hold.
+func (l *listener) release() {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	if l.held == nil {
+		return
+	}
+	select {
+	case <-l.paused: // the pause's deadline stays
+	default:
+		if d, ok := l.Listener.(deadliner); ok {
+			_ = d.SetDeadline(time.Time{})
+		}
+	}
+	close(l.held)
+	l.held = nil
 }
 
 func (l *listener) Close() error {

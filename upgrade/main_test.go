@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hotline-go/hotline/upgrade"
 	"github.com/hotline-go/hotline/upgrade/internal/testserver"
 )
 
@@ -13,6 +14,9 @@ import (
 // process tests start it that way, and the tests otherwise.
 func TestMain(m *testing.M) {
 	if code, ran := testserver.Main(); ran {
+		os.Exit(code)
+	}
+	if code, ran := upgrade.HandoffServerMain(); ran {
 		os.Exit(code)
 	}
 	goleak.VerifyTestMain(m)

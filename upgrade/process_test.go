@@ -33,7 +33,7 @@ import (
 const waitLimit = 15 * time.Second
 
 // waitFor polls cond until it holds, or fails the test after waitLimit.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for !cond() {
@@ -47,7 +47,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // exited reports whether pid has exited (a zombie counts: nothing runs).
 func exited(pid int) bool { return !testserver.Running(pid) }
 
-func freeAddr(t *testing.T, network string) string {
+func freeAddr(t testing.TB, network string) string {
 	t.Helper()
 	addr, err := testserver.FreeAddr(network)
 	require.NoError(t, err)

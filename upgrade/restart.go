@@ -43,6 +43,7 @@ type Restarter struct {
 	hooks        []func(context.Context) error
 	listeners    []*listener
 	packetConns  []net.PacketConn
+	handoff      *Handoff // see NewHandoff
 
 	exitOnce  sync.Once
 	exitC     chan struct{} // see Exit
@@ -322,7 +323,8 @@ func (r *Restarter) upgrade() error {
 
 // attempt runs one upgrade to its end and records the outcome.
 func (r *Restarter) attempt() error {
-	err := r.upgrade()
+	ho := r.beginHandoff()
+	err := ho.end(r.upgrade())
 
 	r.mu.Lock()
 	r.upgrading = false

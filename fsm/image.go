@@ -1,0 +1,268 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+)
+
+// An Image is everything a suspended machine holds, in a form that can
+// leave the process: its snapshot (version, state, data), its ID and tags,
+// its running timeouts with the time each has left, its postponed events
+// and the events waiting in its mailbox, every payload as msgpack. A binary
+// restart takes one with [CaptureSuspended] in the old process and starts
+// the machine again from it with [FromImage] in the new one.
+type Image struct {
+	Snapshot
+	ID        string
+	Tags      map[string]string
+	Timeouts  []TimeoutImage // in the order they were set
+	Postponed []EventImage   // oldest first
+	Queued    []EventImage   // the mailbox, oldest first
+}
+
+// An EventImage is an event as msgpack: its kind, the name it is
+// dispatched by ([EventName]) and its payload.
+type EventImage struct {
+	Kind    Kind
+	Name    string
+	Payload []byte
+}
+
+// A TimeoutImage is a running timeout: its kind, its name (of a named
+// [Timeout]), the time it has left (0 if it has fired and its event waits
+// in the mailbox) and its event.
+type TimeoutImage struct {
+	Kind      Kind
+	Name      string
+	Remaining time.Duration
+	Event     EventImage
+}
+
+// An EventDecoder is a [Code] that can turn an [EventImage] back into the
+// payload its handler takes: [*Machine] is one. [FromImage] needs one to
+// restore a machine that holds events.
+type EventDecoder interface {
+	// DecodeEvent returns the payload of the event called name, encoded
+	// as msgpack by version from of the machine: through the event's
+	// [UpgradeEvent] handler if from is another version and it has one.
+	// It returns an error wrapping ErrUnknownEvent for a name this version
+	// has no handler for, and ErrBadEvent for a payload it cannot decode.
+	DecodeEvent(ctx context.Context, from, name string, payload []byte) (any, error)
+}
+
+// DecodeEvent decodes an event's payload; see [EventDecoder].
+func (m *Machine[D]) DecodeEvent(_ context.Context, from, name string, payload []byte) (any, error) {
+	if name == "nil" {
+		var v any
+		if err := decode(payload, &v); err != nil || v != nil {
+			return nil, fmt.Errorf("%w: %s %s: nil event with payload", ErrBadEvent, m.name, m.version)
+		}
+		return nil, nil
+	}
+	e := m.table().byName[name]
+	if e == nil {
+		return nil, fmt.Errorf("%w %s in %s %s", ErrUnknownEvent, name, m.name, m.version)
+	}
+	var v any
+	err := protect(func() (err error) {
+		if from != m.version && e.upgrade != nil {
+			if err = check(payload); err == nil {
+				v, err = e.upgrade(payload)
+			}
+			return err
+		}
+		v, err = e.decode(payload)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s from %s to %v: %w", ErrBadEvent, name, from, e.typ, err)
+	}
+	return v, nil
+}
+
+// CaptureSuspended returns the [Image] of a machine that the caller has
+// suspended with [actor.Suspend]: what it holds is then exact, as nothing
+// runs it until [actor.Resume]. The machine is not changed: resumed, it goes
+// on as if nothing happened. Calls held by the machine (postponed, or
+// waiting in its mailbox) are imaged as events of kind [KindCall], whose
+// callers stay behind. It returns actor.ErrNotSuspended if the machine is
+// not suspended, ErrNotMachine for another actor, and ErrBadData for a
+// payload or data that does not encode.
+func CaptureSuspended(ctx context.Context, ref actor.Ref) (Image, error) {
+	queued, err := actor.QueuedMessages(ctx, ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
+	}
+	var img Image
+	err = actor.Inspect(ctx, ref, func(b actor.Behavior) error {
+		m, ok := b.(*machine)
+		if !ok {
+			return ErrNotMachine
+		}
+		var err error
+		img, err = m.image(time.Now())
+		return err
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
+	}
+	for _, q := range queued {
+		var kind Kind
+		switch q.Msg.(type) {
+		case timeoutMsg, syncMsg:
+			continue // a fired timeout is imaged with the timeouts
+		}
+		if q.Call {
+			kind = KindCall
+		}
+		ev, err := imageEvent(Event{Kind: kind, Payload: q.Msg})
+		if err != nil {
+			return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
+		}
+		img.Queued = append(img.Queued, ev)
+	}
+	return img, nil
+}
+
+func imageEvent(ev Event) (EventImage, error) {
+	b, err := encode(ev.Payload)
+	if err != nil {
+		return EventImage{}, fmt.Errorf("%w: event %s: %w", ErrBadData, ev.Name(), err)
+	}
+	return EventImage{Kind: ev.Kind, Name: ev.Name(), Payload: b}, nil
+}
+
+// image describes the machine as of now.
+func (m *machine) image(now time.Time) (Image, error) {
+	data, err := m.in.Encode()
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: %w", ErrBadData, err)
+	}
+	img := Image{
+		Snapshot: Snapshot{Machine: m.code.Machine(), Version: m.code.Version(), State: m.state, Data: data},
+		ID:       m.id, Tags: maps.Clone(m.tags),
+	}
+	for _, t := range m.timers {
+		ev, err := imageEvent(Event{Kind: t.msg.kind, Payload: t.payload})
+		if err != nil {
+			return Image{}, err
+		}
+		var left time.Duration
+		if h, ok := t.handle.(liveTimer); ok {
+			left = max(h.at.Sub(now), 0)
+		}
+		img.Timeouts = append(img.Timeouts, TimeoutImage{Kind: t.msg.kind, Name: t.msg.name, Remaining: left, Event: ev})
+	}
+	for _, it := range m.postponed {
+		ev, err := imageEvent(it.ev)
+		if err != nil {
+			return Image{}, err
+		}
+		img.Postponed = append(img.Postponed, ev)
+	}
+	return img, nil
+}
+
+// FromImage starts the machine from img, as [CaptureSuspended] took it in
+// another process: in its state and with its data (loaded as they are if
+// img is of the code's version, else through the code's UPGRADE from
+// img.Version), with its ID and tags (which override [WithID] and
+// [WithTags]), its timeouts running for the time they had left, its
+// postponed events, and the events of its mailbox sent to it, in order,
+// before Start returns. No enter handler runs: the machine had entered its
+// state already. The code must be an [EventDecoder] if img holds events.
+// The default is to start from the code's initial state; FromImage
+// overrides [FromSnapshot].
+func FromImage(img Image) StartOption {
+	return func(c *startConfig) { c.image = &img }
+}
+
+// restored is what Init puts back into a machine started from an Image.
+type restored struct {
+	timers    []TimeoutImage
+	payloads  []any
+	postponed []item
+}
+
+// restore sets the timeouts and the postponed events of a machine started
+// from an Image.
+func (c *core) restore(sh shell, r *restored) {
+	c.state = c.in.State()
+	for i, t := range r.timers {
+		c.setTimer(sh, t.Kind, t.Name, t.Remaining, r.payloads[i])
+	}
+	c.postponed = r.postponed
+}
+
+func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startConfig) (actor.Ref, error) {
+	img := cfg.image
+	fail := func(err error) (actor.Ref, error) {
+		return actor.Ref{}, fmt.Errorf("fsm: start %s %s from image of %s %s: %w", code.Machine(), code.Version(), img.Machine, img.ID, err)
+	}
+	if img.Machine != code.Machine() {
+		return fail(fmt.Errorf("%w: image of %s", ErrWrongMachine, img.Machine))
+	}
+	var in Instance
+	err := protect(func() (err error) {
+		if img.Version == code.Version() {
+			in, err = code.Load(ctx, img.State, img.Data)
+		} else {
+			in, err = code.Upgrade(ctx, img.Version, img.State, img.Data)
+		}
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	dec, _ := code.(EventDecoder)
+	decodeEv := func(e EventImage) (Event, error) {
+		if dec == nil {
+			return Event{}, fmt.Errorf("%w: %s: code %T cannot decode events", ErrBadEvent, e.Name, code)
+		}
+		var p any
+		err := protect(func() (err error) {
+			p, err = dec.DecodeEvent(ctx, img.Version, e.Name, e.Payload)
+			return err
+		})
+		return Event{Kind: e.Kind, Payload: p}, err
+	}
+	r := &restored{timers: img.Timeouts, payloads: make([]any, len(img.Timeouts))}
+	for i, t := range img.Timeouts {
+		ev, err := decodeEv(t.Event)
+		if err != nil {
+			return fail(err)
+		}
+		r.payloads[i] = ev.Payload
+	}
+	for _, e := range img.Postponed {
+		ev, err := decodeEv(e)
+		if err != nil {
+			return fail(err)
+		}
+		r.postponed = append(r.postponed, item{ev: ev})
+	}
+	queued := make([]any, len(img.Queued))
+	for i, e := range img.Queued {
+		ev, err := decodeEv(e)
+		if err != nil {
+			return fail(err)
+		}
+		queued[i] = ev.Payload
+	}
+	m := &machine{core: core{code: code, in: in, id: img.ID, tags: maps.Clone(img.Tags)}, restored: r}
+	ref, err := sys.Spawn(m, cfg.spawn...)
+	if err != nil {
+		return ref, err
+	}
+	for _, p := range queued {
+		if err := actor.Send(ref, p); err != nil {
+			return ref, errors.Join(fmt.Errorf("fsm: start from image: queued event: %w", err), actor.Stop(ctx, ref, actor.Shutdown))
+		}
+	}
+	return ref, nil
+}

@@ -1,0 +1,150 @@
+package fsm_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+)
+
+type (
+	Note struct{ N int }
+	Hold struct{ N int }
+	Go   struct{ To string }
+)
+
+// journal records what it handles; in state busy it postpones Hold.
+func journal(version string) *fsm.Machine[[]string] {
+	m := fsm.Define("journal", version, "idle", []string(nil))
+	fsm.OnAny(m, func(n Note, log []string) fsm.Result[[]string] {
+		return fsm.Keep(append(log, fmt.Sprintf("%s note %d", version, n.N)))
+	})
+	fsm.On(m, "busy", func(_ Hold, log []string) fsm.Result[[]string] { return fsm.Keep(log, fsm.Postpone()) })
+	fsm.On(m, "idle", func(h Hold, log []string) fsm.Result[[]string] {
+		return fsm.Keep(append(log, fmt.Sprintf("%s hold %d", version, h.N)))
+	})
+	fsm.OnAny(m, func(g Go, log []string) fsm.Result[[]string] { return fsm.Next(g.To, log) })
+	fsm.OnAny(m, func(a Arm, log []string) fsm.Result[[]string] {
+		return fsm.Keep(log, fsm.Timeout(a.Kind, a.D, Note{a.N}))
+	})
+	return m
+}
+
+func journalLog(t *testing.T, ref actor.Ref) []string {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, fsm.Sync(ctx, ref))
+	inf, err := fsm.Inspect(ctx, ref)
+	require.NoError(t, err)
+	var log []string
+	require.NoError(t, msgpack.Unmarshal(inf.Data, &log))
+	return log
+}
+
+func TestImage(t *testing.T) {
+	v2 := journal("v2")
+	v2.OnUpgrade(func(from, state string, data msgpack.RawMessage) (string, []string, error) {
+		var log []string
+		err := msgpack.Unmarshal(data, &log)
+		return state, append(log, "upgraded from "+from), err
+	})
+	for _, tc := range []struct {
+		name  string
+		code  fsm.Code
+		after []string
+	}{
+		{name: "same version", code: journal("v1"), after: []string{"v1 note 3", "v1 hold 1", "v1 note 4"}},
+		{name: "upgrade", code: v2, after: []string{"upgraded from v1", "v2 note 3", "v2 hold 1", "v2 note 4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testImage(t, tc.code, tc.after) })
+		})
+	}
+}
+
+func testImage(t *testing.T, code fsm.Code, after []string) {
+	ctx := context.Background()
+	old, sys := newSystem(t), newSystem(t)
+	ref, err := fsm.Start(ctx, old, journal("v1"), fsm.WithID("j1"), fsm.WithTags(map[string]string{"k": "v"}))
+	require.NoError(t, err)
+	for _, ev := range []any{Arm{Kind: "x", D: 10 * time.Second, N: 100}, Go{To: "busy"}, Hold{N: 1}, Note{N: 2}} {
+		require.NoError(t, fsm.Cast(ref, ev))
+	}
+	require.NoError(t, fsm.Sync(ctx, ref))
+	time.Sleep(4 * time.Second)
+
+	_, err = fsm.CaptureSuspended(ctx, ref)
+	require.ErrorIs(t, err, actor.ErrNotSuspended)
+	require.NoError(t, actor.Suspend(ctx, ref))
+	for _, ev := range []any{Note{N: 3}, Go{To: "idle"}, Note{N: 4}} {
+		require.NoError(t, fsm.Cast(ref, ev))
+	}
+	img, err := fsm.CaptureSuspended(ctx, ref)
+	require.NoError(t, err)
+	require.Equal(t, "j1", img.ID)
+	require.Equal(t, map[string]string{"k": "v"}, img.Tags)
+	require.Equal(t, "busy", img.State)
+	require.Len(t, img.Timeouts, 1)
+	require.Equal(t, 6*time.Second, img.Timeouts[0].Remaining)
+	require.Equal(t, fsm.TimeoutImage{Kind: fsm.KindTimeout, Name: "x", Remaining: 6 * time.Second,
+		Event: fsm.EventImage{Kind: fsm.KindTimeout, Name: "Note", Payload: mustPack(t, Note{N: 100})}}, img.Timeouts[0])
+	require.Equal(t, []fsm.EventImage{{Kind: fsm.KindCast, Name: "Hold", Payload: mustPack(t, Hold{N: 1})}}, img.Postponed)
+	require.Len(t, img.Queued, 3)
+
+	// The old machine is not changed by the capture.
+	require.NoError(t, actor.Resume(ctx, ref))
+	require.Equal(t, []string{"v1 note 2", "v1 note 3", "v1 hold 1", "v1 note 4"}, journalLog(t, ref))
+	require.NoError(t, actor.Stop(ctx, ref, nil))
+
+	// The image crosses a process as msgpack.
+	var back fsm.Image
+	require.NoError(t, msgpack.Unmarshal(mustPack(t, img), &back))
+	nref, err := fsm.Start(ctx, sys, code, fsm.FromImage(back))
+	require.NoError(t, err)
+	want := append([]string{"v1 note 2"}, after...)
+	require.Equal(t, want, journalLog(t, nref))
+	inf, err := fsm.Inspect(ctx, nref)
+	require.NoError(t, err)
+	require.Equal(t, "j1", inf.ID)
+	require.Equal(t, "idle", inf.State)
+	require.Equal(t, []string{"timeout:x"}, inf.Timeouts)
+
+	time.Sleep(6*time.Second - time.Millisecond)
+	synctest.Wait()
+	require.Equal(t, want, journalLog(t, nref), "the timeout runs for the time it had left")
+	time.Sleep(time.Millisecond)
+	synctest.Wait() // the timer has sent its message
+	require.Equal(t, append(want, code.Version()+" note 100"), journalLog(t, nref))
+}
+
+func TestImageErrors(t *testing.T) {
+	ctx := context.Background()
+	sys := newSystem(t)
+	img := fsm.Image{Snapshot: fsm.Snapshot{Machine: "journal", Version: "v1", State: "idle", Data: mustPack(t, []string{})}}
+	_, err := fsm.Start(ctx, sys, alarm(), fsm.FromImage(img))
+	require.ErrorIs(t, err, fsm.ErrWrongMachine)
+	bad := img
+	bad.Queued = []fsm.EventImage{{Name: "Nope", Payload: mustPack(t, 1)}}
+	_, err = fsm.Start(ctx, sys, journal("v1"), fsm.FromImage(bad))
+	require.ErrorIs(t, err, fsm.ErrUnknownEvent)
+	bad.Queued = []fsm.EventImage{{Name: "Note", Payload: []byte{0xc1}}}
+	_, err = fsm.Start(ctx, sys, journal("v1"), fsm.FromImage(bad))
+	require.ErrorIs(t, err, fsm.ErrBadEvent)
+	bad.Data = []byte{0xc1}
+	_, err = fsm.Start(ctx, sys, journal("v1"), fsm.FromImage(bad))
+	require.ErrorIs(t, err, fsm.ErrBadData)
+}
+
+func mustPack(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := msgpack.Marshal(v)
+	require.NoError(t, err)
+	return b
+}

@@ -1,0 +1,215 @@
+package handoff
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Version is the handoff format this build writes and reads. Bump it for
+// any change to [State] or to the exchange; a new process refuses a header
+// of another version before the old one lets go of anything.
+const Version uint16 = 1
+
+// Magic begins every handoff.
+const Magic = "HLHO"
+
+// Limits of what a reader accepts.
+const (
+	// MaxBody bounds a State frame's body.
+	MaxBody = 1 << 30
+	// MaxFiles bounds the file descriptors of one handoff.
+	MaxFiles = 1 << 20
+	// MaxReason bounds a refusal's or an error's text.
+	MaxReason = 4096
+)
+
+// Answers of the new process: to the header, and after the state.
+const (
+	Accept byte = 'K' // header accepted: send the state
+	Refuse byte = 'R' // header refused; a reason frame follows
+	Ack    byte = 'A' // state restored: the new process takes over
+	Fail   byte = 'E' // state not restored; a reason frame follows
+)
+
+// Errors of this package, wrapped with what was wrong.
+var (
+	// ErrFormat is returned for bytes that are not a handoff of [Version]:
+	// bad magic, oversized lengths, malformed msgpack, trailing bytes.
+	ErrFormat = errors.New("handoff: malformed handoff")
+	// ErrVersion is returned by [ReadHeader] for a header of another
+	// format version.
+	ErrVersion = errors.New("handoff: unsupported format version")
+)
+
+// State is what one process hands to the next.
+type State struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Machines are the machines, in the order the old process registered
+	// them.
+	Machines []Machine
+	// Conns are the connections; Conns[i] travels as the i-th file.
+	Conns []Conn
+}
+
+// Machine is one machine's image (see fsm.Image).
+type Machine struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Key       string   // the service's key for the machine, unique in a State
+	Machine   string
+	Version   string
+	ID        string
+	Tags      map[string]string
+	State     string
+	Data      []byte
+	Timeouts  []Timeout
+	Postponed []Event
+	Queued    []Event
+}
+
+// Timeout is a running timeout.
+type Timeout struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Kind      uint8
+	Name      string
+	Remaining int64 // nanoseconds
+	Event     Event
+}
+
+// Event is an event as msgpack.
+type Event struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Kind     uint8
+	Name     string
+	Payload  []byte
+}
+
+// Conn is a connection: its key, the key of the machine it belongs to
+// (empty for none), the bytes read from it but not yet handled, and the
+// service's own bytes about it.
+type Conn struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Key      string
+	Owner    string
+	Unread   []byte
+	Meta     []byte
+}
+
+// Encode returns s as msgpack, map keys sorted: equal States encode to
+// equal bytes.
+func Encode(s *State) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("handoff: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode decodes a State body of [Version]. It returns an error wrapping
+// ErrFormat for anything else, and never panics.
+func Decode(b []byte) (s State, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = State{}, fmt.Errorf("%w: %v", ErrFormat, p)
+		}
+	}()
+	if len(b) == 0 || b[0] != 0x92 { // an array of State's two fields
+		return State{}, fmt.Errorf("%w: not a state of format %d", ErrFormat, Version)
+	}
+	if err := check(b); err != nil {
+		return State{}, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	r := bytes.NewReader(b)
+	dec := msgpack.NewDecoder(r)
+	if err := dec.Decode(&s); err != nil {
+		return State{}, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	if r.Len() > 0 {
+		return State{}, fmt.Errorf("%w: %d trailing bytes", ErrFormat, r.Len())
+	}
+	seen := make(map[string]bool, len(s.Machines))
+	for _, m := range s.Machines {
+		if seen[m.Key] {
+			return State{}, fmt.Errorf("%w: machine key %q twice", ErrFormat, m.Key)
+		}
+		seen[m.Key] = true
+	}
+	return s, nil
+}
+
+// WriteHeader writes the header of a handoff of format version v.
+func WriteHeader(w io.Writer, v uint16) error {
+	var h [6]byte
+	copy(h[:], Magic)
+	binary.BigEndian.PutUint16(h[4:], v)
+	_, err := w.Write(h[:])
+	return err
+}
+
+// ReadHeader reads a header and returns its version: an error wrapping
+// ErrFormat for bad magic, ErrVersion (with the version) for a version
+// other than want (the reader's: [Version]).
+func ReadHeader(r io.Reader, want uint16) (uint16, error) {
+	var h [6]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, fmt.Errorf("handoff: header: %w", err)
+	}
+	if string(h[:4]) != Magic {
+		return 0, fmt.Errorf("%w: bad magic %q", ErrFormat, h[:4])
+	}
+	v := binary.BigEndian.Uint16(h[4:])
+	if v != want {
+		return v, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, want)
+	}
+	return v, nil
+}
+
+// WriteAnswer writes a one-byte answer and, for Refuse and Fail, the
+// reason, as u32 length and text.
+func WriteAnswer(w io.Writer, a byte, reason string) error {
+	b := []byte{a}
+	if a == Refuse || a == Fail {
+		if len(reason) > MaxReason {
+			reason = reason[:MaxReason]
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(reason)))
+		b = append(b, reason...)
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// ReadAnswer reads an answer: the byte, and the reason of a Refuse or a
+// Fail.
+func ReadAnswer(r io.Reader) (byte, string, error) {
+	var a [1]byte
+	if _, err := io.ReadFull(r, a[:]); err != nil {
+		return 0, "", fmt.Errorf("handoff: answer: %w", err)
+	}
+	switch a[0] {
+	case Accept, Ack:
+		return a[0], "", nil
+	case Refuse, Fail:
+	default:
+		return 0, "", fmt.Errorf("%w: answer %#x", ErrFormat, a[0])
+	}
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return 0, "", fmt.Errorf("handoff: answer: %w", err)
+	}
+	l := binary.BigEndian.Uint32(n[:])
+	if l > MaxReason {
+		return 0, "", fmt.Errorf("%w: reason of %d bytes", ErrFormat, l)
+	}
+	reason := make([]byte, l)
+	if _, err := io.ReadFull(r, reason); err != nil {
+		return 0, "", fmt.Errorf("handoff: answer: %w", err)
+	}
+	return a[0], string(reason), nil
+}

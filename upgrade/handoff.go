@@ -1,0 +1,274 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
+)
+
+// Errors of a state handoff; see [Handoff].
+var (
+	// ErrHandoff is returned (wrapped with the reason) by
+	// [Handoff.Receive] when the state of the previous process could not be
+	// read or restored. The new process must then exit without calling
+	// [Restarter.Ready]: the previous process resumes everything.
+	ErrHandoff = errors.New("upgrade: state handoff failed")
+
+	// ErrDuplicateKey is returned by [Handoff.Manage] and [Handoff.Adopt]
+	// for a key that is already registered.
+	ErrDuplicateKey = errors.New("upgrade: key already registered for handoff")
+)
+
+// DefaultHandoffTimeout bounds the old process's side of a handoff, from
+// the new process's connection to its acknowledgement; see
+// [WithHandoffTimeout].
+const DefaultHandoffTimeout = 30 * time.Second
+
+// A Handoff moves live state machines, and the connections they own, from
+// this process to the one that replaces it at a binary restart, and back in
+// place if that process fails before it is ready. Create it with
+// [NewHandoff], once, right after [NewRestarter]; the zero value is not
+// usable and a Handoff must not be copied. Its methods are safe for
+// concurrent use.
+//
+// In the old process, an upgrade of the [Restarter] runs the handoff: when
+// the new process connects, every adopted connection is paused ([Conn.Pause]),
+// then every managed machine is suspended, imaged ([fsm.CaptureSuspended]),
+// and sent with the connections' descriptors and unread bytes. Once the new
+// process has acknowledged and called Ready, this process closes its copies
+// of the connections (the peers see nothing) and kills its machines. If the
+// new process fails first, the machines and connections are resumed as
+// they were, and the reason is logged.
+//
+// In the new process, [Handoff.Receive] restores the machines (through
+// UPGRADE where this binary runs a newer version) and returns them with the
+// connections, before [Restarter.Ready].
+type Handoff struct {
+	r     *Restarter
+	sys   *actor.System
+	cfg   handoffConfig
+	log   *slog.Logger
+	codes map[string][]fsm.Code // by machine, oldest version first
+
+	mu       sync.Mutex
+	machines map[string]actor.Ref
+	mOrder   []string
+	conns    map[string]Conn
+	cOrder   []string
+}
+
+// A Conn is a connection registered for the handoff with [Handoff.Adopt].
+type Conn struct {
+	// Conn is the connection: a *net.TCPConn or a *net.UnixConn (any
+	// [syscall.Conn] whose descriptor can be passed on).
+	Conn net.Conn
+	// Owner is the key of the managed machine the connection belongs to,
+	// or empty.
+	Owner string
+	// Meta is the service's own description of the connection, handed to
+	// the new process as it is. Default: none.
+	Meta []byte
+	// Pause stops the service reading from Conn: it must return once no
+	// goroutine of the service reads from Conn or sends to its owner on its
+	// behalf, with the bytes read from Conn and not yet handled (a
+	// bufio.Reader's Buffered bytes). A reader blocked in Read can be woken
+	// with Conn.SetReadDeadline(time.Unix(1, 0)). It must return promptly
+	// also when the connection has ended meanwhile: with an error wrapping
+	// net.ErrClosed, and the connection is left out of the handoff (its
+	// machine is not). Required.
+	Pause func(ctx context.Context) (unread []byte, err error)
+	// Resume undoes Pause after a failed handoff: the service reads from
+	// Conn again, starting with the unread bytes it kept. Required.
+	Resume func()
+}
+
+// A RestoredConn is a connection handed over by the previous process; see
+// [Restored].
+type RestoredConn struct {
+	Conn   net.Conn // this process's own descriptor
+	Owner  string   // the key of its machine, or empty
+	Unread []byte   // read by the previous process and not handled: handle them first
+	Meta   []byte
+}
+
+// Restored is what [Handoff.Receive] returns: the machines, already
+// running and managed under their keys, and the connections by key, for the
+// service to adopt again.
+type Restored struct {
+	Machines map[string]actor.Ref
+	Conns    map[string]RestoredConn
+}
+
+// A HandoffOption configures a [Handoff]; pass them to [NewHandoff].
+type HandoffOption func(*handoffConfig)
+
+type handoffConfig struct {
+	dir     string
+	timeout time.Duration
+	codes   []fsm.Code
+	spawn   func(key string) []actor.SpawnOption
+
+	// Test seams.
+	format    uint16             // the format version written and read
+	fault     func(stage string) // called at the stages of Receive
+	parentPID func() int         // the process Receive takes over from
+}
+
+// WithCodes gives the versions of machine code this binary carries, oldest
+// first: for each machine name, the last code given is the one machines are
+// restored under (loaded as they are if of the same version, else through
+// its UPGRADE, see [fsm.FromImage]). A machine of a version given earlier
+// goes through the UPGRADE of each later version in turn (v1 to v2 to v3);
+// one of a version not given goes straight to the last. Default: none, so
+// that a Receive with machines to restore fails.
+func WithCodes(codes ...fsm.Code) HandoffOption {
+	return func(c *handoffConfig) { c.codes = append(c.codes, codes...) }
+}
+
+// WithHandoffDir sets the directory, created with mode 0700 if it is
+// missing, where the old process listens for the new one (on a socket
+// named after its PID). Default: "hotline-handoff-<uid>" in
+// [os.TempDir].
+func WithHandoffDir(dir string) HandoffOption {
+	return func(c *handoffConfig) { c.dir = dir }
+}
+
+// WithHandoffTimeout bounds the old process's side of a handoff, from the
+// new process's connection to its acknowledgement; past it, everything is
+// resumed. Default: [DefaultHandoffTimeout]; d <= 0 keeps the default.
+func WithHandoffTimeout(d time.Duration) HandoffOption {
+	return func(c *handoffConfig) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithRestoreSpawn gives the spawn options of each machine restored by
+// [Handoff.Receive], by its key: a link to its supervisor, a registered
+// name. Default: none.
+func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
+	return func(c *handoffConfig) { c.spawn = f }
+}
+
+// NewHandoff returns the Handoff of r's process, whose machines run in sys.
+// From now on, r's upgrades hand the registered machines and connections to
+// the new process. It panics if r already has a Handoff.
+func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handoff, error) {
+	cfg := handoffConfig{
+		dir:       filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
+		timeout:   DefaultHandoffTimeout,
+		format:    handoff.Version,
+		parentPID: os.Getppid,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
+	}
+	if fi, err := os.Stat(cfg.dir); err != nil {
+		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("upgrade: handoff dir %s is open to others (%v)", cfg.dir, fi.Mode().Perm())
+	}
+	h := &Handoff{
+		r: r, sys: sys, cfg: cfg, log: r.log,
+		codes:    make(map[string][]fsm.Code),
+		machines: make(map[string]actor.Ref),
+		conns:    make(map[string]Conn),
+	}
+	for _, c := range cfg.codes {
+		h.codes[c.Machine()] = append(h.codes[c.Machine()], c)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.handoff != nil {
+		panic("upgrade: a second Handoff for one Restarter")
+	}
+	r.handoff = h
+	return h, nil
+}
+
+// Manage registers a machine started with [fsm.Start] for the handoff,
+// under a key unique in this process (a session ID). It returns
+// ErrDuplicateKey for a key already managed.
+func (h *Handoff) Manage(key string, ref actor.Ref) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.machines[key]; ok {
+		return fmt.Errorf("%w: machine %q", ErrDuplicateKey, key)
+	}
+	h.machines[key] = ref
+	h.mOrder = append(h.mOrder, key)
+	return nil
+}
+
+// Unmanage forgets a machine, when it stops. Forgetting a key that is not
+// managed does nothing.
+func (h *Handoff) Unmanage(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.machines[key]; ok {
+		delete(h.machines, key)
+		h.mOrder = slices.DeleteFunc(h.mOrder, func(k string) bool { return k == key })
+	}
+}
+
+// Machine returns the managed machine of key.
+func (h *Handoff) Machine(key string) (actor.Ref, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ref, ok := h.machines[key]
+	return ref, ok
+}
+
+// Adopt registers a connection for the handoff, under a key unique in this
+// process; call it when the service accepts the connection (or, in a new
+// process, for each [RestoredConn]). It returns ErrDuplicateKey for a key
+// already adopted, and an error for a Conn without Pause or Resume or whose
+// connection has no descriptor to pass on.
+func (h *Handoff) Adopt(key string, c Conn) error {
+	if c.Pause == nil || c.Resume == nil {
+		return fmt.Errorf("upgrade: adopt %q: Pause and Resume are required", key)
+	}
+	if _, err := connFile(c.Conn); err != nil {
+		return fmt.Errorf("upgrade: adopt %q: %w", key, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[key]; ok {
+		return fmt.Errorf("%w: connection %q", ErrDuplicateKey, key)
+	}
+	h.conns[key] = c
+	h.cOrder = append(h.cOrder, key)
+	return nil
+}
+
+// Release forgets a connection, when the service closes it. Forgetting a
+// key that is not adopted does nothing.
+func (h *Handoff) Release(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[key]; ok {
+		delete(h.conns, key)
+		h.cOrder = slices.DeleteFunc(h.cOrder, func(k string) bool { return k == key })
+	}
+}
+
+// socketPath is where the process of pid listens for its successor.
+func (h *Handoff) socketPath(pid int) string {
+	return filepath.Join(h.cfg.dir, "handoff-"+strconv.Itoa(pid)+".sock")
+}

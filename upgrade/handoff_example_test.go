@@ -1,0 +1,125 @@
+package upgrade_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/upgrade"
+)
+
+// A service whose sessions, and their connections, move to the new process
+// at each SIGHUP. Each connection has a session machine; its reader can be
+// paused (a read deadline in the past wakes it) and gives back what it has
+// read and not handled.
+func ExampleNewHandoff() {
+	session := fsm.Define("session", "v1", "open", 0) // ... its handlers
+	r, err := upgrade.NewRestarter()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Stop()
+	sys := actor.NewSystem()
+	h, err := upgrade.NewHandoff(r, sys, upgrade.WithCodes(session))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := r.Listen("tcp", ":7000")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	serve := func(key string, c net.Conn, unread []byte, ref actor.Ref) error {
+		pause := make(chan chan []byte)
+		resume := make(chan struct{})
+		gone := make(chan struct{})
+		go func() {
+			defer close(gone)
+			br := bufio.NewReader(io.MultiReader(bytes.NewReader(unread), c))
+			partial := ""
+			for {
+				line, err := br.ReadString('\n')
+				line, partial = partial+line, ""
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() { // Pause set a deadline
+					ack := <-pause
+					n := br.Buffered()
+					b, _ := br.Peek(n)
+					ack <- append([]byte(line), b...)
+					partial = line
+					<-resume
+					continue
+				}
+				if err != nil {
+					h.Release(key)
+					_ = c.Close()
+					return
+				}
+				_ = fsm.Cast(ref, line)
+			}
+		}()
+		return h.Adopt(key, upgrade.Conn{
+			Conn: c, Owner: key,
+			Pause: func(ctx context.Context) ([]byte, error) {
+				ack := make(chan []byte, 1)
+				_ = c.SetReadDeadline(time.Unix(1, 0))
+				select {
+				case pause <- ack:
+					return <-ack, nil
+				case <-gone: // it ended meanwhile
+					return nil, net.ErrClosed
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			},
+			Resume: func() { _ = c.SetReadDeadline(time.Time{}); resume <- struct{}{} },
+		})
+	}
+
+	// Take over what the previous process had, before Ready.
+	got, err := h.Receive(context.Background())
+	if err != nil {
+		log.Fatal(err) // exit without Ready: the previous process resumes
+	}
+	for key, rc := range got.Conns {
+		if err := serve(key, rc.Conn, rc.Unread, got.Machines[rc.Owner]); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := r.Ready(); err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			key := c.RemoteAddr().String()
+			ref, err := fsm.Start(context.Background(), sys, session, fsm.WithID(key))
+			if err == nil {
+				err = h.Manage(key, ref)
+			}
+			if err == nil {
+				err = serve(key, c, nil, ref)
+			}
+			if err != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := r.Run(ctx); err != nil {
+		log.Print(err)
+	}
+}

@@ -1,0 +1,300 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
+)
+
+// Receive takes over the machines and connections of the process this one
+// replaces: call it after [Restarter.Listen] and before [Restarter.Ready].
+// It restores each machine under the code [WithCodes] gave for it
+// (through UPGRADE if that is a newer version), manages it under its key,
+// and returns the machines and the connections, which the service starts
+// serving (their unread bytes first) and adopts again with
+// [Handoff.Adopt]; the restored machines run already, and nothing reads
+// the connections until the service does. In the first process, or when
+// the previous process offers no handoff, it returns an empty Restored.
+//
+// It returns an error wrapping ErrHandoff if anything fails (a format this
+// build cannot read, an unknown machine, an UPGRADE that fails): the
+// process must then exit without calling Ready, and the previous process
+// resumes everything it had. ctx bounds the exchange.
+func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
+	out := &Restored{Machines: map[string]actor.Ref{}, Conns: map[string]RestoredConn{}}
+	if !h.r.f.HasParent() {
+		return out, nil
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", h.socketPath(h.cfg.parentPID()))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		h.log.Warn("upgrade: handoff: the previous process offers no state", "err", err)
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect: %w", ErrHandoff, err)
+	}
+	c := nc.(*net.UnixConn)
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := handoff.ReadHeader(c, h.cfg.format); err != nil {
+		if errors.Is(err, handoff.ErrVersion) || errors.Is(err, handoff.ErrFormat) {
+			err = errors.Join(err, handoff.WriteAnswer(c, handoff.Refuse, err.Error()))
+		}
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	if err := handoff.WriteAnswer(c, handoff.Accept, ""); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("accepted")
+
+	// Phase one: the connections' descriptors, sent while the previous
+	// process still serves them; made into conns here before the pause.
+	body, files, err := handoff.ReadState(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	pre, err := h.preConns(body, files)
+	if err != nil {
+		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	if err := handoff.WriteAnswer(c, handoff.Accept, ""); err != nil {
+		closeConns(pre)
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+
+	// Phase two: the state, taken after the pause, with the descriptors
+	// of connections adopted since phase one.
+	body, files, err = handoff.ReadState(c)
+	if err != nil {
+		closeConns(pre)
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("received")
+	start := time.Now()
+	err = h.restore(ctx, body, pre, files, out)
+	if err != nil {
+		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
+		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
+	}
+	h.fault("restored")
+	if err := handoff.WriteAnswer(c, handoff.Ack, ""); err != nil {
+		h.unrestore(out)
+		return nil, fmt.Errorf("%w: acknowledge: %w", ErrHandoff, err)
+	}
+	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns), "took", time.Since(start))
+	return out, nil
+}
+
+// preConns makes the connections of phase one, by key. It closes files.
+func (h *Handoff) preConns(body []byte, files []*os.File) (map[string]net.Conn, error) {
+	defer closeFiles(files)
+	st, err := handoff.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := fileConns(st.Conns, files)
+	if err != nil {
+		return nil, err
+	}
+	pre := make(map[string]net.Conn, len(conns))
+	for i, sc := range st.Conns {
+		if _, dup := pre[sc.Key]; dup {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
+		}
+		pre[sc.Key] = conns[i]
+	}
+	return pre, nil
+}
+
+// fileConns makes a conn of each file, in parallel (each takes a few
+// system calls), closing the files as it goes so that the process never
+// holds two descriptors per connection. On an error it closes what it made.
+func fileConns(cs []handoff.Conn, files []*os.File) ([]net.Conn, error) {
+	if len(cs) != len(files) {
+		return nil, fmt.Errorf("%w: %d connections, %d descriptors", handoff.ErrFormat, len(cs), len(files))
+	}
+	conns := make([]net.Conn, len(files))
+	err := parallel(len(files), func(i int) error {
+		nc, err := net.FileConn(files[i])
+		cerr := files[i].Close()
+		files[i] = nil
+		if err == nil && cerr != nil {
+			_ = nc.Close()
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("connection %q: %w", cs[i].Key, err)
+		}
+		conns[i] = nc
+		return nil
+	})
+	if err != nil {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+		return nil, err
+	}
+	return conns, nil
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+func closeConns(m map[string]net.Conn) {
+	for _, c := range m {
+		_ = c.Close()
+	}
+}
+
+// restore starts the machines and gathers the connections of the state:
+// those of phase one (pre; the others are closed) and the new ones, whose
+// descriptors are files, in order. On an error it undoes what it did.
+func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.Conn, files []*os.File, out *Restored) (err error) {
+	defer func() {
+		closeFiles(files)
+		closeConns(pre) // what was not taken over
+		if err != nil {
+			h.unrestore(out)
+		}
+	}()
+	t0 := time.Now()
+	st, err := handoff.Decode(body)
+	if err != nil {
+		return err
+	}
+	var fresh []handoff.Conn
+	for _, sc := range st.Conns {
+		if _, ok := pre[sc.Key]; !ok {
+			fresh = append(fresh, sc)
+		}
+	}
+	conns, err := fileConns(fresh, files)
+	if err != nil {
+		return err
+	}
+	for i, sc := range fresh {
+		pre[sc.Key] = conns[i] // phase one did not have these keys
+	}
+	for _, sc := range st.Conns {
+		nc, ok := pre[sc.Key]
+		if !ok || out.Conns[sc.Key].Conn != nil {
+			return fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
+		}
+		delete(pre, sc.Key)
+		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
+	}
+	t1 := time.Now()
+	refs := make([]actor.Ref, len(st.Machines))
+	err = parallel(len(st.Machines), func(i int) error {
+		m := st.Machines[i]
+		img, code, err := h.chain(ctx, fromWire(m))
+		if err != nil {
+			return fmt.Errorf("machine %q: %w", m.Key, err)
+		}
+		opts := []fsm.StartOption{fsm.FromImage(img)}
+		if h.cfg.spawn != nil {
+			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
+		}
+		ref, err := fsm.Start(ctx, h.sys, code, opts...)
+		if err != nil {
+			return fmt.Errorf("machine %q: %w", m.Key, err)
+		}
+		refs[i] = ref
+		return nil
+	})
+	for i, ref := range refs {
+		if !ref.IsZero() {
+			out.Machines[st.Machines[i].Key] = ref
+		}
+	}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range st.Machines {
+		if _, ok := h.machines[m.Key]; ok {
+			return fmt.Errorf("%w: machine %q", ErrDuplicateKey, m.Key)
+		}
+	}
+	for _, m := range st.Machines {
+		h.machines[m.Key] = out.Machines[m.Key]
+		h.mOrder = append(h.mOrder, m.Key)
+	}
+	h.log.Debug("upgrade: handoff: restore", "decode", t1.Sub(t0), "machines", time.Since(t1))
+	return nil
+}
+
+// chain returns the code a machine is restored under and its image, the
+// state and data brought through the UPGRADE of every version between the
+// image's and that code's (the last one is left to fsm.FromImage).
+func (h *Handoff) chain(ctx context.Context, img fsm.Image) (fsm.Image, fsm.Code, error) {
+	codes := h.codes[img.Machine]
+	if len(codes) == 0 {
+		return img, nil, fmt.Errorf("no code for %s in this binary", img.Machine)
+	}
+	last := codes[len(codes)-1]
+	from := slices.IndexFunc(codes, func(c fsm.Code) bool { return c.Version() == img.Version })
+	if from < 0 || from >= len(codes)-2 {
+		return img, last, nil // the same version, the one before, or unknown: one step
+	}
+	for _, c := range codes[from+1 : len(codes)-1] {
+		in, err := c.Upgrade(ctx, img.Version, img.State, img.Data)
+		if err != nil {
+			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
+		}
+		data, err := in.Encode()
+		if err != nil {
+			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
+		}
+		img.Version, img.State, img.Data = c.Version(), in.State(), data
+	}
+	return img, last, nil
+}
+
+// unrestore stops restored machines and closes restored connections (the
+// previous process keeps its own descriptors).
+func (h *Handoff) unrestore(out *Restored) {
+	var wg sync.WaitGroup
+	for key, ref := range out.Machines {
+		h.Unmanage(key)
+		wg.Go(func() { _ = actor.Kill(ref) })
+	}
+	wg.Wait()
+	for _, c := range out.Conns {
+		_ = c.Conn.Close()
+	}
+	clear(out.Machines)
+	clear(out.Conns)
+}
+
+// fault is the test seam of Receive's stages.
+func (h *Handoff) fault(stage string) {
+	if h.cfg.fault != nil {
+		h.cfg.fault(stage)
+	}
+}

@@ -1,0 +1,476 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
+)
+
+// sending is the old process's side of one handoff, for one upgrade
+// attempt: it listens for the new process, and serve runs the exchange.
+type sending struct {
+	h      *Handoff
+	ln     *net.UnixListener
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Set by serve before done is closed.
+	err         error // why the exchange failed; nil once acknowledged
+	acked       bool
+	connected   bool
+	conns       []Conn      // paused, in order
+	connKeys    []string    // of conns
+	machines    []actor.Ref // suspended
+	machineKeys []string    // of machines
+	pause       time.Duration
+	steps       []time.Duration // since the start: paused, suspended and imaged, sent
+	held        []*listener     // held back since the pause
+
+	resumedMachines, resumedConns int // counted by resume
+}
+
+// holdListeners holds back every listener (see listener.hold) and returns
+// them.
+func (r *Restarter) holdListeners() []*listener {
+	r.mu.Lock()
+	ls := slices.Clone(r.listeners)
+	r.mu.Unlock()
+	for _, l := range ls {
+		l.hold()
+	}
+	return ls
+}
+
+// endGrace is how long a failed attempt waits for the exchange to end on its
+// own before cutting it short.
+const endGrace = time.Second
+
+// beginHandoff starts listening for the new process of an attempt, if this
+// Restarter has a Handoff; it returns nil otherwise.
+func (r *Restarter) beginHandoff() *sending {
+	r.mu.Lock()
+	h := r.handoff
+	r.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	s := &sending{h: h, done: make(chan struct{})}
+	path := h.socketPath(os.Getpid())
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
+		return nil
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
+		return nil
+	}
+	s.ln = ln
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.serve()
+	return s
+}
+
+// end finishes the handoff of an attempt whose tableflip upgrade returned
+// upgradeErr: on success it lets go of what was sent, else it resumes
+// everything. It returns the attempt's error.
+func (s *sending) end(upgradeErr error) error {
+	if s == nil {
+		return upgradeErr
+	}
+	// A new process that is ready has finished the exchange; one that
+	// failed may have left serve waiting.
+	_ = s.ln.Close() // closing twice is harmless; the file is unlinked
+	if upgradeErr != nil {
+		// A new process that died has left its last words in the socket
+		// (a refusal, a reason): read them, unless it takes too long.
+		t := time.AfterFunc(endGrace, s.cancel)
+		defer t.Stop()
+	}
+	<-s.done
+	s.cancel()
+	h := s.h
+	if upgradeErr == nil && s.acked {
+		for _, c := range s.conns {
+			// The new process holds its own descriptor: closing ours
+			// neither shuts the connection down nor resets it.
+			if err := c.Conn.Close(); err != nil {
+				h.log.Warn("upgrade: handoff: close handed-off connection", "err", err)
+			}
+		}
+		for _, ref := range s.machines {
+			_ = actor.Kill(ref) // it may have exited meanwhile
+		}
+		// Forget what was sent; anything registered since (a connection
+		// accepted in the instant of the hold) stays and drains here.
+		h.mu.Lock()
+		for _, k := range s.connKeys {
+			delete(h.conns, k)
+		}
+		for _, k := range s.machineKeys {
+			delete(h.machines, k)
+		}
+		h.mOrder = slices.DeleteFunc(h.mOrder, func(k string) bool { _, ok := h.machines[k]; return !ok })
+		h.cOrder = slices.DeleteFunc(h.cOrder, func(k string) bool { _, ok := h.conns[k]; return !ok })
+		h.mu.Unlock()
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
+		return nil
+	}
+	s.resume()
+	machines, conns := s.resumedMachines, s.resumedConns
+	switch {
+	case upgradeErr != nil && s.connected:
+		h.log.Error("upgrade: handoff: new process failed; machines and connections resumed here",
+			"err", upgradeErr, "handoff_err", s.err, "machines", machines, "conns", conns)
+	case upgradeErr == nil:
+		h.log.Warn("upgrade: handoff: new process took over without the state; it drains here", "err", s.err)
+	}
+	return upgradeErr
+}
+
+// resume puts back what serve paused, machines first, listeners last.
+func (s *sending) resume() {
+	defer func() {
+		for _, l := range s.held {
+			l.release()
+		}
+		s.held = nil
+	}()
+	ctx := context.Background()
+	s.resumedMachines += len(s.machines)
+	s.resumedConns += len(s.conns)
+	for _, ref := range s.machines {
+		if err := actor.Resume(ctx, ref); err != nil && !errors.Is(err, actor.ErrNoProc) {
+			s.h.log.Error("upgrade: handoff: resume machine", "machine", ref, "err", err)
+		}
+	}
+	for _, c := range s.conns {
+		c.Resume()
+	}
+	s.machines, s.conns, s.machineKeys, s.connKeys = nil, nil, nil, nil
+}
+
+// serve runs the exchange with one new process.
+func (s *sending) serve() {
+	defer close(s.done)
+	s.err = s.exchange()
+	if s.err != nil && s.connected {
+		s.h.log.Warn("upgrade: handoff: exchange failed", "err", s.err)
+	}
+	if s.err != nil {
+		// Serve again at once: the new process cannot take over with
+		// this state, and may take until the upgrade timeout to be gone.
+		s.resume()
+	}
+}
+
+func (s *sending) exchange() error {
+	h := s.h
+	c, err := s.ln.AcceptUnix()
+	if err != nil {
+		return fmt.Errorf("upgrade: handoff: no new process connected: %w", err)
+	}
+	_ = s.ln.Close() // one new process per attempt
+	s.connected = true
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(s.ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := c.SetDeadline(time.Now().Add(h.cfg.timeout)); err != nil {
+		return err
+	}
+	if err := handoff.WriteHeader(c, h.cfg.format); err != nil {
+		return fmt.Errorf("upgrade: handoff: header: %w", err)
+	}
+	a, reason, err := handoff.ReadAnswer(c)
+	switch {
+	case err != nil:
+		return err
+	case a != handoff.Accept:
+		return fmt.Errorf("upgrade: handoff: new process refused the state: %s", reason)
+	}
+
+	// Phase one: the descriptors of the connections, while this process
+	// still serves them (the new one reads none before it is ready).
+	h.mu.Lock()
+	sent := make(map[string]bool, len(h.cOrder))
+	pre := handoff.State{Conns: make([]handoff.Conn, 0, len(h.cOrder))}
+	fds := make([]int, 0, len(h.cOrder))
+	for _, k := range h.cOrder {
+		// A copy of the descriptor, so that the service may close the
+		// connection meanwhile, and the lock is not held while sending.
+		fd, err := dupConn(h.conns[k].Conn)
+		if err != nil {
+			h.log.Warn("upgrade: handoff: connection sent with the state", "conn", k, "err", err)
+			continue
+		}
+		pre.Conns = append(pre.Conns, handoff.Conn{Key: k})
+		sent[k] = true
+		fds = append(fds, fd)
+	}
+	h.mu.Unlock()
+	err = writeState(c, &pre, fds)
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
+	if err != nil {
+		return err
+	}
+	a, reason, err = handoff.ReadAnswer(c)
+	switch {
+	case err != nil:
+		return err
+	case a != handoff.Accept:
+		return fmt.Errorf("upgrade: handoff: new process could not take the connections: %s", reason)
+	}
+
+	// Hold the listeners back (connections wait in their queues, for the
+	// new process), pause the connections (their readers finish the
+	// request in hand), then suspend the machines, then image them:
+	// nothing changes between the image and the new process.
+	start := time.Now()
+	s.held = h.r.holdListeners()
+	h.mu.Lock()
+	conns := make([]Conn, len(h.cOrder))
+	ckeys := append([]string(nil), h.cOrder...)
+	for i, k := range ckeys {
+		conns[i] = h.conns[k]
+	}
+	mkeys := append([]string(nil), h.mOrder...)
+	refs := make([]actor.Ref, len(mkeys))
+	for i, k := range mkeys {
+		refs[i] = h.machines[k]
+	}
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(s.ctx, h.cfg.timeout)
+	defer cancel()
+	unread := make([][]byte, len(conns))
+	paused := make([]bool, len(conns))
+	gone := make([]bool, len(conns))
+	err = parallel(len(conns), func(i int) error {
+		b, err := conns[i].Pause(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			gone[i] = true // it ended meanwhile: nothing to hand over
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: handoff: pause connection %q: %w", ckeys[i], err)
+		}
+		unread[i], paused[i] = b, true
+		return nil
+	})
+	for i, p := range paused {
+		if p {
+			s.conns = append(s.conns, conns[i])
+			s.connKeys = append(s.connKeys, ckeys[i])
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.steps = append(s.steps, time.Since(start))
+	images := make([]fsm.Image, len(refs))
+	alive := make([]bool, len(refs))
+	var mu sync.Mutex
+	err = parallel(len(refs), func(i int) error {
+		err := actor.Suspend(ctx, refs[i])
+		if errors.Is(err, actor.ErrNoProc) {
+			return nil // it stopped: nothing to hand over
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: handoff: suspend machine %q: %w", mkeys[i], err)
+		}
+		mu.Lock()
+		s.machines = append(s.machines, refs[i])
+		s.machineKeys = append(s.machineKeys, mkeys[i])
+		mu.Unlock()
+		img, err := fsm.CaptureSuspended(ctx, refs[i])
+		if errors.Is(err, actor.ErrNoProc) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: handoff: image of machine %q: %w", mkeys[i], err)
+		}
+		images[i], alive[i] = img, true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.steps = append(s.steps, time.Since(start))
+	st := handoff.State{Conns: make([]handoff.Conn, 0, len(conns))}
+	for i, img := range images {
+		if alive[i] {
+			st.Machines = append(st.Machines, toWire(mkeys[i], img))
+		}
+	}
+	fds = fds[:0]
+	for i, cn := range conns {
+		if gone[i] {
+			continue
+		}
+		st.Conns = append(st.Conns, handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta})
+		if sent[ckeys[i]] {
+			continue
+		}
+		fd, err := connFile(cn.Conn)
+		if err != nil {
+			return fmt.Errorf("upgrade: handoff: connection %q: %w", ckeys[i], err)
+		}
+		fds = append(fds, fd) // paused, so open until the end
+	}
+	if err := writeState(c, &st, fds); err != nil {
+		return err
+	}
+	s.steps = append(s.steps, time.Since(start))
+	a, reason, err = handoff.ReadAnswer(c)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upgrade: handoff: no acknowledgement: %w", err)
+	case a != handoff.Ack:
+		return fmt.Errorf("upgrade: handoff: new process could not restore the state: %s", reason)
+	}
+	s.acked = true
+	s.pause = time.Since(start)
+	return nil
+}
+
+func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
+	body, err := handoff.Encode(st)
+	if err != nil {
+		return err
+	}
+	return handoff.WriteState(c, body, fds)
+}
+
+// connFile returns the descriptor of a connection, which stays open as
+// long as the connection is.
+func connFile(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("connection %T has no descriptor", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// dupConn returns a close-on-exec copy of a connection's descriptor.
+func dupConn(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("connection %T has no descriptor", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	err = raw.Control(func(f uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			derr = errno
+			return
+		}
+		fd = int(r)
+	})
+	if err == nil {
+		err = derr
+	}
+	return fd, err
+}
+
+// parallel runs f(0) to f(n-1) on a few goroutines and returns the first
+// error; every call has returned when it does.
+func parallel(n int, f func(i int) error) error {
+	workers := min(n, 4*runtime.GOMAXPROCS(0))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		next  int
+		first error
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func toWire(key string, img fsm.Image) handoff.Machine {
+	ev := func(e fsm.EventImage) handoff.Event {
+		return handoff.Event{Kind: uint8(e.Kind), Name: e.Name, Payload: e.Payload}
+	}
+	evs := func(es []fsm.EventImage) []handoff.Event {
+		var out []handoff.Event
+		for _, e := range es {
+			out = append(out, ev(e))
+		}
+		return out
+	}
+	m := handoff.Machine{
+		Key: key, Machine: img.Machine, Version: img.Version, ID: img.ID, Tags: img.Tags,
+		State: img.State, Data: img.Data, Postponed: evs(img.Postponed), Queued: evs(img.Queued),
+	}
+	for _, t := range img.Timeouts {
+		m.Timeouts = append(m.Timeouts, handoff.Timeout{Kind: uint8(t.Kind), Name: t.Name, Remaining: int64(t.Remaining), Event: ev(t.Event)})
+	}
+	return m
+}
+
+func fromWire(m handoff.Machine) fsm.Image {
+	ev := func(e handoff.Event) fsm.EventImage {
+		return fsm.EventImage{Kind: fsm.Kind(e.Kind), Name: e.Name, Payload: e.Payload}
+	}
+	evs := func(es []handoff.Event) []fsm.EventImage {
+		var out []fsm.EventImage
+		for _, e := range es {
+			out = append(out, ev(e))
+		}
+		return out
+	}
+	img := fsm.Image{
+		Snapshot: fsm.Snapshot{Machine: m.Machine, Version: m.Version, State: m.State, Data: m.Data},
+		ID:       m.ID, Tags: m.Tags, Postponed: evs(m.Postponed), Queued: evs(m.Queued),
+	}
+	for _, t := range m.Timeouts {
+		img.Timeouts = append(img.Timeouts, fsm.TimeoutImage{Kind: fsm.Kind(t.Kind), Name: t.Name, Remaining: time.Duration(max(t.Remaining, 0)), Event: ev(t.Event)})
+	}
+	return img
+}
