@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 )
 
 func TestQueuedMessages(t *testing.T) {
@@ -15,7 +16,7 @@ func TestQueuedMessages(t *testing.T) {
 }
 
 func testQueuedMessages(t *testing.T) {
-	s := newSystem(t)
+	s := actortest.NewSystem(t)
 	ctx := context.Background()
 	release, holding := make(chan struct{}), make(chan struct{})
 	got := make(inbox, 400)

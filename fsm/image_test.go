@@ -11,6 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 	"github.com/hotline-go/hotline/fsm"
 )
 
@@ -71,7 +72,7 @@ func TestImage(t *testing.T) {
 
 func testImage(t *testing.T, code fsm.Code, after []string) {
 	ctx := context.Background()
-	old, sys := newSystem(t), newSystem(t)
+	old, sys := actortest.NewSystem(t), actortest.NewSystem(t)
 	ref, err := fsm.Start(ctx, old, journal("v1"), fsm.WithID("j1"), fsm.WithTags(map[string]string{"k": "v"}))
 	require.NoError(t, err)
 	for _, ev := range []any{Arm{Kind: "x", D: 10 * time.Second, N: 100}, Go{To: "busy"}, Hold{N: 1}, Note{N: 2}} {
@@ -126,7 +127,7 @@ func testImage(t *testing.T, code fsm.Code, after []string) {
 
 func TestImageErrors(t *testing.T) {
 	ctx := context.Background()
-	sys := newSystem(t)
+	sys := actortest.NewSystem(t)
 	img := fsm.Image{Snapshot: fsm.Snapshot{Machine: "journal", Version: "v1", State: "idle", Data: mustPack(t, []string{})}}
 	_, err := fsm.Start(ctx, sys, alarm(), fsm.FromImage(img))
 	require.ErrorIs(t, err, fsm.ErrWrongMachine)
