@@ -28,6 +28,12 @@ import (
 // cannot deadlock. slots caps the calls in flight, which bounds what the
 // plugin queues.
 //
+// The reader also watches the deadlines: the socket's read deadline is the
+// call timeout of the oldest call in flight (all calls have the same
+// timeout, so it is the first to expire), rounded up to deadlineGrain so
+// that it moves seldom; a caller's context ends the caller's wait through
+// the context alone. No call needs a timer of its own.
+//
 // Any read or write error, a malformed frame, or a call unanswered past the
 // call timeout kills the conn: every call in flight fails with a
 // *diedError, and onDeath tells the Client, once.
@@ -39,13 +45,15 @@ type conn struct {
 	onDeath func(error)
 	calls   sync.Pool
 
-	// rdDeadline is the read deadline last set on the socket, known to be
-	// at least that (a ctx's interrupt may have moved it earlier). Only
-	// the holder of the reader role uses it.
+	// rdDeadline is the read deadline last set on the socket (a ctx's
+	// interrupt may have moved it earlier since). Only the holder of the
+	// reader role uses it.
 	rdDeadline time.Time
 
 	mu      sync.Mutex
 	pending map[uint64]*call
+	oldest  *call // the pending calls in the order sent: the first to hang
+	newest  *call
 	waiters []*call // parked calls, which may be given the reader role
 	nextID  uint64
 	reading bool  // the reader role is held, or promised to a parked call
@@ -55,13 +63,15 @@ type conn struct {
 
 // call is one request in flight.
 type call struct {
-	id     uint64
-	wake   chan struct{} // a parked call is woken by one token, sent under conn.mu
-	done   bool
-	reader bool // the reader role was passed to this parked call
-	widx   int  // index in conn.waiters; -1 when not parked
-	resp   wire.Response
-	err    error
+	id         uint64
+	hangAt     time.Time     // unanswered then, the plugin is hung
+	prev, next *call         // conn's pending list, in the order sent
+	wake       chan struct{} // a parked call is woken by one token, sent under conn.mu
+	done       bool
+	reader     bool // the reader role was passed to this parked call
+	widx       int  // index in conn.waiters; -1 when not parked
+	resp       wire.Response
+	err        error
 }
 
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
@@ -84,7 +94,7 @@ func newConn(nc net.Conn, rd *wire.Reader, maxInFlight int, writeTimeout time.Du
 // answer. It returns ctx's error if ctx ends first (the late answer will be
 // dropped), ErrTooLarge for a request too large, and the conn's death (a
 // *diedError, or ErrClosed) if the conn dies first or has died, including
-// because the answer did not come within timeout.
+// because this or an earlier call was not answered within timeout.
 func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Duration) (wire.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return wire.Response{}, err
@@ -100,15 +110,16 @@ func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Du
 	}
 	defer func() { <-c.slots }()
 
-	now := time.Now()
-	deadline, byCtx := now.Add(timeout), false
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, byCtx = d, true
-	}
-	req.Timeout = deadline.Sub(now)
-
 	cl := c.calls.Get().(*call)
 	defer c.release(cl)
+	now := time.Now()
+	cl.hangAt = now.Add(timeout)
+	deadline := cl.hangAt
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	req.Timeout = deadline.Sub(now) // the plugin's handler gets it
+
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -117,13 +128,13 @@ func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Du
 	}
 	c.nextID++
 	req.ID, cl.id = c.nextID, c.nextID
-	c.pending[cl.id] = cl
+	c.add(cl)
 	c.mu.Unlock()
 
 	if err := c.w.writeRequest(req); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
 			c.mu.Lock()
-			delete(c.pending, cl.id)
+			c.remove(cl)
 			c.mu.Unlock()
 			return wire.Response{}, fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
@@ -132,18 +143,12 @@ func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Du
 		}
 		c.die(err) // cl is failed with the others
 	}
-	return c.await(ctx, cl, deadline, byCtx)
+	return c.await(ctx, cl)
 }
 
 // await waits for cl's answer: as the reader, or parked until the answer,
-// the reader role, the deadline or ctx's end.
-func (c *conn) await(ctx context.Context, cl *call, deadline time.Time, byCtx bool) (wire.Response, error) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+// the reader role, or ctx's end.
+func (c *conn) await(ctx context.Context, cl *call) (wire.Response, error) {
 	c.mu.Lock()
 	for {
 		if cl.done {
@@ -154,97 +159,85 @@ func (c *conn) await(ctx context.Context, cl *call, deadline time.Time, byCtx bo
 		if !c.reading || cl.reader {
 			c.reading, cl.reader = true, false
 			c.mu.Unlock()
-			c.read(ctx, cl, deadline, byCtx) // returns with c.mu held
+			c.read(ctx, cl) // returns with c.mu held
 			if cl.done {
 				continue
 			}
-			return c.giveUp(ctx, cl, byCtx)
+			return c.abandon(ctx, cl)
 		}
 
 		cl.widx = len(c.waiters)
 		c.waiters = append(c.waiters, cl)
 		c.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
-		}
-		expired := false
 		select {
 		case <-cl.wake:
-		case <-timer.C:
-			expired = true
 		case <-ctx.Done():
-			expired = true
 		}
 		c.mu.Lock()
 		c.unpark(cl)
-		if expired && !cl.done && !cl.reader {
-			return c.giveUp(ctx, cl, byCtx)
+		if !cl.done && !cl.reader && ctx.Err() != nil {
+			return c.abandon(ctx, cl)
 		}
 	}
 }
 
-// giveUp ends a call whose deadline passed or whose ctx ended before its
-// answer. It is called with c.mu held and releases it. Past the call
-// timeout, the plugin is taken for hung, and the conn dies.
-func (c *conn) giveUp(ctx context.Context, cl *call, byCtx bool) (wire.Response, error) {
-	delete(c.pending, cl.id)
+// abandon ends a call whose ctx ended before its answer. It is called with
+// c.mu held and releases it.
+func (c *conn) abandon(ctx context.Context, cl *call) (wire.Response, error) {
+	c.remove(cl)
 	c.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return wire.Response{}, err
-	}
-	if byCtx {
-		return wire.Response{}, context.DeadlineExceeded
-	}
-	c.die(ErrTimeout)
-	c.mu.Lock()
-	err := c.err
-	c.mu.Unlock()
-	return wire.Response{}, err
+	return wire.Response{}, ctx.Err()
 }
 
-// read holds the reader role until cl's answer arrives, the conn dies, or
-// cl's deadline passes or ctx ends. It returns with c.mu held and the role
+// read holds the reader role until cl's answer arrives, the conn dies (also
+// because a call hung), or ctx ends. It returns with c.mu held and the role
 // passed on.
-func (c *conn) read(ctx context.Context, cl *call, deadline time.Time, byCtx bool) {
+func (c *conn) read(ctx context.Context, cl *call) {
 	if ctx.Done() != nil {
 		// A read cannot select on ctx: interrupt it. A late interrupt of a
 		// later reader is harmless: that reader reads on.
 		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetReadDeadline(aLongTimeAgo) })
 		defer stop()
 	}
-	if err := c.setReadDeadline(deadline, byCtx); err != nil {
-		c.die(err)
-		c.mu.Lock()
-		c.passReader()
-		return
-	}
+	c.mu.Lock()
+	hangAt := c.oldest.hangAt // cl is pending: the list is not empty
+	c.mu.Unlock()
 	for {
+		if err := c.setReadDeadline(hangAt); err != nil {
+			c.die(err)
+			break
+		}
+		if ctx.Err() != nil {
+			break // ended before the deadline was set, which may have undone the interrupt
+		}
 		msg, err := c.rd.Next()
 		if err != nil {
-			if isTimeout(err) && ctx.Err() == nil && time.Now().Before(deadline) {
-				c.rdDeadline = time.Time{}
-				if err := c.setReadDeadline(deadline, byCtx); err == nil {
-					continue // interrupted for an earlier reader's ctx
-				}
-			}
 			if !isTimeout(err) {
 				c.die(fmt.Errorf("reading: %w", err))
+				break
+			}
+			if ctx.Err() != nil {
+				break
 			}
 			c.mu.Lock()
-			c.passReader()
-			return
+			hangAt = c.oldest.hangAt
+			c.mu.Unlock()
+			if !time.Now().Before(hangAt) {
+				c.die(ErrTimeout)
+				break
+			}
+			c.rdDeadline = time.Time{} // interrupted for an earlier reader's ctx: set it again
+			continue
 		}
 		var resp wire.Response
 		if err := resp.Decode(msg); err != nil {
 			c.die(fmt.Errorf("%w: %w", ErrMalformed, err))
-			c.mu.Lock()
-			c.passReader()
-			return
+			break
 		}
 		resp.Body = bytes.Clone(resp.Body)
 		c.mu.Lock()
 		if p := c.pending[resp.ID]; p != nil { // else a late answer: dropped
-			delete(c.pending, resp.ID)
+			c.remove(p)
 			p.resp, p.done = resp, true
 			if p == cl {
 				c.passReader()
@@ -255,31 +248,66 @@ func (c *conn) read(ctx context.Context, cl *call, deadline time.Time, byCtx boo
 				p.wake <- struct{}{}
 			}
 		}
+		hangAt = c.oldest.hangAt
 		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	c.passReader()
 }
 
-// deadlineGrain is how late a hung plugin may be found out: the call
-// timeout's deadline on the socket is rounded up to it, so that calls in a
-// row do not each move the socket's timer.
+// deadlineGrain is how late a hung plugin may be found out: deadlines on
+// the socket are rounded up to it, so that calls in a row do not each move
+// the socket's timer.
 const deadlineGrain = 50 * time.Millisecond
 
-// setReadDeadline sets the socket's read deadline for a reader whose call
-// ends at deadline: exactly if a caller's context set it, else rounded up
-// to deadlineGrain, and not at all if the socket has that deadline already.
-func (c *conn) setReadDeadline(deadline time.Time, byCtx bool) error {
-	if !byCtx {
-		if r := deadline.Round(deadlineGrain); r.Before(deadline) {
-			deadline = r.Add(deadlineGrain)
-		} else {
-			deadline = r
-		}
-		if deadline.Equal(c.rdDeadline) {
-			return nil
-		}
+func roundUp(t time.Time) time.Time {
+	r := t.Round(deadlineGrain)
+	if r.Before(t) {
+		r = r.Add(deadlineGrain)
 	}
-	c.rdDeadline = deadline
-	return c.nc.SetReadDeadline(deadline)
+	return r
+}
+
+// setReadDeadline sets the socket's read deadline to t rounded up, unless
+// it is set so already.
+func (c *conn) setReadDeadline(t time.Time) error {
+	t = roundUp(t)
+	if t.Equal(c.rdDeadline) {
+		return nil
+	}
+	c.rdDeadline = t
+	return c.nc.SetReadDeadline(t)
+}
+
+// add makes cl pending. c.mu is held.
+func (c *conn) add(cl *call) {
+	c.pending[cl.id] = cl
+	cl.prev = c.newest
+	if c.newest != nil {
+		c.newest.next = cl
+	} else {
+		c.oldest = cl
+	}
+	c.newest = cl
+}
+
+// remove takes cl out of the pending calls, if it is there. c.mu is held.
+func (c *conn) remove(cl *call) {
+	if c.pending[cl.id] != cl {
+		return
+	}
+	delete(c.pending, cl.id)
+	if cl.prev != nil {
+		cl.prev.next = cl.next
+	} else {
+		c.oldest = cl.next
+	}
+	if cl.next != nil {
+		cl.next.prev = cl.prev
+	} else {
+		c.newest = cl.prev
+	}
+	cl.prev, cl.next = nil, nil
 }
 
 // passReader gives up the reader role, to a parked call if there is one.
@@ -332,14 +360,18 @@ func (c *conn) die(cause error) {
 	} else {
 		c.err = &diedError{cause: cause}
 	}
-	for _, p := range c.pending {
+	for p := c.oldest; p != nil; {
+		next := p.next
 		p.err, p.done = c.err, true
+		p.prev, p.next = nil, nil
 		if p.widx >= 0 {
 			c.unpark(p)
 			p.wake <- struct{}{}
 		}
+		p = next
 	}
 	clear(c.pending)
+	c.oldest, c.newest = nil, nil
 	err := c.err
 	c.mu.Unlock()
 	_ = c.nc.Close()

@@ -278,3 +278,48 @@ func FuzzConnResponses(f *testing.F) {
 		require.NotErrorIs(t, err, ErrTimeout)
 	})
 }
+
+// TestConnHangUnderTraffic: a call that hangs while other calls are
+// answered all along is found out by whoever reads, at its deadline.
+func TestConnHangUnderTraffic(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := func(ctx context.Context, _, method string, _ []byte) ([]byte, error) {
+		if method == "hang" {
+			<-release
+		}
+		return []byte("ok"), nil
+	}
+	hostEnd, pluginEnd := socketPair(t)
+	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, 300*time.Millisecond, func(error) {})
+	s := newServer(h, pluginEnd, serveConfig{})
+	go func() { _ = s.serve(context.Background(), wire.NewReader(pluginEnd, 4096)) }()
+	defer func() {
+		c.close()
+		_ = pluginEnd.Close()
+		<-s.ended
+	}()
+
+	start := time.Now()
+	hung := make(chan error, 1)
+	go func() {
+		req := wire.Request{Key: "stuck", Method: "hang"}
+		_, err := c.roundTrip(context.Background(), &req, 300*time.Millisecond)
+		hung <- err
+	}()
+	for answered := 0; ; answered++ {
+		req := wire.Request{Key: "busy", Method: "echo"}
+		_, err := c.roundTrip(context.Background(), &req, 300*time.Millisecond)
+		if err != nil {
+			require.ErrorIs(t, err, ErrTimeout)
+			require.Greater(t, answered, 0)
+			break
+		}
+	}
+	err := <-hung
+	require.ErrorIs(t, err, ErrPluginDied)
+	require.ErrorIs(t, err, ErrTimeout)
+	elapsed := time.Since(start)
+	require.GreaterOrEqual(t, elapsed, 300*time.Millisecond)
+	require.Less(t, elapsed, 300*time.Millisecond+deadlineGrain+time.Second)
+}

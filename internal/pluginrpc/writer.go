@@ -22,6 +22,8 @@ type frameWriter struct {
 	w       io.Writer
 	timeout time.Duration // if > 0 and w is a net.Conn: the deadline of each write
 
+	deadline time.Time // the write deadline last set (by the flushing goroutine)
+
 	mu       sync.Mutex
 	buf      []byte // frames waiting to be written
 	spare    []byte // the buffer being written, reused for the next round
@@ -115,10 +117,16 @@ func (f *frameWriter) flushLocked() error {
 	return err
 }
 
+// write writes p, with a deadline of f.timeout from now, rounded up to
+// deadlineGrain so that writes in a row do not each move the socket's
+// timer.
 func (f *frameWriter) write(p []byte) error {
 	if c, ok := f.w.(net.Conn); ok && f.timeout > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(f.timeout)); err != nil {
-			return err
+		if d := roundUp(time.Now().Add(f.timeout)); !d.Equal(f.deadline) {
+			f.deadline = d
+			if err := c.SetWriteDeadline(d); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := f.w.Write(p)
