@@ -310,6 +310,14 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 	s.cur = r
 	s.mu.Unlock()
 	for {
+		if !rd.HasFrame() {
+			// Next will wait for more: the answers left in the writer's
+			// buffer go out first.
+			if err := s.w.flush(); err != nil {
+				s.end(fmt.Errorf("writing answers: %w", err))
+				return
+			}
+		}
 		msg, err := rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -341,12 +349,17 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 		}
 		s.mu.Unlock()
 
-		s.run(ctx, &req)
+		// The answer stays in the writer's buffer while more requests are
+		// buffered: the answers to a batch of requests go out together,
+		// before this goroutine waits for more (or, if a handler of the
+		// batch turns out slow, when the watchdog hands the reading off).
+		s.run(ctx, &req, true)
 
 		s.mu.Lock()
 		r.running = false
 		if r.handed {
 			s.mu.Unlock()
+			_ = s.w.flush() // the reader that took over may be waiting already
 			s.drain(ctx, req.Key)
 			return
 		}
@@ -368,6 +381,7 @@ func (s *server) watch() {
 		case <-s.ended:
 			return
 		}
+		flush := false
 		s.mu.Lock()
 		r := s.cur
 		switch {
@@ -378,6 +392,7 @@ func (s *server) watch() {
 			s.cur = nil
 			s.wg.Add(1)
 			go s.read(r.ctx, r.rd)
+			flush = true // the answers to the requests before the slow one
 			idle = 0
 		default:
 			s.seen, s.seenRuns = r, r.runs
@@ -385,6 +400,9 @@ func (s *server) watch() {
 		}
 		if idle < idleTicks {
 			s.mu.Unlock()
+			if flush {
+				_ = s.w.flush()
+			}
 			continue
 		}
 		s.watching = false
@@ -421,20 +439,21 @@ func (s *server) drain(ctx context.Context, key string) {
 		q[0] = wire.Request{}
 		s.keys[key] = q[1:]
 		s.mu.Unlock()
-		s.run(ctx, &req)
+		s.run(ctx, &req, false)
 	}
 }
 
-// run runs one request and writes its answer.
-func (s *server) run(ctx context.Context, req *wire.Request) {
+// run runs one request and writes its answer; later leaves the answer in
+// the writer's buffer (see frameWriter.writeResponse).
+func (s *server) run(ctx context.Context, req *wire.Request, later bool) {
 	if s.cfg.malformed != nil && s.cfg.malformed(req.Method) {
 		_ = s.w.writeRaw([]byte{0, 0, 0, 2, 0x91, 0xc1}) // [reserved tag]
 		return
 	}
 	resp := s.handle(ctx, req)
-	if err := s.w.writeResponse(&resp); errors.Is(err, wire.ErrFrameTooLarge) {
+	if err := s.w.writeResponse(&resp, later); errors.Is(err, wire.ErrFrameTooLarge) {
 		resp = wire.Response{ID: req.ID, Status: wire.StatusError, Message: "response too large: " + err.Error()}
-		_ = s.w.writeResponse(&resp)
+		_ = s.w.writeResponse(&resp, later)
 	}
 	// Any other write error means the stream is gone; the reader will see
 	// it too.

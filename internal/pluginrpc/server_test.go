@@ -271,3 +271,23 @@ func TestCallCtx(t *testing.T) {
 }
 
 type ctxKey struct{}
+
+// TestServerAnswerBeforeSlowOne: the answer to a fast request that came in
+// one batch with a slow one goes out while the slow one runs.
+func TestServerAnswerBeforeSlowOne(t *testing.T) {
+	gate := make(chan struct{})
+	h := func(ctx context.Context, key, method string, body []byte) ([]byte, error) {
+		if method == "wait" {
+			<-gate
+		}
+		return body, nil
+	}
+	r := newRawPlugin(t, h)
+	r.send(t,
+		wire.Request{ID: 1, Key: "b", Method: "go"},
+		wire.Request{ID: 2, Key: "a", Method: "wait"},
+	)
+	require.Equal(t, uint64(1), r.recv(t).ID)
+	close(gate)
+	require.Equal(t, uint64(2), r.recv(t).ID)
+}

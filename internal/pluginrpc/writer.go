@@ -59,8 +59,10 @@ func (f *frameWriter) writeRequest(r *wire.Request) error {
 	return f.flushLocked()
 }
 
-// writeResponse is writeRequest for a response.
-func (f *frameWriter) writeResponse(r *wire.Response) error {
+// writeResponse is writeRequest for a response. If later is set and the
+// buffer is small, it only appends the frame: a later write or flush
+// writes it.
+func (f *frameWriter) writeResponse(r *wire.Response, later bool) error {
 	f.mu.Lock()
 	if f.err != nil {
 		err := f.err
@@ -70,7 +72,18 @@ func (f *frameWriter) writeResponse(r *wire.Response) error {
 	b, start := wire.BeginFrame(f.buf)
 	b, err := wire.EndFrame(r.Append(b), start)
 	f.buf = b
-	if err != nil {
+	if err != nil || (later && len(f.buf) < bufKeep) {
+		f.mu.Unlock()
+		return err
+	}
+	return f.flushLocked()
+}
+
+// flush writes what is buffered, unless another goroutine is at it.
+func (f *frameWriter) flush() error {
+	f.mu.Lock()
+	if f.err != nil {
+		err := f.err
 		f.mu.Unlock()
 		return err
 	}

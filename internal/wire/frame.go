@@ -96,6 +96,18 @@ func (r *Reader) Next() ([]byte, error) {
 // Buffered reports whether bytes are buffered that Next has not returned.
 func (r *Reader) Buffered() bool { return r.end > r.start }
 
+// HasFrame reports whether a whole frame is buffered: whether Next will
+// return without reading (a frame too large counts: Next returns its error
+// at once).
+func (r *Reader) HasFrame() bool {
+	avail := r.end - r.start
+	if avail < frameHeader {
+		return false
+	}
+	n := uint64(binary.BigEndian.Uint32(r.buf[r.start:]))
+	return n > MaxFrameSize || uint64(avail) >= frameHeader+n
+}
+
 // room makes the buffer able to hold need bytes from r.start, and moves the
 // unread bytes to the front when that leaves more room to read into.
 func (r *Reader) room(need int) {

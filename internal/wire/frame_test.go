@@ -83,7 +83,11 @@ func TestReader(t *testing.T) {
 			r := wire.NewReader(&chunkReader{data: stream, chunks: tt.chunks}, 8)
 			var got [][]byte
 			for {
+				had := r.HasFrame()
 				m, err := r.Next()
+				if had {
+					require.NoError(t, err, "a buffered frame is returned without a read")
+				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					continue // a timeout keeps what was read; go on
 				}
