@@ -28,11 +28,13 @@ import (
 // cannot deadlock. slots caps the calls in flight, which bounds what the
 // plugin queues.
 //
-// The reader also watches the deadlines: the socket's read deadline is the
-// call timeout of the oldest call in flight (all calls have the same
-// timeout, so it is the first to expire), rounded up to deadlineGrain so
-// that it moves seldom; a caller's context ends the caller's wait through
-// the context alone. No call needs a timer of its own.
+// The reader also watches the deadlines: every checkEvery, it looks at the
+// oldest call in flight (all calls have the same timeout, so it is the
+// first to expire). Past its call timeout, the plugin is hung. Waiting
+// since nudgeAfter, it may be held up behind a slow handler: the reader
+// nudges the plugin, once, and the plugin, which keeps no timer, hands its
+// reading off. A caller's context ends the caller's wait through the
+// context alone. No call needs a timer of its own.
 //
 // Any read or write error, a malformed frame, or a call unanswered past the
 // call timeout kills the conn: every call in flight fails with a
@@ -42,13 +44,15 @@ type conn struct {
 	rd      *wire.Reader // used only by the holder of the reader role
 	w       *frameWriter
 	slots   chan struct{}
+	nudge   func() // tells the plugin a call waits long (see server.nudge); may be nil
 	onDeath func(error)
 	calls   sync.Pool
 
 	// rdDeadline is the read deadline last set on the socket (a ctx's
-	// interrupt may have moved it earlier since). Only the holder of the
-	// reader role uses it.
+	// interrupt may have moved it earlier since), nextCheck the time of the
+	// reader's next check. Only the holder of the reader role uses them.
 	rdDeadline time.Time
+	nextCheck  time.Time
 
 	mu      sync.Mutex
 	pending map[uint64]*call
@@ -64,7 +68,9 @@ type conn struct {
 // call is one request in flight.
 type call struct {
 	id         uint64
+	sentAt     time.Time
 	hangAt     time.Time     // unanswered then, the plugin is hung
+	nudged     bool          // the plugin was nudged for this call
 	prev, next *call         // conn's pending list, in the order sent
 	wake       chan struct{} // a parked call is woken by one token, sent under conn.mu
 	done       bool
@@ -77,12 +83,13 @@ type call struct {
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func newConn(nc net.Conn, rd *wire.Reader, maxInFlight int, writeTimeout time.Duration, onDeath func(error)) *conn {
+func newConn(nc net.Conn, rd *wire.Reader, maxInFlight int, writeTimeout time.Duration, nudge func(), onDeath func(error)) *conn {
 	c := &conn{
 		nc:      nc,
 		rd:      rd,
 		w:       newFrameWriter(nc, writeTimeout),
 		slots:   make(chan struct{}, maxInFlight),
+		nudge:   nudge,
 		onDeath: onDeath,
 		pending: make(map[uint64]*call),
 	}
@@ -113,7 +120,7 @@ func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Du
 	cl := c.calls.Get().(*call)
 	defer c.release(cl)
 	now := time.Now()
-	cl.hangAt = now.Add(timeout)
+	cl.sentAt, cl.hangAt = now, now.Add(timeout)
 	deadline := cl.hangAt
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -199,11 +206,11 @@ func (c *conn) read(ctx context.Context, cl *call) {
 		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetReadDeadline(aLongTimeAgo) })
 		defer stop()
 	}
-	c.mu.Lock()
-	hangAt := c.oldest.hangAt // cl is pending: the list is not empty
-	c.mu.Unlock()
+	if now := time.Now(); !now.Before(c.nextCheck) {
+		c.nextCheck = now.Add(checkEvery)
+	}
 	for {
-		if err := c.setReadDeadline(hangAt); err != nil {
+		if err := c.setReadDeadline(c.nextCheck); err != nil {
 			c.die(err)
 			break
 		}
@@ -219,14 +226,15 @@ func (c *conn) read(ctx context.Context, cl *call) {
 			if ctx.Err() != nil {
 				break
 			}
-			c.mu.Lock()
-			hangAt = c.oldest.hangAt
-			c.mu.Unlock()
-			if !time.Now().Before(hangAt) {
-				c.die(ErrTimeout)
+			now := time.Now()
+			if now.Before(c.nextCheck) {
+				c.rdDeadline = time.Time{} // an interrupt for an earlier reader's ctx
+				continue
+			}
+			c.nextCheck = now.Add(checkEvery)
+			if !c.check(now) {
 				break
 			}
-			c.rdDeadline = time.Time{} // interrupted for an earlier reader's ctx: set it again
 			continue
 		}
 		var resp wire.Response
@@ -248,30 +256,48 @@ func (c *conn) read(ctx context.Context, cl *call) {
 				p.wake <- struct{}{}
 			}
 		}
-		hangAt = c.oldest.hangAt
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
 	c.passReader()
 }
 
-// deadlineGrain is how late a hung plugin may be found out: deadlines on
-// the socket are rounded up to it, so that calls in a row do not each move
-// the socket's timer.
-const deadlineGrain = 50 * time.Millisecond
-
-func roundUp(t time.Time) time.Time {
-	r := t.Round(deadlineGrain)
-	if r.Before(t) {
-		r = r.Add(deadlineGrain)
+// check looks at the oldest call in flight, at the reader's periodic check:
+// past its call timeout, the plugin is hung and the conn dies (check
+// returns false); waiting since nudgeAfter, the plugin is nudged, once.
+func (c *conn) check(now time.Time) bool {
+	c.mu.Lock()
+	o := c.oldest
+	if o != nil && !now.Before(o.hangAt) {
+		c.mu.Unlock()
+		c.die(ErrTimeout)
+		return false
 	}
-	return r
+	nudge := o != nil && c.nudge != nil && !o.nudged && !now.Before(o.sentAt.Add(nudgeAfter))
+	if nudge {
+		o.nudged = true
+	}
+	c.mu.Unlock()
+	if nudge {
+		c.nudge()
+	}
+	return true
 }
 
-// setReadDeadline sets the socket's read deadline to t rounded up, unless
-// it is set so already.
+// The reader looks up from the socket every checkEvery, while it reads:
+// a hung plugin is found out up to checkEvery late, and a slow handler is
+// nudged nudgeAfter to nudgeAfter+checkEvery after its call was sent. The
+// period is fixed, not a deadline per call: an idle thread woken by a timer
+// that was moved later, or by a short period, slows every call
+// (doc/plugins.md); every 50ms costs nothing measurable.
+const (
+	checkEvery = 50 * time.Millisecond
+	nudgeAfter = 10 * time.Millisecond
+)
+
+// setReadDeadline sets the socket's read deadline to t, unless it is set so
+// already.
 func (c *conn) setReadDeadline(t time.Time) error {
-	t = roundUp(t)
 	if t.Equal(c.rdDeadline) {
 		return nil
 	}

@@ -47,12 +47,12 @@ func newPipeline(t *testing.T, h Handler, timeout time.Duration, cfg serveConfig
 	t.Helper()
 	hostEnd, pluginEnd := socketPair(t)
 	p := &pipeline{died: make(chan error, 1), plugin: pluginEnd}
-	p.c = newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, timeout, func(err error) {
+	s := newServer(h, pluginEnd, cfg)
+	p.c = newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, timeout, s.nudge, func(err error) {
 		if p.deaths.Add(1) == 1 {
 			p.died <- err
 		}
 	})
-	s := newServer(h, pluginEnd, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.serve(ctx, wire.NewReader(pluginEnd, 4096)) }()
@@ -186,8 +186,8 @@ func TestConnTimeout(t *testing.T) {
 	}
 	hostEnd, pluginEnd := socketPair(t)
 	deaths := make(chan error, 2)
-	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, time.Second, func(err error) { deaths <- err })
 	s := newServer(h, pluginEnd, serveConfig{})
+	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, time.Second, s.nudge, func(err error) { deaths <- err })
 	go func() { _ = s.serve(context.Background(), wire.NewReader(pluginEnd, 4096)) }()
 	defer func() {
 		close(release)
@@ -261,7 +261,7 @@ func FuzzConnResponses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, answers []byte) {
 		hostEnd, pluginEnd := socketPair(t)
 		defer func() { _ = pluginEnd.Close() }()
-		c := newConn(hostEnd, wire.NewReader(hostEnd, 64), 4, time.Second, func(error) {})
+		c := newConn(hostEnd, wire.NewReader(hostEnd, 64), 4, time.Second, nil, func(error) {})
 		defer c.close()
 		go func() {
 			_, _ = wire.NewReader(pluginEnd, 64).Next() // the request
@@ -291,8 +291,8 @@ func TestConnHangUnderTraffic(t *testing.T) {
 		return []byte("ok"), nil
 	}
 	hostEnd, pluginEnd := socketPair(t)
-	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, 300*time.Millisecond, func(error) {})
 	s := newServer(h, pluginEnd, serveConfig{})
+	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, 300*time.Millisecond, s.nudge, func(error) {})
 	go func() { _ = s.serve(context.Background(), wire.NewReader(pluginEnd, 4096)) }()
 	defer func() {
 		c.close()
@@ -321,5 +321,33 @@ func TestConnHangUnderTraffic(t *testing.T) {
 	require.ErrorIs(t, err, ErrTimeout)
 	elapsed := time.Since(start)
 	require.GreaterOrEqual(t, elapsed, 300*time.Millisecond)
-	require.Less(t, elapsed, 300*time.Millisecond+deadlineGrain+time.Second)
+	require.Less(t, elapsed, 300*time.Millisecond+checkEvery+time.Second)
+}
+
+// TestConnNudge: a call behind a slow handler of another key is answered
+// once the host nudges the plugin, about nudgeAfter later.
+func TestConnNudge(t *testing.T) {
+	gate := make(chan struct{})
+	started := make(chan struct{})
+	h := func(ctx context.Context, _, method string, _ []byte) ([]byte, error) {
+		if method == "slow" {
+			close(started)
+			<-gate
+		}
+		return []byte(method), nil
+	}
+	p := newPipeline(t, h, 10*time.Second, serveConfig{})
+	slow := make(chan error, 1)
+	go func() {
+		_, err := p.call(context.Background(), "a", "slow", nil)
+		slow <- err
+	}()
+	<-started
+	start := time.Now()
+	resp, err := p.call(context.Background(), "b", "fast", nil)
+	require.NoError(t, err)
+	require.Equal(t, "fast", string(resp.Body))
+	require.GreaterOrEqual(t, time.Since(start), nudgeAfter/2)
+	close(gate)
+	require.NoError(t, <-slow)
 }

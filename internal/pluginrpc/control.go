@@ -33,9 +33,10 @@ func handshake(protocol int) plugin.HandshakeConfig {
 }
 
 // controlPlugin is the go-plugin plugin of the control plane: one net/rpc
-// service, "Plugin", with one method, Open, which takes a msgpack
-// wire.Hello and answers a msgpack wire.Welcome. Everything else goes
-// through the event socket that Open opens. On the host, server is nil.
+// service, "Plugin", with two methods. Open takes a msgpack wire.Hello and
+// answers a msgpack wire.Welcome; the calls go through the event socket
+// that it opens. Nudge tells the plugin that a call has waited long (see
+// server.nudge). On the host, server is nil.
 type controlPlugin struct {
 	server *controlServer
 }
@@ -53,7 +54,14 @@ func (p *controlPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) 
 
 // controlServer is the plugin's net/rpc service.
 type controlServer struct {
-	open func(hello []byte) ([]byte, error)
+	open  func(hello []byte) ([]byte, error)
+	nudge func()
+}
+
+// Nudge hands the reading of the event socket off from a slow handler.
+func (s *controlServer) Nudge(_ bool, _ *struct{}) error {
+	s.nudge()
+	return nil
 }
 
 // Open opens the event socket (see controlPlugin).
@@ -69,6 +77,11 @@ func (s *controlServer) Open(hello []byte, welcome *[]byte) error {
 // controlClient is the host's stub of the control service.
 type controlClient struct {
 	c *rpc.Client
+}
+
+// nudge calls Nudge, and does not wait for the answer.
+func (c *controlClient) nudge() {
+	c.c.Go("Plugin.Nudge", true, new(struct{}), make(chan *rpc.Call, 1))
 }
 
 // open calls Open, waiting at most timeout.

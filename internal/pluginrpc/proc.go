@@ -143,7 +143,7 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 		return nil, fmt.Errorf("%w: authenticating on the event socket: %w", ErrStart, err)
 	}
 	p.conn = newConn(nc, wire.NewReader(nc, 64<<10), cfg.maxInFlight, cfg.callTimeout,
-		func(err error) { onDeath(p, err) })
+		ctl.nudge, func(err error) { onDeath(p, err) })
 	return p, nil
 }
 

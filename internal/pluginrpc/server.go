@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -91,7 +92,7 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 		defer close(quit)
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: handshake(cfg.protocol),
-			Plugins:         plugin.PluginSet{pluginName: &controlPlugin{server: &controlServer{open: o.open}}},
+			Plugins:         plugin.PluginSet{pluginName: &controlPlugin{server: &controlServer{open: o.open, nudge: o.nudge}}},
 			Logger:          log,
 		})
 	}()
@@ -109,6 +110,7 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := newServer(h, a.nc, cfg)
+	o.server.Store(s)
 	done := make(chan error, 1)
 	go func() { done <- s.serve(ctx, a.rd) }()
 
@@ -151,9 +153,17 @@ type opener struct {
 	cfg      serveConfig
 	log      hclog.Logger
 	conns    chan accepted
+	server   atomic.Pointer[server] // set once the event socket is served
 
 	mu     sync.Mutex
 	opened bool
+}
+
+// nudge answers the control service's Nudge.
+func (o *opener) nudge() {
+	if s := o.server.Load(); s != nil {
+		s.nudge()
+	}
 }
 
 func (o *opener) open(helloBytes []byte) ([]byte, error) {
@@ -240,54 +250,42 @@ func authenticate(nc net.Conn, rd *wire.Reader, token []byte) error {
 //
 // One goroutine reads requests, and runs each itself when its key is idle:
 // a fast handler costs no hand-off to another goroutine (waking one costs
-// more than the whole of a short call on a loaded machine). A handler that
-// runs through a whole tick of the watchdog (handOffAfter) has the reading
-// handed to a new goroutine, so that it holds up its own key only; its
+// more than the whole of a short call on a loaded machine). When a handler
+// is slow, the host notices (its oldest call has waited nudgeAfter) and
+// nudges the plugin through the control plane; nudge hands the reading to a
+// new goroutine, so that the slow handler holds up its own key only. Its
 // goroutine then runs the requests of its key that arrived meanwhile, in
 // order, and ends. A request whose key is busy is queued behind it. So the
 // calls of one key run one at a time, in order; the calls of different keys
 // run concurrently once a handler is slow; and the reading never waits long
 // for a handler, which the host's pipelining relies on.
 //
-// The watchdog is one goroutine with a ticker, asleep while no handler has
-// run for idleTicks ticks. It is not a timer per call: setting a timer that
-// is due before all others interrupts the network poller, a wake-up of
-// another thread for each call.
+// The plugin has no timer and no watchdog of its own: a periodic timer in
+// the plugin process, even every 10ms, made every call about a quarter
+// slower (doc/plugins.md).
 type server struct {
 	h   Handler
 	w   *frameWriter
 	cfg serveConfig
 
-	mu       sync.Mutex
-	keys     map[string][]wire.Request // keys being run: requests waiting behind the running one
-	cur      *reader                   // the goroutine that reads
-	seen     *reader                   // the watchdog's last look: cur, and its runs then
-	seenRuns uint64
-	watching bool          // the watchdog ticks
-	wake     chan struct{} // wakes the watchdog
-	ended    chan struct{} // closed when the reading ends
-	err      error         // why the reading ended; nil at end of stream
-	wg       sync.WaitGroup
+	mu    sync.Mutex
+	keys  map[string][]wire.Request // keys being run: requests waiting behind the running one
+	cur   *reader                   // the goroutine that reads
+	ended chan struct{}             // closed when the reading ends
+	err   error                     // why the reading ended; nil at end of stream
+	wg    sync.WaitGroup
 }
-
-// The watchdog's tick, and how many ticks with no handler running on the
-// reading goroutine put it to sleep.
-const (
-	handOffAfter = 10 * time.Millisecond
-	idleTicks    = 100
-)
 
 func newServer(h Handler, nc net.Conn, cfg serveConfig) *server {
 	return &server{h: h, w: newFrameWriter(nc, 0), cfg: cfg, keys: make(map[string][]wire.Request),
-		watching: true, wake: make(chan struct{}, 1), ended: make(chan struct{})}
+		ended: make(chan struct{})}
 }
 
 // serve reads requests from rd until the stream ends (nil) or breaks (an
 // error), and returns then; handlers may still run (see wait). Handlers get
 // contexts derived from ctx.
 func (s *server) serve(ctx context.Context, rd *wire.Reader) error {
-	s.wg.Add(2)
-	go s.watch()
+	s.wg.Add(1)
 	go s.read(ctx, rd)
 	<-s.ended
 	return s.err
@@ -297,9 +295,8 @@ func (s *server) serve(ctx context.Context, rd *wire.Reader) error {
 type reader struct {
 	ctx     context.Context
 	rd      *wire.Reader
-	running bool   // it runs a handler (s.mu)
-	runs    uint64 // handlers it ran (s.mu)
-	handed  bool   // the reading was handed to another goroutine (s.mu)
+	running bool // it runs a handler (s.mu)
+	handed  bool // the reading was handed to another goroutine (s.mu)
 }
 
 // read reads and runs requests until the reading is handed off.
@@ -342,17 +339,12 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 		}
 		s.keys[req.Key] = nil
 		r.running = true
-		r.runs++
-		if !s.watching {
-			s.watching = true
-			s.wake <- struct{}{}
-		}
 		s.mu.Unlock()
 
 		// The answer stays in the writer's buffer while more requests are
 		// buffered: the answers to a batch of requests go out together,
 		// before this goroutine waits for more (or, if a handler of the
-		// batch turns out slow, when the watchdog hands the reading off).
+		// batch turns out slow, when the reading is handed off).
 		s.run(ctx, &req, true)
 
 		s.mu.Lock()
@@ -368,55 +360,22 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 	}
 }
 
-// watch hands the reading off from a goroutine whose handler runs through a
-// whole tick.
-func (s *server) watch() {
-	defer s.wg.Done()
-	t := time.NewTicker(handOffAfter)
-	defer t.Stop()
-	idle := 0
-	for {
-		select {
-		case <-t.C:
-		case <-s.ended:
-			return
-		}
-		flush := false
-		s.mu.Lock()
-		r := s.cur
-		switch {
-		case r == nil || !r.running:
-			idle++
-		case r == s.seen && r.runs == s.seenRuns:
-			r.handed = true
-			s.cur = nil
-			s.wg.Add(1)
-			go s.read(r.ctx, r.rd)
-			flush = true // the answers to the requests before the slow one
-			idle = 0
-		default:
-			s.seen, s.seenRuns = r, r.runs
-			idle = 0
-		}
-		if idle < idleTicks {
-			s.mu.Unlock()
-			if flush {
-				_ = s.w.flush()
-			}
-			continue
-		}
-		s.watching = false
-		s.seen = nil
+// nudge hands the reading off from a goroutine that runs a handler, and
+// writes the answers it left in the buffer. The host calls it (through the
+// control plane) when a call has waited long.
+func (s *server) nudge() {
+	s.mu.Lock()
+	r := s.cur
+	if r == nil || !r.running || r.handed {
 		s.mu.Unlock()
-		t.Stop()
-		select {
-		case <-s.wake:
-		case <-s.ended:
-			return
-		}
-		t.Reset(handOffAfter)
-		idle = 0
+		return
 	}
+	r.handed = true
+	s.cur = nil
+	s.wg.Add(1)
+	go s.read(r.ctx, r.rd)
+	s.mu.Unlock()
+	_ = s.w.flush()
 }
 
 func (s *server) end(err error) {

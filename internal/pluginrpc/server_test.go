@@ -65,11 +65,12 @@ func (r *rawPlugin) recv(t *testing.T) wire.Response {
 	return resp
 }
 
-// TestServerOrder sends requests of two keys in one write: the second key
-// is answered while the first is held up, and the first key's requests run
-// one at a time, in order.
+// TestServerOrder sends requests of two keys in one write: once the host
+// nudges, the second key is answered while the first is held up, and the
+// first key's requests run one at a time, in order.
 func TestServerOrder(t *testing.T) {
 	gate := make(chan struct{})
+	started := make(chan struct{})
 	var mu sync.Mutex
 	running := map[string]int{}
 	maxRunning := 0 // of one key
@@ -86,6 +87,7 @@ func TestServerOrder(t *testing.T) {
 			mu.Unlock()
 		}()
 		if method == "wait" {
+			close(started)
 			<-gate
 		}
 		return body, nil
@@ -97,6 +99,8 @@ func TestServerOrder(t *testing.T) {
 		wire.Request{ID: 3, Key: "a", Method: "go", Body: []byte("3")},
 		wire.Request{ID: 4, Key: "b", Method: "go", Body: []byte("4")},
 	)
+	<-started
+	r.s.nudge()
 	require.Equal(t, uint64(4), r.recv(t).ID, "key b is not held up by key a")
 	close(gate)
 	for _, id := range []uint64{1, 2, 3} {
@@ -273,11 +277,13 @@ func TestCallCtx(t *testing.T) {
 type ctxKey struct{}
 
 // TestServerAnswerBeforeSlowOne: the answer to a fast request that came in
-// one batch with a slow one goes out while the slow one runs.
+// one batch with a slow one goes out when the host nudges.
 func TestServerAnswerBeforeSlowOne(t *testing.T) {
 	gate := make(chan struct{})
+	started := make(chan struct{})
 	h := func(ctx context.Context, key, method string, body []byte) ([]byte, error) {
 		if method == "wait" {
+			close(started)
 			<-gate
 		}
 		return body, nil
@@ -287,6 +293,8 @@ func TestServerAnswerBeforeSlowOne(t *testing.T) {
 		wire.Request{ID: 1, Key: "b", Method: "go"},
 		wire.Request{ID: 2, Key: "a", Method: "wait"},
 	)
+	<-started
+	r.s.nudge()
 	require.Equal(t, uint64(1), r.recv(t).ID)
 	close(gate)
 	require.Equal(t, uint64(2), r.recv(t).ID)

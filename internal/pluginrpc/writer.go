@@ -130,14 +130,14 @@ func (f *frameWriter) flushLocked() error {
 	return err
 }
 
-// write writes p, with a deadline of f.timeout from now, rounded up to
-// deadlineGrain so that writes in a row do not each move the socket's
-// timer.
+// write writes p, with a deadline between f.timeout and twice f.timeout
+// from now: the deadline moves only when less than f.timeout is left, so
+// that writes in a row do not each move the socket's timer.
 func (f *frameWriter) write(p []byte) error {
 	if c, ok := f.w.(net.Conn); ok && f.timeout > 0 {
-		if d := roundUp(time.Now().Add(f.timeout)); !d.Equal(f.deadline) {
-			f.deadline = d
-			if err := c.SetWriteDeadline(d); err != nil {
+		if now := time.Now(); f.deadline.Sub(now) < f.timeout {
+			f.deadline = now.Add(2 * f.timeout)
+			if err := c.SetWriteDeadline(f.deadline); err != nil {
 				return err
 			}
 		}
