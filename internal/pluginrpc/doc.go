@@ -32,8 +32,8 @@
 // Each call has an ordering key (a machine's identity). The plugin runs the
 // calls of one key one at a time, in the order they were sent, and those of
 // different keys concurrently: a slow handler holds up its own key, and the
-// others only until the plugin notices, within about 10 to 20
-// milliseconds. A call must be answered within the call timeout
+// others only until the host notices and nudges the plugin, within 10 to
+// 60 milliseconds. A call must be answered within the call timeout
 // ([WithCallTimeout]); a plugin that does not answer in time is taken for
 // hung and killed. A caller's context can end a call earlier; that only
 // abandons the call, and its late answer is dropped.
