@@ -412,11 +412,4 @@ func (c *conn) close() {
 	c.die(ErrClosed)
 }
 
-// dead returns why the conn died, or nil.
-func (c *conn) dead() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
