@@ -42,7 +42,9 @@ func NewLoader(opts ...Option) *Loader {
 // SHA-256, starting its process unless it runs for another Handle, and
 // waits until it has started. opts apply to a Client that this Load makes;
 // a running one keeps its own. Load returns the errors of [Client.Start],
-// and ErrClosed after [Loader.Close].
+// and ErrClosed after [Loader.Close]. A Client that gave up
+// ([ErrCrashLoop]) stays so until every Handle to it is released; the next
+// Load then starts afresh.
 func (l *Loader) Load(ctx context.Context, path string, checksum []byte, opts ...Option) (*Handle, error) {
 	key := path + "\x00" + hex.EncodeToString(checksum)
 	l.mu.Lock()
