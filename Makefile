@@ -32,6 +32,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./actor/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./fsm/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./supervisor/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/wire/ ./internal/pluginrpc/
 	$(GO) test -run '^$$' -bench BenchmarkHandoff -benchtime 5x -count=1 ./upgrade/
 	$(GO) run ./internal/benchprog/idlemem -n 1000000
 

@@ -1,0 +1,84 @@
+package pluginrpc
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCall(t *testing.T) {
+	c, rec := testClient(t, "echo", WithMachine("echo"))
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	require.Equal(t, Manifest{Machine: "echo", Versions: []string{"v1", "v2"}}, c.Manifest())
+
+	out, err := c.Call(ctx, "m1", "upper", []byte("hello"))
+	require.NoError(t, err)
+	require.Equal(t, "HELLO", string(out))
+
+	out, err = c.Call(ctx, "m1", "pid", nil)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(string(out))
+	require.NoError(t, err)
+	require.Equal(t, pid, c.Stats().PID)
+	require.Equal(t, Stats{Starts: 1, PID: pid}, c.Stats())
+
+	require.NoError(t, c.Close())
+	requireGone(t, pid)
+	_, err = c.Call(ctx, "m1", "echo", nil)
+	require.ErrorIs(t, err, ErrClosed)
+	require.True(t, rec.has("plugin started", "plugin=test-echo"))
+}
+
+func TestConcurrentKeys(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+
+	// One key held up in its handler holds up no other.
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, "held", "hold", []byte("gate"))
+		held <- err
+	}()
+
+	const keys, calls = 16, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, keys)
+	for k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("machine-%d", k)
+			for i := 1; i <= calls; i++ {
+				out, err := c.Call(ctx, key, "incr", nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if string(out) != strconv.Itoa(i) { // each call ran once, in order
+					errs <- fmt.Errorf("%s: call %d counted %s", key, i, out)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("the held call returned: %v", err)
+	default:
+	}
+	_, err := c.Call(ctx, "other", "release", []byte("gate"))
+	require.NoError(t, err)
+	require.NoError(t, <-held)
+	require.Equal(t, 1, c.Stats().Starts)
+}

@@ -1,0 +1,339 @@
+package pluginrpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// script writes an executable shell script and returns its path and sum.
+func script(t *testing.T, body string) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "not-a-plugin")
+	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
+	sum, err := FileChecksum(path)
+	require.NoError(t, err)
+	return path, sum
+}
+
+func TestStartErrors(t *testing.T) {
+	exe, sum := testExe(t)
+	wrongSum := bytes.Clone(sum)
+	wrongSum[0] ^= 0xff
+	prints, printsSum := script(t, "echo hello")
+	exits, exitsSum := script(t, "exit 0")
+
+	tests := []struct {
+		name string
+		path string
+		sum  []byte
+		mode string
+		opts []Option
+		want []error
+		text string
+	}{
+		{name: "missing binary", path: filepath.Join(t.TempDir(), "nothing"), sum: sum, mode: "echo",
+			want: []error{ErrNotFound, fs.ErrNotExist}, text: "plugin binary not found"},
+		{name: "wrong checksum", path: exe, sum: wrongSum, mode: "echo",
+			want: []error{ErrChecksum}, text: "checksum mismatch: the binary's SHA-256 is"},
+		{name: "checksum of a wrong size", path: exe, sum: sum[:10], mode: "echo",
+			want: []error{ErrChecksum}, text: "want a SHA-256 checksum of 32 bytes, have 10"},
+		{name: "not a plugin", path: prints, sum: printsSum, mode: "echo",
+			want: []error{ErrHandshake}, text: "Unrecognized remote plugin message: hello"},
+		{name: "exits at once", path: exits, sum: exitsSum, mode: "echo",
+			want: []error{ErrHandshake}, text: "Failed to read any lines from plugin's stdout"},
+		{name: "prints before serving", path: exe, sum: sum, mode: "print-before",
+			want: []error{ErrHandshake}, text: "Unrecognized remote plugin message: hello from init"},
+		{name: "protocol mismatch", path: exe, sum: sum, mode: "proto2",
+			want: []error{ErrProtocol}, text: "Plugin version: 2, Client versions: [1]"},
+		{name: "another machine", path: exe, sum: sum, mode: "echo", opts: []Option{WithMachine("phone")},
+			want: []error{ErrWrongMachine}, text: `want "phone", the plugin serves "echo"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := testClientAt(t, tt.path, tt.sum, tt.mode, tt.opts...)
+			err := c.Start(context.Background())
+			for _, w := range tt.want {
+				require.ErrorIs(t, err, w)
+			}
+			require.ErrorContains(t, err, "pluginrpc: plugin test-"+tt.mode+": ")
+			require.ErrorContains(t, err, tt.text)
+			require.Equal(t, Stats{FailedStarts: 1}, c.Stats())
+
+			// A call reports the same, after the backoff.
+			_, err = c.Call(context.Background(), "k", "echo", nil)
+			require.ErrorIs(t, err, tt.want[0])
+		})
+	}
+
+	t.Run("socket directory too long", func(t *testing.T) {
+		long := filepath.Join(shortDir(t), strings.Repeat("d", 90))
+		require.NoError(t, os.Mkdir(long, 0o700))
+		c, _ := testClient(t, "echo", WithSocketDir(long))
+		err := c.Start(context.Background())
+		require.ErrorIs(t, err, ErrSocketDir)
+		require.ErrorContains(t, err, "no room for a socket name")
+		requireEmptyDir(t, long)
+	})
+}
+
+func TestStartCancelled(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Start(ctx), context.Canceled)
+	// The start goes on for the next caller.
+	require.NoError(t, c.Start(context.Background()))
+	require.Equal(t, 1, c.Stats().Starts)
+}
+
+func pidOf(t *testing.T, c *Client) int {
+	t.Helper()
+	out, err := c.Call(context.Background(), "pid", "pid", nil)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(string(out))
+	require.NoError(t, err)
+	return pid
+}
+
+func TestHandlerErrorAndPanic(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	ctx := context.Background()
+	pid := pidOf(t, c)
+
+	_, err := c.Call(ctx, "k", "error", []byte("no such call"))
+	var remote *RemoteError
+	require.ErrorAs(t, err, &remote)
+	require.Equal(t, &RemoteError{Plugin: "test-echo", Message: "no such call"}, remote)
+	require.EqualError(t, err, "pluginrpc: plugin test-echo: no such call")
+
+	_, err = c.Do(ctx, "k", "panic", []byte("boom"))
+	var p *PanicError
+	require.ErrorAs(t, err, &p)
+	require.Equal(t, "boom", p.Value)
+	require.Contains(t, p.Stack, "(*testHandler).handle")
+	require.EqualError(t, err, "pluginrpc: plugin test-echo: handler panicked: boom")
+
+	// The process survived, and served on.
+	require.Equal(t, pid, pidOf(t, c))
+	require.Equal(t, Stats{Starts: 1, PID: pid}, c.Stats())
+}
+
+func TestKilledMidCall(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	marker := filepath.Join(t.TempDir(), "marker")
+
+	var wg sync.WaitGroup
+	var doOut []byte
+	var doErr, callErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		doOut, doErr = c.Do(ctx, "m1", "mark", []byte(marker))
+	}()
+	go func() {
+		defer wg.Done()
+		_, callErr = c.Call(ctx, "m2", "block", []byte("forever"))
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	wg.Wait()
+
+	// Do delivered the call again to a new process, and it succeeded.
+	require.NoError(t, doErr)
+	require.Equal(t, "marked", string(doOut))
+	// Call, once, reports the death and its cause.
+	require.ErrorIs(t, callErr, ErrPluginDied)
+	require.ErrorContains(t, callErr, "pluginrpc: plugin test-echo: plugin died: reading: ")
+
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	require.NotEqual(t, pid, st.PID)
+	require.Equal(t, st.PID, pidOf(t, c))
+	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
+}
+
+func TestHang(t *testing.T) {
+	c, _ := testClient(t, "echo", WithCallTimeout(300*time.Millisecond), WithRedeliveries(1),
+		WithRestartBackoff(time.Millisecond, 10*time.Millisecond))
+	ctx := context.Background()
+	pid := pidOf(t, c)
+
+	start := time.Now()
+	_, err := c.Call(ctx, "k", "hang", nil)
+	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+	require.ErrorIs(t, err, ErrPluginDied)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.EqualError(t, err, "pluginrpc: plugin test-echo: plugin died: plugin did not answer in time")
+	requireGone(t, pid)
+
+	// The hung process was replaced; calls go on.
+	pid2 := pidOf(t, c)
+	require.NotEqual(t, pid, pid2)
+
+	// Do delivers it again, and gives up.
+	_, err = c.Do(ctx, "k", "hang", nil)
+	require.ErrorIs(t, err, ErrCrashLoop)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.NotErrorIs(t, err, ErrPluginDied)
+	require.EqualError(t, err, "pluginrpc: plugin test-echo: plugin keeps crashing: "+
+		"the call died in each of 2 deliveries, the last time: pluginrpc: plugin did not answer in time")
+	require.Equal(t, 3, c.Stats().Deaths)
+}
+
+func TestCallerDeadline(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+
+	// A caller's deadline abandons the call; the plugin is not at fault.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Call(ctx, "k", "hold", []byte("gate1"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, ErrPluginDied)
+	_, err = c.Call(context.Background(), "k2", "release", []byte("gate1"))
+	require.NoError(t, err)
+
+	// So is a cancelled caller waiting behind another one.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx2, "k2", "block", []byte("gate"))
+		done <- err
+	}()
+	out, err := c.Call(context.Background(), "k3", "echo", []byte("meanwhile"))
+	require.NoError(t, err)
+	require.Equal(t, "meanwhile", string(out))
+	cancel2()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	require.Equal(t, pid, pidOf(t, c))
+	require.Equal(t, 0, c.Stats().Deaths)
+}
+
+func TestMalformedReply(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+	_, err := c.Call(context.Background(), "k", "malformed", nil)
+	require.ErrorIs(t, err, ErrPluginDied)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorContains(t, err, "pluginrpc: plugin test-echo: plugin died: malformed message from plugin: wire: malformed message: Response: header")
+	requireGone(t, pid)
+	require.NotEqual(t, pid, pidOf(t, c))
+}
+
+func TestCrashLoop(t *testing.T) {
+	c, rec := testClient(t, "echo", WithRedeliveries(2), WithMaxRestarts(4),
+		WithRestartBackoff(time.Millisecond, 5*time.Millisecond))
+	ctx := context.Background()
+
+	_, err := c.Do(ctx, "k", "crash", nil)
+	require.ErrorIs(t, err, ErrCrashLoop)
+	require.ErrorContains(t, err, "plugin test-echo: plugin keeps crashing: the call died in each of 3 deliveries")
+	require.Equal(t, 3, c.Stats().Deaths)
+
+	// Two more deaths in a row, and the Client gives up altogether.
+	_, err = c.Call(ctx, "k", "crash", nil)
+	require.ErrorIs(t, err, ErrPluginDied)
+	_, err = c.Call(ctx, "k", "crash", nil)
+	require.ErrorIs(t, err, ErrPluginDied)
+	_, err = c.Call(ctx, "k", "echo", nil)
+	require.ErrorIs(t, err, ErrCrashLoop)
+	require.ErrorContains(t, err, "plugin test-echo: plugin keeps crashing: it died or failed to start 5 times in a row")
+	require.Equal(t, Stats{Starts: 5, Deaths: 5}, c.Stats())
+	require.True(t, rec.has("ERROR plugin keeps crashing: giving up"))
+}
+
+func TestAnswerResetsFailures(t *testing.T) {
+	c, _ := testClient(t, "echo", WithMaxRestarts(1), WithRestartBackoff(time.Millisecond, time.Millisecond))
+	ctx := context.Background()
+	for range 3 {
+		_, err := c.Call(ctx, "k", "crash", nil)
+		require.ErrorIs(t, err, ErrPluginDied)
+		_, err = c.Call(ctx, "k", "echo", nil) // answered: the count starts again
+		require.NoError(t, err)
+	}
+	require.Equal(t, 3, c.Stats().Deaths)
+}
+
+func TestTooLarge(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	_, err := c.Call(ctx, "k", "echo", make([]byte, 16<<20))
+	require.ErrorIs(t, err, ErrTooLarge)
+	_, err = c.Call(ctx, "k", "big", nil)
+	var remote *RemoteError
+	require.ErrorAs(t, err, &remote)
+	require.Contains(t, remote.Message, "response too large")
+	require.Equal(t, pid, pidOf(t, c))
+}
+
+func TestCloseWithCallsInFlight(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Do(context.Background(), "k", "block", []byte("forever"))
+		done <- err
+	}()
+	require.Eventually(t, func() bool { // the call is in flight
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		p := c.cur
+		if p == nil {
+			return false
+		}
+		p.conn.mu.Lock()
+		defer p.conn.mu.Unlock()
+		return len(p.conn.pending) == 1
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	err := <-done
+	require.ErrorIs(t, err, ErrClosed)
+	require.NotErrorIs(t, err, ErrPluginDied)
+	requireGone(t, pid)
+	require.NoError(t, c.Close())
+}
+
+func TestOutputReachesLogger(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	_, err := c.Call(context.Background(), "k", "print", []byte("hello from the plugin"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return rec.has("INFO hello from the plugin", "plugin=test-echo", "stream=stdout") &&
+			rec.has("INFO hello from the plugin", "plugin=test-echo", "stream=stderr")
+	}, 10*time.Second, 5*time.Millisecond, rec.dump())
+}
+
+func TestOrphanExits(t *testing.T) {
+	// A plugin whose host is gone (its event socket closed, and no quit
+	// from go-plugin) exits by itself.
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	require.NoError(t, p.conn.nc.Close()) // as the kernel would when the host dies
+	requireGone(t, pid)
+	_, err := c.Call(context.Background(), "k", "echo", nil)
+	require.True(t, err == nil || errors.Is(err, ErrPluginDied), "%v", err)
+}

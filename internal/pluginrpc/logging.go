@@ -1,0 +1,165 @@
+package pluginrpc
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// levelTrace is hclog's Trace level in slog terms.
+const levelTrace = slog.LevelDebug - 4
+
+// hclogAdapter is an hclog.Logger that logs to a *slog.Logger: go-plugin's
+// own messages, and the lines of the plugin's stderr that go-plugin parses.
+//
+// Once stopping is set (the host is stopping the process on purpose),
+// go-plugin's complaints about the stop are logged at Debug: it warns
+// whenever the process exits before answering its quit request, or is
+// killed, which is what a stop does.
+type hclogAdapter struct {
+	l        *slog.Logger
+	name     string
+	stopping *atomic.Bool
+}
+
+var _ hclog.Logger = (*hclogAdapter)(nil)
+
+func newHCLog(l *slog.Logger, stopping *atomic.Bool) *hclogAdapter {
+	return &hclogAdapter{l: l, stopping: stopping}
+}
+
+// stopMessages are go-plugin's messages about a stop.
+var stopMessages = map[string]bool{
+	"error closing client during Kill": true,
+	"plugin failed to exit gracefully": true,
+	"plugin process exited":            true,
+}
+
+func slogLevel(level hclog.Level) slog.Level {
+	switch level {
+	case hclog.Trace:
+		return levelTrace
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Off {
+		return
+	}
+	if level >= hclog.Info && a.stopping.Load() && stopMessages[msg] {
+		level = hclog.Debug
+	}
+	a.l.Log(context.Background(), slogLevel(level), msg, args...)
+}
+
+func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
+func (a *hclogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
+func (a *hclogAdapter) Info(msg string, args ...any)  { a.Log(hclog.Info, msg, args...) }
+func (a *hclogAdapter) Warn(msg string, args ...any)  { a.Log(hclog.Warn, msg, args...) }
+func (a *hclogAdapter) Error(msg string, args ...any) { a.Log(hclog.Error, msg, args...) }
+
+func (a *hclogAdapter) enabled(l slog.Level) bool { return a.l.Enabled(context.Background(), l) }
+
+func (a *hclogAdapter) IsTrace() bool { return a.enabled(levelTrace) }
+func (a *hclogAdapter) IsDebug() bool { return a.enabled(slog.LevelDebug) }
+func (a *hclogAdapter) IsInfo() bool  { return a.enabled(slog.LevelInfo) }
+func (a *hclogAdapter) IsWarn() bool  { return a.enabled(slog.LevelWarn) }
+func (a *hclogAdapter) IsError() bool { return a.enabled(slog.LevelError) }
+
+func (a *hclogAdapter) ImpliedArgs() []any { return nil }
+
+func (a *hclogAdapter) With(args ...any) hclog.Logger {
+	return &hclogAdapter{l: a.l.With(args...), name: a.name, stopping: a.stopping}
+}
+
+func (a *hclogAdapter) Name() string { return a.name }
+
+func (a *hclogAdapter) Named(name string) hclog.Logger {
+	if a.name != "" {
+		name = a.name + "." + name
+	}
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+}
+
+func (a *hclogAdapter) ResetNamed(name string) hclog.Logger {
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+}
+
+// SetLevel does nothing: the slog handler decides.
+func (a *hclogAdapter) SetLevel(hclog.Level) {}
+
+func (a *hclogAdapter) GetLevel() hclog.Level {
+	switch {
+	case a.IsTrace():
+		return hclog.Trace
+	case a.IsDebug():
+		return hclog.Debug
+	case a.IsInfo():
+		return hclog.Info
+	case a.IsWarn():
+		return hclog.Warn
+	case a.IsError():
+		return hclog.Error
+	}
+	return hclog.Off
+}
+
+func (a *hclogAdapter) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger {
+	return slog.NewLogLogger(a.l.Handler(), slog.LevelInfo)
+}
+
+func (a *hclogAdapter) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
+	return a.StandardLogger(opts).Writer()
+}
+
+// lineWriter logs each line written to it: it receives the plugin's
+// stdout or stderr from go-plugin. A line longer than maxLine is logged in
+// pieces.
+type lineWriter struct {
+	l      *slog.Logger
+	stream string
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+const maxLine = 64 << 10
+
+func newLineWriter(l *slog.Logger, stream string) *lineWriter {
+	return &lineWriter{l: l, stream: stream}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) >= maxLine {
+				w.log(w.buf)
+				w.buf = w.buf[:0]
+			}
+			return len(p), nil
+		}
+		w.log(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func (w *lineWriter) log(line []byte) {
+	w.l.Info(string(bytes.TrimRight(line, "\r")), "stream", w.stream)
+}

@@ -1,0 +1,235 @@
+package pluginrpc
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/hotline-go/hotline/internal/wire"
+)
+
+// maxSocketPath is the longest path of a Unix socket on Linux: sun_path
+// holds 108 bytes with the terminating NUL.
+const maxSocketPath = 107
+
+// socketNameRoom is what a socket's name may add to its directory's path:
+// go-plugin's "/plugin" and up to 10 digits, our "/ev-" and 16 hex digits.
+const socketNameRoom = 20
+
+// proc is one run of the plugin process: the go-plugin client that started
+// it (the control plane) and the event socket.
+type proc struct {
+	gp       *plugin.Client
+	cmd      *exec.Cmd
+	dir      string // owned by the host, removed by kill
+	conn     *conn
+	pid      int
+	manifest Manifest
+	stopping atomic.Bool // set when the host stops the process on purpose
+}
+
+// launch starts a process of the plugin and connects to it. onDeath is
+// given to the conn. On error nothing is left running, and the error wraps
+// one of ErrNotFound, ErrChecksum, ErrHandshake, ErrProtocol,
+// ErrWrongMachine, ErrSocketDir or ErrStart.
+func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	if len(sum) != sha256.Size {
+		return nil, fmt.Errorf("%w: want a SHA-256 checksum of %d bytes, have %d", ErrChecksum, sha256.Size, len(sum))
+	}
+	dir, err := os.MkdirTemp(cfg.socketDir, "hl-")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSocketDir, err)
+	}
+	if len(dir)+socketNameRoom > maxSocketPath {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w: %q is %d bytes long, which leaves no room for a socket name within %d",
+			ErrSocketDir, dir, len(dir), maxSocketPath)
+	}
+
+	cmd := exec.Command(path)
+	cmd.Env = pluginEnv(dir, cfg.env)
+	p := &proc{cmd: cmd, dir: dir}
+	p.gp = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: handshake(wire.ProtocolVersion),
+		Plugins:         plugin.PluginSet{pluginName: &controlPlugin{}},
+		Cmd:             cmd,
+		// pluginEnv has the host's environment, without go-plugin's socket
+		// variable; and a fresh hash each start (a used one fails).
+		SkipHostEnv:      true,
+		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
+		StartTimeout:     cfg.startTimeout,
+		Logger:           newHCLog(log, &p.stopping),
+		SyncStdout:       newLineWriter(log, "stdout"),
+		SyncStderr:       newLineWriter(log, "stderr"),
+	})
+	defer func() {
+		if err != nil {
+			p.kill(true)
+		}
+	}()
+	deadline := time.Now().Add(cfg.startTimeout)
+
+	rpcClient, err := p.gp.Client()
+	if err != nil {
+		return nil, startError(path, sum, err)
+	}
+	if p.pid, err = strconv.Atoi(p.gp.ID()); err != nil {
+		return nil, fmt.Errorf("%w: plugin id %q: %w", ErrStart, p.gp.ID(), err)
+	}
+	raw, err := rpcClient.Dispense(pluginName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	ctl, ok := raw.(*controlClient)
+	if !ok {
+		return nil, fmt.Errorf("%w: dispensed a %T", ErrHandshake, raw)
+	}
+	hello := wire.Hello{Protocol: wire.ProtocolVersion, SocketDir: dir}
+	reply, err := ctl.open(hello.Append(nil), time.Until(deadline))
+	if err != nil {
+		if strings.Contains(err.Error(), "protocol version mismatch") {
+			return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		return nil, fmt.Errorf("%w: opening the event socket: %v", ErrHandshake, err)
+	}
+	var welcome wire.Welcome
+	if err := welcome.Decode(reply); err != nil {
+		return nil, fmt.Errorf("%w: %w: %w", ErrHandshake, ErrMalformed, err)
+	}
+	if welcome.Protocol != wire.ProtocolVersion {
+		return nil, fmt.Errorf("%w: host speaks %d, plugin speaks %d", ErrProtocol, wire.ProtocolVersion, welcome.Protocol)
+	}
+	if cfg.machine != "" && welcome.Machine != cfg.machine {
+		return nil, fmt.Errorf("%w: want %q, the plugin serves %q", ErrWrongMachine, cfg.machine, welcome.Machine)
+	}
+	if filepath.Dir(welcome.Socket) != dir || len(welcome.Token) != wire.TokenSize {
+		return nil, fmt.Errorf("%w: the plugin offered socket %q with a token of %d bytes", ErrHandshake, welcome.Socket, len(welcome.Token))
+	}
+	p.manifest = Manifest{Machine: welcome.Machine, Versions: welcome.Versions}
+
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.Dial("unix", welcome.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dialing the event socket: %w", ErrStart, err)
+	}
+	auth, err := wire.AppendFrame(nil, &wire.Auth{Token: welcome.Token})
+	if err == nil {
+		_ = nc.SetWriteDeadline(deadline)
+		_, err = nc.Write(auth)
+	}
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w: authenticating on the event socket: %w", ErrStart, err)
+	}
+	p.conn = newConn(nc, wire.NewReader(nc, 64<<10), cfg.maxInFlight, cfg.callTimeout,
+		ctl.nudge, func(err error) { onDeath(p, err) })
+	return p, nil
+}
+
+// pluginEnv is the host's environment for the plugin, with go-plugin's
+// socket directory set to dir.
+func pluginEnv(dir string, extra []string) []string {
+	env := make([]string, 0, len(os.Environ())+1+len(extra))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envSocketDir+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, envSocketDir+"="+dir)
+	return append(env, extra...)
+}
+
+// startError maps an error of go-plugin's start to this package's errors.
+// go-plugin says most of them in text only, on several lines.
+func startError(path string, sum []byte, err error) error {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.Join(lines, "; ")
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		if have, herr := fileSum(path); herr == nil {
+			return fmt.Errorf("%w: the binary's SHA-256 is %x, want %x", ErrChecksum, have, sum)
+		}
+		return fmt.Errorf("%w: want SHA-256 %x", ErrChecksum, sum)
+	case strings.HasPrefix(msg, "error verifying checksum"):
+		return fmt.Errorf("%w: %s", ErrChecksum, msg)
+	case strings.Contains(msg, "incompatible API version"):
+		return fmt.Errorf("%w: %s", ErrProtocol, msg)
+	case strings.Contains(msg, "Unrecognized remote plugin message"),
+		strings.Contains(msg, "plugin exited before we could connect"),
+		strings.Contains(msg, "timeout while waiting for plugin to start"),
+		strings.Contains(msg, "incompatible core API version"),
+		strings.Contains(msg, "unsupported plugin protocol"):
+		return fmt.Errorf("%w: %s", ErrHandshake, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrStart, msg)
+}
+
+// fileSum is the SHA-256 of a file.
+func fileSum(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// FileChecksum returns the SHA-256 of the file at path, as [New] expects
+// it. Compute it where the binary is built or published, not just before
+// loading it, or the check proves nothing.
+func FileChecksum(path string) ([]byte, error) { return fileSum(path) }
+
+// ParseChecksum decodes a SHA-256 checksum written in hex (as sha256sum
+// prints it).
+func ParseChecksum(s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("%w: %q is not a SHA-256 in hex", ErrChecksum, s)
+	}
+	return b, nil
+}
+
+// kill stops the process and removes its socket directory. hard kills it
+// at once (it died or hangs); otherwise go-plugin asks it to quit, and
+// kills it if it has not within 2 seconds.
+func (p *proc) kill(hard bool) {
+	p.stopping.Store(true)
+	if p.conn != nil {
+		p.conn.close()
+	}
+	if hard && p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill() // by pidfd: never another process
+	}
+	p.gp.Kill()
+	_ = os.RemoveAll(p.dir)
+}
