@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"math"
 	"strings"
 	"testing"
@@ -24,9 +25,9 @@ func TestCheck(t *testing.T) {
 	for _, v := range valid {
 		b, err := msgpack.Marshal(v)
 		require.NoError(t, err)
-		require.NoError(t, check(b), "%T %v", v, b)
+		require.NoError(t, msgpackcheck.Check(b), "%T %v", v, b)
 	}
-	require.NoError(t, check(deep(maxDepth)))
+	require.NoError(t, msgpackcheck.Check(deep(msgpackcheck.MaxDepth)))
 
 	invalid := []struct {
 		name string
@@ -45,11 +46,11 @@ func TestCheck(t *testing.T) {
 		{"bin length cut", []byte{0xc5, 0x01}, "unexpected end at byte 1"},
 		{"ext beyond the input", []byte{0xc7, 0x02, 0x01, 0x00}, "length beyond the input at byte 2"},
 		{"int cut", []byte{0xcf, 0x00}, "length beyond the input at byte 1"},
-		{"too deep", deep(maxDepth + 1), "nesting too deep"},
+		{"too deep", deep(msgpackcheck.MaxDepth + 1), "nesting too deep"},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
-			require.ErrorContains(t, check(tt.b), tt.msg)
+			require.ErrorContains(t, msgpackcheck.Check(tt.b), tt.msg)
 			var v any
 			require.Error(t, decode(tt.b, &v))
 		})
@@ -67,7 +68,7 @@ func FuzzCheck(f *testing.F) {
 	}
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if check(b) != nil {
+		if msgpackcheck.Check(b) != nil {
 			return
 		}
 		var v any
@@ -76,12 +77,12 @@ func FuzzCheck(f *testing.F) {
 		}
 		out, err := msgpack.Marshal(v)
 		require.NoError(t, err)
-		require.NoError(t, check(out), "re-encoded %x", out)
+		require.NoError(t, msgpackcheck.Check(out), "re-encoded %x", out)
 		var tr trail
 		if err := decode(b, &tr); err == nil {
 			out, err := msgpack.Marshal(tr)
 			require.NoError(t, err)
-			require.NoError(t, check(out))
+			require.NoError(t, msgpackcheck.Check(out))
 		}
 	})
 }

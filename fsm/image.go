@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"maps"
 	"time"
 
@@ -71,7 +72,7 @@ func (m *Machine[D]) DecodeEvent(_ context.Context, from, name string, payload [
 	var v any
 	err := protect(func() (err error) {
 		if from != m.version && e.upgrade != nil {
-			if err = check(payload); err == nil {
+			if err = msgpackcheck.Check(payload); err == nil {
 				v, err = e.upgrade(payload)
 			}
 			return err

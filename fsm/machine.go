@@ -3,6 +3,7 @@ package fsm
 import (
 	"context"
 	"fmt"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -356,7 +357,7 @@ func (e *entry[D]) convert(p any) (v any, err error) {
 		case e.upgrade != nil:
 			// A payload's own encoder may write anything: check it
 			// before the handler decodes it (decode checks for itself).
-			if err = check(raw); err == nil {
+			if err = msgpackcheck.Check(raw); err == nil {
 				v, err = e.upgrade(raw)
 			}
 		default:
@@ -409,7 +410,7 @@ func (m *Machine[D]) Upgrade(ctx context.Context, from, state string, data []byt
 	if m.upgrade == nil {
 		return m.Load(ctx, state, data)
 	}
-	if err := check(data); err != nil {
+	if err := msgpackcheck.Check(data); err != nil {
 		return nil, fmt.Errorf("%w: %s %s: upgrade from %s: %w", ErrBadData, m.name, m.version, from, err)
 	}
 	t := m.table()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -122,7 +123,7 @@ func Decode(b []byte) (s State, err error) {
 	if len(b) == 0 || b[0] != 0x92 { // an array of State's two fields
 		return State{}, fmt.Errorf("%w: not a state of format %d", ErrFormat, Version)
 	}
-	if err := check(b); err != nil {
+	if err := msgpackcheck.Check(b); err != nil {
 		return State{}, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
 	r := bytes.NewReader(b)

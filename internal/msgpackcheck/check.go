@@ -1,27 +1,30 @@
-package handoff
+// Package msgpackcheck checks msgpack bytes from outside the process before
+// they are decoded: msgpack v5.4 sizes a slice by its declared length
+// before it reads the elements, so a few bytes can ask for gigabytes, which
+// no recover catches. Every decoder of outside bytes in Hotline (fsm's data
+// and events, the handoff format) calls Check first.
+package msgpackcheck
 
 import (
 	"errors"
 	"fmt"
 )
 
-// This is fsm/codec.go's check, for the bytes of a handoff (the two should
-// move to one internal package; fsm's is unexported).
+// ErrTrailing is returned by Check when bytes follow the value.
+var ErrTrailing = errors.New("msgpack: trailing bytes after the value")
 
-var errTrailing = errors.New("msgpack: trailing bytes after the value")
-
-// maxDepth bounds the nesting of arrays and maps in data that this package
+// MaxDepth bounds the nesting of arrays and maps in data that this package
 // decodes: deeper input is refused rather than risk the decoder's stack.
-const maxDepth = 256
+const MaxDepth = 256
 
-// check reports whether b holds exactly one well-formed msgpack value whose
+// Check reports whether b holds exactly one well-formed msgpack value whose
 // arrays, maps, strings and binaries hold as many elements as they declare,
-// nested at most maxDepth deep. Decoding bytes that pass allocates in
+// nested at most MaxDepth deep. Decoding bytes that pass allocates in
 // proportion to their length: msgpack v5.4 sizes a slice by its declared
 // length before it reads the elements (a 5-byte array header can ask for
 // tens of gigabytes, which no recover can catch), so every byte string
 // from outside the process passes here first.
-func check(b []byte) error {
+func Check(b []byte) error {
 	bad := func(what string, at int) error { return fmt.Errorf("msgpack: %s at byte %d", what, at) }
 	// need[len(need)-1] is the number of values the innermost open array
 	// or map still holds; the outermost level holds the one value.
@@ -95,14 +98,14 @@ func check(b []byte) error {
 		}
 		i += skip
 		if items > 0 {
-			if len(need) > maxDepth {
+			if len(need) > MaxDepth {
 				return bad("nesting too deep", i)
 			}
 			need = append(need, items)
 		}
 	}
 	if i != len(b) {
-		return errTrailing
+		return ErrTrailing
 	}
 	return nil
 }
