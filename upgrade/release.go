@@ -31,6 +31,7 @@ type ReleaseHandler struct {
 	journal *journal
 
 	mu        sync.Mutex
+	closed    bool
 	machines  map[string]*release
 	recovered []Recovery
 }
@@ -198,8 +199,16 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 }
 
 // Close stops tracking machines (they go on running), closes the journal,
-// and closes every loaded version that implements [io.Closer].
+// and closes every loaded version that implements [io.Closer]. Closing a
+// closed handler does nothing.
 func (h *ReleaseHandler) Close(ctx context.Context) error {
+	h.mu.Lock()
+	closed := h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if closed {
+		return nil
+	}
 	err := actor.Stop(ctx, h.watcher, actor.Normal)
 	if err != nil && !isNoProc(err) {
 		return err
