@@ -58,6 +58,27 @@ type moveConfig struct {
 	strategy Strategy
 	selector Selector
 	who      string
+	progress func(Progress)
+}
+
+// Progress is how far a move has come: Phase "suspended", "changed",
+// "reverted" or "resumed", with Done of Total machines.
+type Progress struct {
+	Phase string `json:"phase"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// WithProgress calls f after each phase of the move, on the caller's
+// goroutine. Default: none.
+func WithProgress(f func(Progress)) MoveOption {
+	return func(c *moveConfig) { c.progress = f }
+}
+
+func (c moveConfig) report(phase string, done, total int) {
+	if c.progress != nil {
+		c.progress(Progress{Phase: phase, Done: done, Total: total})
+	}
 }
 
 // WithStrategy sets the strategy. Default: [AllAtOnce].
@@ -275,7 +296,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		}
 	}
 	if policy == PolicyMigrate {
-		err = h.cut(ctx, r, targets)
+		err = h.cut(ctx, r, targets, cfg)
 	}
 	// Commit (or not) the versions, under the cut.
 	h.mu.Lock()
@@ -329,6 +350,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 	locked = false
 
 	rep.MaxPause = h.resumeAll(ctx, targets)
+	cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	if err == nil && policy == PolicyRestart {
 		h.restartAll(ctx, targets)
 		rep.Changed = len(targets)
@@ -338,7 +360,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 
 // cut suspends every target, changes them all, and on a failure reverts
 // those changed. It leaves them suspended.
-func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target) error {
+func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target, cfg moveConfig) error {
 	if err := h.parallel(ctx, targets, func(tg *target) error {
 		err := actor.Suspend(ctx, tg.ref)
 		switch {
@@ -353,6 +375,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target)
 	}); err != nil {
 		return err
 	}
+	cfg.report("suspended", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	var failed atomic.Bool
 	cerr := h.parallel(ctx, targets, func(tg *target) error {
 		if tg.gone || failed.Load() {
@@ -375,6 +398,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target)
 		}
 		return err
 	})
+	cfg.report("changed", count(targets, func(tg *target) bool { return tg.changed }), len(targets))
 	if cerr == nil {
 		return nil
 	}
@@ -389,6 +413,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target)
 		}
 		return fmt.Errorf("upgrade: revert %v: %w", tg.ref, err)
 	})
+	cfg.report("reverted", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	return errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, cerr), rerr)
 }
 
@@ -498,4 +523,14 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func count(targets []*target, f func(*target) bool) int {
+	n := 0
+	for _, tg := range targets {
+		if f(tg) {
+			n++
+		}
+	}
+	return n
 }
