@@ -361,7 +361,16 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 // cut suspends every target, changes them all, and on a failure reverts
 // those changed. It leaves them suspended.
 func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target, cfg moveConfig) error {
-	if err := h.parallel(ctx, targets, func(tg *target) error {
+	// Each worker suspends a machine and changes it at once: a changed
+	// machine stays suspended until every machine is changed, so no
+	// barrier is needed between the two (a machine suspended later may
+	// still send to one changed earlier, as it may to one suspended
+	// earlier in a two-barrier cut: the message waits in the mailbox).
+	var failed atomic.Bool
+	cerr := h.parallel(ctx, targets, func(tg *target) error {
+		if failed.Load() {
+			return nil // nothing more to change: leave it running
+		}
 		err := actor.Suspend(ctx, tg.ref)
 		switch {
 		case err == nil:
@@ -369,23 +378,16 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 			tg.pausedAt = h.cfg.now()
 		case isNoProc(err):
 			tg.gone = true
-			err = nil
-		}
-		return err
-	}); err != nil {
-		return err
-	}
-	cfg.report("suspended", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
-	var failed atomic.Bool
-	cerr := h.parallel(ctx, targets, func(tg *target) error {
-		if tg.gone || failed.Load() {
 			return nil
+		default:
+			failed.Store(true)
+			return err
 		}
 		var opts []fsm.ChangeOption
 		if tg.step.down {
 			opts = append(opts, fsm.AsDowngrade())
 		}
-		err := fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+		err = fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
 		switch {
 		case err == nil:
 			tg.changed = true
@@ -398,6 +400,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 		}
 		return err
 	})
+	cfg.report("suspended", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	cfg.report("changed", count(targets, func(tg *target) bool { return tg.changed }), len(targets))
 	if cerr == nil {
 		return nil
