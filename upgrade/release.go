@@ -198,9 +198,9 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 	return h, nil
 }
 
-// Close stops tracking machines (they go on running), closes the journal,
-// and closes every loaded version that implements [io.Closer]. Closing a
-// closed handler does nothing.
+// Close stops tracking machines, closes the journal, and closes every
+// loaded version that implements [io.Closer] (a plugin process): call it
+// once the machines have stopped. Closing a closed handler does nothing.
 func (h *ReleaseHandler) Close(ctx context.Context) error {
 	h.mu.Lock()
 	closed := h.closed
