@@ -34,6 +34,8 @@ type Machine[D any] struct {
 	upgrade       func(from, state string, data msgpack.RawMessage) (string, D, error)
 	downgrade     func(to, state string, data D) (string, any, error)
 	unknown       func(ev Event, data D) Result[D]
+	upFrom        []string // declared by UpgradesFromVersions; nil: undeclared
+	downTo        []string // declared by DowngradesToVersions; nil: undeclared
 
 	states  map[string]int // state -> index in handler tables
 	enter   map[string]func(prev string, data D) Result[D]

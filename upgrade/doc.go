@@ -81,4 +81,56 @@
 //
 // doc/binary-upgrade.md in the repository shows a complete service, a
 // systemd unit, and Kubernetes probe and preStop settings.
+//
+// # Release handler
+//
+// The other part of the package replaces the code of running state
+// machines ([fsm]) without stopping them, as OTP's release_handler does. A
+// [ReleaseHandler] knows, per machine name, the registered versions
+// (oldest first), which is current (new machines start on it) and which
+// is permanent (a restarted host comes back on it), and which machines run
+// each:
+//
+//	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithJournal("/var/lib/svc/release"))
+//	h.Register(phoneV1) // an *fsm.Machine, or any fsm.Code
+//	h.Register(phoneV2)
+//	ref, err := h.Start(ctx, "phone", fsm.WithID("555-0100")) // a supervisor child's Start
+//	rep, err := h.DryRun(ctx, "phone", "v2")   // UPGRADE on snapshots; nothing changes
+//	rep, err := h.Upgrade(ctx, "phone", "v2") // the consistent cut
+//	err = h.Confirm(ctx, "phone")              // v2 permanent; v1 unloaded when idle
+//	rep, err = h.Rollback(ctx, "phone")        // or back, through the downgrades
+//
+// The rules:
+//
+//   - [AllAtOnce] (the only [Strategy] so far) suspends every selected
+//     machine, changes them all, then resumes them all: no machine on the
+//     old version ever talks to one on the new. If one change fails, every
+//     machine changed is reverted exactly ([fsm.Revert]: no event was
+//     handled in between), the new version is unloaded, and the error
+//     wraps [ErrRolledBack] and a [*MachineError] naming the machine.
+//   - Pre-flight: before anything changes, a chain of UPGRADE handlers
+//     from every version the machines run to the target, and of
+//     downgrades back, must exist ([fsm.Paths]), or [ErrNoPath]. v1 -> v3
+//     runs v1 -> v2 -> v3 in one change where v3 reads only v2;
+//     [ReleaseHandler.Restore] uses the same chain for a snapshot handed
+//     over by a binary restart.
+//   - One upgrade, rollback or confirm per machine name at a time; another
+//     is refused with [ErrBusy]. A machine started meanwhile starts before
+//     the cut (and is moved) or after it (on the new version); one that
+//     exits meanwhile is skipped.
+//   - Any number of versions coexist. A version is unloaded (closed, if it
+//     is an io.Closer: a plugin process) when no machine runs it and it is
+//     neither current nor permanent. No machine is killed to unload code.
+//   - [Policy] per machine name: migrate (default), pin, restart.
+//   - With [WithJournal], every move is journaled; a host that died
+//     mid-upgrade has it undone at the next start, an unconfirmed upgrade
+//     comes back on the permanent version, and [ReleaseHandler.Recovered]
+//     says which.
+//   - Each move is logged with log/slog and counted in [Metrics]
+//     ([PromMetrics] serves them to Prometheus); [ReleaseHandler.ServeAdmin]
+//     serves status, upgrade, dry run, rollback and confirm, with streamed
+//     progress, on a Unix socket of mode 0600 ([AdminClient] is its client).
+//
+// doc/upgrades.md in the repository teaches how to write, test and roll
+// out a new version.
 package upgrade

@@ -1,0 +1,298 @@
+package upgrade
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+)
+
+// The admin API: JSON lines over a Unix socket. A client writes one
+// request line and reads response lines until one has "done": true; a
+// long move sends "progress" lines first. One request per connection.
+//
+//	> {"op":"upgrade","machine":"phone","to":"v2","who":"alice"}
+//	< {"progress":{"phase":"suspended","done":10000,"total":10000}}
+//	< {"progress":{"phase":"changed","done":10000,"total":10000}}
+//	< {"progress":{"phase":"resumed","done":10000,"total":10000}}
+//	< {"done":true,"report":{...}}
+//
+// Ops: "status", "upgrade" (with "dry_run": true for a dry run),
+// "dry-run", "rollback", "confirm".
+
+// maxAdminLine bounds a request line.
+const maxAdminLine = 64 << 10
+
+// AdminRequest is one request to the admin API.
+type AdminRequest struct {
+	Op       string   `json:"op"`
+	Machine  string   `json:"machine,omitempty"`
+	To       string   `json:"to,omitempty"`
+	Who      string   `json:"who,omitempty"`
+	DryRun   bool     `json:"dry_run,omitempty"`
+	Selector Selector `json:"selector,omitzero"`
+}
+
+// AdminResponse is one line of an answer: progress, or the final line
+// (Done) with the result or the error.
+type AdminResponse struct {
+	Progress *Progress       `json:"progress,omitempty"`
+	Done     bool            `json:"done,omitempty"`
+	Status   []MachineStatus `json:"status,omitempty"`
+	Report   *Report         `json:"report,omitempty"`
+	DryRun   *DryRunReport   `json:"dry_run,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// ErrBadRequest is returned (wrapped) for an admin request that does not
+// decode or names no known op.
+var ErrBadRequest = errors.New("upgrade: bad admin request")
+
+// decodeAdminRequest decodes and checks one request line.
+func decodeAdminRequest(line []byte) (AdminRequest, error) {
+	var req AdminRequest
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return AdminRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	switch req.Op {
+	case "status":
+	case "upgrade", "dry-run":
+		if req.Machine == "" || req.To == "" {
+			return AdminRequest{}, fmt.Errorf("%w: %s needs machine and to", ErrBadRequest, req.Op)
+		}
+	case "rollback", "confirm":
+		if req.Machine == "" {
+			return AdminRequest{}, fmt.Errorf("%w: %s needs machine", ErrBadRequest, req.Op)
+		}
+	default:
+		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
+	}
+	return req, nil
+}
+
+// An AdminOption configures [ReleaseHandler.ServeAdmin].
+type AdminOption func(*adminConfig)
+
+type adminConfig struct{ mode fs.FileMode }
+
+// WithSocketMode sets the permissions of the admin socket. Default: 0600
+// (only the owner may connect).
+func WithSocketMode(m fs.FileMode) AdminOption {
+	return func(c *adminConfig) { c.mode = m }
+}
+
+// ServeAdmin serves the admin API on a Unix socket at path (removed first
+// if a stale one is there, and on return) until ctx ends, then closes the
+// connections and returns nil. There is no TCP listener; to serve on
+// another listener, use [ReleaseHandler.ServeAdminListener].
+func (h *ReleaseHandler) ServeAdmin(ctx context.Context, path string, opts ...AdminOption) error {
+	cfg := adminConfig{mode: 0o600}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("upgrade: admin socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("upgrade: admin socket: %w", err)
+	}
+	if err := os.Chmod(path, cfg.mode); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("upgrade: admin socket: %w", err)
+	}
+	return h.ServeAdminListener(ctx, ln)
+}
+
+// ServeAdminListener serves the admin API on ln until ctx ends, then closes
+// ln and the connections and returns nil; or returns ln's error.
+func (h *ReleaseHandler) ServeAdminListener(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	stop := context.AfterFunc(ctx, func() {
+		_ = ln.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	defer stop()
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			_ = ln.Close()
+			return fmt.Errorf("upgrade: admin accept: %w", err)
+		}
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				_ = c.Close()
+			}()
+			h.serveAdminConn(ctx, c)
+		})
+	}
+}
+
+func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 4096), maxAdminLine)
+	enc := json.NewEncoder(c)
+	send := func(r AdminResponse) bool { return enc.Encode(r) == nil }
+	if !sc.Scan() {
+		return
+	}
+	req, err := decodeAdminRequest(sc.Bytes())
+	if err != nil {
+		send(AdminResponse{Done: true, Error: err.Error()})
+		return
+	}
+	who := req.Who
+	if who == "" {
+		who = "admin"
+	}
+	opts := []MoveOption{By(who), WithSelector(req.Selector), WithProgress(func(p Progress) { send(AdminResponse{Progress: &p}) })}
+	resp := AdminResponse{Done: true}
+	switch {
+	case req.Op == "status":
+		resp.Status = h.Status()
+	case req.Op == "dry-run" || (req.Op == "upgrade" && req.DryRun):
+		var rep DryRunReport
+		rep, err = h.DryRun(ctx, req.Machine, req.To, opts...)
+		resp.DryRun = &rep
+	case req.Op == "upgrade":
+		var rep Report
+		rep, err = h.Upgrade(ctx, req.Machine, req.To, opts...)
+		resp.Report = &rep
+	case req.Op == "rollback":
+		var rep Report
+		rep, err = h.Rollback(ctx, req.Machine, opts...)
+		resp.Report = &rep
+	case req.Op == "confirm":
+		err = h.Confirm(ctx, req.Machine)
+	}
+	if err != nil {
+		resp.Error = err.Error()
+	}
+	send(resp)
+}
+
+// AdminClient talks to the admin API of a [ReleaseHandler] (what `ctl`
+// uses). It is safe for concurrent use: each call is one connection.
+type AdminClient struct {
+	network, addr string
+}
+
+// DialAdmin returns a client of the admin socket at path, after checking
+// that something answers there.
+func DialAdmin(ctx context.Context, path string) (*AdminClient, error) {
+	c := &AdminClient{network: "unix", addr: path}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Close(); err != nil {
+		return nil, fmt.Errorf("upgrade: admin dial: %w", err)
+	}
+	return c, nil
+}
+
+func (c *AdminClient) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, c.network, c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: admin dial: %w", err)
+	}
+	return conn, nil
+}
+
+// Do sends req and returns the final response; progress, if not nil, gets
+// each progress line. An error in the final response is returned as an
+// error (its text; the sentinels do not cross the socket).
+func (c *AdminClient) Do(ctx context.Context, req AdminRequest, progress func(Progress)) (AdminResponse, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return AdminResponse{}, err
+	}
+	defer context.AfterFunc(ctx, func() { _ = conn.Close() })()
+	defer func() { _ = conn.Close() }()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return AdminResponse{}, fmt.Errorf("upgrade: admin request: %w", err)
+	}
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	for {
+		var resp AdminResponse
+		if err := dec.Decode(&resp); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return AdminResponse{}, fmt.Errorf("upgrade: admin response: %w", err)
+		}
+		if resp.Progress != nil && progress != nil {
+			progress(*resp.Progress)
+		}
+		if resp.Done {
+			if resp.Error != "" {
+				return resp, fmt.Errorf("upgrade: admin: %s", resp.Error)
+			}
+			return resp, nil
+		}
+	}
+}
+
+// Status returns the status of every machine name.
+func (c *AdminClient) Status(ctx context.Context) ([]MachineStatus, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "status"}, nil)
+	return resp.Status, err
+}
+
+// Upgrade asks for an upgrade of every machine of machine to to, streaming
+// progress to progress (may be nil).
+func (c *AdminClient) Upgrade(ctx context.Context, machine, to, who string, progress func(Progress)) (Report, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "upgrade", Machine: machine, To: to, Who: who}, progress)
+	return deref(resp.Report), err
+}
+
+// DryRun asks for a dry run of an upgrade of machine to to.
+func (c *AdminClient) DryRun(ctx context.Context, machine, to string) (DryRunReport, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "dry-run", Machine: machine, To: to}, nil)
+	return deref(resp.DryRun), err
+}
+
+// Rollback asks for a rollback of machine.
+func (c *AdminClient) Rollback(ctx context.Context, machine, who string, progress func(Progress)) (Report, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "rollback", Machine: machine, Who: who}, progress)
+	return deref(resp.Report), err
+}
+
+// Confirm asks to make the current version of machine permanent.
+func (c *AdminClient) Confirm(ctx context.Context, machine string) error {
+	_, err := c.Do(ctx, AdminRequest{Op: "confirm", Machine: machine}, nil)
+	return err
+}
+
+func deref[T any](p *T) T {
+	if p == nil {
+		var z T
+		return z
+	}
+	return *p
+}

@@ -1,0 +1,539 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+)
+
+// A Strategy says in what order and how many at a time the selected
+// machines move to the new version. [AllAtOnce] is the one strategy so far;
+// rolling batches, canaries, new-sessions-only and shadow come next.
+type Strategy interface {
+	// String names the strategy in logs, reports and the admin API.
+	String() string
+	strategy()
+}
+
+type allAtOnce struct{}
+
+func (allAtOnce) String() string { return "all-at-once" }
+func (allAtOnce) strategy()      {}
+
+// AllAtOnce is OTP's consistent cut: every selected machine is suspended,
+// then all are changed, then all resume, so that no machine on the old
+// version ever talks to one on the new. If one change fails, every machine
+// changed is put back exactly as it was (no event was handled meanwhile)
+// and the upgrade fails with ErrRolledBack.
+func AllAtOnce() Strategy { return allAtOnce{} }
+
+// A Selector picks machines of one name: those with one of IDs (if any)
+// and every tag of Tags (if any). The zero Selector picks every machine;
+// only an upgrade with it changes the current version.
+type Selector struct {
+	IDs  []string          `json:"ids,omitempty"`
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+func (s Selector) all() bool { return len(s.IDs) == 0 && len(s.Tags) == 0 }
+
+func (s Selector) picks(t *tracked) bool {
+	if len(s.IDs) > 0 && !slices.Contains(s.IDs, t.id) {
+		return false
+	}
+	return fsm.Info{Tags: t.tags}.HasTags(s.Tags)
+}
+
+// A MoveOption configures an upgrade, a rollback or a dry run.
+type MoveOption func(*moveConfig)
+
+type moveConfig struct {
+	strategy Strategy
+	selector Selector
+	who      string
+	progress func(Progress)
+}
+
+// Progress is how far a move has come: Phase "suspended", "changed",
+// "reverted" or "resumed", with Done of Total machines.
+type Progress struct {
+	Phase string `json:"phase"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// WithProgress calls f after each phase of the move, on the caller's
+// goroutine. Default: none.
+func WithProgress(f func(Progress)) MoveOption {
+	return func(c *moveConfig) { c.progress = f }
+}
+
+func (c moveConfig) report(phase string, done, total int) {
+	if c.progress != nil {
+		c.progress(Progress{Phase: phase, Done: done, Total: total})
+	}
+}
+
+// WithStrategy sets the strategy. Default: [AllAtOnce].
+func WithStrategy(s Strategy) MoveOption {
+	return func(c *moveConfig) {
+		if s != nil {
+			c.strategy = s
+		}
+	}
+}
+
+// WithSelector picks the machines to move. Default: the zero [Selector],
+// every machine of the name.
+func WithSelector(s Selector) MoveOption {
+	return func(c *moveConfig) { c.selector = s }
+}
+
+// By names who asked, for the log and the report. Default: "api".
+func By(who string) MoveOption {
+	return func(c *moveConfig) {
+		if who != "" {
+			c.who = who
+		}
+	}
+}
+
+func newMoveConfig(opts []MoveOption) moveConfig {
+	c := moveConfig{strategy: AllAtOnce(), who: "api"}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// A Report is the outcome and the figures of an upgrade or a rollback.
+type Report struct {
+	Op       string        `json:"op"` // "upgrade" or "rollback"
+	Who      string        `json:"who"`
+	Machine  string        `json:"machine"`
+	From     []string      `json:"from"` // versions the selected machines ran
+	To       string        `json:"to"`
+	Strategy string        `json:"strategy"`
+	Policy   string        `json:"policy"`
+	Selected int           `json:"selected"` // machines selected
+	Changed  int           `json:"changed"`  // machines now on To (0 if rolled back)
+	Exited   int           `json:"exited"`   // selected machines that exited meanwhile
+	MaxPause time.Duration `json:"max_pause_ns"`
+	Total    time.Duration `json:"total_ns"`
+	Result   string        `json:"result"` // "ok", "rolled back", "refused", "failed"
+	Error    string        `json:"error,omitempty"`
+}
+
+// Upgrade moves the machines of machine selected by the options (default:
+// all, [AllAtOnce]) to version to, as the machine's policy says ([Policy]),
+// and with the zero selector makes to the current version (not yet the
+// permanent one: see [ReleaseHandler.Confirm]). The machines keep serving
+// except for their own suspension.
+//
+// Before anything changes it checks that a chain of UPGRADE handlers leads
+// from every version the machines run to to, and one of downgrades back
+// (ErrNoPath). ErrBusy while another upgrade of machine runs. If a change
+// fails, every machine is back as before and the error wraps
+// ErrRolledBack and a *[MachineError]. The Report has the figures either
+// way.
+func (h *ReleaseHandler) Upgrade(ctx context.Context, machine, to string, opts ...MoveOption) (Report, error) {
+	return h.move(ctx, "upgrade", machine, to, newMoveConfig(opts))
+}
+
+// Rollback moves every machine of machine on the current version back to
+// the version that was current before the last upgrade, through the
+// downgrade handlers applied to their data as it is now, and makes that
+// version current again; if the version rolled back from had been
+// confirmed, the one rolled back to becomes permanent as well, so that a
+// restarted host does not come back on it. ErrNothingToRollBack if there
+// was no upgrade.
+func (h *ReleaseHandler) Rollback(ctx context.Context, machine string, opts ...MoveOption) (Report, error) {
+	r, err := h.lookup(machine)
+	if err != nil {
+		return Report{}, err
+	}
+	if !r.op.TryLock() {
+		return Report{Op: "rollback", Machine: machine, Result: "refused"}, fmt.Errorf("%w: %s", ErrBusy, machine)
+	}
+	r.op.Unlock()
+	h.mu.Lock()
+	n := len(r.history)
+	var to string
+	if n > 0 {
+		to = r.history[n-1]
+	}
+	h.mu.Unlock()
+	if to == "" {
+		return Report{Op: "rollback", Machine: machine, Result: "refused"}, fmt.Errorf("%w: %s", ErrNothingToRollBack, machine)
+	}
+	return h.move(ctx, "rollback", machine, to, newMoveConfig(opts))
+}
+
+// Confirm makes the current version of machine permanent: a restarted
+// host comes back on it, and the version it replaces is unloaded once no
+// machine runs it.
+func (h *ReleaseHandler) Confirm(ctx context.Context, machine string) error {
+	r, err := h.lookup(machine)
+	if err != nil {
+		return err
+	}
+	if !r.op.TryLock() {
+		return fmt.Errorf("%w: %s", ErrBusy, machine)
+	}
+	defer r.op.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := r.currentLocked()
+	if h.journal != nil {
+		if err := h.journal.append(record{Op: recConfirm, Machine: machine, To: cur}); err != nil {
+			return err
+		}
+	}
+	r.permanent = cur
+	h.unloadIdleLocked(r)
+	h.cfg.logger.Info("upgrade: confirmed", "machine", machine, "permanent", cur)
+	return nil
+}
+
+// target is one machine to move.
+type target struct {
+	ref       actor.Ref
+	t         *tracked
+	from      string
+	step      step
+	suspended bool
+	changed   bool
+	gone      bool
+	pausedAt  time.Time
+	pause     time.Duration
+}
+
+func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg moveConfig) (rep Report, err error) {
+	start := h.cfg.now()
+	rep = Report{Op: op, Who: cfg.who, Machine: machine, To: to, Strategy: cfg.strategy.String(), Result: "refused"}
+	defer func() {
+		rep.Total = h.cfg.now().Sub(start)
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		h.finish(op, rep)
+	}()
+	r, err := h.lookup(machine)
+	if err != nil {
+		return rep, err
+	}
+	if !r.op.TryLock() {
+		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
+	}
+	defer r.op.Unlock()
+
+	// The cut: no machine starts from here to the commit.
+	r.starts.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			r.starts.Unlock()
+		}
+	}()
+
+	h.mu.Lock()
+	rep.Policy = r.policy.String()
+	policy := r.policy
+	prevCurrent := r.currentLocked()
+	if _, ok := r.versions[to]; !ok {
+		h.mu.Unlock()
+		return rep, fmt.Errorf("%w: %s %s", ErrUnknownVersion, machine, to)
+	}
+	if _, err := r.versions[to].load(ctx); err != nil {
+		h.mu.Unlock()
+		return rep, err
+	}
+	var targets []*target
+	froms := map[string]bool{}
+	for ref, t := range r.live {
+		if t.version == to || !cfg.selector.picks(t) {
+			continue
+		}
+		targets = append(targets, &target{ref: ref, t: t, from: t.version})
+		froms[t.version] = true
+	}
+	if op == "upgrade" && cfg.selector.all() {
+		froms[prevCurrent] = froms[prevCurrent] || prevCurrent != to
+	}
+	// Pre-flight: a path there and back from every version concerned.
+	steps := map[string]step{}
+	for from, need := range froms {
+		if !need || from == to {
+			continue
+		}
+		s, err := h.stepLocked(ctx, r, from, to)
+		if err == nil {
+			_, err = h.planLocked(ctx, r, to, from)
+		}
+		if err != nil {
+			h.mu.Unlock()
+			return rep, err
+		}
+		steps[from] = s
+	}
+	for _, tg := range targets {
+		tg.step = steps[tg.from]
+	}
+	rep.From = sortedKeys(froms)
+	rep.Selected = len(targets)
+	h.mu.Unlock()
+
+	if h.journal != nil {
+		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op}); err != nil {
+			return rep, err
+		}
+	}
+	if policy == PolicyMigrate {
+		err = h.cut(ctx, r, targets, cfg)
+	}
+	// Commit (or not) the versions, under the cut.
+	h.mu.Lock()
+	for _, tg := range targets {
+		if tg.gone {
+			rep.Exited++
+		}
+	}
+	if err == nil {
+		if policy == PolicyMigrate {
+			for _, tg := range targets {
+				if tg.changed {
+					if r.live[tg.ref] != tg.t {
+						continue // it exited meanwhile, and was counted out
+					}
+					r.versions[tg.from].refs--
+					r.versions[to].refs++
+					tg.t.version = to
+					rep.Changed++
+				}
+			}
+		}
+		if cfg.selector.all() && prevCurrent != to {
+			if op == "rollback" {
+				r.history = r.history[:len(r.history)-1]
+				if r.permanent == prevCurrent {
+					r.permanent = to
+				}
+			} else {
+				r.history = append(r.history, prevCurrent)
+			}
+			r.current = to
+		}
+		rep.Result = "ok"
+	} else {
+		rep.Result = "rolled back"
+	}
+	h.unloadIdleLocked(r)
+	permanent := r.permanent
+	h.mu.Unlock()
+	if h.journal != nil {
+		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Permanent: permanent}
+		if err != nil {
+			rec.Op = recAbort
+		}
+		if jerr := h.journal.append(rec); jerr != nil {
+			err = errors.Join(err, jerr)
+		}
+	}
+	r.starts.Unlock()
+	locked = false
+
+	rep.MaxPause = h.resumeAll(ctx, targets)
+	cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	if err == nil && policy == PolicyRestart {
+		h.restartAll(ctx, targets)
+		rep.Changed = len(targets)
+	}
+	return rep, err
+}
+
+// cut suspends every target, changes them all, and on a failure reverts
+// those changed. It leaves them suspended.
+func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target, cfg moveConfig) error {
+	// Each worker suspends a machine and changes it at once: a changed
+	// machine stays suspended until every machine is changed, so no
+	// barrier is needed between the two (a machine suspended later may
+	// still send to one changed earlier, as it may to one suspended
+	// earlier in a two-barrier cut: the message waits in the mailbox).
+	var failed atomic.Bool
+	cerr := h.parallel(ctx, targets, func(tg *target) error {
+		if failed.Load() {
+			return nil // nothing more to change: leave it running
+		}
+		err := actor.Suspend(ctx, tg.ref)
+		switch {
+		case err == nil:
+			tg.suspended = true
+			tg.pausedAt = h.cfg.now()
+		case isNoProc(err):
+			tg.gone = true
+			return nil
+		default:
+			failed.Store(true)
+			return err
+		}
+		var opts []fsm.ChangeOption
+		if tg.step.down {
+			opts = append(opts, fsm.AsDowngrade())
+		}
+		err = fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+		switch {
+		case err == nil:
+			tg.changed = true
+		case isNoProc(err):
+			tg.gone = true
+			err = nil
+		default:
+			failed.Store(true)
+			err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: tg.step.code.Version(), Err: err}
+		}
+		return err
+	})
+	cfg.report("suspended", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	cfg.report("changed", count(targets, func(tg *target) bool { return tg.changed }), len(targets))
+	if cerr == nil {
+		return nil
+	}
+	rerr := h.parallel(context.WithoutCancel(ctx), targets, func(tg *target) error {
+		if !tg.changed {
+			return nil
+		}
+		err := fsm.Revert(context.WithoutCancel(ctx), tg.ref)
+		if err == nil || isNoProc(err) {
+			tg.changed = false
+			return nil
+		}
+		return fmt.Errorf("upgrade: revert %v: %w", tg.ref, err)
+	})
+	cfg.report("reverted", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	return errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, cerr), rerr)
+}
+
+// resumeAll resumes every suspended target and returns the longest pause.
+func (h *ReleaseHandler) resumeAll(ctx context.Context, targets []*target) time.Duration {
+	_ = h.parallel(context.WithoutCancel(ctx), targets, func(tg *target) error {
+		if !tg.suspended {
+			return nil
+		}
+		if err := actor.Resume(context.WithoutCancel(ctx), tg.ref); err != nil && !isNoProc(err) {
+			h.cfg.logger.Error("upgrade: resume", "actor", tg.ref, "error", err)
+		}
+		tg.pause = h.cfg.now().Sub(tg.pausedAt)
+		return nil
+	})
+	var maxPause time.Duration
+	for _, tg := range targets {
+		maxPause = max(maxPause, tg.pause)
+	}
+	return maxPause
+}
+
+// restartAll stops every target with ErrRestarted, without waiting.
+func (h *ReleaseHandler) restartAll(ctx context.Context, targets []*target) {
+	done, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel()
+	for _, tg := range targets {
+		// With a done ctx, Stop asks and returns at once.
+		if err := actor.Stop(done, tg.ref, ErrRestarted); err != nil && !isNoProc(err) && !errors.Is(err, context.Canceled) {
+			h.cfg.logger.Warn("upgrade: restart a machine", "actor", tg.ref, "error", err)
+		}
+	}
+}
+
+// parallel runs f on every target over the handler's workers and returns
+// the first error (by target order). f may set fields of its own target.
+func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func(*target) error) error {
+	n := min(h.cfg.workers, len(targets))
+	if n <= 1 {
+		for _, tg := range targets {
+			if err := f(tg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, len(targets))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	const chunk = 32
+	for range n {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(chunk)) - chunk
+				if i >= len(targets) {
+					return
+				}
+				for j := i; j < min(i+chunk, len(targets)); j++ {
+					errs[j] = f(targets[j])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// finish logs the report, counts it and keeps it as the last one.
+func (h *ReleaseHandler) finish(op string, rep Report) {
+	h.mu.Lock()
+	if r := h.machines[rep.Machine]; r != nil {
+		l := rep
+		r.last = &l
+	}
+	h.mu.Unlock()
+	level := slogLevel(rep.Result)
+	h.cfg.logger.Log(context.Background(), level, "upgrade: "+op,
+		"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
+		"strategy", rep.Strategy, "policy", rep.Policy, "result", rep.Result,
+		"machines", rep.Selected, "changed", rep.Changed, "exited", rep.Exited,
+		"max_pause", rep.MaxPause, "total", rep.Total, "error", rep.Error)
+	if m := h.cfg.metrics; m != nil {
+		labels := []string{"machine", rep.Machine, "op", op, "result", rep.Result}
+		m.Add("hotline_upgrades_total", labels, 1)
+		m.Add("hotline_upgrade_machines_changed_total", []string{"machine", rep.Machine}, float64(rep.Changed))
+		m.Set("hotline_upgrade_last_max_pause_seconds", []string{"machine", rep.Machine}, rep.MaxPause.Seconds())
+		m.Set("hotline_upgrade_last_duration_seconds", []string{"machine", rep.Machine}, rep.Total.Seconds())
+		for _, st := range h.Status() {
+			for _, v := range st.Versions {
+				m.Set("hotline_machines", []string{"machine", st.Machine, "version", v.Version}, float64(v.Machines))
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k, ok := range m {
+		if ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func count(targets []*target, f func(*target) bool) int {
+	n := 0
+	for _, tg := range targets {
+		if f(tg) {
+			n++
+		}
+	}
+	return n
+}

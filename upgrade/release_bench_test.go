@@ -1,0 +1,166 @@
+package upgrade_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/upgrade"
+)
+
+// BenchData is about 200 bytes of msgpack.
+type BenchData struct {
+	Name    string
+	Numbers []int
+	Blob    []byte
+}
+
+type BenchDataV2 struct {
+	Name    string
+	Numbers []int
+	Blob    []byte
+	Gen     int
+}
+
+func benchV1() *fsm.Machine[BenchData] {
+	m := fsm.Define("bench", "v1", "on", BenchData{})
+	m.InitFunc(func(id string) (string, BenchData) {
+		return "on", BenchData{Name: id, Numbers: []int{1, 2, 3, 4, 5, 6, 7, 8}, Blob: make([]byte, 150)}
+	})
+	fsm.On(m, "on", func(_ Get, d BenchData) fsm.Result[BenchData] { return fsm.Keep(d, fsm.Reply(len(d.Name))) })
+	return m
+}
+
+func benchV2() *fsm.Machine[BenchDataV2] {
+	m := fsm.Define("bench", "v2", "on", BenchDataV2{})
+	fsm.On(m, "on", func(_ Get, d BenchDataV2) fsm.Result[BenchDataV2] { return fsm.Keep(d, fsm.Reply(d.Gen)) })
+	m.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, BenchDataV2, error) {
+		var d BenchDataV2
+		err := msgpack.Unmarshal(raw, &d)
+		d.Gen = 2
+		return state, d, err
+	})
+	m.OnDowngrade(func(to, state string, d BenchDataV2) (string, any, error) {
+		return state, BenchData{Name: d.Name, Numbers: d.Numbers, Blob: d.Blob}, nil
+	})
+	return m
+}
+
+// BenchmarkUpgrade10k upgrades 10,000 live machines all at once (the
+// consistent cut) while four clients call random machines, and reports the
+// total time of the upgrade, the longest suspension of any machine, and
+// the p99 of the clients' call latency during the upgrades over the p99
+// before them. Each iteration is one upgrade v1 -> v2; the rollback that
+// sets up the next one is not timed.
+func BenchmarkUpgrade10k(b *testing.B) {
+	const n, clients = 10_000, 4
+	ctx := context.Background()
+	sys := actor.NewSystem(actor.WithLogger(quiet()))
+	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := h.Close(ctx); err != nil {
+			b.Error(err)
+		}
+		if err := sys.Shutdown(ctx); err != nil {
+			b.Error(err)
+		}
+	}()
+	for _, c := range []fsm.Code{benchV1(), benchV2()} {
+		if err := h.Register(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	refs := make([]actor.Ref, n)
+	for i := range refs {
+		if refs[i], err = h.Start(ctx, "bench", fsm.WithID(fmt.Sprintf("machine-%05d", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	var phase atomic.Int32 // 0: before, 1: during an upgrade, 2: other
+	var mu sync.Mutex
+	var before, during []time.Duration
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(c), 1))
+			var mine [3][]time.Duration
+			defer func() {
+				mu.Lock()
+				before = append(before, mine[0]...)
+				during = append(during, mine[1]...)
+				mu.Unlock()
+			}()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := phase.Load()
+				t0 := time.Now()
+				if _, err := fsm.Call(ctx, refs[rnd.IntN(n)], Get{}); err != nil {
+					b.Error(err)
+					return
+				}
+				if d := time.Since(t0); phase.Load() == p {
+					mine[p] = append(mine[p], d)
+				}
+			}
+		})
+	}
+	// Warm up, and measure the latency before any upgrade.
+	time.Sleep(200 * time.Millisecond) // a benchmark's load window, not a synchronisation
+	phase.Store(2)
+
+	var total, maxPause time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		phase.Store(1)
+		rep, err := h.Upgrade(ctx, "bench", "v2")
+		phase.Store(2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Changed != n {
+			b.Fatalf("changed %d machines of %d", rep.Changed, n)
+		}
+		total += rep.Total
+		maxPause = max(maxPause, rep.MaxPause)
+		b.StopTimer()
+		if _, err := h.Rollback(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "total-ms")
+	b.ReportMetric(float64(maxPause.Microseconds()), "maxpause-us")
+	if p := p99(before); p > 0 && len(during) > 0 {
+		b.ReportMetric(float64(p99(during))/float64(p), "p99-ratio")
+	}
+}
+
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)*99/100]
+}
