@@ -175,15 +175,38 @@ func testCallSurvivesEverything(t *testing.T, exe string) {
 	require.Equal(t, since, func() string { v, _ := st.Get("since"); return v }(), "since survives a downgrade and an upgrade")
 	waitFrames()
 
-	// A binary restart: the new process takes new lines; this call goes on
-	// in the old one until it ends.
-	restarted, err := sw.restart()
-	require.NoError(t, err)
-	t.Log(restarted)
-	waitFrames()
+	// Two binary restarts in a row: each new process takes the call over,
+	// its connections and both machines, mid-stream; the old one has
+	// nothing left to drain and exits at once.
+	for i := range 2 {
+		old, err := sw.pid()
+		require.NoError(t, err)
+		restarted, err := sw.restart()
+		require.NoError(t, err)
+		t.Log(restarted)
+		require.Contains(t, restarted, "2 lines (2 phones) handed over live")
+		require.True(t, exited(old), "restart %d: the old process drains nothing", i+1)
+		waitFrames()
+		for _, p := range []*loadPhone{a, b} {
+			st := statusOf(t, p)
+			require.Equal(t, "v2", st.Version, st.String())
+			require.Equal(t, "in_progress", st.State, st.String())
+			got, _ := st.Get("since")
+			require.Equal(t, since, got, "since survives a binary restart")
+		}
+	}
+
+	// The new process serves new lines, and routes between them and the
+	// lines it took over.
 	c, err := connectPhone(ctx, cfg, "3000")
 	require.NoError(t, err)
 	require.Equal(t, "off", statusOf(t, c).State)
+	require.NoError(t, c.send("OFFHOOK"))
+	require.NoError(t, c.expect("DIALTONE"))
+	for _, l := range []string{"KEY 1", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
+		require.NoError(t, c.send(l))
+	}
+	require.NoError(t, c.expect("BUSY busy"))
 	require.NoError(t, c.close())
 	out, err = ctlRun(t, exe, sw.admin, "status")
 	require.NoError(t, err, out)

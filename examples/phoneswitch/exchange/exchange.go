@@ -46,6 +46,8 @@ type Switch struct {
 	idle     chan struct{} // closed when conns becomes empty
 	closed   bool
 	handoff  *Handoff // while the lines are detached (handoff.go)
+	round    []*conn  // paused for a binary restart (binary.go)
+	connSeq  int      // names connections in the upgrade.Handoff
 	wg       sync.WaitGroup
 	counters counters
 }
@@ -81,7 +83,10 @@ func New(opts ...Option) (*Switch, error) {
 		return nil, err
 	}
 	s.current = i
-	s.sys = actor.NewSystem(actor.WithLogger(cfg.logger))
+	s.sys = cfg.sys
+	if s.sys == nil {
+		s.sys = actor.NewSystem(actor.WithLogger(cfg.logger))
+	}
 	return s, nil
 }
 
@@ -131,6 +136,7 @@ func (s *Switch) ServeConn(nc net.Conn) error {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.handConn(c)
 	s.counters.connections.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -207,6 +213,9 @@ func (s *Switch) unregister(ctx context.Context, c *conn, number string) {
 	s.mu.Unlock()
 	if !ok || l.c != c {
 		return
+	}
+	if s.cfg.handoff != nil {
+		s.cfg.handoff.Unmanage(number)
 	}
 	if err := actor.Stop(ctx, l.ref, nil); err != nil && !errors.Is(err, actor.ErrNoProc) {
 		s.log.Warn("exchange: stop phone", "number", number, "err", err)
@@ -434,7 +443,8 @@ func (s *Switch) Drain(ctx context.Context) error {
 }
 
 // Close closes every connection (each hangs up, as a closed connection
-// does), waits for their goroutines, and stops every machine.
+// does), waits for their goroutines, and stops every machine (by shutting
+// down the switch's System, unless [WithSystem] gave it).
 func (s *Switch) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -456,6 +466,9 @@ func (s *Switch) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("exchange: close: %w", ctx.Err())
+	}
+	if s.cfg.sys != nil {
+		return err // the System is the caller's
 	}
 	return errors.Join(err, s.sys.Shutdown(ctx))
 }
