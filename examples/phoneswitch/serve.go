@@ -23,6 +23,12 @@ import (
 	"github.com/hotline-go/hotline/upgrade"
 )
 
+// handoffFault is a test seam, empty in a normal build: the process tests
+// build a binary with -ldflags "-X main.handoffFault=restore" whose serve
+// receives the live calls and then fails, as a binary that cannot restore
+// them would, so that the old process must resume them.
+var handoffFault string
+
 type serveConfig struct {
 	listen, admin, plugins, version, pidFile, http string
 	inProcess                                      bool
@@ -137,6 +143,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cancel()
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if handoffFault == "restore" {
+		return fmt.Errorf("serve: %w: a fault built in for the tests", upgrade.ErrHandoff)
 	}
 	if err := sw.Restore(ctx, got); err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -260,6 +260,19 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	if got == nil {
 		return nil
 	}
+	// Every line is checked before any is read: a switch that refuses the
+	// handoff must not have read a byte (the old process resumes them).
+	numbers := make(map[string]string, len(got.Conns))
+	for key, rc := range got.Conns {
+		var meta LineMeta
+		if err := msgpack.Unmarshal(rc.Meta, &meta); err != nil {
+			return fmt.Errorf("exchange: restore %s: meta: %w", key, err)
+		}
+		if _, ok := got.Machines[meta.Number]; !ok && meta.Number != "" {
+			return fmt.Errorf("exchange: restore %s: no machine for %s", key, meta.Number)
+		}
+		numbers[key] = meta.Number
+	}
 	s.mu.Lock()
 	for number, ref := range got.Machines {
 		s.lines[number] = &line{ref: ref}
@@ -268,17 +281,8 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	var errs []error
 	owned := make(map[string]bool, len(got.Conns))
 	for key, rc := range got.Conns {
-		var meta LineMeta
-		if err := msgpack.Unmarshal(rc.Meta, &meta); err != nil {
-			errs = append(errs, fmt.Errorf("exchange: restore %s: meta: %w", key, err), rc.Conn.Close())
-			continue
-		}
-		if _, ok := got.Machines[meta.Number]; !ok && meta.Number != "" {
-			errs = append(errs, fmt.Errorf("exchange: restore %s: no machine for %s", key, meta.Number), rc.Conn.Close())
-			continue
-		}
-		owned[meta.Number] = true
-		if err := s.serveRestored(key, meta.Number, rc); err != nil {
+		owned[numbers[key]] = true
+		if err := s.serveRestored(key, numbers[key], rc); err != nil {
 			errs = append(errs, err)
 		}
 	}
