@@ -275,7 +275,7 @@ func testDemo(t *testing.T, exe string) {
 	cmd := exec.Command(exe, "demo", "--phones", "4", "--duration", "5s", "--call", "800ms")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), out.String())
-	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):"} {
+	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live"} {
 		require.Contains(t, out.String(), want)
 	}
 }

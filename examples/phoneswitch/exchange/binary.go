@@ -8,15 +8,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/upgrade"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // A binary restart's state handoff ([WithHandoff]). Every connection is
 // adopted by the upgrade.Handoff when it is accepted (key "c<pid>-<n>",
-// no owner), and again under its number, owned by its phone's machine
-// (managed under the same number), when it registers. The Handoff pauses
+// no owner), and again under the same key, owned by its phone's machine
+// (managed under its number), when it registers. The Handoff pauses
 // every connection, then suspends and images every machine; Pause here
 // stops every reader of the switch (the first Pause stops them all), so
 // that no reader routes a frame to a line whose writer has already been
@@ -226,19 +225,19 @@ func (s *Switch) adoptConn(c *conn, key, number string) {
 	c.pmu.Unlock()
 }
 
-// handRegistered registers a line that just registered its number for the
-// handoff: its machine, and its connection under the number.
-func (s *Switch) handRegistered(c *conn, number string, ref actor.Ref) {
+// handRegistered adopts again, owned by its machine (managed by
+// Switch.register), the connection of a line that just registered.
+func (s *Switch) handRegistered(c *conn, number string) {
 	h := s.cfg.handoff
 	if h == nil {
 		return
 	}
-	if err := h.Manage(number, ref); err != nil {
-		s.log.Warn("exchange: machine not registered for a handoff", "number", number, "err", err)
-		return
+	key := c.handoffKey()
+	if key == "" {
+		return // not adopted: it stays in this process
 	}
-	h.Release(c.handoffKey())
-	s.adoptConn(c, number, number)
+	h.Release(key)
+	s.adoptConn(c, key, number)
 }
 
 // releaseConn forgets c for the handoff, before it is closed.
@@ -278,11 +277,23 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 		s.lines[number] = &line{ref: ref}
 	}
 	s.mu.Unlock()
-	var errs []error
+	// Every line has its connection before any reader routes to it.
+	cs := make(map[string]*conn, len(got.Conns))
 	owned := make(map[string]bool, len(got.Conns))
+	s.mu.Lock()
 	for key, rc := range got.Conns {
-		owned[numbers[key]] = true
-		if err := s.serveRestored(key, numbers[key], rc); err != nil {
+		c := newConn(s, rc.Conn)
+		c.adopted, c.number, c.unread = true, numbers[key], rc.Unread
+		if l, ok := s.lines[c.number]; ok && c.number != "" {
+			l.c = c
+		}
+		owned[c.number] = true
+		cs[key] = c
+	}
+	s.mu.Unlock()
+	var errs []error
+	for key, c := range cs {
+		if err := s.serveRestored(key, c); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -299,22 +310,17 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	return errors.Join(errs...)
 }
 
-func (s *Switch) serveRestored(key, number string, rc upgrade.RestoredConn) error {
-	c := newConn(s, rc.Conn)
-	c.adopted, c.number, c.unread = true, number, rc.Unread
+func (s *Switch) serveRestored(key string, c *conn) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return errors.Join(ErrClosed, rc.Conn.Close())
-	}
-	if l, ok := s.lines[number]; ok && number != "" {
-		l.c = c
+		return errors.Join(ErrClosed, c.nc.Close())
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	if s.cfg.handoff != nil {
-		s.adoptConn(c, key, number)
+		s.adoptConn(c, key, c.number)
 	}
 	go func() {
 		defer s.wg.Done()

@@ -308,8 +308,7 @@ func (c *conn) register(have, want string) string {
 		c.enqueue(protocol.Error{Code: protocol.CodeBadNumber}.String())
 		return ""
 	}
-	ref, err := c.s.register(c.ctx, c, want)
-	if err != nil {
+	if _, err := c.s.register(c.ctx, c, want); err != nil {
 		if errors.Is(err, ErrNumberTaken) {
 			c.enqueue(protocol.Error{Code: protocol.CodeNumberTaken}.String())
 		} else {
@@ -318,7 +317,7 @@ func (c *conn) register(have, want string) string {
 		}
 		return ""
 	}
-	c.s.handRegistered(c, want, ref)
+	c.s.handRegistered(c, want)
 	c.enqueue(protocol.Registered{Number: want}.String())
 	return want
 }

@@ -174,6 +174,12 @@ func (s *Switch) register(ctx context.Context, c *conn, number string) (actor.Re
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("exchange: start phone %s: %w", number, err)
 	}
+	if h := s.cfg.handoff; h != nil {
+		// Under s.mu: the number is managed exactly while it is in s.lines.
+		if err := h.Manage(number, ref); err != nil {
+			return actor.Ref{}, errors.Join(fmt.Errorf("exchange: phone %s: %w", number, err), actor.Stop(ctx, ref, nil))
+		}
+	}
 	s.lines[number] = &line{ref: ref, c: c}
 	return ref, nil
 }
@@ -209,13 +215,13 @@ func (s *Switch) unregister(ctx context.Context, c *conn, number string) {
 	l, ok := s.lines[number]
 	if ok && l.c == c {
 		delete(s.lines, number)
+		if s.cfg.handoff != nil {
+			s.cfg.handoff.Unmanage(number)
+		}
 	}
 	s.mu.Unlock()
 	if !ok || l.c != c {
 		return
-	}
-	if s.cfg.handoff != nil {
-		s.cfg.handoff.Unmanage(number)
 	}
 	if err := actor.Stop(ctx, l.ref, nil); err != nil && !errors.Is(err, actor.ErrNoProc) {
 		s.log.Warn("exchange: stop phone", "number", number, "err", err)
@@ -276,7 +282,9 @@ func (s *Switch) route(ctx context.Context, first hop) error {
 			l.peer = out.To
 			s.mu.Unlock()
 		}
-		l.c.enqueue(out.Lines...)
+		if l.c != nil { // nil for a machine whose line is gone or not yet restored
+			l.c.enqueue(out.Lines...)
+		}
 		for _, sig := range out.Signals {
 			e, err := sig.Event(h.to)
 			if err != nil {
