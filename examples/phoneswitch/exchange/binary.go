@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hotline-go/hotline/upgrade"
@@ -93,7 +94,7 @@ func (c *conn) handoffConn(number string) (upgrade.Conn, error) {
 // pauseForHandoff is the Pause of an [upgrade.Conn]: every reader of the
 // switch stops, then c's writer writes what is queued for it.
 func (c *conn) pauseForHandoff(ctx context.Context) ([]byte, error) {
-	if err := c.s.pauseReaders(ctx); err != nil {
+	if err := c.s.pauseReaders(ctx, c); err != nil {
 		return nil, err
 	}
 	p := c.currentPause()
@@ -123,15 +124,18 @@ func (c *conn) pauseForHandoff(ctx context.Context) ([]byte, error) {
 	return p.unread, nil
 }
 
-// pauseReaders stops every reader between two lines, and waits until each
-// has stopped or its connection ended.
-func (s *Switch) pauseReaders(ctx context.Context) error {
+// pauseReaders stops every reader between two lines (of, and of every
+// connection), and waits until each has stopped or its connection ended.
+func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
 	s.mu.Lock()
 	if s.round == nil {
 		s.round = make([]*conn, 0, len(s.conns))
 		for c := range s.conns {
 			s.round = append(s.round, c)
 		}
+	}
+	if !slices.Contains(s.round, of) {
+		s.round = append(s.round, of)
 	}
 	round := s.round
 	s.mu.Unlock()
