@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -193,7 +194,8 @@ func (p *switchProc) pid() (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-// restart sends SIGHUP and waits for the new process to be ready.
+// restart sends SIGHUP, waits for the new process to be ready and for the
+// old one to exit, and says how many lines the new process took over.
 func (p *switchProc) restart() (string, error) {
 	old, err := p.pid()
 	if err != nil {
@@ -202,14 +204,62 @@ func (p *switchProc) restart() (string, error) {
 	if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 		return "", err
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	start := time.Now()
+	deadline := start.Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if pid, err := p.pid(); err == nil && pid != old && healthy(context.Background(), p.http) {
+		pid, err := p.pid()
+		if err != nil || pid == old || !healthy(context.Background(), p.http) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		// The old process has nothing left to drain once its calls were
+		// handed over: it exits at once.
+		for !exited(old) && time.Since(start) < 5*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !exited(old) {
 			return fmt.Sprintf("pid %d -> %d; calls in progress finish on %d", old, pid, old), nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Sprintf("pid %d -> %d; %s handed over live; %d exited after %s",
+			old, pid, p.restored(pid), old, time.Since(start).Round(time.Millisecond)), nil
 	}
 	return "", fmt.Errorf("no new process after 15s; see %s", p.log)
+}
+
+// restored reads from the log how many lines and phones the process pid
+// restored.
+func (p *switchProc) restored(pid int) string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return "the calls"
+	}
+	tag := "pid=" + strconv.Itoa(pid) + " "
+	for _, l := range slices.Backward(strings.Split(string(b), "\n")) {
+		if !strings.Contains(l, "exchange: lines restored") || !strings.Contains(l, tag) {
+			continue
+		}
+		var lines, phones string
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "lines="); ok {
+				lines = v
+			}
+			if v, ok := strings.CutPrefix(f, "phones="); ok {
+				phones = v
+			}
+		}
+		return fmt.Sprintf("%s lines (%s phones)", lines, phones)
+	}
+	return "the calls"
+}
+
+// exited reports whether the process pid has exited (a zombie has).
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return syscall.Kill(pid, 0) != nil
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 // stop ends the serving process (SIGTERM) and waits for every process of

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,16 +23,29 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// build compiles this command into a temporary directory.
-func build(t *testing.T) string {
+// build compiles this command into a temporary directory, with the go
+// build flags given.
+func build(t *testing.T, flags ...string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
 	exe := filepath.Join(t.TempDir(), "phoneswitch")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	args := append(append([]string{"build", "-o", exe}, flags...), ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return exe
+}
+
+// replaceBinary puts a copy of src at dst with a rename, as an operator
+// replaces a running binary.
+func replaceBinary(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	tmp := dst + ".new"
+	require.NoError(t, os.WriteFile(tmp, b, 0o755))
+	require.NoError(t, os.Rename(tmp, dst))
 }
 
 func ctlRun(t *testing.T, exe, admin string, args ...string) (string, error) {
@@ -61,15 +75,18 @@ func statusOf(t *testing.T, p *loadPhone) protocol.StatusLine {
 // TestProcesses builds the command once and runs it as real processes.
 func TestProcesses(t *testing.T) {
 	exe := build(t)
-	t.Run("call survives everything", func(t *testing.T) { testCallSurvivesEverything(t, exe) })
+	faulty := build(t, "-ldflags", "-X main.handoffFault=restore")
+	t.Run("call survives everything", func(t *testing.T) { testCallSurvivesEverything(t, exe, faulty) })
 	t.Run("demo", func(t *testing.T) { testDemo(t, exe) })
 }
 
 // A call streams audio both ways through an upgrade, a rollback, another
 // upgrade and a binary restart, run by real processes; no frame is lost,
 // duplicated or reordered, and v2 shows the true connect time.
-func testCallSurvivesEverything(t *testing.T, exe string) {
+func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	dir := t.TempDir()
+	exe := filepath.Join(dir, "phoneswitch") // replaced in place, as in production
+	replaceBinary(t, built, exe)
 	ctx := context.Background()
 	addr, err := freeAddr()
 	require.NoError(t, err)
@@ -175,15 +192,65 @@ func testCallSurvivesEverything(t *testing.T, exe string) {
 	require.Equal(t, since, func() string { v, _ := st.Get("since"); return v }(), "since survives a downgrade and an upgrade")
 	waitFrames()
 
-	// A binary restart: the new process takes new lines; this call goes on
-	// in the old one until it ends.
+	// Two binary restarts in a row: each new process takes the call over,
+	// its connections and both machines, mid-stream; the old one has
+	// nothing left to drain and exits at once.
+	for i := range 2 {
+		old, err := sw.pid()
+		require.NoError(t, err)
+		restarted, err := sw.restart()
+		require.NoError(t, err)
+		t.Log(restarted)
+		require.Contains(t, restarted, "2 lines (2 phones) handed over live")
+		require.True(t, exited(old), "restart %d: the old process drains nothing", i+1)
+		waitFrames()
+		for _, p := range []*loadPhone{a, b} {
+			st := statusOf(t, p)
+			require.Equal(t, "v2", st.Version, st.String())
+			require.Equal(t, "in_progress", st.State, st.String())
+			got, _ := st.Get("since")
+			require.Equal(t, since, got, "since survives a binary restart")
+		}
+	}
+
+	// A new binary that takes the calls and then fails before it is ready:
+	// the old process resumes every line and serves on.
+	old, err := sw.pid()
+	require.NoError(t, err)
+	replaceBinary(t, faulty, exe)
+	require.NoError(t, syscall.Kill(old, syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(sw.log)
+		return err == nil && strings.Contains(string(b), "machines and connections resumed here")
+	}, 15*time.Second, 10*time.Millisecond)
+	replaceBinary(t, built, exe)
+	waitFrames()
+	pid, err := sw.pid()
+	require.NoError(t, err)
+	require.Equal(t, old, pid, "the old process serves on")
+	require.True(t, healthy(ctx, httpAddr))
+	for _, p := range []*loadPhone{a, b} {
+		st := statusOf(t, p)
+		require.Equal(t, "in_progress", st.State, st.String())
+		got, _ := st.Get("since")
+		require.Equal(t, since, got)
+	}
 	restarted, err := sw.restart()
 	require.NoError(t, err)
-	t.Log(restarted)
+	require.Contains(t, restarted, "2 lines (2 phones) handed over live")
 	waitFrames()
+
+	// The new process serves new lines, and routes between them and the
+	// lines it took over.
 	c, err := connectPhone(ctx, cfg, "3000")
 	require.NoError(t, err)
 	require.Equal(t, "off", statusOf(t, c).State)
+	require.NoError(t, c.send("OFFHOOK"))
+	require.NoError(t, c.expect("DIALTONE"))
+	for _, l := range []string{"KEY 1", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
+		require.NoError(t, c.send(l))
+	}
+	require.NoError(t, c.expect("BUSY busy"))
 	require.NoError(t, c.close())
 	out, err = ctlRun(t, exe, sw.admin, "status")
 	require.NoError(t, err, out)
@@ -208,7 +275,7 @@ func testDemo(t *testing.T, exe string) {
 	cmd := exec.Command(exe, "demo", "--phones", "4", "--duration", "5s", "--call", "800ms")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), out.String())
-	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):"} {
+	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live"} {
 		require.Contains(t, out.String(), want)
 	}
 }

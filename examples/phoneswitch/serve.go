@@ -10,15 +10,24 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/upgrade"
 )
+
+// handoffFault is a test seam, empty in a normal build: the process tests
+// build a binary with -ldflags "-X main.handoffFault=restore" whose serve
+// receives the live calls and then fails, as a binary that cannot restore
+// them would, so that the old process must resume them.
+var handoffFault string
 
 type serveConfig struct {
 	listen, admin, plugins, version, pidFile, http string
@@ -77,16 +86,36 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// After SIGHUP, the process this one replaces still answers on the
 	// admin socket (ours accepts nothing before Ready): start on the version
-	// it runs, not on --version. The state handoff will carry the rest.
+	// it runs, not on --version, and restore its phones on that version
+	// (the handoff restores each machine under the last code it is given).
 	version := cfg.version
 	if v, ok := runningVersion(ctx, cfg.admin); ok && v != version {
 		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
 		version = v
 	}
+	versions := []fsm.Code{phone.V1(), phone.V2()}
+	codes := versions
+	if i := slices.IndexFunc(versions, func(c fsm.Code) bool { return c.Version() == version }); i >= 0 {
+		codes = versions[:i+1]
+	}
+	sys := actor.NewSystem(actor.WithLogger(log))
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := sys.Shutdown(sctx); err != nil {
+			log.Error("shut down machines", "err", err)
+		}
+	}()
+	h, err := upgrade.NewHandoff(r, sys, upgrade.WithCodes(codes...))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	sw, err := exchange.New(
-		exchange.WithVersions(phone.V1(), phone.V2()),
+		exchange.WithVersions(versions...),
 		exchange.WithVersion(version),
 		exchange.WithLogger(log),
+		exchange.WithSystem(sys),
+		exchange.WithHandoff(h),
 	)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -104,6 +133,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	ln, err := r.Listen("tcp", cfg.listen)
 	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	// The live calls of the process this one replaces (none in the first
+	// process), before Ready: on an error this process exits without
+	// Ready, and the old one resumes every line.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	got, err := h.Receive(rctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if handoffFault == "restore" {
+		return fmt.Errorf("serve: %w: a fault built in for the tests", upgrade.ErrHandoff)
+	}
+	if err := sw.Restore(ctx, got); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	wg.Go(func() {
@@ -124,10 +168,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	adm := newAdmin(sw, r, log)
 	wg.Go(func() { adm.serve(ctx, adminLn) })
 
-	// Drain hooks run last registered first: HTTP stops, then the phones
-	// left here finish their calls (after a handoff) or hang up (SIGTERM).
+	// Drain hooks run last registered first: HTTP stops, then the lines
+	// handed to a new process let go, the phones left here finish their
+	// calls (after a handoff) or hang up (SIGTERM).
 	r.OnDrain(func(dctx context.Context) error {
 		if ctx.Err() == nil { // a new process took over: let calls end
+			sw.HandedOver()
 			if err := sw.Drain(dctx); err != nil {
 				log.Warn("calls still live at the drain deadline; hanging them up", "err", err)
 			}

@@ -37,6 +37,13 @@ type conn struct {
 	parked     chan Line
 	flush      chan struct{}
 	finished   chan struct{} // closed when run returns
+
+	// A binary restart's state handoff (see binary.go): key is the
+	// connection's key in the upgrade.Handoff, p the pause in progress.
+	pmu   sync.Mutex
+	key   string
+	p     *pause
+	syncC chan chan struct{} // the writer writes what is queued, then closes the channel
 }
 
 func newConn(s *Switch, nc net.Conn) *conn {
@@ -45,6 +52,7 @@ func newConn(s *Switch, nc net.Conn) *conn {
 		s: s, nc: nc, out: make(chan string, s.cfg.writeQueue),
 		done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel,
 		detach: make(chan struct{}), parked: make(chan Line, 1), flush: make(chan struct{}), finished: make(chan struct{}),
+		syncC: make(chan chan struct{}),
 	}
 }
 
@@ -112,6 +120,12 @@ func (c *conn) write() {
 		var l string
 		select {
 		case l = <-c.out:
+		case ack := <-c.syncC:
+			if !c.writeQueued(bw) {
+				return
+			}
+			close(ack)
+			continue
 		case <-c.done:
 			return
 		case <-c.stopping:
@@ -143,6 +157,31 @@ func (c *conn) write() {
 	}
 }
 
+// writeQueued writes and flushes every line queued; false if the
+// connection failed (it is closed).
+func (c *conn) writeQueued(bw *bufio.Writer) bool {
+	for {
+		select {
+		case l := <-c.out:
+			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
+				c.close("write: " + err.Error())
+				return false
+			}
+			if _, err := bw.WriteString(l + "\n"); err != nil {
+				c.close("write: " + err.Error())
+				return false
+			}
+			continue
+		default:
+		}
+		if err := bw.Flush(); err != nil {
+			c.close("write: " + err.Error())
+			return false
+		}
+		return true
+	}
+}
+
 // run reads and handles lines until the connection ends, then hangs up and
 // unregisters the phone.
 func (c *conn) run() {
@@ -150,7 +189,36 @@ func (c *conn) run() {
 	defer c.s.connDone(c)
 	var wg sync.WaitGroup
 	wg.Go(c.write)
-	number, unread := c.read()
+	var number string
+	var unread []byte
+	for {
+		var stopped bool
+		number, unread, stopped = c.read()
+		if !stopped {
+			break
+		}
+		p := c.currentPause()
+		if p == nil {
+			break // detached (below)
+		}
+		// Paused for a binary restart: wait to be resumed, or to be
+		// handed over (the connection is the new process's).
+		c.number, c.unread, c.adopted = number, unread, true
+		p.unread = unread
+		close(p.parked)
+		select {
+		case <-p.resume:
+			continue
+		case <-p.gone:
+			c.s.forget(c, number)
+		case <-c.done:
+		}
+		c.s.releaseConn(c)
+		close(c.stopping)
+		wg.Wait()
+		c.cancel()
+		return
+	}
 	if c.detaching() {
 		// Handed over: the machine stays (the Switch snapshots it), the
 		// connection stays open, queued lines are written first.
@@ -172,28 +240,30 @@ func (c *conn) run() {
 	}
 	close(c.stopping)
 	wg.Wait()
+	c.s.releaseConn(c)
 	c.close("done")
 }
 
-// read handles lines until the connection ends or is detached; it returns
-// the number registered on it, if any, and the bytes read and not handled.
-func (c *conn) read() (number string, unread []byte) {
+// read handles lines until the connection ends, or is detached or paused
+// (stopped); it returns the number registered on it, if any, and the bytes
+// read and not handled.
+func (c *conn) read() (number string, unread []byte, stopped bool) {
 	r := protocol.NewReaderAfter(c.unread, c.nc)
 	number = c.number
-	if c.adopted { // a detach left a read deadline
+	if c.adopted { // a detach or a pause left a read deadline
 		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
 			c.s.log.Debug("exchange: read", "err", err)
-			return number, nil
+			return number, nil, false
 		}
 	}
 	for {
-		if c.detaching() {
-			return number, r.Unread()
+		if c.stopRequested() {
+			return number, r.Unread(), true
 		}
 		text, err := r.ReadLine()
 		switch {
-		case err != nil && c.detaching():
-			return number, r.Unread()
+		case err != nil && c.stopRequested():
+			return number, r.Unread(), true
 		case errors.Is(err, protocol.ErrLineTooLong):
 			c.s.counters.tooLong.Add(1)
 			c.enqueue(protocol.Error{Code: protocol.CodeLineTooLong}.String())
@@ -202,7 +272,7 @@ func (c *conn) read() (number string, unread []byte) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.s.log.Debug("exchange: read", "err", err)
 			}
-			return number, nil
+			return number, nil, false
 		}
 		cmd, err := protocol.ParseCommand(text)
 		if err != nil {
@@ -224,7 +294,7 @@ func (c *conn) read() (number string, unread []byte) {
 		if err := c.s.deliver(c.ctx, number, c.event(cmd)); err != nil {
 			c.s.log.Error("exchange: phone failed", "number", number, "err", err)
 			c.enqueue(protocol.Error{Code: protocol.CodeInternal}.String())
-			return number, nil
+			return number, nil, false
 		}
 	}
 }
@@ -247,6 +317,7 @@ func (c *conn) register(have, want string) string {
 		}
 		return ""
 	}
+	c.s.handRegistered(c, want)
 	c.enqueue(protocol.Registered{Number: want}.String())
 	return want
 }

@@ -34,10 +34,22 @@
 //
 // # Handoff
 //
-// [Switch.Detach] takes every line out of service between two lines of
-// each connection, with its connection open, the bytes read and not yet
-// handled, and its machine suspended and snapshotted; [Switch.Adopt] serves
-// them in another switch (another process, once the connections and
-// snapshots are carried across); [Switch.Release] and [Switch.Reattach]
-// end the old switch's part after a success or a failure.
+// A binary restart hands every line to the new process through an
+// [upgrade.Handoff] given with [WithHandoff] (and the System it restores
+// machines in, [WithSystem]): each connection is adopted when it is
+// accepted, and again under its number, with its machine managed, when it
+// registers. The Handoff's Pause of any line stops every reader between
+// two lines (a reader writes to other lines' queues when it routes), then
+// flushes that line's writer and returns what its reader had read and not
+// handled; Resume, after a failure, lets every reader go on. In the new
+// process, [Switch.Restore] rebuilds the registry from what
+// [upgrade.Handoff.Receive] returned; in the old one, [Switch.HandedOver]
+// ends the readers of the lines handed over without hanging up.
+//
+// In one process, [Switch.Detach] takes every line out of service between
+// two lines of each connection, with its connection open, the bytes read
+// and not yet handled, and its machine suspended and snapshotted;
+// [Switch.Adopt] serves them in another switch; [Switch.Release] and
+// [Switch.Reattach] end the old switch's part after a success or a
+// failure.
 package exchange

@@ -46,6 +46,8 @@ type Switch struct {
 	idle     chan struct{} // closed when conns becomes empty
 	closed   bool
 	handoff  *Handoff // while the lines are detached (handoff.go)
+	round    []*conn  // paused for a binary restart (binary.go)
+	connSeq  int      // names connections in the upgrade.Handoff
 	wg       sync.WaitGroup
 	counters counters
 }
@@ -81,7 +83,10 @@ func New(opts ...Option) (*Switch, error) {
 		return nil, err
 	}
 	s.current = i
-	s.sys = actor.NewSystem(actor.WithLogger(cfg.logger))
+	s.sys = cfg.sys
+	if s.sys == nil {
+		s.sys = actor.NewSystem(actor.WithLogger(cfg.logger))
+	}
 	return s, nil
 }
 
@@ -131,6 +136,7 @@ func (s *Switch) ServeConn(nc net.Conn) error {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.handConn(c)
 	s.counters.connections.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -168,6 +174,12 @@ func (s *Switch) register(ctx context.Context, c *conn, number string) (actor.Re
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("exchange: start phone %s: %w", number, err)
 	}
+	if h := s.cfg.handoff; h != nil {
+		// Under s.mu: the number is managed exactly while it is in s.lines.
+		if err := h.Manage(number, ref); err != nil {
+			return actor.Ref{}, errors.Join(fmt.Errorf("exchange: phone %s: %w", number, err), actor.Stop(ctx, ref, nil))
+		}
+	}
 	s.lines[number] = &line{ref: ref, c: c}
 	return ref, nil
 }
@@ -203,6 +215,9 @@ func (s *Switch) unregister(ctx context.Context, c *conn, number string) {
 	l, ok := s.lines[number]
 	if ok && l.c == c {
 		delete(s.lines, number)
+		if s.cfg.handoff != nil {
+			s.cfg.handoff.Unmanage(number)
+		}
 	}
 	s.mu.Unlock()
 	if !ok || l.c != c {
@@ -267,7 +282,9 @@ func (s *Switch) route(ctx context.Context, first hop) error {
 			l.peer = out.To
 			s.mu.Unlock()
 		}
-		l.c.enqueue(out.Lines...)
+		if l.c != nil { // nil for a machine whose line is gone or not yet restored
+			l.c.enqueue(out.Lines...)
+		}
 		for _, sig := range out.Signals {
 			e, err := sig.Event(h.to)
 			if err != nil {
@@ -434,7 +451,8 @@ func (s *Switch) Drain(ctx context.Context) error {
 }
 
 // Close closes every connection (each hangs up, as a closed connection
-// does), waits for their goroutines, and stops every machine.
+// does), waits for their goroutines, and stops every machine (by shutting
+// down the switch's System, unless [WithSystem] gave it).
 func (s *Switch) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -456,6 +474,9 @@ func (s *Switch) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("exchange: close: %w", ctx.Err())
+	}
+	if s.cfg.sys != nil {
+		return err // the System is the caller's
 	}
 	return errors.Join(err, s.sys.Shutdown(ctx))
 }

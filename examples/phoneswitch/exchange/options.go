@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/upgrade"
 )
 
 // Defaults of the options of [New].
@@ -25,6 +27,8 @@ type config struct {
 	writeQueue   int
 	stallTimeout time.Duration
 	callTimeout  time.Duration
+	sys          *actor.System
+	handoff      *upgrade.Handoff
 }
 
 // WithVersions gives the versions of the phone machine the switch can run,
@@ -57,3 +61,15 @@ func WithStallTimeout(d time.Duration) Option { return func(c *config) { c.stall
 // WithCallTimeout bounds each event sent to a machine. The default is
 // [DefaultCallTimeout].
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithSystem runs the phone machines in sys, which the caller shuts down
+// after [Switch.Close]. The default is a System of the switch's own, shut
+// down by Close. A binary restart's [upgrade.Handoff] restores machines in
+// the System it was given: give the switch the same one.
+func WithSystem(sys *actor.System) Option { return func(c *config) { c.sys = sys } }
+
+// WithHandoff registers every phone's machine and connection with h, so
+// that a binary restart hands them to the new process; see
+// [Switch.Restore] for that process's side. The default is none: a binary
+// restart leaves the calls in progress to the old process.
+func WithHandoff(h *upgrade.Handoff) Option { return func(c *config) { c.handoff = h } }

@@ -1,0 +1,334 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/hotline-go/hotline/upgrade"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A binary restart's state handoff ([WithHandoff]). Every connection is
+// adopted by the upgrade.Handoff when it is accepted (key "c<pid>-<n>",
+// no owner), and again under the same key, owned by its phone's machine
+// (managed under its number), when it registers. The Handoff pauses
+// every connection, then suspends and images every machine; Pause here
+// stops every reader of the switch (the first Pause stops them all), so
+// that no reader routes a frame to a line whose writer has already been
+// flushed, then flushes its own line's writer.
+
+// LineMeta is the [upgrade.Conn] Meta of a line: what the new process
+// needs, beside the machine, to serve it. It crosses processes as msgpack.
+type LineMeta struct {
+	Number string `msgpack:"number"` // "" for a line that has not registered
+}
+
+// pause is one pause of a connection's reader for a handoff.
+type pause struct {
+	parked chan struct{} // closed by the reader once it stopped; unread is set
+	unread []byte
+	resume chan struct{} // closed to read again
+	gone   chan struct{} // closed when the new process took the connection
+}
+
+func (c *conn) currentPause() *pause {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.p
+}
+
+// stopRequested reports whether the reader must stop between two lines.
+func (c *conn) stopRequested() bool {
+	return c.detaching() || c.currentPause() != nil
+}
+
+// requestPause asks the reader to stop after the line it handles.
+func (c *conn) requestPause() *pause {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.p == nil {
+		c.p = &pause{parked: make(chan struct{}), resume: make(chan struct{}), gone: make(chan struct{})}
+		if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			c.s.log.Debug("exchange: pause", "err", err)
+		}
+	}
+	return c.p
+}
+
+// endPause resumes the reader (gone false) or lets it go (gone true).
+func (c *conn) endPause(gone bool) {
+	c.pmu.Lock()
+	p := c.p
+	c.p = nil
+	c.pmu.Unlock()
+	if p == nil {
+		return
+	}
+	if gone {
+		close(p.gone)
+		return
+	}
+	close(p.resume)
+}
+
+func (c *conn) handoffKey() string {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.key
+}
+
+// handoffConn is c as the upgrade.Handoff sees it.
+func (c *conn) handoffConn(number string) (upgrade.Conn, error) {
+	meta, err := msgpack.Marshal(LineMeta{Number: number})
+	if err != nil {
+		return upgrade.Conn{}, fmt.Errorf("exchange: line meta: %w", err)
+	}
+	return upgrade.Conn{Conn: c.nc, Owner: number, Meta: meta, Pause: c.pauseForHandoff, Resume: c.s.resumeReaders}, nil
+}
+
+// pauseForHandoff is the Pause of an [upgrade.Conn]: every reader of the
+// switch stops, then c's writer writes what is queued for it.
+func (c *conn) pauseForHandoff(ctx context.Context) ([]byte, error) {
+	if err := c.s.pauseReaders(ctx, c); err != nil {
+		return nil, err
+	}
+	p := c.currentPause()
+	if p == nil {
+		return nil, fmt.Errorf("exchange: pause: resumed meanwhile")
+	}
+	select {
+	case <-p.parked:
+	case <-c.finished:
+		return nil, fmt.Errorf("exchange: pause: %w", net.ErrClosed)
+	}
+	ack := make(chan struct{})
+	select {
+	case c.syncC <- ack:
+	case <-c.done:
+		return nil, fmt.Errorf("exchange: pause: %w", net.ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-ack:
+	case <-c.done:
+		return nil, fmt.Errorf("exchange: pause: %w", net.ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return p.unread, nil
+}
+
+// pauseReaders stops every reader between two lines (of, and of every
+// connection), and waits until each has stopped or its connection ended.
+func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
+	s.mu.Lock()
+	if s.round == nil {
+		s.round = make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			s.round = append(s.round, c)
+		}
+	}
+	if !slices.Contains(s.round, of) {
+		s.round = append(s.round, of)
+	}
+	round := s.round
+	s.mu.Unlock()
+	ps := make([]*pause, len(round))
+	for i, c := range round {
+		ps[i] = c.requestPause()
+	}
+	for i, c := range round {
+		select {
+		case <-ps[i].parked:
+		case <-c.finished:
+		case <-ctx.Done():
+			return fmt.Errorf("exchange: pause: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// resumeReaders is the Resume of every [upgrade.Conn]: the handoff failed,
+// every reader paused goes on.
+func (s *Switch) resumeReaders() {
+	s.mu.Lock()
+	round := s.round
+	s.round = nil
+	s.mu.Unlock()
+	for _, c := range round {
+		c.endPause(false)
+	}
+	if len(round) > 0 {
+		s.log.Info("exchange: handoff failed; lines resumed", "lines", len(round))
+	}
+}
+
+// HandedOver ends this switch's part after a binary restart handed its
+// lines to the new process: the readers of the connections handed over
+// end without hanging up (the new process serves them; the Handoff has
+// closed this process's copies and stopped the machines), and the others
+// (one accepted in the instant of the handoff) are served on, and drain
+// as usual. It does nothing if no handoff paused the lines.
+func (s *Switch) HandedOver() {
+	s.mu.Lock()
+	round := s.round
+	s.round = nil
+	s.mu.Unlock()
+	handed := 0
+	for _, c := range round {
+		// The Handoff closed the connections it sent.
+		err := c.nc.SetReadDeadline(time.Unix(1, 0))
+		gone := errors.Is(err, net.ErrClosed)
+		if gone {
+			handed++
+		}
+		c.endPause(gone)
+	}
+	s.log.Info("exchange: lines handed over", "lines", handed, "kept", len(round)-handed)
+}
+
+// forget removes the line of a connection handed over.
+func (s *Switch) forget(c *conn, number string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.lines[number]; ok && l.c == c {
+		delete(s.lines, number)
+	}
+}
+
+// handConn adopts a new connection for the handoff, unregistered.
+func (s *Switch) handConn(c *conn) {
+	h := s.cfg.handoff
+	if h == nil {
+		return
+	}
+	s.mu.Lock()
+	s.connSeq++
+	key := fmt.Sprintf("c%d-%d", os.Getpid(), s.connSeq)
+	s.mu.Unlock()
+	s.adoptConn(c, key, "")
+}
+
+func (s *Switch) adoptConn(c *conn, key, number string) {
+	hc, err := c.handoffConn(number)
+	if err == nil {
+		err = s.cfg.handoff.Adopt(key, hc)
+	}
+	if err != nil {
+		s.log.Warn("exchange: line not registered for a handoff", "key", key, "err", err)
+		return
+	}
+	c.pmu.Lock()
+	c.key = key
+	c.pmu.Unlock()
+}
+
+// handRegistered adopts again, owned by its machine (managed by
+// Switch.register), the connection of a line that just registered.
+func (s *Switch) handRegistered(c *conn, number string) {
+	h := s.cfg.handoff
+	if h == nil {
+		return
+	}
+	key := c.handoffKey()
+	if key == "" {
+		return // not adopted: it stays in this process
+	}
+	h.Release(key)
+	s.adoptConn(c, key, number)
+}
+
+// releaseConn forgets c for the handoff, before it is closed.
+func (s *Switch) releaseConn(c *conn) {
+	if s.cfg.handoff != nil {
+		if key := c.handoffKey(); key != "" {
+			s.cfg.handoff.Release(key)
+		}
+	}
+}
+
+// Restore serves the lines a binary restart handed to this process
+// ([upgrade.Handoff.Receive]; call it before [upgrade.Restarter.Ready]):
+// each number's machine, already running, and its connection, read from
+// the bytes the previous process had read and not handled. A machine
+// whose connection ended during the handoff hangs up, as its line would
+// have. The lines are registered for the next handoff.
+func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
+	if got == nil {
+		return nil
+	}
+	// Every line is checked before any is read: a switch that refuses the
+	// handoff must not have read a byte (the old process resumes them).
+	numbers := make(map[string]string, len(got.Conns))
+	for key, rc := range got.Conns {
+		var meta LineMeta
+		if err := msgpack.Unmarshal(rc.Meta, &meta); err != nil {
+			return fmt.Errorf("exchange: restore %s: meta: %w", key, err)
+		}
+		if _, ok := got.Machines[meta.Number]; !ok && meta.Number != "" {
+			return fmt.Errorf("exchange: restore %s: no machine for %s", key, meta.Number)
+		}
+		numbers[key] = meta.Number
+	}
+	s.mu.Lock()
+	for number, ref := range got.Machines {
+		s.lines[number] = &line{ref: ref}
+	}
+	s.mu.Unlock()
+	// Every line has its connection before any reader routes to it.
+	cs := make(map[string]*conn, len(got.Conns))
+	owned := make(map[string]bool, len(got.Conns))
+	s.mu.Lock()
+	for key, rc := range got.Conns {
+		c := newConn(s, rc.Conn)
+		c.adopted, c.number, c.unread = true, numbers[key], rc.Unread
+		if l, ok := s.lines[c.number]; ok && c.number != "" {
+			l.c = c
+		}
+		owned[c.number] = true
+		cs[key] = c
+	}
+	s.mu.Unlock()
+	var errs []error
+	for key, c := range cs {
+		if err := s.serveRestored(key, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for number := range got.Machines {
+		if owned[number] {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.callTimeout)
+		s.hangUp(cctx, number)
+		s.unregister(cctx, nil, number)
+		cancel()
+	}
+	s.log.Info("exchange: lines restored", "lines", len(got.Conns), "phones", len(got.Machines))
+	return errors.Join(errs...)
+}
+
+func (s *Switch) serveRestored(key string, c *conn) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.Join(ErrClosed, c.nc.Close())
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if s.cfg.handoff != nil {
+		s.adoptConn(c, key, c.number)
+	}
+	go func() {
+		defer s.wg.Done()
+		c.run()
+	}()
+	return nil
+}

@@ -1,0 +1,68 @@
+package exchange_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
+	"github.com/hotline-go/hotline/upgrade"
+	"github.com/stretchr/testify/require"
+)
+
+// pauseAll pauses every connection in parallel, as upgrade.Handoff does.
+func pauseAll(t *testing.T, conns []upgrade.Conn) ([][]byte, []error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	unread, errs := make([][]byte, len(conns)), make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { unread[i], errs[i] = c.Pause(ctx) })
+	}
+	wg.Wait()
+	return unread, errs
+}
+
+// A binary restart's Pause stops every reader of a call streaming both
+// ways, mid-line; a connection that ended meanwhile says so; Resume (after
+// a failed handoff) goes on with nothing lost or reordered.
+func TestHandoffPauseResume(t *testing.T) {
+	s, addr := start(t)
+	a, b := phoneOn(t, addr, "100"), phoneOn(t, addr, "200")
+	gone := dial(t, addr)
+	call(a, b, "200", "100")
+	conns, err := exchange.HandoffConns(s)
+	require.NoError(t, err)
+	require.Len(t, conns, 3)
+	require.NoError(t, gone.nc.Close())
+
+	stop := make(chan struct{})
+	wait := stream(t, stop, a, b)
+	time.Sleep(20 * time.Millisecond)
+	for round := range 2 {
+		_, errs := pauseAll(t, conns)
+		closed := 0
+		for _, err := range errs {
+			if err != nil {
+				require.ErrorIs(t, err, net.ErrClosed, "round %d", round)
+				closed++
+			}
+		}
+		require.Equal(t, 1, closed, "round %d: the line that ended", round)
+		time.Sleep(10 * time.Millisecond) // paused: the phones' frames wait in the sockets
+		conns[0].Resume()                 // resumes every line
+		for _, c := range conns[1:] {
+			c.Resume() // nothing left to resume
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	sent := wait()
+	expectFrames(t, b, sent[0])
+	expectFrames(t, a, sent[1])
+	a.do("ONHOOK", "ONHOOK")
+	b.expect("HANGUP")
+}

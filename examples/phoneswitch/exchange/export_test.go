@@ -1,0 +1,19 @@
+package exchange
+
+import "github.com/hotline-go/hotline/upgrade"
+
+// HandoffConns returns every connection of s as [WithHandoff] adopts it
+// (unregistered), to call its Pause and Resume as an upgrade.Handoff does.
+func HandoffConns(s *Switch) ([]upgrade.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]upgrade.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		hc, err := c.handoffConn("")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hc)
+	}
+	return out, nil
+}
