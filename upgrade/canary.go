@@ -162,9 +162,17 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		var brep Report
 		berr := h.moveHeld(context.WithoutCancel(ctx), op, r, from, back, &brep)
 		rep.RolledBack += brep.Changed
-		rep.Changed -= brep.Changed
 		errs = append(errs, berr)
 	}
+	// Changed: the machines left on to (an exited canary is not).
+	rep.Changed = 0
+	h.mu.Lock()
+	for _, t := range r.live {
+		if t.version == to && cfg.selector.picks(t) {
+			rep.Changed++
+		}
+	}
+	h.mu.Unlock()
 	rep.Result = "rolled back"
 	if err != nil {
 		return errors.Join(append(errs, err)...)
