@@ -14,8 +14,8 @@ import (
 )
 
 // A Strategy says in what order and how many at a time the selected
-// machines move to the new version. [AllAtOnce] is the one strategy so far;
-// rolling batches, canaries, new-sessions-only and shadow come next.
+// machines move to the new version: [AllAtOnce], [Rolling] or [Canary];
+// new-sessions-only and shadow come next.
 type Strategy interface {
 	// String names the strategy in logs, reports and the admin API.
 	String() string
@@ -382,7 +382,9 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	locked = false
 
 	rep.MaxPause = h.resumeAll(ctx, targets)
-	cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	if _, ok := cfg.strategy.(*rolling); !ok || policy != PolicyMigrate {
+		cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	}
 	if err == nil && policy == PolicyRestart {
 		h.restartAll(ctx, targets)
 		rep.Changed = len(targets)
