@@ -500,15 +500,17 @@ func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func
 	errs := make([]error, len(targets))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	const chunk = 32
+	// Chunks of up to 32, smaller when there are few targets (a rolling
+	// batch), so that every worker gets some.
+	chunk := int64(min(32, (len(targets)+n-1)/n))
 	for range n {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(chunk)) - chunk
+				i := int(next.Add(chunk) - chunk)
 				if i >= len(targets) {
 					return
 				}
-				for j := i; j < min(i+chunk, len(targets)); j++ {
+				for j := i; j < min(i+int(chunk), len(targets)); j++ {
 					errs[j] = f(targets[j])
 				}
 			}

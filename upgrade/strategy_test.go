@@ -251,3 +251,73 @@ func TestCanaryRollsBackOnFailedHealthCheck(t *testing.T) {
 		require.Equal(t, "rolled back", st.Last.Verdict)
 	})
 }
+
+func TestRollingPause(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		pause time.Duration
+		want  time.Duration
+	}{
+		{"between batches", time.Second, 2 * time.Second},
+		{"bounded to a minute", time.Hour, 2 * time.Minute},
+		{"negative is none", -time.Second, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				_, h := newRelease(t)
+				startN(t, h, 6)
+				t0 := time.Now()
+				rep, err := h.Upgrade(t.Context(), "counter", "v2",
+					upgrade.WithStrategy(upgrade.Rolling(2, upgrade.RollingPause(tt.pause))))
+				require.NoError(t, err)
+				require.Equal(t, 6, rep.Changed)
+				require.Equal(t, tt.want, time.Since(t0), "3 batches, 2 pauses")
+			})
+		})
+	}
+}
+
+func TestRollingCancelledMovesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, h := newRelease(t)
+		refs := startN(t, h, 6)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		rep, err := h.Upgrade(ctx, "counter", "v2", upgrade.WithStrategy(upgrade.Rolling(2, upgrade.RollingPause(time.Second))),
+			upgrade.WithProgress(func(p upgrade.Progress) {
+				if p.Phase == "batch" && p.Done == 2 {
+					cancel()
+				}
+			}))
+		require.ErrorIs(t, err, upgrade.ErrRolledBack)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Equal(t, 2, rep.RolledBack)
+		for _, inf := range infos(t, refs) {
+			require.Equal(t, "v1", inf.Version)
+		}
+		require.Equal(t, "v1", status(t, h).Current)
+	})
+}
+
+func TestCanaryRestFailsMovesCanariesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		h := newFaultyRelease(t)
+		refs := startN(t, h, 4)
+		bad, err := counterV1().Snapshot("on", CountV1{N: -5})
+		require.NoError(t, err)
+		_, err = h.Restore(ctx, bad, fsm.WithID("zz-bad"))
+		require.NoError(t, err)
+		rep, err := h.Upgrade(ctx, "counter", "v2", upgrade.WithStrategy(upgrade.Canary(upgrade.CanaryCount(2))))
+		require.ErrorIs(t, err, upgrade.ErrRolledBack)
+		require.ErrorIs(t, err, errBad)
+		require.Equal(t, "rolled back", rep.Verdict)
+		require.Contains(t, rep.Reason, "moving the rest failed")
+		require.Equal(t, 2, rep.RolledBack)
+		require.Equal(t, 0, rep.Changed)
+		for _, inf := range infos(t, refs) {
+			require.Equal(t, "v1", inf.Version)
+		}
+		require.Equal(t, "v1", status(t, h).Current)
+	})
+}
