@@ -14,8 +14,8 @@ import (
 )
 
 // A Strategy says in what order and how many at a time the selected
-// machines move to the new version. [AllAtOnce] is the one strategy so far;
-// rolling batches, canaries, new-sessions-only and shadow come next.
+// machines move to the new version: [AllAtOnce], [Rolling] or [Canary];
+// new-sessions-only and shadow come next.
 type Strategy interface {
 	// String names the strategy in logs, reports and the admin API.
 	String() string
@@ -59,7 +59,12 @@ type moveConfig struct {
 	selector Selector
 	who      string
 	progress func(Progress)
+	only     map[actor.Ref]bool // if non-nil: only these machines (a canary's cohort)
 }
+
+// allMachines reports whether the move concerns every machine of the name,
+// the only kind that changes the current version.
+func (c moveConfig) allMachines() bool { return c.selector.all() && c.only == nil }
 
 // Progress is how far a move has come: Phase "suspended", "changed",
 // "reverted" or "resumed", with Done of Total machines.
@@ -129,6 +134,17 @@ type Report struct {
 	Total    time.Duration `json:"total_ns"`
 	Result   string        `json:"result"` // "ok", "rolled back", "refused", "failed"
 	Error    string        `json:"error,omitempty"`
+
+	// RolledBack is how many machines [Rolling] or [Canary] moved and
+	// then moved back through the downgrade direction.
+	RolledBack int `json:"rolled_back,omitempty"`
+	// MaxSuspended is the most machines suspended at one moment.
+	MaxSuspended int `json:"max_suspended,omitempty"`
+	// Canaries, Verdict and Reason: see [Canary]. Verdict is "promoted"
+	// or "rolled back".
+	Canaries int    `json:"canaries,omitempty"`
+	Verdict  string `json:"verdict,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // Upgrade moves the machines of machine selected by the options (default:
@@ -233,7 +249,17 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
 	}
 	defer r.op.Unlock()
+	if c, ok := cfg.strategy.(*canary); ok {
+		err = h.canaryMove(ctx, op, r, to, cfg, c, &rep)
+		return rep, err
+	}
+	err = h.moveHeld(ctx, op, r, to, cfg, &rep)
+	return rep, err
+}
 
+// moveHeld is move with r.op held: it fills rep but for Total and Error.
+func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to string, cfg moveConfig, rep *Report) (err error) {
+	rep.Result = "refused"
 	// The cut: no machine starts from here to the commit.
 	r.starts.Lock()
 	locked := true
@@ -243,28 +269,29 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		}
 	}()
 
+	machine := r.name
 	h.mu.Lock()
 	rep.Policy = r.policy.String()
 	policy := r.policy
 	prevCurrent := r.currentLocked()
 	if _, ok := r.versions[to]; !ok {
 		h.mu.Unlock()
-		return rep, fmt.Errorf("%w: %s %s", ErrUnknownVersion, machine, to)
+		return fmt.Errorf("%w: %s %s", ErrUnknownVersion, machine, to)
 	}
 	if _, err := r.versions[to].load(ctx); err != nil {
 		h.mu.Unlock()
-		return rep, err
+		return err
 	}
 	var targets []*target
 	froms := map[string]bool{}
 	for ref, t := range r.live {
-		if t.version == to || !cfg.selector.picks(t) {
+		if t.version == to || !cfg.selector.picks(t) || (cfg.only != nil && !cfg.only[ref]) {
 			continue
 		}
 		targets = append(targets, &target{ref: ref, t: t, from: t.version})
 		froms[t.version] = true
 	}
-	if op == "upgrade" && cfg.selector.all() {
+	if op == "upgrade" && cfg.allMachines() {
 		froms[prevCurrent] = froms[prevCurrent] || prevCurrent != to
 	}
 	// Pre-flight: a path there and back from every version concerned.
@@ -279,7 +306,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		}
 		if err != nil {
 			h.mu.Unlock()
-			return rep, err
+			return err
 		}
 		steps[from] = s
 	}
@@ -292,11 +319,16 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 
 	if h.journal != nil {
 		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op}); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	if policy == PolicyMigrate {
-		err = h.cut(ctx, r, targets, cfg)
+		if rs, ok := cfg.strategy.(*rolling); ok {
+			err = h.roll(ctx, r, to, targets, cfg, rs, rep)
+		} else {
+			err = h.cut(ctx, r, targets, cfg)
+			rep.MaxSuspended = count(targets, func(tg *target) bool { return tg.suspended })
+		}
 	}
 	// Commit (or not) the versions, under the cut.
 	h.mu.Lock()
@@ -319,7 +351,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 				}
 			}
 		}
-		if cfg.selector.all() && prevCurrent != to {
+		if cfg.allMachines() && prevCurrent != to {
 			if op == "rollback" {
 				r.history = r.history[:len(r.history)-1]
 				if r.permanent == prevCurrent {
@@ -350,12 +382,14 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 	locked = false
 
 	rep.MaxPause = h.resumeAll(ctx, targets)
-	cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	if _, ok := cfg.strategy.(*rolling); !ok || policy != PolicyMigrate {
+		cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
+	}
 	if err == nil && policy == PolicyRestart {
 		h.restartAll(ctx, targets)
 		rep.Changed = len(targets)
 	}
-	return rep, err
+	return err
 }
 
 // cut suspends every target, changes them all, and on a failure reverts
@@ -466,15 +500,17 @@ func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func
 	errs := make([]error, len(targets))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	const chunk = 32
+	// Chunks of up to 32, smaller when there are few targets (a rolling
+	// batch), so that every worker gets some.
+	chunk := int64(min(32, (len(targets)+n-1)/n))
 	for range n {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(chunk)) - chunk
+				i := int(next.Add(chunk) - chunk)
 				if i >= len(targets) {
 					return
 				}
-				for j := i; j < min(i+chunk, len(targets)); j++ {
+				for j := i; j < min(i+int(chunk), len(targets)); j++ {
 					errs[j] = f(targets[j])
 				}
 			}
@@ -502,7 +538,8 @@ func (h *ReleaseHandler) finish(op string, rep Report) {
 		"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
 		"strategy", rep.Strategy, "policy", rep.Policy, "result", rep.Result,
 		"machines", rep.Selected, "changed", rep.Changed, "exited", rep.Exited,
-		"max_pause", rep.MaxPause, "total", rep.Total, "error", rep.Error)
+		"max_pause", rep.MaxPause, "total", rep.Total, "error", rep.Error,
+		"rolled_back", rep.RolledBack, "verdict", rep.Verdict, "reason", rep.Reason)
 	if m := h.cfg.metrics; m != nil {
 		labels := []string{"machine", rep.Machine, "op", op, "result", rep.Result}
 		m.Add("hotline_upgrades_total", labels, 1)

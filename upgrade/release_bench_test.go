@@ -61,7 +61,15 @@ func benchV2() *fsm.Machine[BenchDataV2] {
 // the p99 of the clients' call latency during the upgrades over the p99
 // before them. Each iteration is one upgrade v1 -> v2; the rollback that
 // sets up the next one is not timed.
-func BenchmarkUpgrade10k(b *testing.B) {
+func BenchmarkUpgrade10k(b *testing.B) { benchUpgrade10k(b) }
+
+// BenchmarkUpgrade10kRolling is [BenchmarkUpgrade10k] with the machines
+// moved in rolling batches of 256, each suspended only for its own change.
+func BenchmarkUpgrade10kRolling(b *testing.B) {
+	benchUpgrade10k(b, upgrade.WithStrategy(upgrade.Rolling(256)))
+}
+
+func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 	const n, clients = 10_000, 4
 	ctx := context.Background()
 	sys := actor.NewSystem(actor.WithLogger(quiet()))
@@ -130,7 +138,7 @@ func BenchmarkUpgrade10k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		phase.Store(1)
-		rep, err := h.Upgrade(ctx, "bench", "v2")
+		rep, err := h.Upgrade(ctx, "bench", "v2", opts...)
 		phase.Store(2)
 		if err != nil {
 			b.Fatal(err)
@@ -141,7 +149,7 @@ func BenchmarkUpgrade10k(b *testing.B) {
 		total += rep.Total
 		maxPause = max(maxPause, rep.MaxPause)
 		b.StopTimer()
-		if _, err := h.Rollback(ctx, "bench"); err != nil {
+		if _, err := h.Rollback(ctx, "bench", opts...); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -1,0 +1,256 @@
+package upgrade
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+)
+
+// DefaultCanaryWindow is how long [Canary] watches its canaries by default.
+const DefaultCanaryWindow = 5 * time.Second
+
+type canary struct {
+	n      int
+	pct    float64
+	window time.Duration
+	health func(context.Context, []actor.Ref) error
+	then   Strategy
+}
+
+func (c *canary) String() string { return "canary(then " + c.then.String() + ")" }
+func (*canary) strategy()        {}
+
+// A CanaryOption configures [Canary].
+type CanaryOption func(*canary)
+
+// CanaryCount makes the first n selected machines (by ID order) the
+// canaries. Default: 1; n < 1 keeps the default.
+func CanaryCount(n int) CanaryOption {
+	return func(c *canary) {
+		if n >= 1 {
+			c.n, c.pct = n, 0
+		}
+	}
+}
+
+// CanaryPercent makes p% of the selected machines (rounded up, at least
+// one) the canaries. Default: [CanaryCount](1); p outside (0, 100] keeps
+// the default.
+func CanaryPercent(p float64) CanaryOption {
+	return func(c *canary) {
+		if p > 0 && p <= 100 {
+			c.pct = p
+		}
+	}
+}
+
+// CanaryWindow sets how long the canaries are watched. Default:
+// [DefaultCanaryWindow]; d <= 0 keeps the default.
+func CanaryWindow(d time.Duration) CanaryOption {
+	return func(c *canary) {
+		if d > 0 {
+			c.window = d
+		}
+	}
+}
+
+// CanaryHealth sets a check run on the canaries at the end of the window:
+// an error fails them. Default: none (only exits count).
+func CanaryHealth(f func(ctx context.Context, canaries []actor.Ref) error) CanaryOption {
+	return func(c *canary) { c.health = f }
+}
+
+// CanaryThen sets how the remaining machines move once the canaries pass.
+// Default: [AllAtOnce]. A nil or Canary strategy keeps the default.
+func CanaryThen(s Strategy) CanaryOption {
+	return func(c *canary) {
+		if _, nested := s.(*canary); s != nil && !nested {
+			c.then = s
+		}
+	}
+}
+
+// Canary moves a few of the selected machines first (the canaries), then
+// watches them for a window: a canary that exits other than normally, or
+// a failed health check at the end of the window, fails them. If they
+// pass, the remaining selected machines move as [CanaryThen] says and the
+// Report's Verdict is "promoted"; if not, the canaries are moved back
+// through the downgrade direction, the upgrade fails with an error
+// wrapping ErrCanaryFailed, and the Verdict is "rolled back". Reason says
+// why either way, in the Report and the log record. A failure to move the
+// canaries themselves rolls them back as [AllAtOnce] does. New machines
+// may start during the window, on the version current before.
+func Canary(opts ...CanaryOption) Strategy {
+	c := &canary{n: 1, window: DefaultCanaryWindow, then: AllAtOnce()}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+func (c *canary) cohort(n int) int {
+	if c.pct > 0 {
+		return min(n, max(1, int(math.Ceil(float64(n)*c.pct/100))))
+	}
+	return min(n, c.n)
+}
+
+// canaryMove is move for a Canary strategy, with r.op held.
+func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, to string, cfg moveConfig, c *canary, rep *Report) error {
+	type cand struct {
+		ref      actor.Ref
+		id, from string
+	}
+	var cands []cand
+	h.mu.Lock()
+	for ref, t := range r.live {
+		if t.version != to && cfg.selector.picks(t) {
+			cands = append(cands, cand{ref, t.id, t.version})
+		}
+	}
+	h.mu.Unlock()
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.id, b.id) })
+	cands = cands[:c.cohort(len(cands))]
+	only := make(map[actor.Ref]bool, len(cands))
+	refs := make([]actor.Ref, 0, len(cands))
+	froms := map[string]map[actor.Ref]bool{}
+	for _, cd := range cands {
+		only[cd.ref] = true
+		refs = append(refs, cd.ref)
+		if froms[cd.from] == nil {
+			froms[cd.from] = map[actor.Ref]bool{}
+		}
+		froms[cd.from][cd.ref] = true
+	}
+	rep.Canaries = len(refs)
+
+	sub := cfg
+	sub.strategy, sub.only = AllAtOnce(), only
+	var crep Report
+	err := h.moveHeld(ctx, op, r, to, sub, &crep)
+	merge(rep, crep)
+	if err != nil {
+		rep.Verdict, rep.Reason = "rolled back", "moving the canaries failed: "+err.Error()
+		return err
+	}
+	cfg.report("canaries", crep.Changed, crep.Selected)
+
+	reason := h.watchCanaries(ctx, refs, c)
+	if reason == "" {
+		rest := cfg
+		rest.strategy = c.then
+		var rrep Report
+		err = h.moveHeld(ctx, op, r, to, rest, &rrep)
+		merge(rep, rrep)
+		if err == nil {
+			rep.Verdict, rep.Reason = "promoted", fmt.Sprintf("%d canaries healthy for %v", len(refs), c.window)
+			return nil
+		}
+		reason = "moving the rest failed: " + err.Error()
+	}
+	rep.Verdict, rep.Reason = "rolled back", reason
+	var errs []error
+	for from, set := range froms {
+		back := cfg
+		back.strategy, back.only, back.progress = AllAtOnce(), set, nil
+		var brep Report
+		berr := h.moveHeld(context.WithoutCancel(ctx), op, r, from, back, &brep)
+		rep.RolledBack += brep.Changed
+		errs = append(errs, berr)
+	}
+	// Changed: the machines left on to (an exited canary is not).
+	rep.Changed = 0
+	h.mu.Lock()
+	for _, t := range r.live {
+		if t.version == to && cfg.selector.picks(t) {
+			rep.Changed++
+		}
+	}
+	h.mu.Unlock()
+	rep.Result = "rolled back"
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	return errors.Join(append(errs, fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, reason))...)
+}
+
+// watchCanaries watches the canaries for the window and returns why they
+// failed, or "" if they passed.
+func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref, c *canary) string {
+	downs := make(chan actor.Down, 1)
+	w, err := h.sys.Spawn(&canaryWatch{refs: refs, out: downs})
+	if err != nil {
+		return "cannot watch the canaries: " + err.Error()
+	}
+	defer func() {
+		if err := actor.Stop(context.WithoutCancel(ctx), w, actor.Normal); err != nil && !isNoProc(err) {
+			h.cfg.logger.Warn("upgrade: stop the canary watcher", "error", err)
+		}
+	}()
+	if err := actor.Send(w, startWatch{}); err != nil {
+		return "cannot watch the canaries: " + err.Error()
+	}
+	t := time.NewTimer(c.window)
+	defer t.Stop()
+	select {
+	case d := <-downs:
+		return fmt.Sprintf("canary %v exited: %v", d.Actor, d.Reason)
+	case <-ctx.Done():
+		return "cancelled during the window: " + ctx.Err().Error()
+	case <-t.C:
+	}
+	if c.health != nil {
+		if err := c.health(ctx, refs); err != nil {
+			return "health check failed: " + err.Error()
+		}
+	}
+	return ""
+}
+
+type startWatch struct{}
+
+// canaryWatch monitors the canaries and reports the first abnormal exit.
+type canaryWatch struct {
+	refs []actor.Ref
+	out  chan<- actor.Down
+}
+
+func (w *canaryWatch) Receive(c *actor.Context, msg any) {
+	switch m := msg.(type) {
+	case startWatch:
+		for _, r := range w.refs {
+			c.Monitor(r)
+		}
+	case actor.Down:
+		if !actor.IsNormal(m.Reason) {
+			select {
+			case w.out <- m:
+			default:
+			}
+		}
+	}
+}
+
+// merge adds the figures of a part of a move to rep.
+func merge(rep *Report, part Report) {
+	rep.Policy = part.Policy
+	for _, f := range part.From {
+		if !slices.Contains(rep.From, f) {
+			rep.From = append(rep.From, f)
+		}
+	}
+	slices.Sort(rep.From)
+	rep.Selected += part.Selected
+	rep.Changed += part.Changed
+	rep.Exited += part.Exited
+	rep.RolledBack += part.RolledBack
+	rep.MaxPause = max(rep.MaxPause, part.MaxPause)
+	rep.MaxSuspended = max(rep.MaxSuspended, part.MaxSuspended)
+	rep.Result = part.Result
+}

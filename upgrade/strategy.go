@@ -1,0 +1,175 @@
+package upgrade
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+)
+
+// ErrCanaryFailed is wrapped by the error of a [Canary] upgrade whose
+// canaries were judged unhealthy and moved back.
+var ErrCanaryFailed = errors.New("upgrade: canary failed")
+
+// maxRollingPause bounds [RollingPause].
+const maxRollingPause = time.Minute
+
+type rolling struct {
+	k     int
+	pause time.Duration
+}
+
+func (s *rolling) String() string { return fmt.Sprintf("rolling(%d)", s.k) }
+func (*rolling) strategy()        {}
+
+// A RollingOption configures [Rolling].
+type RollingOption func(*rolling)
+
+// RollingPause waits d between batches (bounded by ctx). Default: none;
+// d is clamped to [0, 1 minute].
+func RollingPause(d time.Duration) RollingOption {
+	return func(s *rolling) { s.pause = min(max(d, 0), maxRollingPause) }
+}
+
+// Rolling moves the selected machines in batches of k (by ID order): each
+// machine is suspended only for its own change, and at most k are
+// suspended at any moment; a batch starts when the previous one is done.
+// New machines wait to start until the rollout ends, so that none is left
+// behind. If a change fails, the machines already moved (which have
+// handled events since) are moved back through the downgrade direction on
+// their current data, the current version does not change, and the error
+// wraps ErrRolledBack and a *[MachineError]. Progress is reported per
+// batch (Phase "batch") and per batch moved back (Phase "rolled back").
+// k < 1 means 1.
+func Rolling(k int, opts ...RollingOption) Strategy {
+	s := &rolling{k: max(k, 1)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// roll moves targets batch by batch, and on a failure moves the moved ones
+// back. It leaves no target suspended.
+func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, targets []*target, cfg moveConfig, s *rolling, rep *Report) error {
+	slices.SortFunc(targets, func(a, b *target) int { return cmp.Compare(a.t.id, b.t.id) })
+	var inflight, peak atomic.Int64
+	enter := func() {
+		n := inflight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+	}
+	defer func() { rep.MaxSuspended = int(peak.Load()) }()
+	var merr error
+	done := 0
+	for i := 0; i < len(targets) && merr == nil; i += s.k {
+		if i > 0 && s.pause > 0 {
+			if err := sleepCtx(ctx, s.pause); err != nil {
+				merr = err
+				break
+			}
+		}
+		batch := targets[i:min(i+s.k, len(targets))]
+		merr = h.parallel(ctx, batch, func(tg *target) error {
+			if err := actor.Suspend(ctx, tg.ref); err != nil {
+				if isNoProc(err) {
+					tg.gone = true
+					return nil
+				}
+				return err
+			}
+			enter()
+			at := h.cfg.now()
+			var opts []fsm.ChangeOption
+			if tg.step.down {
+				opts = append(opts, fsm.AsDowngrade())
+			}
+			err := fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+			switch {
+			case err == nil:
+				tg.changed = true
+			case isNoProc(err):
+				tg.gone = true
+				err = nil
+			default:
+				err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: tg.step.code.Version(), Err: err}
+			}
+			if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
+				err = errors.Join(err, rerr)
+			}
+			tg.pause = h.cfg.now().Sub(at)
+			inflight.Add(-1)
+			return err
+		})
+		done += len(batch)
+		cfg.report("batch", count(targets[:done], func(tg *target) bool { return tg.changed }), len(targets))
+	}
+	if merr == nil {
+		return nil
+	}
+	rerr := h.moveBack(context.WithoutCancel(ctx), r, to, targets, cfg, s.k, rep)
+	return errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, merr), rerr)
+}
+
+// moveBack moves the changed targets (resumed, so they may have handled
+// events since) back from to to their own version through the downgrade
+// direction, k at a time.
+func (h *ReleaseHandler) moveBack(ctx context.Context, r *release, to string, targets []*target, cfg moveConfig, k int, rep *Report) error {
+	var moved []*target
+	backs := map[string]step{}
+	h.mu.Lock()
+	for _, tg := range targets {
+		if !tg.changed {
+			continue
+		}
+		moved = append(moved, tg)
+		if _, ok := backs[tg.from]; !ok {
+			st, err := h.stepLocked(ctx, r, to, tg.from)
+			if err != nil {
+				h.mu.Unlock()
+				return fmt.Errorf("upgrade: move back to %s: %w", tg.from, err)
+			}
+			backs[tg.from] = st
+		}
+	}
+	h.mu.Unlock()
+	var errs []error
+	var back atomic.Int64
+	for i := 0; i < len(moved); i += k {
+		batch := moved[i:min(i+k, len(moved))]
+		errs = append(errs, h.parallel(ctx, batch, func(tg *target) error {
+			st := backs[tg.from]
+			var opts []fsm.ChangeOption
+			if st.down {
+				opts = append(opts, fsm.AsDowngrade())
+			}
+			err := fsm.ChangeCode(ctx, tg.ref, st.code, opts...)
+			if err == nil || isNoProc(err) {
+				tg.changed = false
+				back.Add(1)
+				return nil
+			}
+			return fmt.Errorf("upgrade: move %s back to %s: %w", tg.t.id, tg.from, err)
+		}))
+		cfg.report("rolled back", int(back.Load()), len(moved))
+	}
+	rep.RolledBack += int(back.Load())
+	return errors.Join(errs...)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
