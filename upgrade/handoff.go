@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,10 +62,8 @@ type Handoff struct {
 	codes map[string][]fsm.Code // by machine, oldest version first
 
 	mu       sync.Mutex
-	machines map[string]actor.Ref
-	mOrder   []string
-	conns    map[string]Conn
-	cOrder   []string
+	machines registry[actor.Ref]
+	conns    registry[Conn]
 }
 
 // A Conn is a connection registered for the handoff with [Handoff.Adopt].
@@ -186,9 +183,7 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	}
 	h := &Handoff{
 		r: r, sys: sys, cfg: cfg, log: r.log,
-		codes:    make(map[string][]fsm.Code),
-		machines: make(map[string]actor.Ref),
-		conns:    make(map[string]Conn),
+		codes: make(map[string][]fsm.Code),
 	}
 	for _, c := range cfg.codes {
 		h.codes[c.Machine()] = append(h.codes[c.Machine()], c)
@@ -208,11 +203,9 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 func (h *Handoff) Manage(key string, ref actor.Ref) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.machines[key]; ok {
+	if !h.machines.add(key, ref) {
 		return fmt.Errorf("%w: machine %q", ErrDuplicateKey, key)
 	}
-	h.machines[key] = ref
-	h.mOrder = append(h.mOrder, key)
 	return nil
 }
 
@@ -221,18 +214,14 @@ func (h *Handoff) Manage(key string, ref actor.Ref) error {
 func (h *Handoff) Unmanage(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.machines[key]; ok {
-		delete(h.machines, key)
-		h.mOrder = slices.DeleteFunc(h.mOrder, func(k string) bool { return k == key })
-	}
+	h.machines.remove(key)
 }
 
 // Machine returns the managed machine of key.
 func (h *Handoff) Machine(key string) (actor.Ref, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ref, ok := h.machines[key]
-	return ref, ok
+	return h.machines.get(key)
 }
 
 // Adopt registers a connection for the handoff, under a key unique in this
@@ -249,11 +238,9 @@ func (h *Handoff) Adopt(key string, c Conn) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.conns[key]; ok {
+	if !h.conns.add(key, c) {
 		return fmt.Errorf("%w: connection %q", ErrDuplicateKey, key)
 	}
-	h.conns[key] = c
-	h.cOrder = append(h.cOrder, key)
 	return nil
 }
 
@@ -262,10 +249,7 @@ func (h *Handoff) Adopt(key string, c Conn) error {
 func (h *Handoff) Release(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.conns[key]; ok {
-		delete(h.conns, key)
-		h.cOrder = slices.DeleteFunc(h.cOrder, func(k string) bool { return k == key })
-	}
+	h.conns.remove(key)
 }
 
 // socketPath is where the process of pid listens for its successor.

@@ -237,13 +237,12 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range st.Machines {
-		if _, ok := h.machines[m.Key]; ok {
+		if h.machines.has(m.Key) {
 			return fmt.Errorf("%w: machine %q", ErrDuplicateKey, m.Key)
 		}
 	}
 	for _, m := range st.Machines {
-		h.machines[m.Key] = out.Machines[m.Key]
-		h.mOrder = append(h.mOrder, m.Key)
+		h.machines.add(m.Key, out.Machines[m.Key])
 	}
 	h.log.Debug("upgrade: handoff: restore", "decode", t1.Sub(t0), "machines", time.Since(t1))
 	return nil

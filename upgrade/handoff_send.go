@@ -117,13 +117,11 @@ func (s *sending) end(upgradeErr error) error {
 		// accepted in the instant of the hold) stays and drains here.
 		h.mu.Lock()
 		for _, k := range s.connKeys {
-			delete(h.conns, k)
+			h.conns.remove(k)
 		}
 		for _, k := range s.machineKeys {
-			delete(h.machines, k)
+			h.machines.remove(k)
 		}
-		h.mOrder = slices.DeleteFunc(h.mOrder, func(k string) bool { _, ok := h.machines[k]; return !ok })
-		h.cOrder = slices.DeleteFunc(h.cOrder, func(k string) bool { _, ok := h.conns[k]; return !ok })
 		h.mu.Unlock()
 		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
 		return nil
@@ -204,13 +202,15 @@ func (s *sending) exchange() error {
 	// Phase one: the descriptors of the connections, while this process
 	// still serves them (the new one reads none before it is ready).
 	h.mu.Lock()
-	sent := make(map[string]bool, len(h.cOrder))
-	pre := handoff.State{Conns: make([]handoff.Conn, 0, len(h.cOrder))}
-	fds := make([]int, 0, len(h.cOrder))
-	for _, k := range h.cOrder {
+	order := h.conns.keys()
+	sent := make(map[string]bool, len(order))
+	pre := handoff.State{Conns: make([]handoff.Conn, 0, len(order))}
+	fds := make([]int, 0, len(order))
+	for _, k := range order {
 		// A copy of the descriptor, so that the service may close the
 		// connection meanwhile, and the lock is not held while sending.
-		fd, err := dupConn(h.conns[k].Conn)
+		c, _ := h.conns.get(k)
+		fd, err := dupConn(c.Conn)
 		if err != nil {
 			h.log.Warn("upgrade: handoff: connection sent with the state", "conn", k, "err", err)
 			continue
@@ -242,15 +242,15 @@ func (s *sending) exchange() error {
 	start := time.Now()
 	s.held = h.r.holdListeners()
 	h.mu.Lock()
-	conns := make([]Conn, len(h.cOrder))
-	ckeys := append([]string(nil), h.cOrder...)
+	ckeys := h.conns.keys()
+	conns := make([]Conn, len(ckeys))
 	for i, k := range ckeys {
-		conns[i] = h.conns[k]
+		conns[i], _ = h.conns.get(k)
 	}
-	mkeys := append([]string(nil), h.mOrder...)
+	mkeys := h.machines.keys()
 	refs := make([]actor.Ref, len(mkeys))
 	for i, k := range mkeys {
-		refs[i] = h.machines[k]
+		refs[i], _ = h.machines.get(k)
 	}
 	h.mu.Unlock()
 

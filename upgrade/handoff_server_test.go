@@ -395,7 +395,7 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 	case line == "stats":
 		fds, _ := os.ReadDir("/proc/self/fd")
 		c.s.h.mu.Lock()
-		n := len(c.s.h.machines)
+		n := c.s.h.machines.len()
 		c.s.h.mu.Unlock()
 		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), goroutines(), n)
 	case strings.HasPrefix(line, "arm ") || line == "fired":
