@@ -18,21 +18,58 @@ type Action struct {
 	value any           // a reply, a reply error, a stop reason, or an event's payload
 }
 
-type actionKind uint8
+// ActionKind says what an [Action] does. Code that carries actions
+// elsewhere (a plugin binding, a trace) reads an action with
+// [Action.Kind], [Action.Name], [Action.After] and [Action.Value], and
+// rebuilds it with the constructor of its kind ([Reply], [Timeout] …).
+type ActionKind uint8
+
+// The kinds of actions, each named after its constructor.
+const (
+	ActionNone ActionKind = iota // the zero Action
+	ActionReply
+	ActionReplyError
+	ActionPostpone
+	ActionNextEvent
+	ActionStateTimeout
+	ActionCancelStateTimeout
+	ActionEventTimeout
+	ActionTimeout
+	ActionCancelTimeout
+	ActionStop
+)
+
+type actionKind = ActionKind
 
 const (
-	actNone actionKind = iota
-	actReply
-	actReplyError
-	actPostpone
-	actNextEvent
-	actStateTimeout
-	actCancelStateTimeout
-	actEventTimeout
-	actTimeout
-	actCancelTimeout
-	actStop
+	actNone               = ActionNone
+	actReply              = ActionReply
+	actReplyError         = ActionReplyError
+	actPostpone           = ActionPostpone
+	actNextEvent          = ActionNextEvent
+	actStateTimeout       = ActionStateTimeout
+	actCancelStateTimeout = ActionCancelStateTimeout
+	actEventTimeout       = ActionEventTimeout
+	actTimeout            = ActionTimeout
+	actCancelTimeout      = ActionCancelTimeout
+	actStop               = ActionStop
 )
+
+// Kind returns what the action does.
+func (a Action) Kind() ActionKind { return a.kind }
+
+// Name returns the name of a generic timeout ([Timeout], [CancelTimeout]),
+// else "".
+func (a Action) Name() string { return a.name }
+
+// After returns the delay of a timeout ([StateTimeout], [EventTimeout],
+// [Timeout]), else 0.
+func (a Action) After() time.Duration { return a.after }
+
+// Value returns what the action carries: the value of a [Reply], the error
+// of a [ReplyError], the reason of a [Stop] (nil for a normal stop), the
+// event payload of a [NextEvent] or a timeout; else nil.
+func (a Action) Value() any { return a.value }
 
 // Reply answers the caller of the event being handled with v, which
 // [Call] returns. It does nothing for an event that did not come from

@@ -47,6 +47,14 @@ func FuzzDecodeRequest(f *testing.F) {
 	fuzzDecoder(f, func() wire.Message { return new(wire.Request) })
 }
 
+func FuzzDecodeMachineCall(f *testing.F) {
+	fuzzDecoder(f, func() wire.Message { return new(wire.MachineCall) })
+}
+
+func FuzzDecodeMachineResult(f *testing.F) {
+	fuzzDecoder(f, func() wire.Message { return new(wire.MachineResult) })
+}
+
 func FuzzDecodeResponse(f *testing.F) {
 	fuzzDecoder(f, func() wire.Message { return new(wire.Response) })
 }

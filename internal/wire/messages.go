@@ -56,6 +56,10 @@ func (t Type) String() string {
 		return "Request"
 	case TypeResponse:
 		return "Response"
+	case TypeMachineCall:
+		return "MachineCall"
+	case TypeMachineResult:
+		return "MachineResult"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }

@@ -51,6 +51,18 @@ var samples = []struct {
 	{"response-panic", &wire.Response{ID: 300, Status: wire.StatusPanic, Message: "boom",
 		Stack: "goroutine 7 [running]:\n"},
 		func() wire.Message { return new(wire.Response) }},
+	{"machine-call", &wire.MachineCall{Version: "v2", State: "dialing", Data: []byte{0x81, 0xa1, 'n', 0x03},
+		Kind: 1, Event: "KeyPressed", Payload: []byte{0x81, 0xa3, 'k', 'e', 'y', 0xa1, '5'}},
+		func() wire.Message { return new(wire.MachineCall) }},
+	{"machine-result", &wire.MachineResult{State: "connecting", Data: []byte{0x81, 0xa1, 'n', 0x04},
+		Actions: []wire.MachineAction{
+			{Kind: 1, Value: []byte{0xa2, 'o', 'k'}},
+			{Kind: 8, Name: "ring", After: 30 * time.Second, Event: "Ring", Value: []byte{0xc0}},
+		}},
+		func() wire.Message { return new(wire.MachineResult) }},
+	{"machine-result-fail", &wire.MachineResult{State: "off", Fail: wire.FailUnknownEvent,
+		Message: "fsm: no handler for event Hangup"},
+		func() wire.Message { return new(wire.MachineResult) }},
 }
 
 // formatHex writes b as hex, 16 bytes a line.
