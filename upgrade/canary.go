@@ -164,15 +164,22 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		rep.RolledBack += brep.Changed
 		errs = append(errs, berr)
 	}
-	// Changed: the machines left on to (an exited canary is not).
-	rep.Changed = 0
+	// Changed: the machines left on to. An exited canary is not, even if
+	// the handler's watcher has not yet seen it go: ask each machine.
+	var left []actor.Ref
 	h.mu.Lock()
-	for _, t := range r.live {
+	for ref, t := range r.live {
 		if t.version == to && cfg.selector.picks(t) {
-			rep.Changed++
+			left = append(left, ref)
 		}
 	}
 	h.mu.Unlock()
+	rep.Changed = 0
+	for _, ref := range left {
+		if actor.Inspect(context.WithoutCancel(ctx), ref, func(actor.Behavior) error { return nil }) == nil {
+			rep.Changed++
+		}
+	}
 	rep.Result = "rolled back"
 	if err != nil {
 		return errors.Join(append(errs, err)...)
