@@ -12,7 +12,7 @@ import (
 // and the data. Actions run in the order given. The zero Action does
 // nothing.
 type Action struct {
-	kind  actionKind
+	kind  ActionKind
 	name  string        // a generic timeout's name
 	after time.Duration // a timeout's delay
 	value any           // a reply, a reply error, a stop reason, or an event's payload
@@ -39,22 +39,6 @@ const (
 	ActionStop
 )
 
-type actionKind = ActionKind
-
-const (
-	actNone               = ActionNone
-	actReply              = ActionReply
-	actReplyError         = ActionReplyError
-	actPostpone           = ActionPostpone
-	actNextEvent          = ActionNextEvent
-	actStateTimeout       = ActionStateTimeout
-	actCancelStateTimeout = ActionCancelStateTimeout
-	actEventTimeout       = ActionEventTimeout
-	actTimeout            = ActionTimeout
-	actCancelTimeout      = ActionCancelTimeout
-	actStop               = ActionStop
-)
-
 // Kind returns what the action does.
 func (a Action) Kind() ActionKind { return a.kind }
 
@@ -75,23 +59,23 @@ func (a Action) Value() any { return a.value }
 // [Call] returns. It does nothing for an event that did not come from
 // Call, or once the call has been answered. A call that is postponed keeps
 // its caller: the handler that takes it later replies.
-func Reply(v any) Action { return Action{kind: actReply, value: v} }
+func Reply(v any) Action { return Action{kind: ActionReply, value: v} }
 
 // ReplyError answers the caller of the event being handled with err, which
 // [Call] returns as its error.
-func ReplyError(err error) Action { return Action{kind: actReplyError, value: err} }
+func ReplyError(err error) Action { return Action{kind: ActionReplyError, value: err} }
 
 // Postpone keeps the event being handled until the machine's state next
 // changes; it is then handled again, before the events waiting in the
 // mailbox, in the order events were postponed. A state-enter handler may
 // not postpone.
-func Postpone() Action { return Action{kind: actPostpone} }
+func Postpone() Action { return Action{kind: ActionPostpone} }
 
 // NextEvent inserts an event with the payload ev (of kind [KindInternal]),
 // handled right after this one, before postponed events and the mailbox.
 // Several are handled in the order given. A state-enter handler may not
 // insert events.
-func NextEvent(ev any) Action { return Action{kind: actNextEvent, value: ev} }
+func NextEvent(ev any) Action { return Action{kind: ActionNextEvent, value: ev} }
 
 // StateTimeout delivers an event with the payload ev (of kind
 // [KindStateTimeout]) after d, unless the state changes first. A machine has one
@@ -99,17 +83,17 @@ func NextEvent(ev any) Action { return Action{kind: actNextEvent, value: ev} }
 // belongs to the next state. A d ≤ 0 delivers it after the events already
 // in the mailbox.
 func StateTimeout(d time.Duration, ev any) Action {
-	return Action{kind: actStateTimeout, after: d, value: ev}
+	return Action{kind: ActionStateTimeout, after: d, value: ev}
 }
 
 // CancelStateTimeout cancels the state timeout, if one runs.
-func CancelStateTimeout() Action { return Action{kind: actCancelStateTimeout} }
+func CancelStateTimeout() Action { return Action{kind: ActionCancelStateTimeout} }
 
 // EventTimeout delivers an event with the payload ev (of kind
 // [KindEventTimeout]) after d, unless any event is handled first. A machine has
 // one event timeout: setting it again replaces it.
 func EventTimeout(d time.Duration, ev any) Action {
-	return Action{kind: actEventTimeout, after: d, value: ev}
+	return Action{kind: ActionEventTimeout, after: d, value: ev}
 }
 
 // Timeout sets the generic timeout called name to deliver an event with
@@ -118,39 +102,39 @@ func EventTimeout(d time.Duration, ev any) Action {
 // until they fire or are cancelled with [CancelTimeout]; neither events nor
 // changes of state cancel them.
 func Timeout(name string, d time.Duration, ev any) Action {
-	return Action{kind: actTimeout, name: name, after: d, value: ev}
+	return Action{kind: ActionTimeout, name: name, after: d, value: ev}
 }
 
 // CancelTimeout cancels the generic timeout called name, if it runs.
-func CancelTimeout(name string) Action { return Action{kind: actCancelTimeout, name: name} }
+func CancelTimeout(name string) Action { return Action{kind: ActionCancelTimeout, name: name} }
 
 // Stop ends the machine with reason ([actor.Normal] if nil) once the
 // actions before it have run: so a [Reply] before Stop reaches its caller.
 // A caller whose call is left unanswered gets an *[actor.ExitError].
-func Stop(reason error) Action { return Action{kind: actStop, value: reason} }
+func Stop(reason error) Action { return Action{kind: ActionStop, value: reason} }
 
 // String describes the action, for logs and test traces.
 func (a Action) String() string {
 	switch a.kind {
-	case actReply:
+	case ActionReply:
 		return fmt.Sprintf("reply(%v)", a.value)
-	case actReplyError:
+	case ActionReplyError:
 		return fmt.Sprintf("reply_error(%v)", a.value)
-	case actPostpone:
+	case ActionPostpone:
 		return "postpone"
-	case actNextEvent:
+	case ActionNextEvent:
 		return fmt.Sprintf("next_event(%v)", a.value)
-	case actStateTimeout:
+	case ActionStateTimeout:
 		return fmt.Sprintf("state_timeout(%v, %v)", a.after, a.value)
-	case actCancelStateTimeout:
+	case ActionCancelStateTimeout:
 		return "cancel_state_timeout"
-	case actEventTimeout:
+	case ActionEventTimeout:
 		return fmt.Sprintf("event_timeout(%v, %v)", a.after, a.value)
-	case actTimeout:
+	case ActionTimeout:
 		return fmt.Sprintf("timeout(%s, %v, %v)", a.name, a.after, a.value)
-	case actCancelTimeout:
+	case ActionCancelTimeout:
 		return fmt.Sprintf("cancel_timeout(%s)", a.name)
-	case actStop:
+	case ActionStop:
 		return fmt.Sprintf("stop(%v)", a.value)
 	}
 	return "none"

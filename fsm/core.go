@@ -249,33 +249,33 @@ func (c *core) run(sh shell, t *transition, acts []Action, from caller, enter bo
 			return nil
 		}
 		switch a.kind {
-		case actNone:
-		case actReply:
+		case ActionNone:
+		case ActionReply:
 			sh.reply(from, a.value, nil)
 			t.replied = t.replied || from.waiting()
-		case actReplyError:
+		case ActionReplyError:
 			sh.reply(from, nil, a.err())
 			t.replied = t.replied || from.waiting()
-		case actPostpone, actNextEvent:
+		case ActionPostpone, ActionNextEvent:
 			if enter {
 				return fmt.Errorf("%w: %s %s: an enter handler of state %q used %v", ErrBadResult, c.code.Machine(), c.code.Version(), c.in.State(), a)
 			}
-			if a.kind == actPostpone {
+			if a.kind == ActionPostpone {
 				t.postpone = true
 			} else {
 				t.inserted = append(t.inserted, item{ev: Event{Kind: KindInternal, Payload: a.value}})
 			}
-		case actStateTimeout:
+		case ActionStateTimeout:
 			c.setTimer(sh, KindStateTimeout, "", a.after, a.value)
-		case actCancelStateTimeout:
+		case ActionCancelStateTimeout:
 			c.cancelTimer(sh, KindStateTimeout, "")
-		case actEventTimeout:
+		case ActionEventTimeout:
 			c.setTimer(sh, KindEventTimeout, "", a.after, a.value)
-		case actTimeout:
+		case ActionTimeout:
 			c.setTimer(sh, KindTimeout, a.name, a.after, a.value)
-		case actCancelTimeout:
+		case ActionCancelTimeout:
 			c.cancelTimer(sh, KindTimeout, a.name)
-		case actStop:
+		case ActionStop:
 			t.stop, t.reason = true, a.err()
 		default:
 			return fmt.Errorf("%w: unknown action %d", ErrBadResult, a.kind)
