@@ -151,6 +151,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 // successor (not a child of ours: found through the PID file).
 type switchProc struct {
 	exe, admin, pidFile, addr, http, log string
+	args                                 []string // more flags of serve
 	cmd                                  *exec.Cmd
 	logFile                              *os.File
 }
@@ -161,8 +162,9 @@ func (p *switchProc) start(ctx context.Context, version string, drain time.Durat
 		return fmt.Errorf("demo: %w", err)
 	}
 	p.logFile = f
-	p.cmd = exec.Command(p.exe, "serve", "--listen", p.addr, "--admin", p.admin, "--plugins", filepath.Join(filepath.Dir(p.exe), "plugins"),
-		"--version", version, "--pid-file", p.pidFile, "--http", p.http, "--drain-timeout", drain.String())
+	args := []string{"serve", "--listen", p.addr, "--admin", p.admin, "--plugins", filepath.Join(filepath.Dir(p.exe), "plugins"),
+		"--version", version, "--pid-file", p.pidFile, "--http", p.http, "--drain-timeout", drain.String()}
+	p.cmd = exec.Command(p.exe, append(args, p.args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("demo: start the switch: %w", err)

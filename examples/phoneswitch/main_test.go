@@ -292,7 +292,6 @@ func TestCtlUsage(t *testing.T) {
 		{[]string{"ctl", "--admin", "x", "flags", "set"}, "ctl flags: feature flags are not yet supported"},
 		{[]string{"ctl", "--admin", "/nonexistent/sock", "status"}, "ctl status: admin socket:"},
 		{[]string{"load", "--phones", "3"}, "load: --phones 3: want an even number"},
-		{[]string{"serve", "--admin", "x", "--in-process=false"}, "plugin hosting is not yet supported"},
 		{[]string{"nope"}, `unknown command "nope"`},
 	}
 	for _, tt := range tests {
