@@ -273,7 +273,7 @@ func (p *switchProc) stop() error {
 			errs = append(errs, err)
 		}
 		deadline := time.Now().Add(15 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		for !exited(pid) && time.Now().Before(deadline) { // a zombie child of ours has exited
 			time.Sleep(20 * time.Millisecond)
 		}
 	}

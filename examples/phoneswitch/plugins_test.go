@@ -154,6 +154,36 @@ func testPluginCall(t *testing.T, exe string) {
 	require.Equal(t, since, got, "since survives a downgrade and an upgrade")
 	waitFrames()
 
+	// A binary restart: the new process loads plugins of its own, and takes
+	// the call over; the old one exits, and its plugins with it.
+	old, err := sw.pid()
+	require.NoError(t, err)
+	restarted, err := sw.restart()
+	require.NoError(t, err)
+	require.Contains(t, restarted, "2 lines (2 phones) handed over live")
+	require.Eventually(t, func() bool { return exited(old) }, 5*time.Second, 10*time.Millisecond)
+	for _, pid := range pids {
+		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "plugin pid %d outlives its switch", pid)
+	}
+	logText, err = os.ReadFile(sw.log)
+	require.NoError(t, err)
+	found = loadedPID.FindAllStringSubmatch(string(logText), -1)
+	require.Len(t, found, 4, "the new process loaded both plugins")
+	pids = pids[:0]
+	for _, m := range found[2:] {
+		pid, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		require.False(t, exited(pid), m[1])
+		pids = append(pids, pid)
+	}
+	waitFrames()
+	for _, p := range []*loadPhone{a, b} {
+		st := statusOf(t, p)
+		require.Equal(t, "v2", st.Version, st.String())
+		got, _ := st.Get("since")
+		require.Equal(t, since, got, "since survives a binary restart")
+	}
+
 	stopStreams()
 	wg.Wait()
 	require.Eventually(t, func() bool { return b.recv() == sent[0] && a.recv() == sent[1] }, 5*time.Second, time.Millisecond)
