@@ -30,6 +30,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	callLength := fs.Duration("call", 2*time.Second, "length of each call")
 	window := fs.Duration("window", 3*time.Second, "the canary's watch window (for when canary is supported)")
 	keep := fs.Bool("keep", false, "keep the working directory (logs) after the demo")
+	inProcess := fs.Bool("in-process", true, "run the phone versions compiled into the switch instead of the plugins")
+	plugins := fs.String("plugins", "", "`DIR` of the phone-v1 and phone-v2 plugins and their SHA256SUMS (default: plugins/ beside this binary)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -57,6 +59,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	sw := switchProc{
 		exe: exe, admin: filepath.Join(dir, "admin.sock"), pidFile: filepath.Join(dir, "switch.pid"),
 		addr: addr, http: httpAddr, log: filepath.Join(dir, "switch.log"),
+	}
+	if !*inProcess {
+		sw.args = []string{"--in-process=false"}
+		if *plugins != "" {
+			sw.args = append(sw.args, "--plugins", *plugins)
+		}
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "demo: "+format+"\n", a...) }
 

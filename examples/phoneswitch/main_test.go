@@ -270,9 +270,9 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	t.Logf("frames: %d and %d, none lost or reordered", sent[0], sent[1])
 }
 
-func testDemo(t *testing.T, exe string) {
+func testDemo(t *testing.T, exe string, flags ...string) {
 	var out bytes.Buffer
-	cmd := exec.Command(exe, "demo", "--phones", "4", "--duration", "5s", "--call", "800ms")
+	cmd := exec.Command(exe, append([]string{"demo", "--phones", "4", "--duration", "5s", "--call", "800ms"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), out.String())
 	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live"} {

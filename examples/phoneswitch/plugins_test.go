@@ -51,6 +51,7 @@ func TestPluginHosted(t *testing.T) {
 	exe := buildWithPlugins(t, dir)
 	t.Run("call and upgrade", func(t *testing.T) { testPluginCall(t, exe) })
 	t.Run("bad checksum", func(t *testing.T) { testPluginChecksum(t, exe) })
+	t.Run("demo", func(t *testing.T) { testDemo(t, exe, "--in-process=false") })
 }
 
 var loadedPID = regexp.MustCompile(`"loaded plugin" pid=\d+ binary=(phone-v[12]) version=v[12] plugin_pid=(\d+)`)
@@ -233,4 +234,25 @@ func testPluginChecksum(t *testing.T, exe string) {
 			require.Contains(t, string(out), tt.want)
 		})
 	}
+}
+
+func TestReadSums(t *testing.T) {
+	dir := t.TempDir()
+	a, b := strings.Repeat("ab", 32), strings.Repeat("0c", 32)
+	path := filepath.Join(dir, sumsFile)
+	require.NoError(t, os.WriteFile(path, []byte(a+"  phone-v1\n"+b+" *bin/plugins/phone-v2\n\n"), 0o644))
+	sums, err := readSums(path)
+	require.NoError(t, err)
+	require.Len(t, sums, 2)
+	require.Equal(t, a, hex.EncodeToString(sums["phone-v1"]))
+	require.Equal(t, b, hex.EncodeToString(sums["phone-v2"]))
+
+	for _, bad := range []string{"phone-v1\n", "abcd  phone-v1\n", a + "  \n"} {
+		require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+		_, err := readSums(path)
+		require.Error(t, err, "%q", bad)
+		require.Contains(t, err.Error(), sumsFile+":1:")
+	}
+	_, err = readSums(filepath.Join(dir, "none"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
