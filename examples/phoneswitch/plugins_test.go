@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,6 +56,8 @@ func TestPluginHosted(t *testing.T) {
 }
 
 var loadedPID = regexp.MustCompile(`"loaded plugin" pid=\d+ binary=(phone-v[12]) version=v[12] plugin_pid=(\d+)`)
+
+var startedPID = regexp.MustCompile(`"plugin started" pid=\d+ plugin=(phone-v[12]) pid=(\d+)`)
 
 func testPluginCall(t *testing.T, exe string) {
 	ctx := context.Background()
@@ -155,6 +158,18 @@ func testPluginCall(t *testing.T, exe string) {
 	require.Equal(t, since, got, "since survives a downgrade and an upgrade")
 	waitFrames()
 
+	// The plugin that runs both phones' code is killed mid-call: the host
+	// restarts it and delivers the event again (the state and data stay on
+	// the host), so no frame is lost.
+	require.NoError(t, syscall.Kill(pids[1], syscall.SIGKILL))
+	require.Eventually(t, func() bool { return exited(pids[1]) }, 5*time.Second, 10*time.Millisecond)
+	waitFrames()
+	waitFrames()
+	st = statusOf(t, a)
+	require.Equal(t, "v2", st.Version, st.String())
+	got, _ = st.Get("since")
+	require.Equal(t, since, got, "since survives the plugin's death")
+
 	// A binary restart: the new process loads plugins of its own, and takes
 	// the call over; the old one exits, and its plugins with it.
 	old, err := sw.pid()
@@ -170,6 +185,7 @@ func testPluginCall(t *testing.T, exe string) {
 	require.NoError(t, err)
 	found = loadedPID.FindAllStringSubmatch(string(logText), -1)
 	require.Len(t, found, 4, "the new process loaded both plugins")
+	require.Contains(t, string(logText), `plugin=phone-v2 pid=`, "phone-v2 restarted")
 	pids = pids[:0]
 	for _, m := range found[2:] {
 		pid, err := strconv.Atoi(m[2])
@@ -200,8 +216,14 @@ func testPluginCall(t *testing.T, exe string) {
 	// SIGTERM: the switch stops its plugins' processes as it exits.
 	stopped = true
 	require.NoError(t, sw.stop())
-	for _, pid := range pids {
-		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "plugin pid %d outlives the switch", pid)
+	logText, err = os.ReadFile(sw.log)
+	require.NoError(t, err)
+	started := startedPID.FindAllStringSubmatch(string(logText), -1)
+	require.Len(t, started, 5, "two plugins, one restart, two in the new process")
+	for _, m := range started {
+		pid, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "%s pid %d outlives the switch", m[1], pid)
 	}
 }
 
