@@ -68,7 +68,15 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "demo: "+format+"\n", a...) }
 
-	say("starting the switch on v1: %s (logs in %s)", addr, sw.log)
+	mode := "in process (--in-process)"
+	if !*inProcess {
+		dir := *plugins
+		if dir == "" {
+			dir = filepath.Join(filepath.Dir(exe), "plugins")
+		}
+		mode = "in the phone-v1 and phone-v2 plugins of " + dir
+	}
+	say("starting the switch on v1: %s (logs in %s); phone code runs %s", addr, sw.log, mode)
 	if err := sw.start(ctx, "v1", *callLength+5*time.Second); err != nil {
 		return err
 	}

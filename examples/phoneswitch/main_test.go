@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,6 +276,9 @@ func testDemo(t *testing.T, exe string, flags ...string) {
 	cmd := exec.Command(exe, append([]string{"demo", "--phones", "4", "--duration", "5s", "--call", "800ms"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), out.String())
+	if slices.Contains(flags, "--in-process=false") {
+		require.Contains(t, out.String(), "phone code runs in the phone-v1 and phone-v2 plugins")
+	}
 	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live"} {
 		require.Contains(t, out.String(), want)
 	}
