@@ -30,6 +30,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	callLength := fs.Duration("call", 2*time.Second, "length of each call")
 	window := fs.Duration("window", 3*time.Second, "the canary's watch window (for when canary is supported)")
 	keep := fs.Bool("keep", false, "keep the working directory (logs) after the demo")
+	inProcess := fs.Bool("in-process", true, "run the phone versions compiled into the switch instead of the plugins")
+	plugins := fs.String("plugins", "", "`DIR` of the phone-v1 and phone-v2 plugins and their SHA256SUMS (default: plugins/ beside this binary)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -58,9 +60,23 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		exe: exe, admin: filepath.Join(dir, "admin.sock"), pidFile: filepath.Join(dir, "switch.pid"),
 		addr: addr, http: httpAddr, log: filepath.Join(dir, "switch.log"),
 	}
+	if !*inProcess {
+		sw.args = []string{"--in-process=false"}
+		if *plugins != "" {
+			sw.args = append(sw.args, "--plugins", *plugins)
+		}
+	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "demo: "+format+"\n", a...) }
 
-	say("starting the switch on v1: %s (logs in %s)", addr, sw.log)
+	mode := "in process (--in-process)"
+	if !*inProcess {
+		dir := *plugins
+		if dir == "" {
+			dir = filepath.Join(filepath.Dir(exe), "plugins")
+		}
+		mode = "in the phone-v1 and phone-v2 plugins of " + dir
+	}
+	say("starting the switch on v1: %s (logs in %s); phone code runs %s", addr, sw.log, mode)
 	if err := sw.start(ctx, "v1", *callLength+5*time.Second); err != nil {
 		return err
 	}
@@ -151,6 +167,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 // successor (not a child of ours: found through the PID file).
 type switchProc struct {
 	exe, admin, pidFile, addr, http, log string
+	args                                 []string // more flags of serve
 	cmd                                  *exec.Cmd
 	logFile                              *os.File
 }
@@ -161,8 +178,9 @@ func (p *switchProc) start(ctx context.Context, version string, drain time.Durat
 		return fmt.Errorf("demo: %w", err)
 	}
 	p.logFile = f
-	p.cmd = exec.Command(p.exe, "serve", "--listen", p.addr, "--admin", p.admin, "--plugins", filepath.Join(filepath.Dir(p.exe), "plugins"),
-		"--version", version, "--pid-file", p.pidFile, "--http", p.http, "--drain-timeout", drain.String())
+	args := []string{"serve", "--listen", p.addr, "--admin", p.admin, "--plugins", filepath.Join(filepath.Dir(p.exe), "plugins"),
+		"--version", version, "--pid-file", p.pidFile, "--http", p.http, "--drain-timeout", drain.String()}
+	p.cmd = exec.Command(p.exe, append(args, p.args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("demo: start the switch: %w", err)
@@ -271,7 +289,7 @@ func (p *switchProc) stop() error {
 			errs = append(errs, err)
 		}
 		deadline := time.Now().Add(15 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		for !exited(pid) && time.Now().Before(deadline) { // a zombie child of ours has exited
 			time.Sleep(20 * time.Millisecond)
 		}
 	}

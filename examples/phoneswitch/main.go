@@ -3,7 +3,7 @@
 // is upgraded, rolled back and whose host binary is replaced while calls go
 // on. See README.md and doc/phoneswitch.md.
 //
-//	phoneswitch serve --listen ADDR --admin SOCKET --plugins DIR --version v1 [--pid-file FILE] [--http ADDR]
+//	phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
 //	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all]|rollback
 //	phoneswitch load --addr ADDR --phones N --duration D
 //	phoneswitch demo
@@ -24,10 +24,10 @@ import (
 var errUsage = errors.New("usage")
 
 const usage = `usage:
-  phoneswitch serve --listen ADDR --admin SOCKET --plugins DIR --version v1 [--pid-file FILE] [--http ADDR]
+  phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
   phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--window D]|rollback|flags ...
   phoneswitch load --addr ADDR --phones N --duration D
-  phoneswitch demo [--phones N] [--duration D]
+  phoneswitch demo [--phones N] [--duration D] [--in-process=false [--plugins DIR]]
 `
 
 func main() {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
-	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/upgrade"
 )
@@ -58,9 +57,6 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.admin == "" {
 		return c, errors.New("serve: --admin SOCKET is required")
 	}
-	if !c.inProcess {
-		return c, fmt.Errorf("serve: plugins from %s: plugin hosting is not yet supported; run with --in-process", c.plugins)
-	}
 	return c, nil
 }
 
@@ -93,7 +89,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
 		version = v
 	}
-	versions := []fsm.Code{phone.V1(), phone.V2()}
+	// The plugins' processes stop after the machines (deferred before the
+	// System's shutdown, so run after it), whether serve drains or fails.
+	versions, closePlugins, err := phoneVersions(ctx, cfg.inProcess, cfg.plugins, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		if err := closePlugins(); err != nil {
+			log.Error("stop plugins", "err", err)
+		}
+	}()
 	codes := versions
 	if i := slices.IndexFunc(versions, func(c fsm.Code) bool { return c.Version() == version }); i >= 0 {
 		codes = versions[:i+1]

@@ -14,6 +14,7 @@ import (
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/plugin"
 )
 
 // Errors of [New], [Switch.Upgrade] and [Switch.Rollback].
@@ -272,9 +273,9 @@ func (s *Switch) route(ctx context.Context, first hop) error {
 			s.log.Warn("exchange: signal not delivered", "from", h.from, "to", h.to, "event", fsm.EventName(h.ev), "err", err)
 			continue
 		}
-		out, ok := v.(phone.Output)
-		if !ok {
-			return fmt.Errorf("exchange: phone %s answered %T", h.to, v)
+		out, err := asOutput(v)
+		if err != nil {
+			return fmt.Errorf("exchange: phone %s: %w", h.to, err)
 		}
 		s.count(h.ev)
 		if out.To != "" {
@@ -295,6 +296,20 @@ func (s *Switch) route(ctx context.Context, first hop) error {
 		}
 	}
 	return nil
+}
+
+// asOutput returns the reply of a phone's machine as a [phone.Output]:
+// as it is from an in-process machine, decoded from the generic msgpack
+// value that a plugin-hosted machine's reply arrives as.
+func asOutput(v any) (phone.Output, error) {
+	if out, ok := v.(phone.Output); ok {
+		return out, nil
+	}
+	out, err := plugin.As[phone.Output](v)
+	if err != nil {
+		return out, fmt.Errorf("answered %T: %w", v, err)
+	}
+	return out, nil
 }
 
 // A Report describes a change of version of every live phone.

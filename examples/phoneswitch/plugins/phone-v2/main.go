@@ -1,0 +1,10 @@
+// Command phone-v2 is a plugin that serves version v2 of the phone
+// machine (see package phone) to the phone switch's serve --in-process=false.
+package main
+
+import (
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/plugin"
+)
+
+func main() { plugin.Serve(phone.V2()) }

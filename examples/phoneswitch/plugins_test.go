@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// buildWithPlugins compiles this command, phone-v1 and phone-v2 into dir
+// and dir/plugins, with dir/plugins/SHA256SUMS as the Makefile writes it,
+// and returns the command.
+func buildWithPlugins(t *testing.T, dir string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs processes")
+	}
+	plugins := filepath.Join(dir, "plugins")
+	require.NoError(t, os.MkdirAll(plugins, 0o755))
+	out, err := exec.Command("go", "build", "-o", dir, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("go", "build", "-o", plugins, "./plugins/phone-v1", "./plugins/phone-v2").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var sums strings.Builder
+	for _, name := range []string{"phone-v1", "phone-v2"} {
+		b, err := os.ReadFile(filepath.Join(plugins, name))
+		require.NoError(t, err)
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(plugins, sumsFile), []byte(sums.String()), 0o644))
+	return filepath.Join(dir, "phoneswitch")
+}
+
+// TestPluginHosted runs the switch with --in-process=false: the phones'
+// machines run in the phone-v1 and phone-v2 plugin processes.
+func TestPluginHosted(t *testing.T) {
+	dir := t.TempDir()
+	exe := buildWithPlugins(t, dir)
+	t.Run("call and upgrade", func(t *testing.T) { testPluginCall(t, exe) })
+	t.Run("bad checksum", func(t *testing.T) { testPluginChecksum(t, exe) })
+	t.Run("demo", func(t *testing.T) { testDemo(t, exe, "--in-process=false") })
+}
+
+var loadedPID = regexp.MustCompile(`"loaded plugin" pid=\d+ binary=(phone-v[12]) version=v[12] plugin_pid=(\d+)`)
+
+var startedPID = regexp.MustCompile(`"plugin started" pid=\d+ plugin=(phone-v[12]) pid=(\d+)`)
+
+func testPluginCall(t *testing.T, exe string) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	addr, err := freeAddr()
+	require.NoError(t, err)
+	httpAddr, err := freeAddr()
+	require.NoError(t, err)
+	sw := &switchProc{exe: exe, admin: filepath.Join(dir, "admin.sock"), pidFile: filepath.Join(dir, "pid"),
+		addr: addr, http: httpAddr, log: filepath.Join(dir, "switch.log"), args: []string{"--in-process=false"}}
+	require.NoError(t, sw.start(ctx, "v1", 5*time.Second))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			require.NoError(t, sw.stop())
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(sw.log)
+			t.Logf("switch log:\n%s", b)
+		}
+	})
+	logText, err := os.ReadFile(sw.log)
+	require.NoError(t, err)
+	found := loadedPID.FindAllStringSubmatch(string(logText), -1)
+	require.Len(t, found, 2, "both plugins loaded:\n%s", logText)
+	var pids []int
+	for _, m := range found {
+		pid, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		require.NotZero(t, pid, m[1])
+		require.False(t, exited(pid), m[1])
+		pids = append(pids, pid)
+	}
+
+	cfg := loadConfig{addr: addr, frameInterval: 2 * time.Millisecond, callLength: time.Minute}
+	a, err := connectPhone(ctx, cfg, "1000")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, a.close()) }()
+	b, err := connectPhone(ctx, cfg, "2000")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, b.close()) }()
+
+	require.NoError(t, a.send("OFFHOOK"))
+	require.NoError(t, a.expect("DIALTONE"))
+	for _, l := range []string{"KEY 2", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
+		require.NoError(t, a.send(l))
+	}
+	require.NoError(t, a.expect("RINGBACK 2000"))
+	require.NoError(t, b.expect("RING 1000"))
+	before := time.Now().UnixMilli()
+	require.NoError(t, b.send("OFFHOOK"))
+	require.NoError(t, b.expect("CONNECTED 1000"))
+	require.NoError(t, a.expect("CONNECTED 2000"))
+	after := time.Now().UnixMilli()
+
+	st := statusOf(t, a)
+	require.Equal(t, "v1", st.Version, st.String())
+	require.Equal(t, "in_progress", st.State, st.String())
+
+	sctx, stopStreams := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var sent [2]uint64
+	for i, p := range []*loadPhone{a, b} {
+		wg.Go(func() {
+			var err error
+			sent[i], err = p.stream(sctx, cfg)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("stream: %v", err)
+			}
+		})
+	}
+	waitFrames := func() {
+		t.Helper()
+		n := a.recv()
+		require.Eventually(t, func() bool { return a.recv() > n+10 && b.recv() > 10 }, 5*time.Second, time.Millisecond)
+	}
+	waitFrames()
+
+	out, err := ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "all")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v1 to=v2 phones=2")
+	st = statusOf(t, a)
+	require.Equal(t, "v2", st.Version, st.String())
+	since, ok := st.Get("since")
+	require.True(t, ok, st.String())
+	ms, err := strconv.ParseInt(since, 10, 64)
+	require.NoError(t, err)
+	require.True(t, ms >= before && ms <= after, "since=%d, connected between %d and %d", ms, before, after)
+	waitFrames()
+
+	out, err = ctlRun(t, exe, sw.admin, "rollback")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v2 to=v1")
+	require.Equal(t, "v1", statusOf(t, b).Version)
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2")
+	require.NoError(t, err, out)
+	got, _ := statusOf(t, b).Get("since")
+	require.Equal(t, since, got, "since survives a downgrade and an upgrade")
+	waitFrames()
+
+	// The plugin that runs both phones' code is killed mid-call: the host
+	// restarts it and delivers the event again (the state and data stay on
+	// the host), so no frame is lost.
+	require.NoError(t, syscall.Kill(pids[1], syscall.SIGKILL))
+	require.Eventually(t, func() bool { return exited(pids[1]) }, 5*time.Second, 10*time.Millisecond)
+	waitFrames()
+	waitFrames()
+	st = statusOf(t, a)
+	require.Equal(t, "v2", st.Version, st.String())
+	got, _ = st.Get("since")
+	require.Equal(t, since, got, "since survives the plugin's death")
+
+	// A binary restart: the new process loads plugins of its own, and takes
+	// the call over; the old one exits, and its plugins with it.
+	old, err := sw.pid()
+	require.NoError(t, err)
+	restarted, err := sw.restart()
+	require.NoError(t, err)
+	require.Contains(t, restarted, "2 lines (2 phones) handed over live")
+	require.Eventually(t, func() bool { return exited(old) }, 5*time.Second, 10*time.Millisecond)
+	for _, pid := range pids {
+		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "plugin pid %d outlives its switch", pid)
+	}
+	logText, err = os.ReadFile(sw.log)
+	require.NoError(t, err)
+	found = loadedPID.FindAllStringSubmatch(string(logText), -1)
+	require.Len(t, found, 4, "the new process loaded both plugins")
+	require.Contains(t, string(logText), `plugin=phone-v2 pid=`, "phone-v2 restarted")
+	pids = pids[:0]
+	for _, m := range found[2:] {
+		pid, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		require.False(t, exited(pid), m[1])
+		pids = append(pids, pid)
+	}
+	waitFrames()
+	for _, p := range []*loadPhone{a, b} {
+		st := statusOf(t, p)
+		require.Equal(t, "v2", st.Version, st.String())
+		got, _ := st.Get("since")
+		require.Equal(t, since, got, "since survives a binary restart")
+	}
+
+	stopStreams()
+	wg.Wait()
+	require.Eventually(t, func() bool { return b.recv() == sent[0] && a.recv() == sent[1] }, 5*time.Second, time.Millisecond)
+	for _, p := range []*loadPhone{a, b} {
+		p.mu.Lock()
+		require.Zero(t, p.ooo, "phone %s: frames out of order", p.number)
+		p.mu.Unlock()
+	}
+	require.NoError(t, a.send("ONHOOK"))
+	require.NoError(t, a.expect("ONHOOK"))
+	require.NoError(t, b.expect("HANGUP"))
+
+	// SIGTERM: the switch stops its plugins' processes as it exits.
+	stopped = true
+	require.NoError(t, sw.stop())
+	logText, err = os.ReadFile(sw.log)
+	require.NoError(t, err)
+	started := startedPID.FindAllStringSubmatch(string(logText), -1)
+	require.Len(t, started, 5, "two plugins, one restart, two in the new process")
+	for _, m := range started {
+		pid, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "%s pid %d outlives the switch", m[1], pid)
+	}
+}
+
+// A plugin whose checksum is missing or wrong stops serve at start.
+func testPluginChecksum(t *testing.T, exe string) {
+	plugins := filepath.Join(filepath.Dir(exe), "plugins")
+	good, err := os.ReadFile(filepath.Join(plugins, sumsFile))
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(good), "\n")
+	wrong := strings.Repeat("0", 64) + "  phone-v1\n" + strings.SplitN(string(good), "\n", 2)[1]
+	for _, tt := range []struct{ name, sums, want string }{
+		{"missing", first + "\n", "no checksum for phone-v2"},
+		{"mismatched", wrong, "checksum"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pd := filepath.Join(dir, "plugins")
+			require.NoError(t, os.MkdirAll(pd, 0o755))
+			for _, n := range []string{"phone-v1", "phone-v2"} {
+				require.NoError(t, os.Symlink(filepath.Join(plugins, n), filepath.Join(pd, n)))
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(pd, sumsFile), []byte(tt.sums), 0o644))
+			addr, err := freeAddr()
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, exe, "serve", "--in-process=false", "--plugins", pd,
+				"--listen", addr, "--admin", filepath.Join(dir, "admin.sock")).CombinedOutput()
+			require.Error(t, err, "%s", out)
+			require.Contains(t, string(out), tt.want)
+		})
+	}
+}
+
+func TestReadSums(t *testing.T) {
+	dir := t.TempDir()
+	a, b := strings.Repeat("ab", 32), strings.Repeat("0c", 32)
+	path := filepath.Join(dir, sumsFile)
+	require.NoError(t, os.WriteFile(path, []byte(a+"  phone-v1\n"+b+" *bin/plugins/phone-v2\n\n"), 0o644))
+	sums, err := readSums(path)
+	require.NoError(t, err)
+	require.Len(t, sums, 2)
+	require.Equal(t, a, hex.EncodeToString(sums["phone-v1"]))
+	require.Equal(t, b, hex.EncodeToString(sums["phone-v2"]))
+
+	for _, bad := range []string{"phone-v1\n", "abcd  phone-v1\n", a + "  \n"} {
+		require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+		_, err := readSums(path)
+		require.Error(t, err, "%q", bad)
+		require.Contains(t, err.Error(), sumsFile+":1:")
+	}
+	_, err = readSums(filepath.Join(dir, "none"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
