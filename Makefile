@@ -10,11 +10,13 @@ all: build
 build:
 	$(GO) build ./...
 	$(GO) build -o bin/phoneswitch ./examples/phoneswitch
+	$(GO) build -o bin/plugins/ ./examples/phoneswitch/plugins/phone-v1 ./examples/phoneswitch/plugins/phone-v2
+	cd bin/plugins && sha256sum phone-v1 phone-v2 > SHA256SUMS
 
 ## demo: the phone-switch demo, end to end: a switch on v1 under load, an
 ## upgrade to v2 mid-call, a rollback, a canary, a SIGHUP; then a report.
 demo: build
-	bin/phoneswitch demo
+	bin/phoneswitch demo --in-process=false
 
 ## test: what CI runs: gofmt, go vet, then every package under the race detector.
 test: fmt-check vet
