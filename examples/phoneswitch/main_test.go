@@ -116,18 +116,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, b.close()) }()
 
-	require.NoError(t, a.send("OFFHOOK"))
-	require.NoError(t, a.expect("DIALTONE"))
-	for _, l := range []string{"KEY 2", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
-		require.NoError(t, a.send(l))
-	}
-	require.NoError(t, a.expect("RINGBACK 2000"))
-	require.NoError(t, b.expect("RING 1000"))
-	before := time.Now().UnixMilli()
-	require.NoError(t, b.send("OFFHOOK"))
-	require.NoError(t, b.expect("CONNECTED 1000"))
-	require.NoError(t, a.expect("CONNECTED 2000"))
-	after := time.Now().UnixMilli()
+	before, after := dial(t, a, b)
 
 	require.True(t, healthy(ctx, httpAddr))
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
@@ -144,24 +133,8 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	_, hasSince := st.Get("since")
 	require.False(t, hasSince, "v1 records the connect time but does not show it")
 
-	sctx, stopStreams := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var sent [2]uint64
-	for i, p := range []*loadPhone{a, b} {
-		wg.Go(func() {
-			var err error
-			sent[i], err = p.stream(sctx, cfg)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("stream: %v", err)
-			}
-		})
-	}
-	waitFrames := func() {
-		t.Helper()
-		n := a.recv()
-		require.Eventually(t, func() bool { return a.recv() > n+20 && b.recv() > 20 }, 5*time.Second, time.Millisecond)
-	}
-	waitFrames()
+	s := startStreams(ctx, t, cfg, a, b)
+	s.flowing(20)
 
 	out, err := ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "all")
 	require.NoError(t, err, out)
@@ -173,13 +146,13 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	ms, err := strconv.ParseInt(since, 10, 64)
 	require.NoError(t, err)
 	require.True(t, ms >= before && ms <= after, "since=%d, connected between %d and %d", ms, before, after)
-	waitFrames()
+	s.flowing(20)
 
 	out, err = ctlRun(t, exe, sw.admin, "rollback")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "from=v2 to=v1")
 	require.Equal(t, "v1", statusOf(t, b).Version)
-	waitFrames()
+	s.flowing(20)
 
 	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "canary")
 	require.Error(t, err)
@@ -191,7 +164,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	require.NoError(t, err, out)
 	st = statusOf(t, b)
 	require.Equal(t, since, func() string { v, _ := st.Get("since"); return v }(), "since survives a downgrade and an upgrade")
-	waitFrames()
+	s.flowing(20)
 
 	// Two binary restarts in a row: each new process takes the call over,
 	// its connections and both machines, mid-stream; the old one has
@@ -204,7 +177,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 		t.Log(restarted)
 		require.Contains(t, restarted, "2 lines (2 phones) handed over live")
 		require.True(t, exited(old), "restart %d: the old process drains nothing", i+1)
-		waitFrames()
+		s.flowing(20)
 		for _, p := range []*loadPhone{a, b} {
 			st := statusOf(t, p)
 			require.Equal(t, "v2", st.Version, st.String())
@@ -225,7 +198,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 		return err == nil && strings.Contains(string(b), "machines and connections resumed here")
 	}, 15*time.Second, 10*time.Millisecond)
 	replaceBinary(t, built, exe)
-	waitFrames()
+	s.flowing(20)
 	pid, err := sw.pid()
 	require.NoError(t, err)
 	require.Equal(t, old, pid, "the old process serves on")
@@ -239,7 +212,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	restarted, err := sw.restart()
 	require.NoError(t, err)
 	require.Contains(t, restarted, "2 lines (2 phones) handed over live")
-	waitFrames()
+	s.flowing(20)
 
 	// The new process serves new lines, and routes between them and the
 	// lines it took over.
@@ -257,9 +230,7 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, "version=v2") // the new process asked the old one
 
-	stopStreams()
-	wg.Wait()
-	require.Eventually(t, func() bool { return b.recv() == sent[0] && a.recv() == sent[1] }, 5*time.Second, time.Millisecond)
+	sent := s.stop()
 	for _, p := range []*loadPhone{a, b} {
 		p.mu.Lock()
 		require.Zero(t, p.ooo, "phone %s: frames out of order", p.number)
@@ -306,4 +277,62 @@ func TestCtlUsage(t *testing.T) {
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// dial makes a call from a (1000) to b (2000) and returns the window, in
+// unix milliseconds, in which it was connected.
+func dial(t *testing.T, a, b *loadPhone) (before, after int64) {
+	t.Helper()
+	require.NoError(t, a.send("OFFHOOK"))
+	require.NoError(t, a.expect("DIALTONE"))
+	for _, l := range []string{"KEY 2", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
+		require.NoError(t, a.send(l))
+	}
+	require.NoError(t, a.expect("RINGBACK 2000"))
+	require.NoError(t, b.expect("RING 1000"))
+	before = time.Now().UnixMilli()
+	require.NoError(t, b.send("OFFHOOK"))
+	require.NoError(t, b.expect("CONNECTED 1000"))
+	require.NoError(t, a.expect("CONNECTED 2000"))
+	return before, time.Now().UnixMilli()
+}
+
+// streams sends numbered AUDIO both ways until stop, which waits for every
+// frame sent to arrive.
+type streams struct {
+	t      *testing.T
+	a, b   *loadPhone
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sent   [2]uint64
+}
+
+func startStreams(ctx context.Context, t *testing.T, cfg loadConfig, a, b *loadPhone) *streams {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &streams{t: t, a: a, b: b, cancel: cancel}
+	for i, p := range []*loadPhone{a, b} {
+		s.wg.Go(func() {
+			var err error
+			s.sent[i], err = p.stream(sctx, cfg)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("stream: %v", err)
+			}
+		})
+	}
+	return s
+}
+
+// flowing waits until n more frames have reached a, and n have reached b.
+func (s *streams) flowing(n uint64) {
+	s.t.Helper()
+	from := s.a.recv()
+	require.Eventually(s.t, func() bool { return s.a.recv() > from+n && s.b.recv() > n }, 5*time.Second, time.Millisecond)
+}
+
+func (s *streams) stop() [2]uint64 {
+	s.t.Helper()
+	s.cancel()
+	s.wg.Wait()
+	require.Eventually(s.t, func() bool { return s.b.recv() == s.sent[0] && s.a.recv() == s.sent[1] }, 5*time.Second, time.Millisecond)
+	return s.sent
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,41 +98,14 @@ func testPluginCall(t *testing.T, exe string) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, b.close()) }()
 
-	require.NoError(t, a.send("OFFHOOK"))
-	require.NoError(t, a.expect("DIALTONE"))
-	for _, l := range []string{"KEY 2", "KEY 0", "KEY 0", "KEY 0", "KEY #"} {
-		require.NoError(t, a.send(l))
-	}
-	require.NoError(t, a.expect("RINGBACK 2000"))
-	require.NoError(t, b.expect("RING 1000"))
-	before := time.Now().UnixMilli()
-	require.NoError(t, b.send("OFFHOOK"))
-	require.NoError(t, b.expect("CONNECTED 1000"))
-	require.NoError(t, a.expect("CONNECTED 2000"))
-	after := time.Now().UnixMilli()
+	before, after := dial(t, a, b)
 
 	st := statusOf(t, a)
 	require.Equal(t, "v1", st.Version, st.String())
 	require.Equal(t, "in_progress", st.State, st.String())
 
-	sctx, stopStreams := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var sent [2]uint64
-	for i, p := range []*loadPhone{a, b} {
-		wg.Go(func() {
-			var err error
-			sent[i], err = p.stream(sctx, cfg)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("stream: %v", err)
-			}
-		})
-	}
-	waitFrames := func() {
-		t.Helper()
-		n := a.recv()
-		require.Eventually(t, func() bool { return a.recv() > n+10 && b.recv() > 10 }, 5*time.Second, time.Millisecond)
-	}
-	waitFrames()
+	s := startStreams(ctx, t, cfg, a, b)
+	s.flowing(10)
 
 	out, err := ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "all")
 	require.NoError(t, err, out)
@@ -146,7 +117,7 @@ func testPluginCall(t *testing.T, exe string) {
 	ms, err := strconv.ParseInt(since, 10, 64)
 	require.NoError(t, err)
 	require.True(t, ms >= before && ms <= after, "since=%d, connected between %d and %d", ms, before, after)
-	waitFrames()
+	s.flowing(10)
 
 	out, err = ctlRun(t, exe, sw.admin, "rollback")
 	require.NoError(t, err, out)
@@ -156,15 +127,15 @@ func testPluginCall(t *testing.T, exe string) {
 	require.NoError(t, err, out)
 	got, _ := statusOf(t, b).Get("since")
 	require.Equal(t, since, got, "since survives a downgrade and an upgrade")
-	waitFrames()
+	s.flowing(10)
 
 	// The plugin that runs both phones' code is killed mid-call: the host
 	// restarts it and delivers the event again (the state and data stay on
 	// the host), so no frame is lost.
 	require.NoError(t, syscall.Kill(pids[1], syscall.SIGKILL))
 	require.Eventually(t, func() bool { return exited(pids[1]) }, 5*time.Second, 10*time.Millisecond)
-	waitFrames()
-	waitFrames()
+	s.flowing(10)
+	s.flowing(10)
 	st = statusOf(t, a)
 	require.Equal(t, "v2", st.Version, st.String())
 	got, _ = st.Get("since")
@@ -193,7 +164,7 @@ func testPluginCall(t *testing.T, exe string) {
 		require.False(t, exited(pid), m[1])
 		pids = append(pids, pid)
 	}
-	waitFrames()
+	s.flowing(10)
 	for _, p := range []*loadPhone{a, b} {
 		st := statusOf(t, p)
 		require.Equal(t, "v2", st.Version, st.String())
@@ -201,9 +172,7 @@ func testPluginCall(t *testing.T, exe string) {
 		require.Equal(t, since, got, "since survives a binary restart")
 	}
 
-	stopStreams()
-	wg.Wait()
-	require.Eventually(t, func() bool { return b.recv() == sent[0] && a.recv() == sent[1] }, 5*time.Second, time.Millisecond)
+	s.stop()
 	for _, p := range []*loadPhone{a, b} {
 		p.mu.Lock()
 		require.Zero(t, p.ooo, "phone %s: frames out of order", p.number)
