@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +21,12 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/pluginrpc"
 	machine "github.com/hotline-go/hotline/internal/plugintest/machine"
 	"github.com/hotline-go/hotline/plugin"
 )
 
-const benchMachines = 8
+const benchMachines = pluginrpc.Callers
 
 // BenchmarkPluginEvent is an event through a plugin-hosted machine: a
 // call from the host's actor to the machine's code in the plugin and
@@ -79,30 +79,9 @@ func BenchmarkPluginEvent(b *testing.B) {
 	})
 	b.Run(fmt.Sprintf("parallel-%d", benchMachines), func(b *testing.B) {
 		b.ReportAllocs()
-		var wg sync.WaitGroup
-		errs := make(chan error, benchMachines)
-		b.ResetTimer()
-		for i := range benchMachines {
-			n := b.N / benchMachines
-			if i < b.N%benchMachines {
-				n++
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range n {
-					if _, err := fsm.Call(ctx, refs[i], ev); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		b.StopTimer()
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
+		pluginrpc.Parallel(b, func(i int) error {
+			_, err := fsm.Call(ctx, refs[i], ev)
+			return err
+		})
 	})
 }
