@@ -38,6 +38,7 @@ type Client struct {
 	lastErr  error         // the last death or failed start
 	gaveUp   error         // ErrCrashLoop once fails went past cfg.maxRestarts
 	closed   bool
+	holds    int // Hold's shares not yet released
 	stats    Stats
 	manifest Manifest
 }
@@ -54,6 +55,7 @@ type Stats struct {
 	Starts       int // processes started and connected, the first one included
 	FailedStarts int // starts that failed
 	Deaths       int // processes that died, hung or broke the stream
+	Stops        int // processes stopped because the last Hold was released
 	PID          int // the running process's id; 0 if none runs
 }
 
@@ -156,6 +158,49 @@ func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byt
 		c.log.Info("delivering a call again", "delivery", n+1, "method", method, "cause", died.cause)
 	}
 }
+
+// Hold marks the plugin as in use (by a machine that runs its code) until
+// release is called. When the last hold is released, the process is
+// stopped, and the next call or [Client.Start] starts it again: a plugin
+// whose machines have all stopped costs no process. A process that runs
+// with no hold ever taken (after Start, or calls made without one) keeps
+// running: only the release of the last hold stops it. Calls still in
+// flight then fail as if the process had died ([ErrPluginDied]; [Client.Do]
+// delivers them again, to a new process). Calling release more than once
+// releases once.
+func (c *Client) Hold() (release func()) {
+	c.mu.Lock()
+	c.holds++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(c.unhold) }
+}
+
+// unhold releases one hold, and stops the process at the last.
+func (c *Client) unhold() {
+	c.mu.Lock()
+	c.holds--
+	p := c.cur
+	if c.holds > 0 || c.closed || p == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.cur = nil
+	c.stats.Stops++
+	c.stats.PID = 0
+	c.wg.Add(1)
+	c.mu.Unlock()
+	c.log.Info("plugin stopped: no machine uses it", "pid", p.pid)
+	go func() {
+		defer c.wg.Done()
+		p.conn.die(errUnused)
+		p.kill(false)
+	}()
+}
+
+// errUnused is why the calls in flight when the last hold was released
+// fail.
+var errUnused = errors.New("stopped: the last machine that used it was released")
 
 // Close stops the plugin process, fails the calls in flight with
 // [ErrClosed], and waits for the Client's goroutines. A process being
