@@ -17,7 +17,10 @@ import (
 
 // Plugin is a loaded plugin binary: the versions of one machine's code
 // that it serves, each an [fsm.Code] ([Plugin.Code]). It is safe for
-// concurrent use. Close it when no machine runs its code any more.
+// concurrent use. Its process runs while a machine runs its code: it stops
+// when the last such machine stops or changes code away from it, and
+// starts again for the next one (see [Plugin.PID]). Close the Plugin to
+// give it up for good.
 type Plugin struct {
 	c       *pluginrpc.Client
 	release func() error
