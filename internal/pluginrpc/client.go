@@ -38,7 +38,9 @@ type Client struct {
 	lastErr  error         // the last death or failed start
 	gaveUp   error         // ErrCrashLoop once fails went past cfg.maxRestarts
 	closed   bool
-	holds    int // Hold's shares not yet released
+	holds    int       // Hold's shares not yet released
+	idle     stopTimer // the pending stop of an unused process (cfg.idleStop > 0)
+	idleGen  uint64    // bumped by each Hold: a stop armed before it is stale
 	stats    Stats
 	manifest Manifest
 }
@@ -171,25 +173,55 @@ func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byt
 func (c *Client) Hold() (release func()) {
 	c.mu.Lock()
 	c.holds++
+	c.idleGen++
+	if c.idle != nil {
+		c.idle.Stop()
+		c.idle = nil
+	}
 	c.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(c.unhold) }
 }
 
-// unhold releases one hold, and stops the process at the last.
+// stopTimer is the part of *time.Timer the idle stop uses.
+type stopTimer interface{ Stop() bool }
+
+// afterFunc arms the idle stop; a test seam.
+var afterFunc = func(d time.Duration, f func()) stopTimer { return time.AfterFunc(d, f) }
+
+// unhold releases one hold, and stops the process at the last: at once,
+// or after the idle grace ([WithIdleStop]) if no hold is taken meanwhile.
 func (c *Client) unhold() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.holds--
-	p := c.cur
-	if c.holds > 0 || c.closed || p == nil {
-		c.mu.Unlock()
+	if c.holds > 0 || c.closed || c.cur == nil {
 		return
 	}
+	if c.cfg.idleStop <= 0 {
+		c.stopUnusedLocked()
+		return
+	}
+	gen := c.idleGen
+	c.idle = afterFunc(c.cfg.idleStop, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if gen != c.idleGen || c.holds > 0 || c.closed || c.cur == nil {
+			return // held again, or closed, meanwhile
+		}
+		c.idle = nil
+		c.stopUnusedLocked()
+	})
+}
+
+// stopUnusedLocked stops the running process, which no machine uses;
+// c.mu is held.
+func (c *Client) stopUnusedLocked() {
+	p := c.cur
 	c.cur = nil
 	c.stats.Stops++
 	c.stats.PID = 0
 	c.wg.Add(1)
-	c.mu.Unlock()
 	c.log.Info("plugin stopped: no machine uses it", "pid", p.pid)
 	go func() {
 		defer c.wg.Done()
@@ -214,6 +246,10 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	close(c.quit)
+	if c.idle != nil {
+		c.idle.Stop()
+		c.idle = nil
+	}
 	p := c.cur
 	c.cur = nil
 	c.stats.PID = 0

@@ -126,3 +126,35 @@ func TestLastHoldStopsTheProcess(t *testing.T) {
 	require.NotEqual(t, first, second)
 	require.Equal(t, Stats{Starts: 2, Stops: 1, PID: second}, c.Stats(), "a stop is not a failure")
 }
+
+// With an idle grace, the last release arms a stop instead of stopping;
+// a hold taken before it fires keeps the same process, and a stop that
+// fires with no hold stops it.
+func TestIdleStopKeepsTheProcessForTheGrace(t *testing.T) {
+	armed, delays := manualIdleStops(t)
+	c, rec := testClient(t, "echo", WithIdleStop(time.Minute))
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	first := c.Stats().PID
+
+	r := c.Hold()
+	r()
+	require.Len(t, *armed, 1)
+	require.Equal(t, []time.Duration{time.Minute}, *delays)
+	require.Equal(t, first, c.Stats().PID, "still running within the grace")
+
+	r = c.Hold() // a rollback brings a machine back
+	require.True(t, (*armed)[0].stopped, "a new hold cancels the pending stop")
+	(*armed)[0].f() // a stop that fires late anyway does nothing
+	require.Equal(t, first, c.Stats().PID)
+	out, err := c.Do(ctx, "k", "pid", nil)
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(first), string(out), "the same process serves")
+
+	r()
+	require.Len(t, *armed, 2)
+	(*armed)[1].f()
+	require.Equal(t, Stats{Starts: 1, Stops: 1}, c.Stats())
+	requireGone(t, first)
+	require.True(t, rec.has("plugin stopped: no machine uses it"))
+}
