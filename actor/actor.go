@@ -66,6 +66,7 @@ type actor struct {
 
 // extras are what most actors never use.
 type extras struct {
+	parent     *actor // the LinkTo of the spawn; set before the actor is published, never changed
 	name       string
 	links      linkSet
 	watchers   map[uint64]*actor // monitors set on this actor, by id
