@@ -27,7 +27,7 @@ func TestJournalRestart(t *testing.T) {
 
 	// Restart 1: v2 was never confirmed.
 	_, h = newRelease(t, upgrade.WithJournal(dir))
-	require.Equal(t, []upgrade.Recovery{{Machine: "counter", Kind: "upgrade", From: "v1", To: "v2", Outcome: "reverted to permanent"}}, h.Recovered())
+	require.Equal(t, []upgrade.Recovery{{Machine: "counter", Kind: "upgrade", From: "v1", To: "v2", Outcome: "reverted to permanent", Current: "v1"}}, h.Recovered())
 	require.Equal(t, "v1", status(t, h).Current)
 	startN(t, h, 5)
 	_, err = h.Upgrade(ctx, "counter", "v2")
@@ -50,6 +50,25 @@ func TestJournalRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	_, h = newRelease(t, upgrade.WithJournal(dir))
-	require.Equal(t, []upgrade.Recovery{{Machine: "counter", Kind: "upgrade", From: "v2", To: "v3", Outcome: "undone"}}, h.Recovered())
+	require.Equal(t, []upgrade.Recovery{{Machine: "counter", Kind: "upgrade", From: "v2", To: "v3", Outcome: "undone", Current: "v2"}}, h.Recovered())
 	require.Equal(t, "v2", status(t, h).Current)
+}
+
+// TestJournalPartialMove: an upgrade of some machines (a selector) does
+// not change the current version, and the journal says so: the next
+// start has nothing to recover and comes back on v1.
+func TestJournalPartialMove(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, h := newRelease(t, upgrade.WithJournal(dir))
+	startN(t, h, 4)
+	rep, err := h.Upgrade(ctx, "counter", "v2", upgrade.WithSelector(upgrade.Selector{IDs: []string{"m1", "m2"}}))
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Changed)
+	require.Equal(t, "v1", status(t, h).Current)
+	require.NoError(t, h.Close(ctx))
+
+	_, h = newRelease(t, upgrade.WithJournal(dir))
+	require.Empty(t, h.Recovered())
+	require.Equal(t, "v1", status(t, h).Current)
 }

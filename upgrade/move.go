@@ -367,10 +367,10 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		rep.Result = "rolled back"
 	}
 	h.unloadIdleLocked(r)
-	permanent := r.permanent
+	current, permanent := r.currentLocked(), r.permanent
 	h.mu.Unlock()
 	if h.journal != nil {
-		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Permanent: permanent}
+		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Current: current, Permanent: permanent}
 		if err != nil {
 			rec.Op = recAbort
 		}

@@ -205,7 +205,7 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		}
 		for _, rc := range h.recovered {
 			cfg.logger.Warn("upgrade: resolved an unfinished upgrade of the previous process",
-				"machine", rc.Machine, "from", rc.From, "to", rc.To, "outcome", rc.Outcome)
+				"machine", rc.Machine, "kind", rc.Kind, "from", rc.From, "to", rc.To, "outcome", rc.Outcome, "current", rc.Current)
 		}
 	}
 	w, err := sys.Spawn(&watcher{h: h})
