@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 )
 
 // The admin API: JSON lines over a Unix socket. A client writes one
@@ -24,19 +25,105 @@ import (
 //	< {"done":true,"report":{...}}
 //
 // Ops: "status", "upgrade" (with "dry_run": true for a dry run),
-// "dry-run", "rollback", "confirm".
+// "dry-run", "rollback", "confirm". An upgrade, a dry run or a rollback
+// may name its strategy ([StrategySpec]; default all at once):
+//
+//	> {"op":"upgrade","machine":"phone","to":"v2","strategy":{"name":"canary","canary":3,"window":"3s"}}
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
 
 // AdminRequest is one request to the admin API.
 type AdminRequest struct {
-	Op       string   `json:"op"`
-	Machine  string   `json:"machine,omitempty"`
-	To       string   `json:"to,omitempty"`
-	Who      string   `json:"who,omitempty"`
-	DryRun   bool     `json:"dry_run,omitempty"`
-	Selector Selector `json:"selector,omitzero"`
+	Op       string        `json:"op"`
+	Machine  string        `json:"machine,omitempty"`
+	To       string        `json:"to,omitempty"`
+	Who      string        `json:"who,omitempty"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+	Selector Selector      `json:"selector,omitzero"`
+	Strategy *StrategySpec `json:"strategy,omitempty"`
+}
+
+// StrategySpec names a [Strategy] and its parameters in an [AdminRequest];
+// [StrategySpec.Strategy] makes the Strategy. Name is "all" ([AllAtOnce];
+// also the empty name), "rolling" ([Rolling]: Batch machines at a time,
+// Window the pause between batches), or "canary" ([Canary]: Canary
+// machines, or Percent % of them, watched for Window); "new-sessions" and
+// "shadow" are not supported yet. Window is a duration in the syntax of
+// [time.ParseDuration] ("3s"). Share is for strategies not supported yet.
+type StrategySpec struct {
+	Name    string  `json:"name"`
+	Batch   int     `json:"batch,omitempty"`
+	Canary  int     `json:"canary,omitempty"`
+	Percent float64 `json:"percent,omitempty"`
+	Window  string  `json:"window,omitempty"`
+	Share   float64 `json:"share,omitempty"`
+}
+
+// Strategy returns the strategy s describes, or an error wrapping
+// ErrBadRequest that names the field that is wrong: an unknown name, a
+// window that does not parse, a negative count, a percentage outside
+// (0, 100], or a parameter the strategy does not take.
+func (s StrategySpec) Strategy() (Strategy, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: strategy %q: %s", ErrBadRequest, s.Name, fmt.Sprintf(format, a...))
+	}
+	var window time.Duration
+	if s.Window != "" {
+		d, err := time.ParseDuration(s.Window)
+		if err != nil || d < 0 {
+			return nil, bad("window %q: want a duration such as 3s", s.Window)
+		}
+		window = d
+	}
+	takes := func(batch, canary, window bool) error {
+		switch {
+		case s.Batch != 0 && !batch:
+			return bad("takes no batch")
+		case (s.Canary != 0 || s.Percent != 0) && !canary:
+			return bad("takes no canary count or percent")
+		case s.Window != "" && !window:
+			return bad("takes no window")
+		case s.Share != 0:
+			return bad("takes no share")
+		}
+		return nil
+	}
+	switch s.Name {
+	case "", "all":
+		if err := takes(false, false, false); err != nil {
+			return nil, err
+		}
+		return AllAtOnce(), nil
+	case "rolling":
+		if err := takes(true, false, true); err != nil {
+			return nil, err
+		}
+		if s.Batch < 0 {
+			return nil, bad("batch %d: want at least 1 (or 0 for 1)", s.Batch)
+		}
+		return Rolling(s.Batch, RollingPause(window)), nil
+	case "canary":
+		if err := takes(false, true, true); err != nil {
+			return nil, err
+		}
+		switch {
+		case s.Canary < 0:
+			return nil, bad("canary %d: want at least 1 (or 0 for 1)", s.Canary)
+		case s.Percent < 0 || s.Percent > 100:
+			return nil, bad("percent %v: want (0, 100]", s.Percent)
+		case s.Canary != 0 && s.Percent != 0:
+			return nil, bad("give a canary count or a percent, not both")
+		}
+		opts := []CanaryOption{CanaryCount(s.Canary), CanaryPercent(s.Percent)}
+		if window > 0 {
+			opts = append(opts, CanaryWindow(window))
+		}
+		return Canary(opts...), nil
+	case "new-sessions", "shadow":
+		return nil, bad("not supported yet")
+	}
+	return nil, bad("unknown strategy (want all, rolling or canary)")
 }
 
 // AdminResponse is one line of an answer: progress, or the final line
@@ -61,6 +148,14 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return AdminRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if req.Strategy != nil {
+		if req.Op != "upgrade" && req.Op != "dry-run" && req.Op != "rollback" {
+			return AdminRequest{}, fmt.Errorf("%w: %s takes no strategy", ErrBadRequest, req.Op)
+		}
+		if _, err := req.Strategy.Strategy(); err != nil {
+			return AdminRequest{}, err
+		}
 	}
 	switch req.Op {
 	case "status":
@@ -170,6 +265,10 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		who = "admin"
 	}
 	opts := []MoveOption{By(who), WithSelector(req.Selector), WithProgress(func(p Progress) { send(AdminResponse{Progress: &p}) })}
+	if req.Strategy != nil {
+		st, _ := req.Strategy.Strategy() // checked by decodeAdminRequest
+		opts = append(opts, WithStrategy(st))
+	}
 	resp := AdminResponse{Done: true}
 	switch {
 	case req.Op == "status":
