@@ -14,6 +14,7 @@ import (
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/supervisor"
 	"github.com/hotline-go/hotline/upgrade"
 	"github.com/stretchr/testify/require"
 )
@@ -55,8 +56,24 @@ func TestProtocolErrors(t *testing.T) {
 	other.do("STATUS", "STATUS 5550 off v1 calls=0 frames_in=0 frames_out=0")
 }
 
+// phones returns how many phone machines the supervisor has and how many
+// the release handler tracks on version.
+func phones(t *testing.T, s *exchange.Switch, rh *upgrade.ReleaseHandler, version string) (supervised, tracked int) {
+	t.Helper()
+	cs, err := supervisor.WhichChildren(context.Background(), exchange.Supervisor(s))
+	require.NoError(t, err)
+	for _, ms := range rh.Status() {
+		for _, v := range ms.Versions {
+			if ms.Machine == phone.Name && v.Version == version {
+				tracked = v.Machines
+			}
+		}
+	}
+	return len(cs), tracked
+}
+
 func TestCallAndClose(t *testing.T) {
-	s, addr := start(t)
+	s, rh, addr := startRelease(t, []fsm.Code{phone.V1(), phone.V2()})
 	a, b, c := phoneOn(t, addr, "100"), phoneOn(t, addr, "200"), phoneOn(t, addr, "300")
 	call(a, b, "200", "100")
 	c.do("OFFHOOK", "DIALTONE")
@@ -66,12 +83,18 @@ func TestCallAndClose(t *testing.T) {
 	b.expect("AUDIO 1 hi")
 	a.do("STATUS", "STATUS 100 in_progress v1 peer=200 dir=out calls=1 frames_in=0 frames_out=1")
 	require.Equal(t, 3, s.Status().Phones)
+	sup, tracked := phones(t, s, rh, "v1")
+	require.Equal(t, []int{3, 3}, []int{sup, tracked}, "every phone supervised and tracked")
 
-	// A closed connection hangs up and unregisters.
+	// A closed connection hangs up and unregisters: its machine ends.
 	require.NoError(t, a.nc.Close())
 	b.expect("HANGUP")
 	b.do("ONHOOK", "ONHOOK")
 	require.Eventually(t, func() bool { return s.Status().Phones == 2 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		sup, tracked := phones(t, s, rh, "v1")
+		return sup == 2 && tracked == 2
+	}, 5*time.Second, time.Millisecond)
 	a2 := phoneOn(t, addr, "100")
 	a2.do("STATUS", "STATUS 100 off v1 calls=0 frames_in=0 frames_out=0")
 }
@@ -175,7 +198,7 @@ func (i explodingInstance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
 // supervisor does not restart it (its children are temporary), and the
 // number is free again.
 func TestMachineCrash(t *testing.T) {
-	s, _, addr := startRelease(t, []fsm.Code{exploding{phone.V1()}})
+	s, rh, addr := startRelease(t, []fsm.Code{exploding{phone.V1()}})
 	a, b := phoneOn(t, addr, "100"), phoneOn(t, addr, "200")
 	call(a, b, "200", "100")
 	a.do("AUDIO 1 boom", "ERR internal")
@@ -185,6 +208,10 @@ func TestMachineCrash(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rest)
 	require.Eventually(t, func() bool { return s.Status().Phones == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		sup, tracked := phones(t, s, rh, "v1")
+		return sup == 1 && tracked == 1 // not restarted
+	}, 5*time.Second, time.Millisecond)
 	phoneOn(t, addr, "100") // the number is free again
 	require.Equal(t, 2, s.Status().Phones)
 }
