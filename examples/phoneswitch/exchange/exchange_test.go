@@ -166,9 +166,12 @@ func TestSlowConsumer(t *testing.T) {
 			}
 		}
 	}()
-	// b never reads AUDIO: the switch hangs it up; a hears HANGUP.
+	// b never reads AUDIO: the switch hangs it up; a hears HANGUP. That
+	// takes filling the kernel's socket buffers towards b first (megabytes
+	// on loopback), which on a loaded machine under -race can take longer
+	// than read's 5 s: the guard here is 30 s.
 	for {
-		l := a.read()
+		l := a.readWithin(30 * time.Second)
 		if l == "HANGUP" {
 			break
 		}

@@ -92,7 +92,14 @@ func (c *client) send(lines ...string) {
 
 func (c *client) read() string {
 	c.t.Helper()
-	require.NoError(c.t, c.nc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	return c.readWithin(5 * time.Second)
+}
+
+// readWithin reads a line, failing the test if none comes within d (a
+// guard against a hang, not a measure of speed).
+func (c *client) readWithin(d time.Duration) string {
+	c.t.Helper()
+	require.NoError(c.t, c.nc.SetReadDeadline(time.Now().Add(d)))
 	l, err := c.br.ReadString('\n')
 	require.NoError(c.t, err)
 	return l[:len(l)-1]
