@@ -35,9 +35,16 @@ type seqHarness struct {
 	pids map[int]bool
 }
 
-func startSeqServer(t testing.TB) *seqHarness {
+func startSeqServer(t testing.TB) *seqHarness { return startSeqServerWith(t, nil) }
+
+// startSeqServerWith starts the sequence server with settings (file name to
+// content, see handoff_server_test.go) written before it starts.
+func startSeqServerWith(t testing.TB, settings map[string]string) *seqHarness {
 	t.Helper()
 	dir := t.TempDir()
+	for name, value := range settings {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644))
+	}
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	h := &seqHarness{t: t, dir: dir, addr: freeAddr(t, "tcp"), log: filepath.Join(dir, "server.log"), pids: map[int]bool{}}

@@ -23,6 +23,8 @@ import (
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/handoff"
+	testmachine "github.com/hotline-go/hotline/internal/plugintest/machine"
+	"github.com/hotline-go/hotline/plugin"
 )
 
 // The handoff process tests run the test binary as a sequence server: each
@@ -32,7 +34,10 @@ import (
 // process); "stats" answers "<pid> <fds> <goroutines> <machines>". Files in
 // the directory of HOTLINE_HANDOFF_DIR steer the next generation: "fault"
 // ("exit:<stage>", "panic:<stage>", "hang:<stage>", "format", "nocode") and
-// "version" ("v2" restores under a newer session code, through UPGRADE).
+// "version" ("v2" restores under a newer session code, through UPGRADE),
+// and "plugin" ("<path> <sha256>": sessions are the plugin-hosted counter of
+// internal/plugintest, loaded from that binary by each generation; see
+// handlePlugin).
 
 const handoffEnv = "HOTLINE_HANDOFF_TEST"
 
@@ -48,6 +53,9 @@ type (
 	}
 	Fire  struct{ Text string }
 	Fired struct{}
+	// Nap keeps a session busy for Ms milliseconds: the events sent to it
+	// meanwhile wait in its mailbox.
+	Nap struct{ Ms int }
 )
 
 type sessionData struct {
@@ -68,6 +76,10 @@ func sessionCode(version string) *fsm.Machine[sessionData] {
 	})
 	fsm.OnAny(m, func(f Fire, d sessionData) fsm.Result[sessionData] {
 		d.Fired = append(d.Fired, f.Text+"@"+pid)
+		return fsm.Keep(d)
+	})
+	fsm.OnAny(m, func(n Nap, d sessionData) fsm.Result[sessionData] {
+		time.Sleep(time.Duration(n.Ms) * time.Millisecond) // a slow handler, on purpose
 		return fsm.Keep(d)
 	})
 	fsm.OnAny(m, func(_ Fired, d sessionData) fsm.Result[sessionData] {
@@ -105,6 +117,15 @@ func runHandoffServer() error {
 		return err
 	}
 	defer r.Stop()
+	// The plugin stops after the machines (deferred before the System's
+	// shutdown), whether the process drains, fails or panics.
+	var plug *plugin.Plugin
+	if spec := readSetting(dir, "plugin"); spec != "" {
+		if plug, err = loadPlugin(log, spec); err != nil {
+			return err
+		}
+		defer func() { _ = plug.Close() }()
+	}
 	sys := actor.NewSystem(actor.WithLogger(log))
 	defer func() { _ = sys.Shutdown(context.Background()) }()
 
@@ -112,16 +133,18 @@ func runHandoffServer() error {
 	if !r.f.HasParent() {
 		fault = "" // a fault is for the next generation
 	}
-	switch {
-	case fault == "nocode":
-	case version == "v2":
-		opts = append(opts, WithCodes(sessionCode("v1"), sessionCode("v2")))
-	default:
-		opts = append(opts, WithCodes(sessionCode("v1")))
+	codes := []fsm.Code{sessionCode("v1"), sessionCode("v2")}
+	if plug != nil {
+		if codes, err = pluginCodes(plug); err != nil {
+			return err
+		}
 	}
-	cur := sessionCode("v1")
-	if version == "v2" {
-		cur = sessionCode("v2")
+	if version != "v2" {
+		codes = codes[:1]
+	}
+	cur := codes[len(codes)-1]
+	if fault != "nocode" {
+		opts = append(opts, WithCodes(codes...))
 	}
 	h, err := NewHandoff(r, sys, opts...)
 	if err != nil {
@@ -161,7 +184,7 @@ func runHandoffServer() error {
 	if err != nil {
 		return err
 	}
-	srv := &seqServer{h: h, sys: sys, code: cur, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{}}
+	srv := &seqServer{h: h, sys: sys, code: cur, plugin: plug, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{}}
 	owned := map[string]bool{}
 	for _, rc := range got.Conns {
 		owned[rc.Owner] = true
@@ -191,6 +214,36 @@ func runHandoffServer() error {
 	return r.Run(sctx)
 }
 
+// loadPlugin starts the plugin binary of spec ("<path> <sha256>") and logs
+// its process's PID, for the tests to follow.
+func loadPlugin(log *slog.Logger, spec string) (*plugin.Plugin, error) {
+	path, hexsum, _ := strings.Cut(spec, " ")
+	sum, err := plugin.ParseChecksum(hexsum)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := plugin.Load(ctx, path, sum, plugin.WithMachine("counter"), plugin.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("handoff test: plugin started", "plugin_pid", p.PID())
+	return p, nil
+}
+
+func pluginCodes(p *plugin.Plugin) ([]fsm.Code, error) {
+	var codes []fsm.Code
+	for _, v := range []string{"v1", "v2"} {
+		c, err := p.Code(v)
+		if err != nil {
+			return nil, err
+		}
+		codes = append(codes, c)
+	}
+	return codes, nil
+}
+
 func readSetting(dir, name string) string {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
@@ -200,11 +253,12 @@ func readSetting(dir, name string) string {
 }
 
 type seqServer struct {
-	h    *Handoff
-	sys  *actor.System
-	code fsm.Code
-	ln   net.Listener
-	done chan struct{}
+	h      *Handoff
+	sys    *actor.System
+	code   fsm.Code
+	plugin *plugin.Plugin // the sessions' code runs there, if not nil
+	ln     net.Listener
+	done   chan struct{}
 
 	mu    sync.Mutex
 	n     int
@@ -380,6 +434,11 @@ func goroutines() int {
 func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 	var reply string
 	switch {
+	case strings.HasPrefix(line, "nap "):
+		ms, _ := strconv.Atoi(strings.TrimPrefix(line, "nap "))
+		reply = castReply(fsm.Cast(c.ref, Nap{Ms: ms}))
+	case strings.HasPrefix(line, "cast "):
+		reply = castReply(fsm.Cast(c.ref, Fire{Text: strings.TrimPrefix(line, "cast ")}))
 	case line == "gdump":
 		var b strings.Builder
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
@@ -398,6 +457,8 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 		n := c.s.h.machines.len()
 		c.s.h.mu.Unlock()
 		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), goroutines(), n)
+	case c.s.plugin != nil:
+		reply = c.handlePlugin(line)
 	case strings.HasPrefix(line, "arm ") || line == "fired":
 		var ev any = Fired{}
 		if f := strings.Fields(line); len(f) == 3 {
@@ -435,4 +496,64 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 		return false
 	}
 	return w.Flush() == nil
+}
+
+func castReply(err error) string {
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return "cast"
+}
+
+// handlePlugin answers a line for a session of the plugin-hosted counter
+// (internal/plugintest/machine): "plugin" answers the plugin process's PID;
+// "arm <ms>" arms its state timeout (until it fires, increments are
+// postponed); "incr <k>" casts an increment; "get" answers "<count>
+// <state>"; any other text is counted (Pad) and answered "<n> <pid>
+// <version> text", as a session in process does.
+func (c *seqConn) handlePlugin(line string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd, arg, _ := strings.Cut(line, " ")
+	n, _ := strconv.Atoi(arg)
+	var ev any
+	switch cmd {
+	case "plugin":
+		return strconv.Itoa(c.s.plugin.PID())
+	case "incr":
+		return castReply(fsm.Cast(c.ref, testmachine.Incr{By: n}))
+	case "arm":
+		ev = testmachine.Arm{After: time.Duration(n) * time.Millisecond}
+	case "get":
+		ev = testmachine.Get{}
+	default:
+		ev = testmachine.Pad{Note: line}
+	}
+	v, err := fsm.Call(ctx, c.ref, ev)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	info, err := fsm.Inspect(ctx, c.ref)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	switch cmd {
+	case "arm":
+		s, err := plugin.As[string](v)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return s
+	case "get":
+		cnt, err := plugin.As[testmachine.Count](v)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return fmt.Sprintf("%d %s", cnt.N, info.State)
+	}
+	k, err := plugin.As[int](v)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return fmt.Sprintf("%d %d %s %s", k, os.Getpid(), info.Version, line)
 }
