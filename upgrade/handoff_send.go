@@ -259,7 +259,10 @@ func (s *sending) exchange() error {
 	unread := make([][]byte, len(conns))
 	paused := make([]bool, len(conns))
 	gone := make([]bool, len(conns))
-	err = parallel(len(conns), func(i int) error {
+	// A Pause mostly waits for its reader's goroutine to be woken and to
+	// answer: many at once, so that the pause is bound by CPU, not by the
+	// latency of one wake-up after the other.
+	err = parallelN(len(conns), pauseWorkers, func(i int) error {
 		b, err := conns[i].Pause(ctx)
 		if errors.Is(err, net.ErrClosed) {
 			gone[i] = true // it ended meanwhile: nothing to hand over
@@ -398,10 +401,18 @@ func dupConn(c net.Conn) (int, error) {
 	return fd, err
 }
 
-// parallel runs f(0) to f(n-1) on a few goroutines and returns the first
-// error; every call has returned when it does.
+// pauseWorkers is how many connections are paused at once.
+const pauseWorkers = 1024
+
+// parallel runs f(0) to f(n-1) on a few goroutines (4 × GOMAXPROCS) and
+// returns the first error; every call has returned when it does.
 func parallel(n int, f func(i int) error) error {
-	workers := min(n, 4*runtime.GOMAXPROCS(0))
+	return parallelN(n, 4*runtime.GOMAXPROCS(0), f)
+}
+
+// parallelN is parallel on up to workers goroutines.
+func parallelN(n, workers int, f func(i int) error) error {
+	workers = min(n, workers)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

@@ -117,6 +117,11 @@ func runHandoffServer() error {
 		return err
 	}
 	defer r.Stop()
+	profReady, profExit := func() {}, func() {}
+	if prof := os.Getenv(handoffEnv + "_PROF"); prof != "" {
+		profReady, profExit = profileHandoff(prof, r.f.HasParent())
+	}
+	defer profExit()
 	// The plugin stops after the machines (deferred before the System's
 	// shutdown), whether the process drains, fails or panics.
 	var plug *plugin.Plugin
@@ -207,6 +212,7 @@ func runHandoffServer() error {
 	if err := r.Ready(); err != nil {
 		return err
 	}
+	profReady()
 	go srv.accept()
 	r.OnDrain(srv.drain)
 	sctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -556,4 +562,50 @@ func (c *seqConn) handlePlugin(line string) string {
 		return "error " + err.Error()
 	}
 	return fmt.Sprintf("%d %d %s %s", k, os.Getpid(), info.Version, line)
+}
+
+// profileHandoff writes CPU profiles of this process, for BenchmarkHandoff
+// run with HOTLINE_HANDOFF_TEST_PROF=dir: new-<pid>.prof from its start to
+// ready (call ready), old-<pid>.prof from SIGHUP to exit (call exit).
+func profileHandoff(dir string, isNew bool) (ready, exit func()) {
+	var mu sync.Mutex
+	var stop func()
+	start := func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", name, os.Getpid())))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stop = func() { pprof.StopCPUProfile(); _ = f.Close() }
+		}
+	}
+	end := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stop != nil {
+			stop()
+			stop = nil
+		}
+	}
+	if isNew {
+		start("new")
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-hup:
+			end()
+			start("old")
+		case <-quit:
+		}
+	}()
+	return end, func() {
+		signal.Stop(hup)
+		close(quit)
+		<-done
+		end()
+	}
 }
