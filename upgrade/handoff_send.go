@@ -37,6 +37,8 @@ type sending struct {
 	pause       time.Duration
 	steps       []time.Duration // since the start: paused, suspended and imaged, sent
 	held        []*listener     // held back since the pause
+	queued      int             // events imaged in the machines' mailboxes
+	unread      int             // bytes read from the connections and not handled
 
 	resumedMachines, resumedConns int // counted by resume
 }
@@ -123,7 +125,7 @@ func (s *sending) end(upgradeErr error) error {
 			h.machines.remove(k)
 		}
 		h.mu.Unlock()
-		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread)
 		return nil
 	}
 	s.resume()
@@ -317,6 +319,7 @@ func (s *sending) exchange() error {
 	for i, img := range images {
 		if alive[i] {
 			st.Machines = append(st.Machines, toWire(mkeys[i], img))
+			s.queued += len(img.Queued)
 		}
 	}
 	fds = fds[:0]
@@ -325,6 +328,7 @@ func (s *sending) exchange() error {
 			continue
 		}
 		st.Conns = append(st.Conns, handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta})
+		s.unread += len(unread[i])
 		if sent[ckeys[i]] {
 			continue
 		}

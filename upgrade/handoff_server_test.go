@@ -31,13 +31,16 @@ import (
 // connection has a session machine that numbers the lines it gets. A line
 // "text" is answered "<n> <pid> <version> text"; "@key text" goes to the
 // machine of another connection (say one restored from the previous
-// process); "stats" answers "<pid> <fds> <goroutines> <machines>". Files in
+// process); "stats" answers "<pid> <fds> <goroutines> <machines>"; "hold"
+// casts Hold and "cast text" casts Fire (answered "cast"), "fired" answers
+// the texts of the Fire events handled, with the PID of the process that
+// handled each. Files in
 // the directory of HOTLINE_HANDOFF_DIR steer the next generation: "fault"
 // ("exit:<stage>", "panic:<stage>", "hang:<stage>", "format", "nocode") and
 // "version" ("v2" restores under a newer session code, through UPGRADE),
 // and "plugin" ("<path> <sha256>": sessions are the plugin-hosted counter of
 // internal/plugintest, loaded from that binary by each generation; see
-// handlePlugin).
+// handlePlugin); "upgrade-timeout" (a duration, default 3s).
 
 const handoffEnv = "HOTLINE_HANDOFF_TEST"
 
@@ -53,9 +56,11 @@ type (
 	}
 	Fire  struct{ Text string }
 	Fired struct{}
-	// Nap keeps a session busy for Ms milliseconds: the events sent to it
-	// meanwhile wait in its mailbox.
-	Nap struct{ Ms int }
+	// Hold keeps a session busy until the next handoff has begun pausing
+	// the connections, and 300 ms more (long after it suspends the
+	// machines): the events sent to it meanwhile wait in its mailbox and
+	// travel as queued events.
+	Hold struct{}
 )
 
 type sessionData struct {
@@ -64,7 +69,10 @@ type sessionData struct {
 	Fired []string
 }
 
-func sessionCode(version string) *fsm.Machine[sessionData] {
+func sessionCode(version string) *fsm.Machine[sessionData] { return sessionCodeWith(version, nil) }
+
+// sessionCodeWith is sessionCode whose Hold waits for pausing to close.
+func sessionCodeWith(version string, pausing <-chan struct{}) *fsm.Machine[sessionData] {
 	m := fsm.Define("session", version, "open", sessionData{})
 	pid := strconv.Itoa(os.Getpid())
 	fsm.On(m, "open", func(l Line, d sessionData) fsm.Result[sessionData] {
@@ -78,8 +86,15 @@ func sessionCode(version string) *fsm.Machine[sessionData] {
 		d.Fired = append(d.Fired, f.Text+"@"+pid)
 		return fsm.Keep(d)
 	})
-	fsm.OnAny(m, func(n Nap, d sessionData) fsm.Result[sessionData] {
-		time.Sleep(time.Duration(n.Ms) * time.Millisecond) // a slow handler, on purpose
+	fsm.OnAny(m, func(_ Hold, d sessionData) fsm.Result[sessionData] {
+		if pausing == nil {
+			return fsm.Keep(d)
+		}
+		select { // a handler that blocks, on purpose
+		case <-pausing:
+			time.Sleep(300 * time.Millisecond)
+		case <-time.After(10 * time.Second):
+		}
 		return fsm.Keep(d)
 	})
 	fsm.OnAny(m, func(_ Fired, d sessionData) fsm.Result[sessionData] {
@@ -111,8 +126,12 @@ func runHandoffServer() error {
 	dir := os.Getenv(handoffEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	fault, version := readSetting(dir, "fault"), readSetting(dir, "version")
+	upgradeTimeout := 3 * time.Second
+	if d, err := time.ParseDuration(readSetting(dir, "upgrade-timeout")); err == nil {
+		upgradeTimeout = d
+	}
 	r, err := NewRestarter(WithLogger(log), WithPIDFile(filepath.Join(dir, "server.pid")),
-		WithUpgradeTimeout(3*time.Second), WithDrainTimeout(5*time.Second))
+		WithUpgradeTimeout(upgradeTimeout), WithDrainTimeout(5*time.Second))
 	if err != nil {
 		return err
 	}
@@ -138,7 +157,8 @@ func runHandoffServer() error {
 	if !r.f.HasParent() {
 		fault = "" // a fault is for the next generation
 	}
-	codes := []fsm.Code{sessionCode("v1"), sessionCode("v2")}
+	pausing := make(chan struct{})
+	codes := []fsm.Code{sessionCodeWith("v1", pausing), sessionCodeWith("v2", pausing)}
 	if plug != nil {
 		if codes, err = pluginCodes(plug); err != nil {
 			return err
@@ -189,7 +209,8 @@ func runHandoffServer() error {
 	if err != nil {
 		return err
 	}
-	srv := &seqServer{h: h, sys: sys, code: cur, plugin: plug, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{}}
+	srv := &seqServer{h: h, sys: sys, code: cur, plugin: plug, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{},
+		pausing: sync.OnceFunc(func() { close(pausing) })}
 	owned := map[string]bool{}
 	for _, rc := range got.Conns {
 		owned[rc.Owner] = true
@@ -265,6 +286,8 @@ type seqServer struct {
 	plugin *plugin.Plugin // the sessions' code runs there, if not nil
 	ln     net.Listener
 	done   chan struct{}
+	// pausing closes the channel Hold waits for.
+	pausing func()
 
 	mu    sync.Mutex
 	n     int
@@ -343,6 +366,7 @@ type seqConn struct {
 }
 
 func (c *seqConn) pause(ctx context.Context) ([]byte, error) {
+	c.s.pausing()
 	ack := make(chan []byte, 1)
 	c.mu.Lock()
 	c.paused, c.ack = true, ack
@@ -440,9 +464,8 @@ func goroutines() int {
 func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 	var reply string
 	switch {
-	case strings.HasPrefix(line, "nap "):
-		ms, _ := strconv.Atoi(strings.TrimPrefix(line, "nap "))
-		reply = castReply(fsm.Cast(c.ref, Nap{Ms: ms}))
+	case line == "hold":
+		reply = castReply(fsm.Cast(c.ref, Hold{}))
 	case strings.HasPrefix(line, "cast "):
 		reply = castReply(fsm.Cast(c.ref, Fire{Text: strings.TrimPrefix(line, "cast ")}))
 	case line == "gdump":
