@@ -78,7 +78,8 @@ func (h *seqHarness) requireOnlyPlugin(t *testing.T) int {
 // the same plugin version, in the plugin process the new process started:
 // streams through them lose, duplicate or reorder nothing across three
 // SIGHUPs and a failed one, a running state timeout and an event it
-// postponed travel with the machine, and no plugin process is left behind.
+// postponed travel with the machine, no plugin process is left behind, and
+// each new process holds as many descriptors and goroutines as the first.
 func TestHandoffPluginMachines(t *testing.T) {
 	h := startSeqServerWith(t, map[string]string{"plugin": buildTestPlugin(t)})
 	ss := streamers(t, h.addr, 8)
@@ -108,6 +109,7 @@ func TestHandoffPluginMachines(t *testing.T) {
 	require.Equal(t, "3 armed", ask("get"), "the increment waits for the timeout")
 
 	plug := h.requireOnlyPlugin(t)
+	var first stats
 	for i := range 3 {
 		old := h.pid()
 		pid := h.hup()
@@ -118,6 +120,18 @@ func TestHandoffPluginMachines(t *testing.T) {
 		now := h.requireOnlyPlugin(t)
 		require.NotEqual(t, plug, now, "handoff %d: the new process runs its own plugin", i+1)
 		plug = now
+		// Descriptors and goroutines (other than the actor System's
+		// workers) of each new process: the floor of a few samples.
+		st := h.stats()
+		for range 10 {
+			again := h.stats()
+			st.fds, st.goroutines = min(st.fds, again.fds), min(st.goroutines, again.goroutines)
+		}
+		if i == 0 {
+			first = st
+		}
+		require.Equal(t, first.fds, st.fds, "handoff %d: descriptors", i+1)
+		require.Equal(t, first.goroutines, st.goroutines, "handoff %d: goroutines", i+1)
 		if i == 0 {
 			require.Less(t, time.Since(armed), 3500*time.Millisecond, "the handoff took too long for this test")
 			require.Equal(t, "3 armed", ask("get"), "still armed in process %d, the increment still postponed", pid)
