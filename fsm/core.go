@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unsafe"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -172,9 +173,15 @@ func (c *core) step(sh shell, ev Event, from caller) {
 		c.cancelTimer(sh, KindEventTimeout, "")
 	}
 	state, acts, err := c.in.Handle(ev)
-	if err != nil || state != c.state || len(acts) > 0 || from.h != nil {
+	if err != nil || !same(state, c.state) || len(acts) > 0 || from.h != nil {
 		c.after(sh, ev, from, state, acts, err)
 	}
+}
+
+// same reports whether a == b, at once when they share their bytes (an
+// Instance that keeps its state returns the same string every time).
+func same(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // after finishes a step that did more than change the data.

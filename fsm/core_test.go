@@ -202,6 +202,19 @@ func TestCoreDispatch(t *testing.T) {
 			seen: []string{"tick in a", "enter b from a", "tick5"},
 		},
 		{
+			name: "an event of the type just handled goes to the new state's handler",
+			setup: func(m *Machine[trail]) {
+				On(m, "a", func(t Tick, d trail) Result[trail] { return Next("b", d.with(fmt.Sprintf("tick%d in a", t.N))) })
+			},
+			run: func(c *core, sh *recShell) {
+				c.dispatch(sh, Event{Payload: Tick{1}}, caller{})
+				c.dispatch(sh, Event{Payload: Tick{2}}, caller{})
+				c.dispatch(sh, Event{Payload: Go{"a"}}, caller{})
+				c.dispatch(sh, Event{Payload: Tick{3}}, caller{})
+			},
+			seen: []string{"tick1 in a", "enter b from a", "tick2", "go a", "tick3 in a", "enter b from a"},
+		},
+		{
 			name: "stop replies first",
 			setup: func(m *Machine[trail]) {
 				On(m, "a", func(_ Ping, d trail) Result[trail] { return StopWith(errors.New("done"), d, Reply("bye")) })
