@@ -205,9 +205,10 @@ func OnAny[D, E any](m *Machine[D], h func(ev E, data D) Result[D]) {
 // version declared it: h gets the payload as msgpack. Without it, the
 // payload is decoded into E directly, so fields of the same name carry
 // over. Conversion happens to the events a machine holds (postponed,
-// pending timeouts) when it changes code, and to an event taken from the
-// mailbox whose type is not E (it was sent for another version). It panics
-// if set twice for E, or once m is in use.
+// pending timeouts) and to those waiting in its mailbox when it changes
+// code, and to an event sent after the change whose type is not E (it was
+// sent for another version). It panics if set twice for E, or once m is
+// in use.
 func UpgradeEvent[D, E any](m *Machine[D], h func(raw msgpack.RawMessage) (E, error)) {
 	m.mutable()
 	e := entryFor[D, E](m)

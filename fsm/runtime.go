@@ -33,15 +33,17 @@ func (m *machine) Init(c *actor.Context) error {
 }
 
 func (m *machine) Receive(c *actor.Context, msg any) {
-	switch msg := msg.(type) {
+	switch w := msg.(type) {
 	case timeoutMsg:
 		m.c = c
-		m.fire(m, msg)
+		m.fire(m, w)
 		m.c = nil
 		return
 	case syncMsg:
 		c.Reply(nil)
 		return
+	case *converted:
+		msg = w.payload
 	}
 	ev := Event{Kind: KindCast, Payload: msg}
 	if c.IsCall() || m.stopped || len(m.queue) > 0 {
