@@ -293,6 +293,23 @@ func TestCoreDispatch(t *testing.T) {
 			run:  func(c *core, sh *recShell) { c.dispatch(sh, Event{Kind: KindCall, Payload: 3.5}, live) },
 			seen: []string{"unknown call float64"},
 		},
+		{
+			name: "an unknown event stops the machine only if OnUnknown says so",
+			setup: func(m *Machine[trail]) {
+				m.OnUnknown(func(ev Event, d trail) Result[trail] {
+					if ev.Payload == "quit" {
+						return StopWith(errors.New("told to quit"), d)
+					}
+					return Keep(d.with("ignored " + ev.Name()))
+				})
+			},
+			run: func(c *core, sh *recShell) {
+				c.dispatch(sh, Event{Payload: 1}, caller{})
+				c.dispatch(sh, Event{Payload: "quit"}, caller{})
+			},
+			seen: []string{"ignored int"},
+			log:  []string{"stop told to quit"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
