@@ -112,16 +112,25 @@ type Result[D any] struct {
 // The head of a Result's actions is a hidden Action before the first one:
 // its kind says Keep or Next, its after how many actions follow. A Result
 // without actions points at one of these, so that Keep and Next allocate
-// nothing.
+// nothing. A Keep with actions points at keepActs and keeps its actions
+// where Next keeps its state (a Keep has none): the header of a string
+// whose bytes are the actions and whose length is their number, so that
+// they take one allocation of their own size, as a variadic slice would.
 var (
 	keepHead = Action{kind: headKeep}
 	nextHead = Action{kind: headNext}
+	keepActs = Action{kind: headKeep}
 )
 
 // result makes a Result: head is keepHead or nextHead.
 func result[D any](head *Action, state string, data D, actions []Action) Result[D] {
-	if len(actions) == 0 {
+	switch {
+	case len(actions) == 0:
 		return Result[D]{data: data, state: state, acts: head}
+	case head == &keepHead:
+		a := make([]Action, len(actions))
+		copy(a, actions)
+		return Result[D]{data: data, state: unsafe.String((*byte)(unsafe.Pointer(&a[0])), len(a)), acts: &keepActs}
 	}
 	return Result[D]{data: data, state: state, acts: withHead(head.kind, actions)}
 }
@@ -147,7 +156,10 @@ func (r *Result[D]) next() (next, ok bool) {
 // actions returns r's actions.
 func (r *Result[D]) actions() []Action {
 	h := r.acts
-	if h == nil || h.after == 0 {
+	switch {
+	case h == &keepActs:
+		return unsafe.Slice((*Action)(unsafe.Pointer(unsafe.StringData(r.state))), len(r.state))
+	case h == nil || h.after == 0:
 		return nil
 	}
 	return unsafe.Slice(h, int(h.after)+1)[1:]
@@ -168,11 +180,10 @@ func Keep[D any](data D, actions ...Action) Result[D] {
 // StopWith keeps the state, sets data, runs actions (a [Reply], say), then
 // stops the machine with reason ([actor.Normal] if nil).
 func StopWith[D any](reason error, data D, actions ...Action) Result[D] {
-	a := make([]Action, len(actions)+2)
-	a[0] = Action{kind: headKeep, after: time.Duration(len(actions) + 1)}
-	copy(a[1:], actions)
-	a[len(a)-1] = Stop(reason)
-	return Result[D]{data: data, acts: &a[0]}
+	a := make([]Action, len(actions)+1)
+	copy(a, actions)
+	a[len(actions)] = Stop(reason)
+	return Result[D]{data: data, state: unsafe.String((*byte)(unsafe.Pointer(&a[0])), len(a)), acts: &keepActs}
 }
 
 // On sets the handler for events of type E in state. An event of another
