@@ -9,6 +9,7 @@ type instance[D any] struct {
 	state string
 	idx   int // of state in t, or -1 for a state with no handlers
 	data  D
+	flags *Flags // for flag-reading handlers; nil: every flag off
 }
 
 func (in *instance[D]) State() string { return in.state }

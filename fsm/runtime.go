@@ -121,6 +121,7 @@ type startConfig struct {
 	snapshot *Snapshot
 	image    *Image
 	spawn    []actor.SpawnOption
+	flags    FlagSource
 }
 
 // WithID gives the machine an ID: its name among the machines of its kind
@@ -182,7 +183,8 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
 	}
-	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags}}
+	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
+	m.bindFlags(in)
 	return sys.Spawn(m, cfg.spawn...)
 }
 
