@@ -202,6 +202,8 @@ type instance struct {
 	key   string
 	state string
 	data  []byte
+	flags fsm.Flags // the machine's feature flags (flags.go)
+	on    []string  // the names of those on, reused by each event
 }
 
 func (in *instance) State() string { return in.state }
@@ -209,7 +211,7 @@ func (in *instance) State() string { return in.state }
 func (in *instance) Encode() ([]byte, error) { return in.data, nil }
 
 func (in *instance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
-	call := wire.MachineCall{State: in.state, Data: in.data, Kind: uint8(ev.Kind)}
+	call := wire.MachineCall{State: in.state, Data: in.data, Kind: uint8(ev.Kind), Flags: in.flagsOn()}
 	if e, ok := ev.Payload.(Event); ok {
 		call.Event, call.Payload = e.Name, e.Raw
 	} else {

@@ -1,6 +1,6 @@
 // Package machine is the machine that the tests of package plugin run
 // both in-process and in a plugin process (internal/plugintest/plugin): a counter, in two
-// versions whose data differ.
+// versions whose data differ. v1's Bump and Flag read feature flags.
 package machine
 
 import (
@@ -22,6 +22,8 @@ type (
 	Boom  struct{}                      // panics
 	Quit  struct{}                      // call: replies "bye", stops with "quit"
 	Crash struct{}                      // exits the process (status 3)
+	Bump  struct{}                      // call: adds 1, or 100 if flag "big" is on; replies "on" or "off"
+	Flag  struct{ Name string }         // call: replies whether the flag is on
 	Pad   struct {
 		Blob []byte
 		Note string
@@ -75,6 +77,17 @@ func V1() *fsm.Machine[Data1] {
 	fsm.OnAny(m, func(Boom, Data1) fsm.Result[Data1] { panic("boom") })
 	fsm.OnAny(m, func(Crash, Data1) fsm.Result[Data1] { os.Exit(3); return fsm.Result[Data1]{} })
 	fsm.OnAny(m, func(_ Quit, d Data1) fsm.Result[Data1] { return fsm.StopWith(ErrQuit, d, fsm.Reply("bye")) })
+	fsm.OnAnyFlags(m, func(_ Bump, d Data1, f fsm.Flags) fsm.Result[Data1] {
+		if f.On("big") {
+			d.N += 100
+			return fsm.Keep(d, fsm.Reply("on"))
+		}
+		d.N++
+		return fsm.Keep(d, fsm.Reply("off"))
+	})
+	fsm.OnAnyFlags(m, func(q Flag, d Data1, f fsm.Flags) fsm.Result[Data1] {
+		return fsm.Keep(d, fsm.Reply(f.On(q.Name)))
+	})
 	fsm.OnAny(m, func(p Pad, d Data1) fsm.Result[Data1] {
 		d.N++
 		if p.Blob != nil {
