@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"sync"
+
+	"github.com/hotline-go/hotline/flags"
 )
 
 // The admin API: JSON lines over a Unix socket. A client writes one
@@ -24,7 +26,8 @@ import (
 //	< {"done":true,"report":{...}}
 //
 // Ops: "status", "upgrade" (with "dry_run": true for a dry run),
-// "dry-run", "rollback", "confirm".
+// "dry-run", "rollback", "confirm", "flags" (list, get, set or reload
+// feature flags: see [WithFlags]).
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
@@ -37,6 +40,12 @@ type AdminRequest struct {
 	Who      string   `json:"who,omitempty"`
 	DryRun   bool     `json:"dry_run,omitempty"`
 	Selector Selector `json:"selector,omitzero"`
+
+	// Op "flags": the flag to get or set, its new value (on, off or N%),
+	// or a reload of the flag file.
+	Flag   string `json:"flag,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Reload bool   `json:"reload,omitempty"`
 }
 
 // AdminResponse is one line of an answer: progress, or the final line
@@ -47,6 +56,7 @@ type AdminResponse struct {
 	Status   []MachineStatus `json:"status,omitempty"`
 	Report   *Report         `json:"report,omitempty"`
 	DryRun   *DryRunReport   `json:"dry_run,omitempty"`
+	Flags    []flags.Status  `json:"flags,omitempty"` // op "flags"
 	Error    string          `json:"error,omitempty"`
 }
 
@@ -71,6 +81,10 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 	case "rollback", "confirm":
 		if req.Machine == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine", ErrBadRequest, req.Op)
+		}
+	case "flags":
+		if err := checkFlagsRequest(req); err != nil {
+			return AdminRequest{}, err
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
@@ -188,6 +202,8 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		resp.Report = &rep
 	case req.Op == "confirm":
 		err = h.Confirm(ctx, req.Machine)
+	case req.Op == "flags":
+		resp.Flags, err = h.adminFlags(req, who)
 	}
 	if err != nil {
 		resp.Error = err.Error()
