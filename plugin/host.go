@@ -167,7 +167,11 @@ func (c *code) instance(ctx context.Context, method string, call *wire.MachineCa
 // failure of the code becomes the error fsm expects.
 func (c *code) call(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	call.Version = c.version
-	body := call.Append(make([]byte, 0, 48+len(call.State)+len(call.Data)+len(call.Event)+len(call.Payload)))
+	size := 48 + len(call.State) + len(call.Data) + len(call.Event) + len(call.Payload)
+	for _, f := range call.Flags {
+		size += 2 + len(f)
+	}
+	body := call.Append(make([]byte, 0, size))
 	out, err := c.p.c.Do(ctx, key, method, body)
 	if err != nil {
 		return c.hostError(err)
