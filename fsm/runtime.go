@@ -185,7 +185,11 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	}
 	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
 	m.bindFlags(in)
-	return sys.Spawn(m, cfg.spawn...)
+	ref, err := sys.Spawn(m, cfg.spawn...)
+	if err != nil {
+		closeInstance(in) // Init failed: the machine never ran
+	}
+	return ref, err
 }
 
 // Cast sends the event ev to the machine and returns at once; see
