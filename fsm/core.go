@@ -23,6 +23,7 @@ type core struct {
 	state string // in's, as of the last event
 	id    string
 	tags  map[string]string
+	flags FlagSource // nil: none
 
 	queue     []item  // inserted and retried events, handled before the mailbox
 	postponed []item  // events kept until the state changes, oldest first
@@ -399,6 +400,7 @@ func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Qu
 	for i := range c.timers {
 		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
 	}
+	c.bindFlags(in)
 	c.code, c.in, c.postponed, c.undo = to, in, postponed, u
 	c.state = in.State()
 	return msgs, nil

@@ -18,6 +18,8 @@ type instance[D any] struct {
 	// and then needs no lookup. Forgotten when the state changes.
 	hotType unsafe.Pointer
 	hot     handler[D]
+
+	flags *Flags // for flag-reading handlers; nil: every flag off
 }
 
 func (in *instance[D]) State() string { return in.state }

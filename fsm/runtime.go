@@ -150,6 +150,7 @@ type startConfig struct {
 	snapshot *Snapshot
 	image    *Image
 	spawn    []actor.SpawnOption
+	flags    FlagSource
 }
 
 // WithID gives the machine an ID: its name among the machines of its kind
@@ -211,7 +212,8 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
 	}
-	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags}}
+	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
+	m.bindFlags(in)
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {
 		closeInstance(in) // Init failed: the machine never ran

@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/hotline-go/hotline/flags"
 )
 
 // The admin API: JSON lines over a Unix socket. A client writes one
@@ -29,6 +31,8 @@ import (
 // may name its strategy ([StrategySpec]; default all at once):
 //
 //	> {"op":"upgrade","machine":"phone","to":"v2","strategy":{"name":"canary","canary":3,"window":"3s"}}
+//
+// Op "flags" lists, gets, sets or reloads feature flags (see [WithFlags]).
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
@@ -42,6 +46,12 @@ type AdminRequest struct {
 	DryRun   bool          `json:"dry_run,omitempty"`
 	Selector Selector      `json:"selector,omitzero"`
 	Strategy *StrategySpec `json:"strategy,omitempty"`
+
+	// Op "flags": the flag to get or set, its new value (on, off or N%),
+	// or a reload of the flag file.
+	Flag   string `json:"flag,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Reload bool   `json:"reload,omitempty"`
 }
 
 // StrategySpec names a [Strategy] and its parameters in an [AdminRequest];
@@ -134,6 +144,7 @@ type AdminResponse struct {
 	Status   []MachineStatus `json:"status,omitempty"`
 	Report   *Report         `json:"report,omitempty"`
 	DryRun   *DryRunReport   `json:"dry_run,omitempty"`
+	Flags    []flags.Status  `json:"flags,omitempty"` // op "flags"
 	Error    string          `json:"error,omitempty"`
 }
 
@@ -166,6 +177,10 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 	case "rollback", "confirm":
 		if req.Machine == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine", ErrBadRequest, req.Op)
+		}
+	case "flags":
+		if err := checkFlagsRequest(req); err != nil {
+			return AdminRequest{}, err
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
@@ -287,6 +302,8 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		resp.Report = &rep
 	case req.Op == "confirm":
 		err = h.Confirm(ctx, req.Machine)
+	case req.Op == "flags":
+		resp.Flags, err = h.adminFlags(req, who)
 	}
 	if err != nil {
 		resp.Error = err.Error()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/plugin"
 )
@@ -104,6 +105,7 @@ type releaseConfig struct {
 	workers    int
 	policies   map[string]Policy
 	pluginOpts []plugin.Option
+	flags      *flags.Set // WithFlags; nil: none
 
 	now func() time.Time // test seam: the clock of reports
 }
@@ -412,6 +414,9 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	r.versions[ver].refs++ // held while it starts, so it is not unloaded
 	h.mu.Unlock()
 
+	if h.cfg.flags != nil { // first, so that the caller's WithFlags wins
+		opts = append([]fsm.StartOption{fsm.WithFlags(h.cfg.flags)}, opts...)
+	}
 	ref, err := fsm.Start(ctx, h.sys, code, opts...)
 	var inf fsm.Info
 	if err == nil {
