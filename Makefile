@@ -36,6 +36,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./supervisor/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/wire/ ./internal/pluginrpc/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./plugin/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./flags/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/handoff/
 	$(GO) test -run '^$$' -bench BenchmarkHandoff -benchtime 5x -count=1 ./upgrade/
 	$(GO) test -run '^$$' -bench Upgrade10k -benchtime 10x -count=1 ./upgrade/
