@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,11 @@ import (
 	"github.com/hotline-go/hotline/fsm"
 )
 
-// A Strategy says in what order and how many at a time the selected
-// machines move to the new version: [AllAtOnce], [Rolling] or [Canary];
-// new-sessions-only and shadow come next.
+// A Strategy says how the selected machines come to run the new version:
+// all at once ([AllAtOnce]), in batches ([Rolling]), a few first and the
+// rest if they stay healthy ([Canary]), only the machines started from now
+// on, at a share ([NewSessions]), or not at all but mirrored to it
+// ([Shadow]). See doc/upgrades.md for when to choose which.
 type Strategy interface {
 	// String names the strategy in logs, reports and the admin API.
 	String() string
@@ -60,18 +63,45 @@ type moveConfig struct {
 	who      string
 	progress func(Progress)
 	only     map[actor.Ref]bool // if non-nil: only these machines (a canary's cohort)
+	// wrap, if not nil, gives the code a target moves to in place of
+	// its step's (a canary's watch).
+	wrap func(tg *target, code fsm.Code) fsm.Code
+	// log and machine: where progress is logged (set by move).
+	log     *slog.Logger
+	machine string
+}
+
+// codeFor returns the code tg moves to.
+func (c moveConfig) codeFor(tg *target) fsm.Code {
+	if c.wrap != nil {
+		return c.wrap(tg, tg.step.code)
+	}
+	return tg.step.code
 }
 
 // allMachines reports whether the move concerns every machine of the name,
 // the only kind that changes the current version.
 func (c moveConfig) allMachines() bool { return c.selector.all() && c.only == nil }
 
-// Progress is how far a move has come: Phase "suspended", "changed",
-// "reverted" or "resumed", with Done of Total machines.
+// Progress is how far a move has come, or a decision it took: Phase
+// "suspended", "changed", "reverted" or "resumed" (the atomic cut),
+// "batch" and "rolled back" ([Rolling]: Batch of Batches), "canaries" and
+// "verdict" ([Canary]: Detail has the verdict and its reason), "share"
+// ([NewSessions]), "shadowed" and "shadow" ([Shadow]: Shadow has the
+// counts and samples), with Done of Total machines.
 type Progress struct {
 	Phase string `json:"phase"`
 	Done  int    `json:"done"`
 	Total int    `json:"total"`
+	// Batch and Batches: the batch just done, of how many ([Rolling]).
+	Batch   int `json:"batch,omitempty"`
+	Batches int `json:"batches,omitempty"`
+	// Share is the share of new machines on the new version ([NewSessions]).
+	Share float64 `json:"share,omitempty"`
+	// Detail says in words what was decided or done.
+	Detail string `json:"detail,omitempty"`
+	// Shadow is the shadow's report so far ([Shadow]).
+	Shadow *ShadowReport `json:"shadow,omitempty"`
 }
 
 // WithProgress calls f after each phase of the move, on the caller's
@@ -81,8 +111,37 @@ func WithProgress(f func(Progress)) MoveOption {
 }
 
 func (c moveConfig) report(phase string, done, total int) {
+	c.reportDetail(Progress{Phase: phase, Done: done, Total: total})
+}
+
+// reportDetail hands p to the progress callback and logs it (at Debug for
+// the phases of the cut, at Info for a strategy's steps and decisions).
+func (c moveConfig) reportDetail(p Progress) {
+	if c.log != nil {
+		level := slog.LevelInfo
+		switch p.Phase {
+		case "suspended", "changed", "resumed":
+			level = slog.LevelDebug
+		}
+		if c.log.Enabled(context.Background(), level) {
+			attrs := []any{"machine", c.machine, "phase", p.Phase, "done", p.Done, "total", p.Total}
+			if p.Batches > 0 {
+				attrs = append(attrs, "batch", p.Batch, "batches", p.Batches)
+			}
+			if p.Phase == "share" {
+				attrs = append(attrs, "share", p.Share)
+			}
+			if p.Detail != "" {
+				attrs = append(attrs, "detail", p.Detail)
+			}
+			if sh := p.Shadow; sh != nil {
+				attrs = append(attrs, "mirrored", sh.Mirrored, "diverged", sh.Diverged, "failed", sh.Failed, "samples", sh.Samples)
+			}
+			c.log.Log(context.Background(), level, "upgrade: progress", attrs...)
+		}
+	}
 	if c.progress != nil {
-		c.progress(Progress{Phase: phase, Done: done, Total: total})
+		c.progress(p)
 	}
 }
 
@@ -145,6 +204,17 @@ type Report struct {
 	Canaries int    `json:"canaries,omitempty"`
 	Verdict  string `json:"verdict,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// CanaryReplies and CanaryErrors: the replies the canaries gave
+	// during the window, and how many of them were error replies
+	// ([CanaryErrorReply]).
+	CanaryReplies int `json:"canary_replies,omitempty"`
+	CanaryErrors  int `json:"canary_errors,omitempty"`
+	// Share is the share of new machines that start on To
+	// ([NewSessions]).
+	Share *float64 `json:"share,omitempty"`
+	// Shadow is the shadow's report when the move ended it ([Shadow]
+	// with [ShadowWindow]).
+	Shadow *ShadowReport `json:"shadow,omitempty"`
 }
 
 // Upgrade moves the machines of machine selected by the options (default:
@@ -249,11 +319,17 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
 	}
 	defer r.op.Unlock()
-	if c, ok := cfg.strategy.(*canary); ok {
-		err = h.canaryMove(ctx, op, r, to, cfg, c, &rep)
-		return rep, err
+	cfg.log, cfg.machine = h.cfg.logger, machine
+	switch s := cfg.strategy.(type) {
+	case *canary:
+		err = h.canaryMove(ctx, op, r, to, cfg, s, &rep)
+	case *newSessions:
+		err = h.sessionsMove(ctx, op, r, to, cfg, s, &rep)
+	case *shadow:
+		err = h.shadowMove(ctx, op, r, to, cfg, s, &rep)
+	default:
+		err = h.moveHeld(ctx, op, r, to, cfg, &rep)
 	}
-	err = h.moveHeld(ctx, op, r, to, cfg, &rep)
 	return rep, err
 }
 
@@ -351,6 +427,9 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 				}
 			}
 		}
+		if cfg.allMachines() {
+			r.sessions = nil // a move of every machine ends a new-sessions rollout
+		}
 		if cfg.allMachines() && prevCurrent != to {
 			if op == "rollback" {
 				r.history = r.history[:len(r.history)-1]
@@ -421,7 +500,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 		if tg.step.down {
 			opts = append(opts, fsm.AsDowngrade())
 		}
-		err = fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+		err = fsm.ChangeSuspended(ctx, tg.ref, cfg.codeFor(tg), opts...)
 		switch {
 		case err == nil:
 			tg.changed = true
@@ -534,12 +613,19 @@ func (h *ReleaseHandler) finish(op string, rep Report) {
 	}
 	h.mu.Unlock()
 	level := slogLevel(rep.Result)
-	h.cfg.logger.Log(context.Background(), level, "upgrade: "+op,
-		"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
+	var extra []any
+	if rep.Share != nil {
+		extra = append(extra, "share", *rep.Share)
+	}
+	if sh := rep.Shadow; sh != nil {
+		extra = append(extra, "mirrored", sh.Mirrored, "diverged", sh.Diverged, "failed", sh.Failed, "samples", sh.Samples)
+	}
+	h.cfg.logger.Log(context.Background(), level, "upgrade: "+op, append([]any{"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
 		"strategy", rep.Strategy, "policy", rep.Policy, "result", rep.Result,
 		"machines", rep.Selected, "changed", rep.Changed, "exited", rep.Exited,
 		"max_pause", rep.MaxPause, "total", rep.Total, "error", rep.Error,
-		"rolled_back", rep.RolledBack, "verdict", rep.Verdict, "reason", rep.Reason)
+		"rolled_back", rep.RolledBack, "verdict", rep.Verdict, "reason", rep.Reason,
+		"canary_replies", rep.CanaryReplies, "canary_errors", rep.CanaryErrors}, extra...)...)
 	if m := h.cfg.metrics; m != nil {
 		labels := []string{"machine", rep.Machine, "op", op, "result", rep.Result}
 		m.Add("hotline_upgrades_total", labels, 1)

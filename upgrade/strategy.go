@@ -90,7 +90,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 			if tg.step.down {
 				opts = append(opts, fsm.AsDowngrade())
 			}
-			err := fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+			err := fsm.ChangeSuspended(ctx, tg.ref, cfg.codeFor(tg), opts...)
 			switch {
 			case err == nil:
 				tg.changed = true
