@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"time"
 )
 
 // The admin API: JSON lines over a Unix socket. A client writes one
@@ -23,8 +25,9 @@ import (
 //	< {"progress":{"phase":"resumed","done":10000,"total":10000}}
 //	< {"done":true,"report":{...}}
 //
-// Ops: "status", "upgrade" (with "dry_run": true for a dry run),
-// "dry-run", "rollback", "confirm".
+// Ops: "status", "upgrade" (with "dry_run": true for a dry run, and a
+// "strategy": see [StrategySpec]), "dry-run", "rollback", "confirm",
+// "shadow-report" and "end-shadow" (machine: the report of its shadow).
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
@@ -37,6 +40,122 @@ type AdminRequest struct {
 	Who      string   `json:"who,omitempty"`
 	DryRun   bool     `json:"dry_run,omitempty"`
 	Selector Selector `json:"selector,omitzero"`
+	// Strategy of an upgrade or a rollback; nil: all at once.
+	Strategy *StrategySpec `json:"strategy,omitempty"`
+}
+
+// StrategySpec is a [Strategy] as the admin API carries it: a name and the
+// parameters of that strategy. Name is "all" (or ""), "rolling" (Batch:
+// [Rolling]'s k, default 1), "canary" (Canary: [CanaryCount], or Percent:
+// [CanaryPercent], default one machine; Window: [CanaryWindow] as
+// [time.ParseDuration] reads it, default [DefaultCanaryWindow]),
+// "new-sessions" (Share: [NewSessions]' share, 0 to 100) or "shadow"
+// (Window: [ShadowWindow], default none). A parameter of another strategy
+// is an error.
+type StrategySpec struct {
+	Name    string  `json:"name"`              // "all", "rolling", "canary", "new-sessions", "shadow"
+	Batch   int     `json:"batch,omitempty"`   // rolling k
+	Canary  int     `json:"canary,omitempty"`  // canary k
+	Percent float64 `json:"percent,omitempty"` // canary p%
+	Window  string  `json:"window,omitempty"`  // canary watch (shadow run), time.ParseDuration
+	Share   float64 `json:"share,omitempty"`   // new-sessions share 0-100
+}
+
+// ErrBadStrategy is returned (wrapped) by [StrategySpec.Strategy] for an
+// unknown name or a bad parameter.
+var ErrBadStrategy = errors.New("upgrade: bad strategy")
+
+// Strategy returns the strategy s describes, or an error wrapping
+// ErrBadStrategy that names the bad name or parameter.
+func (s StrategySpec) Strategy() (Strategy, error) {
+	bad := func(format string, args ...any) (Strategy, error) {
+		return nil, fmt.Errorf("%w: %s: %s", ErrBadStrategy, s.Name, fmt.Sprintf(format, args...))
+	}
+	// only checks that no parameter but those allowed is set.
+	only := func(allowed ...string) error {
+		set := map[string]bool{"batch": s.Batch != 0, "canary": s.Canary != 0, "percent": s.Percent != 0, "window": s.Window != "", "share": s.Share != 0}
+		for _, p := range []string{"batch", "canary", "percent", "window", "share"} {
+			if set[p] && !slices.Contains(allowed, p) {
+				return fmt.Errorf("%w: %s takes no %s", ErrBadStrategy, strategyName(s.Name), p)
+			}
+		}
+		return nil
+	}
+	window := func() (time.Duration, error) {
+		if s.Window == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(s.Window)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%w: %s: window %q is not a positive duration (such as \"30s\")", ErrBadStrategy, s.Name, s.Window)
+		}
+		return d, nil
+	}
+	switch s.Name {
+	case "", "all":
+		if err := only(); err != nil {
+			return nil, err
+		}
+		return AllAtOnce(), nil
+	case "rolling":
+		if err := only("batch"); err != nil {
+			return nil, err
+		}
+		if s.Batch < 0 {
+			return bad("batch %d is negative", s.Batch)
+		}
+		return Rolling(max(s.Batch, 1)), nil
+	case "canary":
+		if err := only("canary", "percent", "window"); err != nil {
+			return nil, err
+		}
+		var opts []CanaryOption
+		switch {
+		case s.Canary < 0:
+			return bad("canary %d is negative", s.Canary)
+		case s.Percent < 0 || s.Percent > 100 || s.Percent != s.Percent:
+			return bad("percent %g is not in (0, 100]", s.Percent)
+		case s.Canary > 0 && s.Percent > 0:
+			return bad("give canary (a count) or percent, not both")
+		case s.Canary > 0:
+			opts = append(opts, CanaryCount(s.Canary))
+		case s.Percent > 0:
+			opts = append(opts, CanaryPercent(s.Percent))
+		}
+		d, err := window()
+		if err != nil {
+			return nil, err
+		}
+		if d > 0 {
+			opts = append(opts, CanaryWindow(d))
+		}
+		return Canary(opts...), nil
+	case "new-sessions":
+		if err := only("share"); err != nil {
+			return nil, err
+		}
+		if s.Share < 0 || s.Share > 100 || s.Share != s.Share {
+			return bad("share %g is not in [0, 100]", s.Share)
+		}
+		return NewSessions(s.Share), nil
+	case "shadow":
+		if err := only("window"); err != nil {
+			return nil, err
+		}
+		d, err := window()
+		if err != nil {
+			return nil, err
+		}
+		return Shadow(ShadowWindow(d)), nil
+	}
+	return nil, fmt.Errorf("%w: unknown name %q (want all, rolling, canary, new-sessions or shadow)", ErrBadStrategy, s.Name)
+}
+
+func strategyName(n string) string {
+	if n == "" {
+		return "all"
+	}
+	return n
 }
 
 // AdminResponse is one line of an answer: progress, or the final line
@@ -47,6 +166,7 @@ type AdminResponse struct {
 	Status   []MachineStatus `json:"status,omitempty"`
 	Report   *Report         `json:"report,omitempty"`
 	DryRun   *DryRunReport   `json:"dry_run,omitempty"`
+	Shadow   *ShadowReport   `json:"shadow,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
 
@@ -68,12 +188,20 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 		if req.Machine == "" || req.To == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine and to", ErrBadRequest, req.Op)
 		}
-	case "rollback", "confirm":
+	case "rollback", "confirm", "shadow-report", "end-shadow":
 		if req.Machine == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine", ErrBadRequest, req.Op)
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
+	}
+	if req.Strategy != nil {
+		if req.Op != "upgrade" && req.Op != "rollback" {
+			return AdminRequest{}, fmt.Errorf("%w: %s takes no strategy", ErrBadRequest, req.Op)
+		}
+		if _, err := req.Strategy.Strategy(); err != nil {
+			return AdminRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
 	}
 	return req, nil
 }
@@ -170,6 +298,10 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		who = "admin"
 	}
 	opts := []MoveOption{By(who), WithSelector(req.Selector), WithProgress(func(p Progress) { send(AdminResponse{Progress: &p}) })}
+	if req.Strategy != nil {
+		st, _ := req.Strategy.Strategy() // checked by decodeAdminRequest
+		opts = append(opts, WithStrategy(st))
+	}
 	resp := AdminResponse{Done: true}
 	switch {
 	case req.Op == "status":
@@ -188,6 +320,14 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		resp.Report = &rep
 	case req.Op == "confirm":
 		err = h.Confirm(ctx, req.Machine)
+	case req.Op == "shadow-report":
+		var sr ShadowReport
+		sr, err = h.ShadowReport(req.Machine)
+		resp.Shadow = &sr
+	case req.Op == "end-shadow":
+		var sr ShadowReport
+		sr, err = h.EndShadow(ctx, req.Machine)
+		resp.Shadow = &sr
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -269,6 +409,29 @@ func (c *AdminClient) Status(ctx context.Context) ([]MachineStatus, error) {
 func (c *AdminClient) Upgrade(ctx context.Context, machine, to, who string, progress func(Progress)) (Report, error) {
 	resp, err := c.Do(ctx, AdminRequest{Op: "upgrade", Machine: machine, To: to, Who: who}, progress)
 	return deref(resp.Report), err
+}
+
+// UpgradeWith sends req as an upgrade (its Op is set to "upgrade"), with
+// its strategy (req.Strategy) and selector, streaming progress to progress
+// (may be nil): the decisions of the strategy come as progress lines
+// (batches, canary verdict, share, shadow counts).
+func (c *AdminClient) UpgradeWith(ctx context.Context, req AdminRequest, progress func(Progress)) (Report, error) {
+	req.Op = "upgrade"
+	resp, err := c.Do(ctx, req, progress)
+	return deref(resp.Report), err
+}
+
+// ShadowReport asks for the report of the running or last shadow of
+// machine.
+func (c *AdminClient) ShadowReport(ctx context.Context, machine string) (ShadowReport, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "shadow-report", Machine: machine}, nil)
+	return deref(resp.Shadow), err
+}
+
+// EndShadow asks to end the shadow of machine, and returns its report.
+func (c *AdminClient) EndShadow(ctx context.Context, machine string) (ShadowReport, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "end-shadow", Machine: machine}, nil)
+	return deref(resp.Shadow), err
 }
 
 // DryRun asks for a dry run of an upgrade of machine to to.

@@ -400,7 +400,30 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	}
 	if policy == PolicyMigrate {
 		if rs, ok := cfg.strategy.(*rolling); ok {
-			err = h.roll(ctx, r, to, targets, cfg, rs, rep)
+			// Machines may start during the rollout (on the old version):
+			// the start lock is held again only to move those at the end.
+			r.starts.Unlock()
+			locked = false
+			err = h.roll(ctx, r, targets, cfg, rs, rep, 0)
+			r.starts.Lock()
+			locked = true
+			if err == nil {
+				var more []*target
+				more, err = h.stragglers(ctx, r, to, targets, cfg, steps)
+				if err == nil && len(more) > 0 {
+					rep.Selected += len(more)
+					err = h.roll(ctx, r, more, cfg, rs, rep, (len(targets)+rs.k-1)/rs.k)
+				}
+				targets = append(targets, more...)
+			}
+			if err != nil {
+				rerr := h.moveBack(context.WithoutCancel(ctx), r, to, targets, cfg, rs.k, rep)
+				err = errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, err), rerr)
+			}
+			rep.MaxPause = 0
+			for _, tg := range targets {
+				rep.MaxPause = max(rep.MaxPause, tg.pause)
+			}
 		} else {
 			err = h.cut(ctx, r, targets, cfg)
 			rep.MaxSuspended = count(targets, func(tg *target) bool { return tg.suspended })
@@ -460,8 +483,8 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	r.starts.Unlock()
 	locked = false
 
-	rep.MaxPause = h.resumeAll(ctx, targets)
 	if _, ok := cfg.strategy.(*rolling); !ok || policy != PolicyMigrate {
+		rep.MaxPause = h.resumeAll(ctx, targets)
 		cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	}
 	if err == nil && policy == PolicyRestart {
@@ -469,6 +492,34 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		rep.Changed = len(targets)
 	}
 	return err
+}
+
+// stragglers returns the machines selected for a rolling move that are
+// not among targets: those started during the rollout. Called with the
+// start lock held.
+func (h *ReleaseHandler) stragglers(ctx context.Context, r *release, to string, targets []*target, cfg moveConfig, steps map[string]step) ([]*target, error) {
+	seen := make(map[actor.Ref]bool, len(targets))
+	for _, tg := range targets {
+		seen[tg.ref] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var more []*target
+	for ref, t := range r.live {
+		if seen[ref] || t.version == to || !cfg.selector.picks(t) || (cfg.only != nil && !cfg.only[ref]) {
+			continue
+		}
+		st, ok := steps[t.version]
+		if !ok {
+			var err error
+			if st, err = h.stepLocked(ctx, r, t.version, to); err != nil {
+				return nil, err
+			}
+			steps[t.version] = st
+		}
+		more = append(more, &target{ref: ref, t: t, from: t.version, step: st})
+	}
+	return more, nil
 }
 
 // cut suspends every target, changes them all, and on a failure reverts

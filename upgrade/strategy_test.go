@@ -57,7 +57,9 @@ func TestRollingMovesAllKAtATime(t *testing.T) {
 	require.LessOrEqual(t, rep.MaxSuspended, k, "at most k machines suspended at once")
 	require.Positive(t, rep.MaxSuspended)
 	require.Len(t, batches, (n+k-1)/k, "progress per batch")
-	require.Equal(t, upgrade.Progress{Phase: "batch", Done: n, Total: n}, batches[len(batches)-1])
+	nb := (n + k - 1) / k
+	require.Equal(t, upgrade.Progress{Phase: "batch", Done: n, Total: n, Batch: nb, Batches: nb,
+		Detail: fmt.Sprintf("batch %d of %d: %d of %d machines moved", nb, nb, n, n)}, batches[len(batches)-1])
 	for i := 1; i < len(batches); i++ {
 		require.LessOrEqual(t, batches[i].Done-batches[i-1].Done, k)
 	}
