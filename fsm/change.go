@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -13,7 +14,8 @@ type ChangeOption func(*changeConfig)
 
 type changeConfig struct {
 	down   bool
-	reload bool // see Reload
+	reload bool           // see Reload
+	held   *time.Duration // see HeldFor
 }
 
 // AsDowngrade makes a change of code a downgrade: the running version's

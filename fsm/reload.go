@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -91,9 +92,20 @@ func ChangeInPlace(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOp
 		if !ok {
 			return ErrNotMachine
 		}
+		if cfg.held != nil {
+			t0 := time.Now()
+			defer func() { *cfg.held = time.Since(t0) }()
+		}
 		if cfg.reload {
 			return m.reload(ctx, to)
 		}
 		return m.change(ctx, to, cfg.down)
 	})
+}
+
+// HeldFor makes [ChangeInPlace] store in *d how long the change held the
+// machine (measured on the machine's side, from the start of the change to
+// its end), once the call has returned. Other calls ignore it.
+func HeldFor(d *time.Duration) ChangeOption {
+	return func(c *changeConfig) { c.held = d }
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/actor/actortest"
@@ -69,7 +70,9 @@ func TestChangeInPlace(t *testing.T) {
 	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"))
 	cast(t, ref, KeyPressed{1}, KeyPressed{2}, KeyPressed{3}, Answered{}, AudioReceived{10}, AudioSent{20})
 
-	require.NoError(t, fsm.ChangeInPlace(ctx, ref, phoneV2()))
+	held := time.Duration(-1)
+	require.NoError(t, fsm.ChangeInPlace(ctx, ref, phoneV2(), fsm.HeldFor(&held)))
+	require.GreaterOrEqual(t, held, time.Duration(0), "HeldFor stores the hold")
 	require.Equal(t, "v2", info(t, ref).Version)
 	cast(t, ref, AudioReceived{5})
 	require.Equal(t, `v2 "123" in=15 out=20 calls=1`, status(t, ref), "not left suspended")

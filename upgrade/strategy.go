@@ -89,9 +89,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 			}
 			code := cfg.codeFor(tg)
 			enter()
-			at := h.cfg.now()
-			err := fsm.ChangeInPlace(ctx, tg.ref, code, opts...)
-			tg.pause = h.cfg.now().Sub(at)
+			err := fsm.ChangeInPlace(ctx, tg.ref, code, append(opts, fsm.HeldFor(&tg.pause))...)
 			inflight.Add(-1)
 			switch {
 			case err == nil:
