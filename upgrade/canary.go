@@ -283,6 +283,8 @@ type canaryTap struct {
 	first string // the first error reply, in words
 }
 
+func (*canaryTap) before(*tapInstance, fsm.Event) {}
+
 func (t *canaryTap) handled(ti *tapInstance, ev fsm.Event, _ string, acts []fsm.Action, _ error) {
 	if !t.on.Load() {
 		return

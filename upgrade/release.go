@@ -379,9 +379,9 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	if r.sessions != nil || r.shadow != nil {
 		id, tags = fsm.StartIdentity(opts...)
 	}
-	if s := r.sessions; s != nil && snap == nil && s.to != ver && r.versions[s.to] != nil {
+	if s := r.sessions; s != nil && snap == nil && r.versions[s.to] != nil {
 		side := 0
-		if s.selector.picks(&tracked{id: id, tags: tags}) && s.admit(r.name, id) {
+		if ver == s.to || (s.selector.picks(&tracked{id: id, tags: tags}) && s.admit(r.name, id)) {
 			ver, side = s.to, 1
 		}
 		s.started[side]++

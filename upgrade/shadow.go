@@ -54,7 +54,7 @@ func ShadowSamples(n int) ShadowOption {
 }
 
 // ShadowWindow makes the upgrade run the shadow for d, sending a progress
-// line with the counts so far ten times, then end it and return its
+// line with the counts so far every tenth of d, then end it and return its
 // report in [Report].Shadow. Default: 0, the upgrade returns once the
 // machines are shadowed and the shadow runs until
 // [ReleaseHandler.EndShadow] or the next upgrade of the machine name.
@@ -200,20 +200,31 @@ func (s *shadowRun) build(ctx context.Context, ti *tapInstance) {
 	ti.shadow = in
 }
 
-// handled mirrors ev to the shadow instance of ti and compares.
-func (s *shadowRun) handled(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error) {
+// before makes the shadow instance of ti from a copy of the live data,
+// before the first mirrored event and after a divergence or events that
+// were not mirrored (the shadow's data would lag).
+func (s *shadowRun) before(ti *tapInstance, ev fsm.Event) {
 	if !s.on.Load() {
 		ti.shadow = nil
 		return
 	}
-	name := ev.Name()
-	if s.events != nil && !s.events[name] {
+	if s.events != nil && !s.events[ev.Name()] {
+		ti.stale = true
 		return
 	}
-	if ti.shadow == nil {
-		// Made before the first event, or again after a divergence: the
-		// live data is already past ev, so the shadow starts at the next.
+	if ti.shadow == nil || ti.stale {
+		ti.stale = false
 		s.build(context.Background(), ti)
+	}
+}
+
+// handled mirrors ev to the shadow instance of ti and compares.
+func (s *shadowRun) handled(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error) {
+	if ti.shadow == nil || !s.on.Load() {
+		return // not mirrored, or no shadow could be made
+	}
+	name := ev.Name()
+	if s.events != nil && !s.events[name] {
 		return
 	}
 	var sstate string
@@ -255,7 +266,7 @@ func (s *shadowRun) handled(ti *tapInstance, ev fsm.Event, state string, acts []
 	if keep && s.logf != nil {
 		s.logf(sample)
 	}
-	s.build(context.Background(), ti)
+	ti.shadow = nil // made again from the live data before the next event
 }
 
 // guard runs f, turning a panic into an error.
@@ -418,28 +429,29 @@ func (h *ReleaseHandler) shadowMove(ctx context.Context, op string, r *release, 
 	if s.window <= 0 {
 		return nil
 	}
-	tick := time.NewTicker(max(s.window/10, time.Millisecond))
-	defer tick.Stop()
-	end := time.NewTimer(s.window)
-	defer end.Stop()
-	for {
-		select {
-		case <-tick.C:
-			sr := run.report()
-			cfg.reportDetail(Progress{Phase: "shadow", Done: int(sr.Diverged), Total: int(sr.Mirrored), Shadow: &sr,
-				Detail: fmt.Sprintf("%d of %d mirrored events diverged", sr.Diverged, sr.Mirrored)})
-		case <-end.C:
-			sr := h.endShadow(r, run)
-			rep.Shadow = &sr
-			cfg.reportDetail(Progress{Phase: "shadow", Done: int(sr.Diverged), Total: int(sr.Mirrored), Shadow: &sr,
-				Detail: fmt.Sprintf("ended: %d of %d mirrored events diverged", sr.Diverged, sr.Mirrored)})
-			return nil
-		case <-ctx.Done():
-			sr := h.endShadow(r, run)
-			rep.Shadow = &sr
-			return ctx.Err()
+	// A progress line every tenth of the window, then the end.
+	step := s.window / 10
+	for i := 1; i <= 10; i++ {
+		d := step
+		if i == 10 {
+			d = s.window - 9*step
 		}
+		if err := sleepCtx(ctx, d); err != nil {
+			sr := h.endShadow(r, run)
+			rep.Shadow = &sr
+			return err
+		}
+		sr := run.report()
+		p := Progress{Phase: "shadow", Done: int(sr.Diverged), Total: int(sr.Mirrored), Shadow: &sr,
+			Detail: fmt.Sprintf("%d of %d mirrored events diverged", sr.Diverged, sr.Mirrored)}
+		if i == 10 {
+			sr = h.endShadow(r, run)
+			rep.Shadow = &sr
+			p.Shadow, p.Detail = &sr, "ended: "+p.Detail
+		}
+		cfg.reportDetail(p)
 	}
+	return nil
 }
 
 func (s *shadowRun) end(at time.Time) {

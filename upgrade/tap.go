@@ -20,9 +20,11 @@ type tapCode struct {
 	peer fsm.Code // the shadow's code: the step to the shadow version
 }
 
-// A tap is told of every event a tapped machine handled, on the machine's
-// goroutine, after the handler returned. It must not block.
+// A tap is told of every event a tapped machine handles, on the machine's
+// goroutine, before the handler runs and after it returned. It must not
+// block.
 type tap interface {
+	before(ti *tapInstance, ev fsm.Event)
 	handled(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error)
 }
 
@@ -32,34 +34,30 @@ type tapInstance struct {
 	fsm.Instance
 	c      *tapCode
 	shadow fsm.Instance // the shadow's instance (shadowRun), nil until needed
+	stale  bool         // the live data moved on without the shadow
 }
 
-// wrap makes the tapInstance of in, and the shadow's instance from a copy
-// of in's data.
-func (c *tapCode) wrap(ctx context.Context, in fsm.Instance, err error) (fsm.Instance, error) {
+// wrap makes the tapInstance of in.
+func (c *tapCode) wrap(in fsm.Instance, err error) (fsm.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	ti := &tapInstance{Instance: in, c: c}
-	if s, ok := c.tap.(*shadowRun); ok && s.on.Load() {
-		s.build(ctx, ti)
-	}
-	return ti, nil
+	return &tapInstance{Instance: in, c: c}, nil
 }
 
 func (c *tapCode) New(ctx context.Context, id string) (fsm.Instance, error) {
 	in, err := c.Code.New(ctx, id)
-	return c.wrap(ctx, in, err)
+	return c.wrap(in, err)
 }
 
 func (c *tapCode) Load(ctx context.Context, state string, data []byte) (fsm.Instance, error) {
 	in, err := c.Code.Load(ctx, state, data)
-	return c.wrap(ctx, in, err)
+	return c.wrap(in, err)
 }
 
 func (c *tapCode) Upgrade(ctx context.Context, from, state string, data []byte) (fsm.Instance, error) {
 	in, err := c.Code.Upgrade(ctx, from, state, data)
-	return c.wrap(ctx, in, err)
+	return c.wrap(in, err)
 }
 
 func (c *tapCode) Downgrade(ctx context.Context, to string, in fsm.Instance) (string, []byte, error) {
@@ -83,6 +81,7 @@ func untapCode(c fsm.Code) fsm.Code {
 }
 
 func (ti *tapInstance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
+	ti.c.tap.before(ti, ev)
 	state, acts, err := ti.Instance.Handle(ev)
 	ti.c.tap.handled(ti, ev, state, acts, err)
 	return state, acts, err
