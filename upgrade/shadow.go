@@ -218,34 +218,48 @@ func (s *shadowRun) before(ti *tapInstance, ev fsm.Event) {
 	}
 }
 
-// handled mirrors ev to the shadow instance of ti and compares.
+// handled mirrors ev to the shadow instance of ti and compares. It keeps
+// its frames small: it runs on the machine's goroutine, whose stack is
+// often fresh.
 func (s *shadowRun) handled(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error) {
 	if ti.shadow == nil || !s.on.Load() {
 		return // not mirrored, or no shadow could be made
 	}
-	name := ev.Name()
-	if s.events != nil && !s.events[name] {
+	if s.events != nil && !s.events[ev.Name()] {
 		return
 	}
-	var sstate string
-	var sacts []fsm.Action
-	serr := guard(func() error {
-		sev, err := ti.c.peer.ConvertEvent(context.Background(), ev)
-		if err != nil {
-			return err
-		}
-		var herr error
-		sstate, sacts, herr = ti.shadow.Handle(sev)
-		return herr
-	})
+	sstate, sacts, serr := s.mirror(ti, ev)
 	s.mirrored.Add(1)
-	lr, sr := replies(acts), replies(sacts)
-	if sstate == state && (err == nil) == (serr == nil) && sameReplies(lr, sr) {
+	if sstate == state && (err == nil) == (serr == nil) && sameReplies(acts, sacts) {
 		return
 	}
+	s.diverge(ti, ev, state, acts, err, sstate, sacts, serr)
+}
+
+// mirror runs ev on the shadow instance of ti; a panic is an error.
+func (s *shadowRun) mirror(ti *tapInstance, ev fsm.Event) (state string, acts []fsm.Action, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("upgrade: shadow panicked: %v", p)
+		}
+	}()
+	sev, err := ti.c.peer.ConvertEvent(context.Background(), ev)
+	if err != nil {
+		return "", nil, err
+	}
+	return ti.shadow.Handle(sev)
+}
+
+// diverge counts and samples a divergence, and drops the shadow instance,
+// made again from the live data before the next mirrored event.
+//
+//go:noinline
+func (s *shadowRun) diverge(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error, sstate string, sacts []fsm.Action, serr error) {
+	ti.shadow = nil
 	s.diverged.Add(1)
+	name := ev.Name()
 	sample := ShadowSample{ID: ti.c.id, Event: name, LiveState: state, ShadowState: sstate,
-		LiveReplies: texts(lr), ShadowReplies: texts(sr)}
+		LiveReplies: texts(replies(acts)), ShadowReplies: texts(replies(sacts))}
 	if err != nil {
 		sample.LiveError = err.Error()
 	}
@@ -266,7 +280,6 @@ func (s *shadowRun) handled(ti *tapInstance, ev fsm.Event, state string, acts []
 	if keep && s.logf != nil {
 		s.logf(sample)
 	}
-	ti.shadow = nil // made again from the live data before the next event
 }
 
 // guard runs f, turning a panic into an error.
@@ -291,19 +304,36 @@ func replies(acts []fsm.Action) []any {
 	return out
 }
 
-func sameReplies(a, b []any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !sameReply(a[i], b[i]) {
+// sameReplies compares the replies among two lists of actions.
+func sameReplies(a, b []fsm.Action) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && !isReply(a[i]) {
+			i++
+		}
+		for j < len(b) && !isReply(b[j]) {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if !sameReply(a[i].Value(), b[j].Value()) {
 			return false
 		}
+		i, j = i+1, j+1
 	}
-	return true
+}
+
+func isReply(a fsm.Action) bool {
+	k := a.Kind()
+	return k == fsm.ActionReply || k == fsm.ActionReplyError
 }
 
 func sameReply(a, b any) bool {
+	if ia, ok := a.(int); ok { // the common case, without reflection
+		ib, ok := b.(int)
+		return ok && ia == ib
+	}
 	ea, aErr := a.(error)
 	eb, bErr := b.(error)
 	if aErr || bErr {
