@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -14,8 +13,7 @@ type ChangeOption func(*changeConfig)
 
 type changeConfig struct {
 	down   bool
-	reload bool           // see Reload
-	held   *time.Duration // see HeldFor
+	reload bool // see Reload
 }
 
 // AsDowngrade makes a change of code a downgrade: the running version's

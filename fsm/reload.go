@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"time"
-
-	"github.com/hotline-go/hotline/actor"
 )
 
 // This file holds two small seams for code that wraps a version of a
@@ -66,46 +63,4 @@ func StartIdentity(opts ...StartOption) (id string, tags map[string]string) {
 		o(&cfg)
 	}
 	return cfg.id, maps.Clone(cfg.tags)
-}
-
-// ChangeInPlace is [ChangeCode] in one request to the machine: the change
-// runs between two of its events, and the machine waits for nothing but
-// the change itself. ChangeCode suspends the machine, changes it and
-// resumes it, three requests between which the caller may be descheduled
-// while the machine waits; a rollout that moves machines one by one
-// (a rolling upgrade) uses ChangeInPlace so that each machine is held only
-// for its own change. It takes the options of ChangeCode and returns its
-// errors; a machine suspended by its caller stays suspended. If ctx ends
-// first, the change may or may not have been made ([Inspect] tells).
-func ChangeInPlace(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {
-	var cfg changeConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("fsm: change code of %v: %w", ref, err)
-	}
-	// Inspect runs between two messages, suspended or not; the machine is
-	// changed in place (it stays the same Behavior).
-	return actor.Inspect(ctx, ref, func(b actor.Behavior) error {
-		m, ok := b.(*machine)
-		if !ok {
-			return ErrNotMachine
-		}
-		if cfg.held != nil {
-			t0 := time.Now()
-			defer func() { *cfg.held = time.Since(t0) }()
-		}
-		if cfg.reload {
-			return m.reload(ctx, to)
-		}
-		return m.change(ctx, to, cfg.down)
-	})
-}
-
-// HeldFor makes [ChangeInPlace] store in *d how long the change held the
-// machine (measured on the machine's side, from the start of the change to
-// its end), once the call has returned. Other calls ignore it.
-func HeldFor(d *time.Duration) ChangeOption {
-	return func(c *changeConfig) { c.held = d }
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/actor/actortest"
@@ -62,38 +61,4 @@ func TestStartIdentity(t *testing.T) {
 	id, got = fsm.StartIdentity()
 	require.Empty(t, id)
 	require.Empty(t, got)
-}
-
-func TestChangeInPlace(t *testing.T) {
-	ctx := context.Background()
-	sys := actortest.NewSystem(t)
-	ref := start(t, sys, phoneV1(), fsm.WithID("555-0100"))
-	cast(t, ref, KeyPressed{1}, KeyPressed{2}, KeyPressed{3}, Answered{}, AudioReceived{10}, AudioSent{20})
-
-	held := time.Duration(-1)
-	require.NoError(t, fsm.ChangeInPlace(ctx, ref, phoneV2(), fsm.HeldFor(&held)))
-	require.GreaterOrEqual(t, held, time.Duration(0), "HeldFor stores the hold")
-	require.Equal(t, "v2", info(t, ref).Version)
-	cast(t, ref, AudioReceived{5})
-	require.Equal(t, `v2 "123" in=15 out=20 calls=1`, status(t, ref), "not left suspended")
-
-	require.NoError(t, fsm.ChangeInPlace(ctx, ref, phoneV1(), fsm.AsDowngrade()))
-	require.Equal(t, "v1 [1 2 3] in=15 out=20 calls=1", status(t, ref))
-
-	err := fsm.ChangeInPlace(ctx, ref, phoneV1())
-	require.ErrorIs(t, err, fsm.ErrSameVersion)
-	w := &loads{Code: phoneV1()}
-	require.NoError(t, fsm.ChangeInPlace(ctx, ref, w, fsm.Reload()))
-	require.Equal(t, 1, w.n)
-
-	// A machine its caller suspended stays suspended.
-	require.NoError(t, actor.Suspend(ctx, ref))
-	require.NoError(t, fsm.ChangeInPlace(ctx, ref, phoneV2()))
-	require.NoError(t, fsm.Revert(ctx, ref), "still suspended, so the change can be reverted")
-	require.NoError(t, actor.Resume(ctx, ref))
-	require.Equal(t, "v1", info(t, ref).Version)
-
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	require.ErrorIs(t, fsm.ChangeInPlace(done, ref, phoneV2()), context.Canceled)
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 )
 
@@ -37,9 +38,8 @@ func RollingPause(d time.Duration) RollingOption {
 }
 
 // Rolling moves the selected machines in batches of k (by ID order): each
-// machine is changed in one request between two of its events
-// ([fsm.ChangeInPlace]), so it waits only for its own change, and at most
-// k are held at any moment; a batch starts when the previous one is done.
+// machine is suspended only for its own change, and at most k are
+// suspended at any moment; a batch starts when the previous one is done.
 // Machines may start during the rollout: they start on the old version,
 // and are moved at the end, in batches too, under the start lock (held
 // only for that), so that none is left behind. If a change fails, the
@@ -57,11 +57,11 @@ func Rolling(k int, opts ...RollingOption) Strategy {
 	return s
 }
 
-// roll moves targets batch by batch, and on a failure moves the moved ones
-// back. Each machine is changed in place ([fsm.ChangeInPlace]): it waits
-// for its own change only, never for another machine's or for the worker
-// between a suspend and a resume. It leaves no target suspended. first
-// numbers the batches after those of an earlier call (the stragglers).
+// roll moves targets batch by batch: each machine is suspended, changed
+// and resumed by one worker, so that it waits for its own change only.
+// It leaves no target suspended; the caller moves the moved ones back on
+// a failure. first numbers the batches after those of an earlier call
+// (the stragglers).
 func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target, cfg moveConfig, s *rolling, rep *Report, first int) error {
 	slices.SortFunc(targets, func(a, b *target) int { return cmp.Compare(a.t.id, b.t.id) })
 	var inflight, peak atomic.Int64
@@ -83,14 +83,21 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 		}
 		batch := targets[i:min(i+s.k, len(targets))]
 		merr = h.parallel(ctx, batch, func(tg *target) error {
+			code := cfg.codeFor(tg)
+			if err := actor.Suspend(ctx, tg.ref); err != nil {
+				if isNoProc(err) {
+					tg.gone = true
+					return nil
+				}
+				return err
+			}
+			enter()
+			at := h.cfg.now()
 			var opts []fsm.ChangeOption
 			if tg.step.down {
 				opts = append(opts, fsm.AsDowngrade())
 			}
-			code := cfg.codeFor(tg)
-			enter()
-			err := fsm.ChangeInPlace(ctx, tg.ref, code, append(opts, fsm.HeldFor(&tg.pause))...)
-			inflight.Add(-1)
+			err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
 			switch {
 			case err == nil:
 				tg.changed = true
@@ -100,6 +107,11 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 			default:
 				err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
 			}
+			if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
+				err = errors.Join(err, rerr)
+			}
+			tg.pause = h.cfg.now().Sub(at)
+			inflight.Add(-1)
 			return err
 		})
 		done += len(batch)
