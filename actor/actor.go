@@ -1,7 +1,9 @@
 package actor
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -64,8 +66,9 @@ type actor struct {
 
 // extras are what most actors never use.
 type extras struct {
+	parent     *actor // the LinkTo of the spawn; set before the actor is published, never changed
 	name       string
-	links      map[*actor]struct{}
+	links      linkSet
 	watchers   map[uint64]*actor // monitors set on this actor, by id
 	monitoring map[uint64]*actor // monitors this actor set, to their targets
 	timers     map[*Timer]struct{}
@@ -158,9 +161,16 @@ func (a *actor) pushSys(m sysMsg) error {
 // suspended, or it exits. It runs on one goroutine at a time (fScheduled).
 func (a *actor) run(c *Context) {
 	n, spins := 0, 0
+	var spare []sysMsg // the last batch of system messages, emptied, for reuse
 	for {
 		a.mu.Lock()
 		mb := a.mb
+		if spare != nil {
+			if mb.sys == nil {
+				mb.sys = spare
+			}
+			spare = nil
+		}
 		if len(mb.sys) > 0 {
 			msgs := mb.sys
 			mb.sys = nil
@@ -168,11 +178,13 @@ func (a *actor) run(c *Context) {
 			a.mu.Unlock()
 			killFirst(msgs)
 			for i := range msgs {
-				if a.handleSys(c, &msgs[i]) {
+				if a.handleSys(c, &msgs[i], i == len(msgs)-1) {
 					a.dropSys(msgs[i+1:])
 					return
 				}
 			}
+			clear(msgs)
+			spare = msgs[:0]
 			continue
 		}
 		if a.flags&fSuspended != 0 {
@@ -263,6 +275,25 @@ func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 	return false
 }
 
+// receiveNow hands msg to the Behavior at once, as drain hands it the next
+// user message, and reports whether the actor exited.
+func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.call = nil
+			a.terminate(c, newPanicError(v))
+			exited = true
+		}
+	}()
+	c.call, c.detached, c.stop = nil, false, nil
+	a.b.Receive(c, msg)
+	if c.stop != nil {
+		a.terminate(c, c.stop)
+		return true
+	}
+	return false
+}
+
 func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }
@@ -327,7 +358,7 @@ func (a *actor) exit(reason error, signal bool) {
 	e := a.extLocked()
 	e.reason = reason
 	links, watchers, monitoring, timers, pending := e.links, e.watchers, e.monitoring, e.timers, e.pending
-	e.links, e.watchers, e.monitoring, e.timers, e.pending = nil, nil, nil, nil, nil
+	e.links, e.watchers, e.monitoring, e.timers, e.pending = linkSet{}, nil, nil, nil, nil
 	name := e.name
 	a.mu.Unlock()
 	// Leave the registry and the count before anyone hears of the exit.
@@ -352,27 +383,17 @@ func (a *actor) exit(reason error, signal bool) {
 		}
 		t.mu.Unlock()
 	}
-	for l := range links {
-		l.mu.Lock()
-		if l.ext != nil {
-			delete(l.ext.links, a)
-		}
-		l.mu.Unlock()
-		if signal {
-			_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
-		}
+	if links.one != nil {
+		a.unlinkFrom(links.one, signal, reason)
+	}
+	for l := range links.many {
+		a.unlinkFrom(l, signal, reason)
 	}
 	for id, w := range watchers {
 		_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
 	}
 	if signal {
-		var p *PanicError
-		switch {
-		case errors.As(reason, &p):
-			a.sys.logger.Error("actor: exited", "actor", Ref{a}, "reason", reason, "stack", string(p.Stack))
-		case !errors.Is(reason, Normal) && !errors.Is(reason, Shutdown):
-			a.sys.logger.Info("actor: exited", "actor", Ref{a}, "reason", reason)
-		}
+		a.logExit(reason)
 	}
 	a.mu.Lock()
 	if e.done != nil {
@@ -380,6 +401,36 @@ func (a *actor) exit(reason error, signal bool) {
 	}
 	e.done = closedChan
 	a.mu.Unlock()
+}
+
+// logExit reports an exit that was not orderly: a panic as an error with
+// its stack, any other abnormal reason as info. A logger that would drop
+// both costs no look into the reason.
+func (a *actor) logExit(reason error) {
+	l := a.sys.logger
+	if ctx := context.Background(); !l.Enabled(ctx, slog.LevelInfo) && !l.Enabled(ctx, slog.LevelError) {
+		return
+	}
+	var p *PanicError
+	switch {
+	case errors.As(reason, &p):
+		l.Error("actor: exited", "actor", Ref{a}, "reason", reason, "stack", string(p.Stack))
+	case !errors.Is(reason, Normal) && !errors.Is(reason, Shutdown):
+		l.Info("actor: exited", "actor", Ref{a}, "reason", reason)
+	}
+}
+
+// unlinkFrom removes the exited actor a from l's links and, when signal is
+// set, sends l the exit signal.
+func (a *actor) unlinkFrom(l *actor, signal bool, reason error) {
+	l.mu.Lock()
+	if l.ext != nil {
+		l.ext.links.remove(a)
+	}
+	l.mu.Unlock()
+	if signal {
+		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
+	}
 }
 
 // closedChan stands for the done channel of an actor nobody waited for.

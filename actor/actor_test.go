@@ -474,6 +474,31 @@ func TestShutdownOrder(t *testing.T) {
 	require.NoError(t, s.Shutdown(context.Background()), "a second Shutdown is harmless")
 }
 
+// Shutdown stops roots, newest first, and leaves an actor with a live
+// parent to that parent: here p's exit ends d through the link, and c,
+// which traps exits and outlives p, is a root in turn.
+func TestShutdownStopsRootsFirst(t *testing.T) {
+	s := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	var mu sync.Mutex
+	var order []string
+	record := func(name string) *fn {
+		return &fn{terminate: func(_ *actor.Context, reason error) {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name+": "+reason.Error())
+		}}
+	}
+	spawn(t, s, record("a"))
+	p := spawn(t, s, record("p"))
+	c := record("c")
+	c.init = func(ctx *actor.Context) error { ctx.TrapExits(true); return nil }
+	spawn(t, s, c, actor.LinkTo(p))
+	spawn(t, s, record("d"), actor.LinkTo(p))
+	spawn(t, s, record("e"))
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.Equal(t, []string{"e: actor: shutdown", "p: actor: shutdown", "d: actor: shutdown", "c: actor: shutdown", "a: actor: shutdown"}, order)
+}
+
 func TestShutdownDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

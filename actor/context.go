@@ -111,7 +111,7 @@ func (c *Context) Unlink(r Ref) {
 	for _, x := range [2][2]*actor{{c.a, r.a}, {r.a, c.a}} {
 		x[0].mu.Lock()
 		if x[0].ext != nil {
-			delete(x[0].ext.links, x[1])
+			x[0].ext.links.remove(x[1])
 		}
 		x[0].mu.Unlock()
 	}
@@ -122,27 +122,19 @@ func link(a, b *actor) {
 		return
 	}
 	a.mu.Lock()
-	e := a.extLocked()
-	if e.links == nil {
-		e.links = make(map[*actor]struct{})
-	}
-	e.links[b] = struct{}{}
+	a.extLocked().links.add(b)
 	a.mu.Unlock()
 
 	b.mu.Lock()
 	if b.flags&fDead != 0 {
 		b.mu.Unlock()
 		a.mu.Lock()
-		delete(a.ext.links, b)
+		a.ext.links.remove(b)
 		a.mu.Unlock()
 		_ = a.pushSys(sysMsg{kind: sigExit, from: b, reason: ErrNoProc})
 		return
 	}
-	be := b.extLocked()
-	if be.links == nil {
-		be.links = make(map[*actor]struct{})
-	}
-	be.links[a] = struct{}{}
+	b.extLocked().links.add(a)
 	b.mu.Unlock()
 }
 

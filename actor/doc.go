@@ -45,9 +45,12 @@
 //
 // # Shutdown
 //
-// [System.Shutdown] stops every actor in the reverse order of spawning,
-// waiting for each one's [Terminator] hook, then stops the System's
-// goroutines. Nothing in this package is global: two Systems share nothing.
+// [System.Shutdown] stops the roots (actors not spawned with [LinkTo] a
+// live parent) in the reverse order of spawning, waiting for each one's
+// [Terminator] hook, and leaves every other actor to its parent, so that a
+// supervision tree goes down from its root in its own order; then it stops
+// the System's goroutines. Nothing in this package is global: two Systems
+// share nothing.
 //
 // Go cannot preempt a running handler, so a kill, a stop or a suspension
 // takes effect when the current handler returns. Handlers should not block

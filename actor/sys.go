@@ -30,8 +30,9 @@ type sysMsg struct {
 }
 
 // handleSys handles one system message on the actor's goroutine and reports
-// whether the actor exited.
-func (a *actor) handleSys(c *Context, m *sysMsg) bool {
+// whether the actor exited. last says that no other system message of the
+// batch follows it.
+func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 	var err error
 	switch m.kind {
 	case sysSuspend:
@@ -65,8 +66,16 @@ func (a *actor) handleSys(c *Context, m *sysMsg) bool {
 	case sigExit:
 		a.mu.Lock()
 		trap := a.flags&fTrap != 0
+		// When nothing else waits, the Exit message would be the very next
+		// one handled: hand it over at once rather than through the
+		// mailbox. A supervisor restarts a child this way without a trip
+		// through its own queue.
+		now := trap && last && a.flags&fSuspended == 0 && len(a.mb.sys) == 0 &&
+			a.mb.user.n == 0 && a.mb.cur.n == 0
 		a.mu.Unlock()
 		switch {
+		case now:
+			return a.receiveNow(c, Exit{From: Ref{m.from}, Reason: m.reason})
 		case trap:
 			_ = a.push(Exit{From: Ref{m.from}, Reason: m.reason})
 		case !IsNormal(m.reason):

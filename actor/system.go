@@ -108,6 +108,9 @@ func (s *System) Count() int {
 func (s *System) Spawn(b Behavior, opts ...SpawnOption) (Ref, error) {
 	cfg := newSpawnConfig(opts)
 	a := &actor{sys: s, id: s.ids.Add(1), b: b, flags: fScheduled}
+	if cfg.link != nil {
+		a.ext = &extras{parent: cfg.link}
+	}
 	if cfg.bound > 0 {
 		a.mb = &mailbox{bound: cfg.bound, policy: cfg.policy}
 	}
@@ -237,20 +240,27 @@ func (s *System) Whereis(name string) (Ref, bool) {
 	return Ref{a}, ok
 }
 
-// Shutdown stops every actor in the reverse order of their spawning, each
-// with reason [Shutdown], waiting for each to finish its terminate hook,
-// then stops the System's goroutines. New spawns fail with ErrStopped from
-// the moment it begins. If ctx ends first, the actors not yet stopped are
-// killed (each still finishes the message it is handling) and Shutdown
-// returns ctx's error. Shutdown may be called more than once.
+// Shutdown stops every actor with reason [Shutdown], then stops the
+// System's goroutines. It stops the roots in the reverse order of their
+// spawning, one at a time, waiting for each to finish its terminate hook:
+// a root is an actor that was not spawned with [LinkTo], or whose parent
+// (the actor it was linked to at its spawn) has exited. An actor with a
+// live parent is left to its parent, which takes it down when it exits:
+// through the link, or in its own order (a supervisor stops its children
+// in reverse start order, each within its budget), so that a tree goes
+// down from its root, as the tree decides. An actor that outlives its
+// parent is a root in turn.
+//
+// New spawns fail with ErrStopped from the moment Shutdown begins. If ctx
+// ends first, the actors not yet stopped are killed (each still finishes
+// the message it is handling) and Shutdown returns ctx's error. Shutdown
+// may be called more than once.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
 	for {
-		s.mu.Lock()
-		a := s.tail
-		s.mu.Unlock()
+		a := s.newestRoot()
 		if a == nil {
 			break
 		}
@@ -262,6 +272,52 @@ func (s *System) Shutdown(ctx context.Context) error {
 	s.quitted.Do(func() { close(s.quit) })
 	s.workers.Wait()
 	return nil
+}
+
+// newestRoot returns the live root spawned last (see Shutdown), or nil when
+// no actor is left. It walks the spawn-ordered list from its newest end;
+// the oldest live actor is always a root (a parent is older than its
+// child), so the walk finds one unless actors exit under it, and then it
+// starts again from the newest.
+func (s *System) newestRoot() *actor {
+	s.mu.Lock()
+	a := s.tail
+	s.mu.Unlock()
+	for a != nil {
+		if a.isRoot() {
+			return a
+		}
+		s.mu.Lock()
+		switch {
+		case a.prev != nil:
+			a = a.prev
+		case s.head == a:
+			// Cannot happen (the oldest live actor has no live parent of
+			// this System); if it did, stopping it still makes progress.
+			s.mu.Unlock()
+			return a
+		default:
+			a = s.tail // a left the list meanwhile
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// isRoot reports whether a has no live parent in its System.
+func (a *actor) isRoot() bool {
+	a.mu.Lock()
+	var p *actor
+	if a.ext != nil {
+		p = a.ext.parent
+	}
+	a.mu.Unlock()
+	if p == nil || p.sys != a.sys {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.flags&fDead != 0
 }
 
 func (s *System) killAll() {

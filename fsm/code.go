@@ -56,6 +56,13 @@ type Code interface {
 // Instance is one machine's state and data under one version of [Code].
 // The runtime calls its methods from one goroutine at a time, and never
 // again once it has dropped the instance (after a change of code).
+//
+// An Instance that holds something while a machine runs it (a share of a
+// plugin's process) is also an [io.Closer]. The runtime calls Close once,
+// when it drops the instance: when the machine stops (unless it was
+// killed), when a change of code replaced it and can no longer be
+// reverted, when [Revert] undid the change that made it, or when a Start
+// or change of code failed after making it.
 type Instance interface {
 	// State returns the current state.
 	State() string

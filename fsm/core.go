@@ -127,7 +127,7 @@ func (c *core) dispatch(sh shell, ev Event, from caller) {
 		return
 	}
 	if c.undo != nil {
-		c.undo = nil
+		c.dropUndo()
 	}
 	c.step(sh, ev, from)
 	if len(c.queue) > 0 {
@@ -379,8 +379,10 @@ func (c *core) change(ctx context.Context, to Code, down bool) error {
 		return nil
 	})
 	if err != nil {
+		closeInstance(in)
 		return fail(err)
 	}
+	c.dropUndo() // a second change without an event: the first can no longer be undone
 	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
 	for i := range c.timers {
 		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
@@ -397,7 +399,11 @@ func (c *core) revert() error {
 	if u == nil {
 		return ErrNoRevert
 	}
+	dropped := c.in
 	c.code, c.in, c.postponed, c.undo = u.code, u.in, u.postponed, nil
+	if dropped != c.in {
+		closeInstance(dropped)
+	}
 	c.state = c.in.State()
 	for i := range c.timers {
 		c.timers[i].payload = u.payloads[i]

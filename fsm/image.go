@@ -202,13 +202,14 @@ func (c *core) restore(sh shell, r *restored) {
 
 func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startConfig) (actor.Ref, error) {
 	img := cfg.image
+	var in Instance
 	fail := func(err error) (actor.Ref, error) {
+		closeInstance(in) // made, and never run
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s from image of %s %s: %w", code.Machine(), code.Version(), img.Machine, img.ID, err)
 	}
 	if img.Machine != code.Machine() {
 		return fail(fmt.Errorf("%w: image of %s", ErrWrongMachine, img.Machine))
 	}
-	var in Instance
 	err := protect(func() (err error) {
 		if img.Version == code.Version() {
 			in, err = code.Load(ctx, img.State, img.Data)
@@ -258,6 +259,7 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 	m := &machine{core: core{code: code, in: in, id: img.ID, tags: maps.Clone(img.Tags)}, restored: r}
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {
+		closeInstance(in) // Init failed: the machine never ran
 		return ref, err
 	}
 	for _, p := range queued {

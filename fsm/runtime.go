@@ -183,7 +183,11 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
 	}
 	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags}}
-	return sys.Spawn(m, cfg.spawn...)
+	ref, err := sys.Spawn(m, cfg.spawn...)
+	if err != nil {
+		closeInstance(in) // Init failed: the machine never ran
+	}
+	return ref, err
 }
 
 // Cast sends the event ev to the machine and returns at once; see

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -15,7 +17,10 @@ import (
 
 // Plugin is a loaded plugin binary: the versions of one machine's code
 // that it serves, each an [fsm.Code] ([Plugin.Code]). It is safe for
-// concurrent use. Close it when no machine runs its code any more.
+// concurrent use. Its process runs while a machine runs its code: it stops
+// when the last such machine stops or changes code away from it, and
+// starts again for the next one (see [Plugin.PID]). Close the Plugin to
+// give it up for good.
 type Plugin struct {
 	c       *pluginrpc.Client
 	release func() error
@@ -156,11 +161,17 @@ func (c *code) instance(ctx context.Context, method string, call *wire.MachineCa
 	if method != wire.MethodNew || key == "" {
 		key = "#" + strconv.FormatUint(c.p.keys.Add(1), 36)
 	}
+	release := c.p.c.Hold() // before the call: a stop at the last release must not race the start of this one
 	var res wire.MachineResult
 	if err := c.call(ctx, key, method, call, &res); err != nil {
+		release()
 		return nil, err
 	}
-	return &instance{c: c, key: key, state: res.State, data: res.Data}, nil
+	in := &instance{c: c, key: key, state: res.State, data: res.Data, release: release}
+	// An instance made outside a machine (a dry run of an upgrade) may never
+	// be closed: its hold goes when it is garbage.
+	in.cleanup = runtime.AddCleanup(in, func(release func()) { release() }, release)
+	return in, nil
 }
 
 // call makes one call of version c's code and decodes its result; a
@@ -197,11 +208,28 @@ func (c *code) hostError(err error) error {
 // instance is a plugin-hosted machine's Instance: the state and the data
 // (msgpack) stay on the host, and every event goes to the plugin with
 // them.
+//
+// An instance holds a share of the plugin's process ([pluginrpc.Client.Hold])
+// from its creation until Close, which the fsm runtime calls when the
+// machine drops it: when the last instance of a plugin is closed, its
+// process stops, and the next machine starts it again.
 type instance struct {
-	c     *code
-	key   string
-	state string
-	data  []byte
+	c       *code
+	key     string
+	state   string
+	data    []byte
+	release func() // the hold; idempotent
+	cleanup runtime.Cleanup
+}
+
+var _ io.Closer = (*instance)(nil)
+
+// Close gives up the instance's share of the plugin's process. The
+// instance still answers State and Encode.
+func (in *instance) Close() error {
+	in.cleanup.Stop()
+	in.release()
+	return nil
 }
 
 func (in *instance) State() string { return in.state }

@@ -61,3 +61,10 @@ func FileChecksum(path string) ([]byte, error) { return pluginrpc.FileChecksum(p
 
 // ParseChecksum parses a SHA-256 written in hex, for [Load].
 func ParseChecksum(s string) ([]byte, error) { return pluginrpc.ParseChecksum(s) }
+
+// WithIdleStop keeps a plugin process whose last machine has stopped (or
+// moved to another version) running for d before stopping it; a machine
+// that starts on it meanwhile keeps it. A rollback soon after an upgrade
+// then finds the old version's process running, instead of starting one
+// while the machines are suspended. The default, 0, stops it at once.
+func WithIdleStop(d time.Duration) Option { return opt(pluginrpc.WithIdleStop(d)) }

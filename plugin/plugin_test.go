@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -319,4 +320,25 @@ func TestClosedPluginStopsItsMachines(t *testing.T) {
 	reason, err := actor.Wait(ctx, ref)
 	require.NoError(t, err)
 	require.ErrorIs(t, reason, plugin.ErrClosed)
+}
+
+// A plugin that hangs in a handler past the call timeout is killed and
+// restarted; the event is delivered again, and the machine's data is
+// whole.
+func TestHungPluginLosesNothing(t *testing.T) {
+	ctx := t.Context()
+	sys := system(t)
+	p := load(t, plugin.WithCallTimeout(300*time.Millisecond), plugin.WithRestartBackoff(time.Millisecond, time.Millisecond))
+	ref, err := fsm.Start(ctx, sys, code(t, p, "v1"))
+	require.NoError(t, err)
+	require.NoError(t, fsm.Cast(ref, tm.Incr{By: 5}))
+	hung := p.PID()
+
+	v, err := fsm.Call(ctx, ref, tm.HangOnce{Path: filepath.Join(t.TempDir(), "hung")})
+	require.NoError(t, err)
+	c, err := plugin.As[tm.Count](v)
+	require.NoError(t, err)
+	require.Equal(t, 6, c.N, "the data from before the hang, and the event once")
+	requireGone(t, hung)
+	require.NotEqual(t, hung, p.PID())
 }

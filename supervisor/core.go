@@ -10,21 +10,39 @@ import (
 // This file is the deterministic core: plain functions of their arguments,
 // with time passed in. The supervisor's handlers only drive them.
 
-// addRestart records a restart at now in history (oldest first) and
+// window is the restart-intensity window: the times of the latest
+// restarts, at most intensity of them, in a ring that grows to that size
+// and then is overwritten in place, so that counting a restart allocates
+// nothing once the window is full. Times are offsets from any fixed origin
+// (the supervisor uses its start), so that the window holds no pointers.
+type window struct {
+	times []time.Duration // the latest restarts; oldest at next once full
+	next  int             // the oldest entry, once len(times) == intensity
+}
+
+// add records a restart at now (no earlier than those recorded) and
 // reports whether the supervisor stays within its intensity: at most
 // intensity restarts in any period. As in OTP's supervisor, a restart
 // exactly period before now still counts, and the one being recorded
 // counts too, so the (intensity+1)th restart within the period is the one
-// refused. Times are offsets from any fixed origin (the supervisor uses its
-// start), so that the history holds no pointers.
-func addRestart(history []time.Duration, now time.Duration, intensity int, period time.Duration) ([]time.Duration, bool) {
-	threshold := now - period
-	i := 0
-	for i < len(history) && history[i] < threshold {
-		i++
+// refused; then all the restarts the window holds are within the period,
+// and with now they are intensity+1. Only the latest intensity restarts
+// matter: now is refused exactly when the intensity-th latest before it
+// is within the period.
+func (w *window) add(now time.Duration, intensity int, period time.Duration) bool {
+	if intensity <= 0 {
+		return false
 	}
-	history = append(history[i:], now)
-	return history, len(history) <= intensity
+	if len(w.times) < intensity {
+		w.times = append(w.times, now)
+		return true
+	}
+	if w.times[w.next] >= now-period {
+		return false
+	}
+	w.times[w.next] = now
+	w.next = (w.next + 1) % intensity
+	return true
 }
 
 // backoffDelay is the wait before the step-th consecutive restart of a

@@ -2,6 +2,7 @@ package supervisor_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,32 +13,65 @@ import (
 	"github.com/hotline-go/hotline/supervisor"
 )
 
-func TestAddRestart(t *testing.T) {
+// The window refuses exactly the restart that makes intensity+1 within
+// the period, counted as OTP counts: a restart exactly a period ago still
+// counts.
+func TestWindow(t *testing.T) {
+	s := time.Second
 	tests := []struct {
 		name      string
-		history   []time.Duration
-		now       time.Duration
+		times     []time.Duration
 		intensity int
 		period    time.Duration
-		wantOK    bool
-		wantKept  int
+		want      []bool
 	}{
-		{"first restart", nil, 0, 1, 5 * time.Second, true, 1},
-		{"no restart allowed", nil, 0, 0, 5 * time.Second, false, 1},
-		{"second within period", []time.Duration{0}, time.Second, 1, 5 * time.Second, false, 2},
-		{"exactly a period apart still counts (OTP)", []time.Duration{0}, 5 * time.Second, 1, 5 * time.Second, false, 2},
-		{"just beyond the period", []time.Duration{0}, 5*time.Second + 1, 1, 5 * time.Second, true, 1},
-		{"N within", []time.Duration{0, 1 * time.Second}, 2 * time.Second, 3, 10 * time.Second, true, 3},
-		{"N+1 within", []time.Duration{0, 1 * time.Second, 2 * time.Second}, 3 * time.Second, 3, 10 * time.Second, false, 4},
-		{"old ones fall out", []time.Duration{0, 1 * time.Second, 2 * time.Second}, 11500 * time.Millisecond, 3, 10 * time.Second, true, 2},
+		{"first restart", []time.Duration{0}, 1, 5 * s, []bool{true}},
+		{"no restart allowed", []time.Duration{0}, 0, 5 * s, []bool{false}},
+		{"second within period", []time.Duration{0, s}, 1, 5 * s, []bool{true, false}},
+		{"exactly a period apart still counts (OTP)", []time.Duration{0, 5 * s}, 1, 5 * s, []bool{true, false}},
+		{"just beyond the period", []time.Duration{0, 5*s + 1}, 1, 5 * s, []bool{true, true}},
+		{"N within", []time.Duration{0, s, 2 * s}, 3, 10 * s, []bool{true, true, true}},
+		{"N+1 within", []time.Duration{0, s, 2 * s, 3 * s}, 3, 10 * s, []bool{true, true, true, false}},
+		{"old ones fall out", []time.Duration{0, s, 2 * s, 11500 * time.Millisecond}, 3, 10 * s, []bool{true, true, true, true}},
+		{"the ring wraps", []time.Duration{0, s, 2 * s, 11 * s, 12 * s, 13 * s, 22500 * time.Millisecond, 23 * s, 23500 * time.Millisecond, 24 * s}, 3, 10 * s,
+			[]bool{true, true, true, true, true, true, true, true, true, false}},
+		{"a burst after a quiet spell", []time.Duration{0, 100 * s, 100 * s, 100 * s}, 2, 10 * s, []bool{true, true, true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kept, ok := supervisor.AddRestart(tt.history, tt.now, tt.intensity, tt.period)
-			require.Equal(t, tt.wantOK, ok)
-			require.Len(t, kept, tt.wantKept)
-			require.Equal(t, tt.now, kept[len(kept)-1])
+			require.Equal(t, tt.want, supervisor.AddRestarts(tt.times, tt.intensity, tt.period))
 		})
+	}
+}
+
+// The ring agrees with the definition, counted the slow way over every
+// restart so far, on long random runs (each allowed restart is kept, as
+// the supervisor keeps running; the run ends at the first refusal).
+func TestWindowMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := range 300 {
+		intensity := rng.IntN(6)
+		period := time.Duration(1+rng.IntN(20)) * time.Second
+		var times []time.Duration
+		now := time.Duration(0)
+		for range 200 {
+			now += time.Duration(rng.Int64N(int64(period) / 2))
+			times = append(times, now)
+		}
+		got := supervisor.AddRestarts(times, intensity, period)
+		for i, tm := range times {
+			n := 0
+			for _, u := range times[:i+1] {
+				if u >= tm-period {
+					n++
+				}
+			}
+			want := n <= intensity
+			require.Equal(t, want, got[i], "run %d (intensity %d, period %v): restart %d at %v", run, intensity, period, i, tm)
+			if !want {
+				break
+			}
+		}
 	}
 }
 

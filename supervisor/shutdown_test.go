@@ -277,3 +277,70 @@ func TestSystemShutdownIsQuiet(t *testing.T) {
 		require.Equal(t, 0, sys.Count())
 	})
 }
+
+// System.Shutdown takes a tree down from its root, in tree order, even
+// after restarts have made some children newer than their later siblings:
+// the root supervisor stops its children in reverse start order, each
+// subtree its own children first. (Stopping actors in reverse spawn order
+// would stop the restarted x and a first.)
+func TestSystemShutdownTreeOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := new(logs)
+		sys := actor.NewSystem(actor.WithLogger(slog.New(l)))
+		j := new(journal)
+		root := start(t, sys, supervisor.OneForOne, []supervisor.ChildSpec{
+			spec(j, "a", supervisor.Permanent),
+			supervisor.SubtreeSpec("sub", supervisor.OneForOne, specs(j, supervisor.Permanent, "x", "y"),
+				supervisor.WithIntensity(5, time.Hour)),
+			spec(j, "b", supervisor.Permanent),
+		}, supervisor.WithIntensity(5, time.Hour))
+		sub := refs(t, root)["sub"]
+		send(t, refs(t, sub)["x"], exitWith{errCrash})
+		synctest.Wait()
+		send(t, refs(t, root)["a"], exitWith{errCrash})
+		synctest.Wait()
+		require.Equal(t, []string{
+			"start a", "start x", "start y", "start b",
+			"stop x: crash", "start x",
+			"stop a: crash", "start a",
+		}, j.take())
+
+		require.NoError(t, sys.Shutdown(context.Background()))
+		require.Equal(t, []string{
+			"stop b: actor: shutdown",
+			"stop y: actor: shutdown",
+			"stop x: actor: shutdown",
+			"stop a: actor: shutdown",
+		}, j.take())
+		require.ErrorIs(t, waitExit(t, root), actor.Shutdown)
+		require.Empty(t, l.messages(slog.LevelWarn))
+		require.Equal(t, 0, sys.Count())
+	})
+}
+
+// A supervisor that gives up takes its whole subtree down in order, as a
+// stopped one does: its other children in reverse start order, a subtree's
+// children before the subtree.
+func TestIntensityExitTakesTreeDownInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		root := start(t, sys, supervisor.OneForOne, []supervisor.ChildSpec{
+			spec(j, "a", supervisor.Permanent),
+			supervisor.SubtreeSpec("sub", supervisor.OneForOne, specs(j, supervisor.Permanent, "x", "y")),
+			spec(j, "b", supervisor.Permanent),
+			spec(j, "c", supervisor.Permanent),
+		}, supervisor.WithIntensity(0, time.Second))
+		j.take()
+		send(t, refs(t, root)["b"], exitWith{errCrash})
+		require.ErrorIs(t, waitExit(t, root), supervisor.ErrTooManyRestarts)
+		require.Equal(t, []string{
+			"stop b: crash",
+			"stop c: actor: shutdown",
+			"stop y: actor: shutdown",
+			"stop x: actor: shutdown",
+			"stop a: actor: shutdown",
+		}, j.take())
+		require.Equal(t, 0, sys.Count())
+	})
+}

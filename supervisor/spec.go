@@ -170,6 +170,7 @@ type StartContext struct {
 	sup  actor.Ref
 	id   string
 	args []any
+	link []actor.SpawnOption // LinkTo(sup), made once per supervisor
 }
 
 // System returns the supervisor's System.
@@ -188,7 +189,16 @@ func (sc StartContext) Args() []any { return sc.args }
 // Spawn spawns b linked to the supervisor, with opts: the usual body of a
 // worker's Start function.
 func (sc StartContext) Spawn(b actor.Behavior, opts ...actor.SpawnOption) (actor.Ref, error) {
-	return sc.sys.Spawn(b, append(slices.Clip(opts), actor.LinkTo(sc.sup))...)
+	link := sc.link
+	if link == nil {
+		link = []actor.SpawnOption{actor.LinkTo(sc.sup)}
+	}
+	if len(opts) == 0 {
+		// The usual case: the supervisor's own option, with nothing to
+		// allocate at each start.
+		return sc.sys.Spawn(b, link...)
+	}
+	return sc.sys.Spawn(b, append(slices.Clip(opts), link...)...)
 }
 
 // SubtreeSpec returns the spec of a child that is itself a supervisor,

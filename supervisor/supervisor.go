@@ -84,8 +84,9 @@ type supervisor struct {
 	dynamic  map[*child]bool // SimpleOneForOne's children
 	seq      uint64          // SimpleOneForOne: start order, for listing
 	byRef    map[actor.Ref]*child
-	epoch    time.Time       // when the supervisor started: the origin of restarts
-	restarts []time.Duration // restart times within the period, oldest first
+	link     []actor.SpawnOption // LinkTo(self), for StartContext.Spawn
+	epoch    time.Time           // when the supervisor started: the origin of restarts
+	restarts window              // the latest restarts, for the intensity
 }
 
 // child is one child slot: its spec, and its process when it has one.
@@ -136,6 +137,7 @@ func newSupervisor(strategy Strategy, specs []ChildSpec, cfg config) *supervisor
 func (s *supervisor) Init(c *actor.Context) error {
 	c.TrapExits(true)
 	s.self, s.sys, s.epoch = c.Self(), c.System(), time.Now()
+	s.link = []actor.SpawnOption{actor.LinkTo(s.self)}
 	for _, ch := range slices.Clone(s.children) {
 		if err := s.startChild(c, ch); err != nil {
 			s.stopAll(c)
@@ -206,10 +208,8 @@ func (s *supervisor) onExit(c *actor.Context, m actor.Exit) {
 // to itself, after a backoff delay or a failed start (as OTP's
 // try_again_restart, to let other requests in between).
 func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time.Time, retry bool) {
-	var ok bool
-	s.restarts, ok = addRestart(s.restarts, now.Sub(s.epoch), s.cfg.intensity, s.cfg.period)
-	if !ok {
-		err := &IntensityError{Child: ch.spec.ID, Restarts: len(s.restarts), Period: s.cfg.period, Last: reason}
+	if !s.restarts.add(now.Sub(s.epoch), s.cfg.intensity, s.cfg.period) {
+		err := &IntensityError{Child: ch.spec.ID, Restarts: s.cfg.intensity + 1, Period: s.cfg.period, Last: reason}
 		c.Logger().Error("supervisor: too many restarts; stopping the children and exiting",
 			"child", ch.spec.ID, "restarts", err.Restarts, "period", err.Period, "reason", reason)
 		s.stopAll(c)
@@ -280,7 +280,7 @@ func (s *supervisor) startGroup(c *actor.Context, ch *child) {
 // startChild runs ch's Start function and records the child it started.
 // A declined start leaves ch stopped (a temporary ch is dropped).
 func (s *supervisor) startChild(c *actor.Context, ch *child) error {
-	ref, err := runStart(ch.spec.Start, StartContext{sys: s.sys, sup: s.self, id: ch.spec.ID, args: ch.args})
+	ref, err := runStart(ch.spec.Start, StartContext{sys: s.sys, sup: s.self, id: ch.spec.ID, args: ch.args, link: s.link})
 	if err != nil {
 		return err
 	}

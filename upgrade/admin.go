@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"time"
 )
@@ -25,137 +24,119 @@ import (
 //	< {"progress":{"phase":"resumed","done":10000,"total":10000}}
 //	< {"done":true,"report":{...}}
 //
-// Ops: "status", "upgrade" (with "dry_run": true for a dry run, and a
-// "strategy": see [StrategySpec]), "dry-run", "rollback", "confirm",
-// "shadow-report" and "end-shadow" (machine: the report of its shadow).
+// Ops: "status", "upgrade" (with "dry_run": true for a dry run),
+// "dry-run", "rollback", "confirm", "shadow-report" and "end-shadow"
+// (machine: the report of its shadow). An upgrade, a dry run or a
+// rollback may name its strategy ([StrategySpec]; default all at once):
+//
+//	> {"op":"upgrade","machine":"phone","to":"v2","strategy":{"name":"canary","canary":3,"window":"3s"}}
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
 
 // AdminRequest is one request to the admin API.
 type AdminRequest struct {
-	Op       string   `json:"op"`
-	Machine  string   `json:"machine,omitempty"`
-	To       string   `json:"to,omitempty"`
-	Who      string   `json:"who,omitempty"`
-	DryRun   bool     `json:"dry_run,omitempty"`
-	Selector Selector `json:"selector,omitzero"`
-	// Strategy of an upgrade or a rollback; nil: all at once.
+	Op       string        `json:"op"`
+	Machine  string        `json:"machine,omitempty"`
+	To       string        `json:"to,omitempty"`
+	Who      string        `json:"who,omitempty"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+	Selector Selector      `json:"selector,omitzero"`
 	Strategy *StrategySpec `json:"strategy,omitempty"`
 }
 
-// StrategySpec is a [Strategy] as the admin API carries it: a name and the
-// parameters of that strategy. Name is "all" (or ""), "rolling" (Batch:
-// [Rolling]'s k, default 1), "canary" (Canary: [CanaryCount], or Percent:
-// [CanaryPercent], default one machine; Window: [CanaryWindow] as
-// [time.ParseDuration] reads it, default [DefaultCanaryWindow]),
-// "new-sessions" (Share: [NewSessions]' share, 0 to 100) or "shadow"
-// (Window: [ShadowWindow], default none). A parameter of another strategy
-// is an error.
+// StrategySpec names a [Strategy] and its parameters in an [AdminRequest];
+// [StrategySpec.Strategy] makes the Strategy. Name is "all" ([AllAtOnce];
+// also the empty name), "rolling" ([Rolling]: Batch machines at a time,
+// Window the pause between batches), "canary" ([Canary]: Canary
+// machines, or Percent % of them, watched for Window), "new-sessions"
+// ([NewSessions]: Share % of the new machines, 0 to 100) or "shadow"
+// ([Shadow]: for Window, if given, else until ended). Window is a
+// duration in the syntax of [time.ParseDuration] ("3s").
 type StrategySpec struct {
-	Name    string  `json:"name"`              // "all", "rolling", "canary", "new-sessions", "shadow"
-	Batch   int     `json:"batch,omitempty"`   // rolling k
-	Canary  int     `json:"canary,omitempty"`  // canary k
-	Percent float64 `json:"percent,omitempty"` // canary p%
-	Window  string  `json:"window,omitempty"`  // canary watch (shadow run), time.ParseDuration
-	Share   float64 `json:"share,omitempty"`   // new-sessions share 0-100
+	Name    string  `json:"name"`
+	Batch   int     `json:"batch,omitempty"`
+	Canary  int     `json:"canary,omitempty"`
+	Percent float64 `json:"percent,omitempty"`
+	Window  string  `json:"window,omitempty"`
+	Share   float64 `json:"share,omitempty"`
 }
 
-// ErrBadStrategy is returned (wrapped) by [StrategySpec.Strategy] for an
-// unknown name or a bad parameter.
-var ErrBadStrategy = errors.New("upgrade: bad strategy")
-
 // Strategy returns the strategy s describes, or an error wrapping
-// ErrBadStrategy that names the bad name or parameter.
+// ErrBadRequest that names the field that is wrong: an unknown name, a
+// window that does not parse, a negative count, a percentage outside
+// (0, 100], or a parameter the strategy does not take.
 func (s StrategySpec) Strategy() (Strategy, error) {
-	bad := func(format string, args ...any) (Strategy, error) {
-		return nil, fmt.Errorf("%w: %s: %s", ErrBadStrategy, s.Name, fmt.Sprintf(format, args...))
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: strategy %q: %s", ErrBadRequest, s.Name, fmt.Sprintf(format, a...))
 	}
-	// only checks that no parameter but those allowed is set.
-	only := func(allowed ...string) error {
-		set := map[string]bool{"batch": s.Batch != 0, "canary": s.Canary != 0, "percent": s.Percent != 0, "window": s.Window != "", "share": s.Share != 0}
-		for _, p := range []string{"batch", "canary", "percent", "window", "share"} {
-			if set[p] && !slices.Contains(allowed, p) {
-				return fmt.Errorf("%w: %s takes no %s", ErrBadStrategy, strategyName(s.Name), p)
-			}
+	var window time.Duration
+	if s.Window != "" {
+		d, err := time.ParseDuration(s.Window)
+		if err != nil || d < 0 {
+			return nil, bad("window %q: want a duration such as 3s", s.Window)
+		}
+		window = d
+	}
+	takes := func(batch, canary, window bool) error {
+		switch {
+		case s.Batch != 0 && !batch:
+			return bad("takes no batch")
+		case (s.Canary != 0 || s.Percent != 0) && !canary:
+			return bad("takes no canary count or percent")
+		case s.Window != "" && !window:
+			return bad("takes no window")
+		case s.Share != 0 && s.Name != "new-sessions":
+			return bad("takes no share")
 		}
 		return nil
 	}
-	window := func() (time.Duration, error) {
-		if s.Window == "" {
-			return 0, nil
-		}
-		d, err := time.ParseDuration(s.Window)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("%w: %s: window %q is not a positive duration (such as \"30s\")", ErrBadStrategy, s.Name, s.Window)
-		}
-		return d, nil
-	}
 	switch s.Name {
 	case "", "all":
-		if err := only(); err != nil {
+		if err := takes(false, false, false); err != nil {
 			return nil, err
 		}
 		return AllAtOnce(), nil
 	case "rolling":
-		if err := only("batch"); err != nil {
+		if err := takes(true, false, true); err != nil {
 			return nil, err
 		}
 		if s.Batch < 0 {
-			return bad("batch %d is negative", s.Batch)
+			return nil, bad("batch %d: want at least 1 (or 0 for 1)", s.Batch)
 		}
-		return Rolling(max(s.Batch, 1)), nil
+		return Rolling(s.Batch, RollingPause(window)), nil
 	case "canary":
-		if err := only("canary", "percent", "window"); err != nil {
+		if err := takes(false, true, true); err != nil {
 			return nil, err
 		}
-		var opts []CanaryOption
 		switch {
 		case s.Canary < 0:
-			return bad("canary %d is negative", s.Canary)
-		case s.Percent < 0 || s.Percent > 100 || s.Percent != s.Percent:
-			return bad("percent %g is not in (0, 100]", s.Percent)
-		case s.Canary > 0 && s.Percent > 0:
-			return bad("give canary (a count) or percent, not both")
-		case s.Canary > 0:
-			opts = append(opts, CanaryCount(s.Canary))
-		case s.Percent > 0:
-			opts = append(opts, CanaryPercent(s.Percent))
+			return nil, bad("canary %d: want at least 1 (or 0 for 1)", s.Canary)
+		case s.Percent < 0 || s.Percent > 100:
+			return nil, bad("percent %v: want (0, 100]", s.Percent)
+		case s.Canary != 0 && s.Percent != 0:
+			return nil, bad("give a canary count or a percent, not both")
 		}
-		d, err := window()
-		if err != nil {
-			return nil, err
-		}
-		if d > 0 {
-			opts = append(opts, CanaryWindow(d))
+		opts := []CanaryOption{CanaryCount(s.Canary), CanaryPercent(s.Percent)}
+		if window > 0 {
+			opts = append(opts, CanaryWindow(window))
 		}
 		return Canary(opts...), nil
 	case "new-sessions":
-		if err := only("share"); err != nil {
+		if err := takes(false, false, false); err != nil {
 			return nil, err
 		}
 		if s.Share < 0 || s.Share > 100 || s.Share != s.Share {
-			return bad("share %g is not in [0, 100]", s.Share)
+			return nil, bad("share %v: want [0, 100]", s.Share)
 		}
 		return NewSessions(s.Share), nil
 	case "shadow":
-		if err := only("window"); err != nil {
+		if err := takes(false, false, true); err != nil {
 			return nil, err
 		}
-		d, err := window()
-		if err != nil {
-			return nil, err
-		}
-		return Shadow(ShadowWindow(d)), nil
+		return Shadow(ShadowWindow(window)), nil
 	}
-	return nil, fmt.Errorf("%w: unknown name %q (want all, rolling, canary, new-sessions or shadow)", ErrBadStrategy, s.Name)
-}
-
-func strategyName(n string) string {
-	if n == "" {
-		return "all"
-	}
-	return n
+	return nil, bad("unknown strategy (want all, rolling, canary, new-sessions or shadow)")
 }
 
 // AdminResponse is one line of an answer: progress, or the final line
@@ -182,6 +163,14 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return AdminRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
+	if req.Strategy != nil {
+		if req.Op != "upgrade" && req.Op != "dry-run" && req.Op != "rollback" {
+			return AdminRequest{}, fmt.Errorf("%w: %s takes no strategy", ErrBadRequest, req.Op)
+		}
+		if _, err := req.Strategy.Strategy(); err != nil {
+			return AdminRequest{}, err
+		}
+	}
 	switch req.Op {
 	case "status":
 	case "upgrade", "dry-run":
@@ -194,14 +183,6 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
-	}
-	if req.Strategy != nil {
-		if req.Op != "upgrade" && req.Op != "rollback" {
-			return AdminRequest{}, fmt.Errorf("%w: %s takes no strategy", ErrBadRequest, req.Op)
-		}
-		if _, err := req.Strategy.Strategy(); err != nil {
-			return AdminRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
 	}
 	return req, nil
 }

@@ -129,9 +129,12 @@
 //     neither current nor permanent. No machine is killed to unload code.
 //   - [Policy] per machine name: migrate (default), pin, restart.
 //   - With [WithJournal], every move is journaled; a host that died
-//     mid-upgrade has it undone at the next start, an unconfirmed upgrade
-//     comes back on the permanent version, and [ReleaseHandler.Recovered]
-//     says which.
+//     mid-upgrade has it undone at the next start, one that died
+//     mid-rollback has it resumed, an unconfirmed upgrade comes back on
+//     the permanent version, and [ReleaseHandler.Recovered] says which.
+//   - [ReleaseHandler.ScanPlugins] registers the versions served by the
+//     plugin binaries of a directory, each checked against its SHA256SUMS
+//     before it runs; a rescan adds new ones without a restart.
 //   - Each move is logged with log/slog and counted in [Metrics]
 //     ([PromMetrics] serves them to Prometheus); [ReleaseHandler.ServeAdmin]
 //     serves status, upgrade (with a [StrategySpec]), dry run, rollback,

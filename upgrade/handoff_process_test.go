@@ -35,9 +35,16 @@ type seqHarness struct {
 	pids map[int]bool
 }
 
-func startSeqServer(t testing.TB) *seqHarness {
+func startSeqServer(t testing.TB) *seqHarness { return startSeqServerWith(t, nil) }
+
+// startSeqServerWith starts the sequence server with settings (file name to
+// content, see handoff_server_test.go) written before it starts.
+func startSeqServerWith(t testing.TB, settings map[string]string) *seqHarness {
 	t.Helper()
 	dir := t.TempDir()
+	for name, value := range settings {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644))
+	}
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	h := &seqHarness{t: t, dir: dir, addr: freeAddr(t, "tcp"), log: filepath.Join(dir, "server.log"), pids: map[int]bool{}}
@@ -512,4 +519,45 @@ func TestHandoffTimerTravels(t *testing.T) {
 	require.GreaterOrEqual(t, took, 1500*time.Millisecond)
 	// Set again from the start, it would fire after 2.2 s at least.
 	require.Less(t, took, 2000*time.Millisecond, "fired after the time it had left, not from the start")
+}
+
+// Events waiting in a machine's mailbox travel with it and are handled, in
+// order, in the new process; so are the bytes of a line its connection's
+// reader had read and not handled (the line is completed after the
+// handoff).
+func TestHandoffQueuedEventsAndUnreadBytes(t *testing.T) {
+	h := startSeqServer(t)
+	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close()) }()
+	r := bufio.NewReader(c)
+	ask := func(line string) string {
+		t.Helper()
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err := fmt.Fprintf(c, "%s\n", line)
+		require.NoError(t, err)
+		reply, err := r.ReadString('\n')
+		require.NoError(t, err)
+		return strings.TrimSuffix(reply, "\n")
+	}
+	// The machine is busy until the handoff has paused the connections
+	// (and suspended it): these events wait in its mailbox.
+	require.Equal(t, "cast", ask("hold"))
+	var want []string
+	for i := range 50 {
+		require.Equal(t, "cast", ask(fmt.Sprintf("cast q%d", i)))
+		want = append(want, fmt.Sprintf("q%d", i))
+	}
+	_, err = fmt.Fprint(c, "cast par") // half a line, read and not handled
+	require.NoError(t, err)
+	old := h.pid()
+	pid := h.hup()
+	require.Equal(t, "cast", ask("tial"))
+	want = append(want, "partial")
+	for i := range want {
+		want[i] += "@" + strconv.Itoa(pid)
+	}
+	require.Equal(t, strings.Join(want, ","), ask("fired"), "handled in the new process, in order")
+	require.Equal(t, 1, h.count(fmt.Sprintf("state handed over\" pid=%d", old)))
+	require.Regexp(t, fmt.Sprintf(`state handed over" pid=%d machines=1 conns=1 .* queued=50 unread=8\n`, old), h.logText())
 }

@@ -85,7 +85,7 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 	}
 	h.fault("received")
 	start := time.Now()
-	err = h.restore(ctx, body, pre, files, out)
+	steps, err := h.restore(ctx, body, pre, files, out)
 	if err != nil {
 		err = errors.Join(err, handoff.WriteAnswer(c, handoff.Fail, err.Error()))
 		return nil, fmt.Errorf("%w: %w", ErrHandoff, err)
@@ -95,7 +95,8 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 		h.unrestore(out)
 		return nil, fmt.Errorf("%w: acknowledge: %w", ErrHandoff, err)
 	}
-	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns), "took", time.Since(start))
+	steps = append(steps, time.Since(start))
+	h.log.Info("upgrade: handoff: state taken over", "machines", len(out.Machines), "conns", len(out.Conns), "took", time.Since(start), "steps", steps)
 	return out, nil
 }
 
@@ -173,7 +174,10 @@ func closeConns(m map[string]net.Conn) {
 // restore starts the machines and gathers the connections of the state:
 // those of phase one (pre; the others are closed) and the new ones, whose
 // descriptors are files, in order. On an error it undoes what it did.
-func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.Conn, files []*os.File, out *Restored) (err error) {
+//
+// It returns the time since its start at which the state was decoded, the
+// connections gathered and the machines started.
+func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.Conn, files []*os.File, out *Restored) (steps []time.Duration, err error) {
 	defer func() {
 		closeFiles(files)
 		closeConns(pre) // what was not taken over
@@ -184,8 +188,11 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	t0 := time.Now()
 	st, err := handoff.Decode(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	steps = append(steps, time.Since(t0))
+	out.Machines = make(map[string]actor.Ref, len(st.Machines))
+	out.Conns = make(map[string]RestoredConn, len(st.Conns))
 	var fresh []handoff.Conn
 	for _, sc := range st.Conns {
 		if _, ok := pre[sc.Key]; !ok {
@@ -194,7 +201,7 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	}
 	conns, err := fileConns(fresh, files)
 	if err != nil {
-		return err
+		return steps, err
 	}
 	for i, sc := range fresh {
 		pre[sc.Key] = conns[i] // phase one did not have these keys
@@ -202,12 +209,12 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	for _, sc := range st.Conns {
 		nc, ok := pre[sc.Key]
 		if !ok || out.Conns[sc.Key].Conn != nil {
-			return fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
+			return steps, fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
 		}
 		delete(pre, sc.Key)
 		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
-	t1 := time.Now()
+	steps = append(steps, time.Since(t0))
 	refs := make([]actor.Ref, len(st.Machines))
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
@@ -232,20 +239,20 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		}
 	}
 	if err != nil {
-		return err
+		return steps, err
 	}
+	steps = append(steps, time.Since(t0))
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range st.Machines {
 		if h.machines.has(m.Key) {
-			return fmt.Errorf("%w: machine %q", ErrDuplicateKey, m.Key)
+			return steps, fmt.Errorf("%w: machine %q", ErrDuplicateKey, m.Key)
 		}
 	}
 	for _, m := range st.Machines {
 		h.machines.add(m.Key, out.Machines[m.Key])
 	}
-	h.log.Debug("upgrade: handoff: restore", "decode", t1.Sub(t0), "machines", time.Since(t1))
-	return nil
+	return steps, nil
 }
 
 // chain returns the code a machine is restored under and its image, the

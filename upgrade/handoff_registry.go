@@ -49,10 +49,18 @@ func (r *registry[V]) get(k string) (V, bool) {
 
 // keys returns the keys in the order they were added.
 func (r *registry[V]) keys() []string {
-	ks := make([]string, 0, len(r.m))
-	for k := range r.m {
-		ks = append(ks, k)
+	type entry struct {
+		k   string
+		seq uint64
 	}
-	slices.SortFunc(ks, func(a, b string) int { return cmp.Compare(r.m[a].seq, r.m[b].seq) })
+	es := make([]entry, 0, len(r.m))
+	for k, e := range r.m {
+		es = append(es, entry{k, e.seq})
+	}
+	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	ks := make([]string, len(es))
+	for i, e := range es {
+		ks[i] = e.k
+	}
 	return ks
 }

@@ -37,6 +37,8 @@ type sending struct {
 	pause       time.Duration
 	steps       []time.Duration // since the start: paused, suspended and imaged, sent
 	held        []*listener     // held back since the pause
+	queued      int             // events imaged in the machines' mailboxes
+	unread      int             // bytes read from the connections and not handled
 
 	resumedMachines, resumedConns int // counted by resume
 }
@@ -123,7 +125,7 @@ func (s *sending) end(upgradeErr error) error {
 			h.machines.remove(k)
 		}
 		h.mu.Unlock()
-		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps)
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread)
 		return nil
 	}
 	s.resume()
@@ -259,7 +261,10 @@ func (s *sending) exchange() error {
 	unread := make([][]byte, len(conns))
 	paused := make([]bool, len(conns))
 	gone := make([]bool, len(conns))
-	err = parallel(len(conns), func(i int) error {
+	// A Pause mostly waits for its reader's goroutine to be woken and to
+	// answer: many at once, so that the pause is bound by CPU, not by the
+	// latency of one wake-up after the other.
+	err = parallelN(len(conns), pauseWorkers, func(i int) error {
 		b, err := conns[i].Pause(ctx)
 		if errors.Is(err, net.ErrClosed) {
 			gone[i] = true // it ended meanwhile: nothing to hand over
@@ -314,6 +319,7 @@ func (s *sending) exchange() error {
 	for i, img := range images {
 		if alive[i] {
 			st.Machines = append(st.Machines, toWire(mkeys[i], img))
+			s.queued += len(img.Queued)
 		}
 	}
 	fds = fds[:0]
@@ -322,6 +328,7 @@ func (s *sending) exchange() error {
 			continue
 		}
 		st.Conns = append(st.Conns, handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta})
+		s.unread += len(unread[i])
 		if sent[ckeys[i]] {
 			continue
 		}
@@ -398,10 +405,18 @@ func dupConn(c net.Conn) (int, error) {
 	return fd, err
 }
 
-// parallel runs f(0) to f(n-1) on a few goroutines and returns the first
-// error; every call has returned when it does.
+// pauseWorkers is how many connections are paused at once.
+const pauseWorkers = 1024
+
+// parallel runs f(0) to f(n-1) on a few goroutines (4 × GOMAXPROCS) and
+// returns the first error; every call has returned when it does.
 func parallel(n int, f func(i int) error) error {
-	workers := min(n, 4*runtime.GOMAXPROCS(0))
+	return parallelN(n, 4*runtime.GOMAXPROCS(0), f)
+}
+
+// parallelN is parallel on up to workers goroutines.
+func parallelN(n, workers int, f func(i int) error) error {
+	workers = min(n, workers)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

@@ -23,16 +23,24 @@ import (
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/handoff"
+	testmachine "github.com/hotline-go/hotline/internal/plugintest/machine"
+	"github.com/hotline-go/hotline/plugin"
 )
 
 // The handoff process tests run the test binary as a sequence server: each
 // connection has a session machine that numbers the lines it gets. A line
 // "text" is answered "<n> <pid> <version> text"; "@key text" goes to the
 // machine of another connection (say one restored from the previous
-// process); "stats" answers "<pid> <fds> <goroutines> <machines>". Files in
+// process); "stats" answers "<pid> <fds> <goroutines> <machines>"; "hold"
+// casts Hold and "cast text" casts Fire (answered "cast"), "fired" answers
+// the texts of the Fire events handled, with the PID of the process that
+// handled each. Files in
 // the directory of HOTLINE_HANDOFF_DIR steer the next generation: "fault"
 // ("exit:<stage>", "panic:<stage>", "hang:<stage>", "format", "nocode") and
-// "version" ("v2" restores under a newer session code, through UPGRADE).
+// "version" ("v2" restores under a newer session code, through UPGRADE),
+// and "plugin" ("<path> <sha256>": sessions are the plugin-hosted counter of
+// internal/plugintest, loaded from that binary by each generation; see
+// handlePlugin); "upgrade-timeout" (a duration, default 3s).
 
 const handoffEnv = "HOTLINE_HANDOFF_TEST"
 
@@ -48,6 +56,11 @@ type (
 	}
 	Fire  struct{ Text string }
 	Fired struct{}
+	// Hold keeps a session busy until the next handoff has begun pausing
+	// the connections, and 300 ms more (long after it suspends the
+	// machines): the events sent to it meanwhile wait in its mailbox and
+	// travel as queued events.
+	Hold struct{}
 )
 
 type sessionData struct {
@@ -56,7 +69,10 @@ type sessionData struct {
 	Fired []string
 }
 
-func sessionCode(version string) *fsm.Machine[sessionData] {
+func sessionCode(version string) *fsm.Machine[sessionData] { return sessionCodeWith(version, nil) }
+
+// sessionCodeWith is sessionCode whose Hold waits for pausing to close.
+func sessionCodeWith(version string, pausing <-chan struct{}) *fsm.Machine[sessionData] {
 	m := fsm.Define("session", version, "open", sessionData{})
 	pid := strconv.Itoa(os.Getpid())
 	fsm.On(m, "open", func(l Line, d sessionData) fsm.Result[sessionData] {
@@ -68,6 +84,17 @@ func sessionCode(version string) *fsm.Machine[sessionData] {
 	})
 	fsm.OnAny(m, func(f Fire, d sessionData) fsm.Result[sessionData] {
 		d.Fired = append(d.Fired, f.Text+"@"+pid)
+		return fsm.Keep(d)
+	})
+	fsm.OnAny(m, func(_ Hold, d sessionData) fsm.Result[sessionData] {
+		if pausing == nil {
+			return fsm.Keep(d)
+		}
+		select { // a handler that blocks, on purpose
+		case <-pausing:
+			time.Sleep(300 * time.Millisecond)
+		case <-time.After(10 * time.Second):
+		}
 		return fsm.Keep(d)
 	})
 	fsm.OnAny(m, func(_ Fired, d sessionData) fsm.Result[sessionData] {
@@ -99,12 +126,30 @@ func runHandoffServer() error {
 	dir := os.Getenv(handoffEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	fault, version := readSetting(dir, "fault"), readSetting(dir, "version")
+	upgradeTimeout := 3 * time.Second
+	if d, err := time.ParseDuration(readSetting(dir, "upgrade-timeout")); err == nil {
+		upgradeTimeout = d
+	}
 	r, err := NewRestarter(WithLogger(log), WithPIDFile(filepath.Join(dir, "server.pid")),
-		WithUpgradeTimeout(3*time.Second), WithDrainTimeout(5*time.Second))
+		WithUpgradeTimeout(upgradeTimeout), WithDrainTimeout(5*time.Second))
 	if err != nil {
 		return err
 	}
 	defer r.Stop()
+	profReady, profExit := func() {}, func() {}
+	if prof := os.Getenv(handoffEnv + "_PROF"); prof != "" {
+		profReady, profExit = profileHandoff(prof, r.f.HasParent())
+	}
+	defer profExit()
+	// The plugin stops after the machines (deferred before the System's
+	// shutdown), whether the process drains, fails or panics.
+	var plug *plugin.Plugin
+	if spec := readSetting(dir, "plugin"); spec != "" {
+		if plug, err = loadPlugin(log, spec); err != nil {
+			return err
+		}
+		defer func() { _ = plug.Close() }()
+	}
 	sys := actor.NewSystem(actor.WithLogger(log))
 	defer func() { _ = sys.Shutdown(context.Background()) }()
 
@@ -112,16 +157,19 @@ func runHandoffServer() error {
 	if !r.f.HasParent() {
 		fault = "" // a fault is for the next generation
 	}
-	switch {
-	case fault == "nocode":
-	case version == "v2":
-		opts = append(opts, WithCodes(sessionCode("v1"), sessionCode("v2")))
-	default:
-		opts = append(opts, WithCodes(sessionCode("v1")))
+	pausing := make(chan struct{})
+	codes := []fsm.Code{sessionCodeWith("v1", pausing), sessionCodeWith("v2", pausing)}
+	if plug != nil {
+		if codes, err = pluginCodes(plug); err != nil {
+			return err
+		}
 	}
-	cur := sessionCode("v1")
-	if version == "v2" {
-		cur = sessionCode("v2")
+	if version != "v2" {
+		codes = codes[:1]
+	}
+	cur := codes[len(codes)-1]
+	if fault != "nocode" {
+		opts = append(opts, WithCodes(codes...))
 	}
 	h, err := NewHandoff(r, sys, opts...)
 	if err != nil {
@@ -161,7 +209,8 @@ func runHandoffServer() error {
 	if err != nil {
 		return err
 	}
-	srv := &seqServer{h: h, sys: sys, code: cur, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{}}
+	srv := &seqServer{h: h, sys: sys, code: cur, plugin: plug, ln: ln, done: make(chan struct{}), conns: map[string]*seqConn{},
+		pausing: sync.OnceFunc(func() { close(pausing) })}
 	owned := map[string]bool{}
 	for _, rc := range got.Conns {
 		owned[rc.Owner] = true
@@ -184,11 +233,42 @@ func runHandoffServer() error {
 	if err := r.Ready(); err != nil {
 		return err
 	}
+	profReady()
 	go srv.accept()
 	r.OnDrain(srv.drain)
 	sctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return r.Run(sctx)
+}
+
+// loadPlugin starts the plugin binary of spec ("<path> <sha256>") and logs
+// its process's PID, for the tests to follow.
+func loadPlugin(log *slog.Logger, spec string) (*plugin.Plugin, error) {
+	path, hexsum, _ := strings.Cut(spec, " ")
+	sum, err := plugin.ParseChecksum(hexsum)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := plugin.Load(ctx, path, sum, plugin.WithMachine("counter"), plugin.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("handoff test: plugin started", "plugin_pid", p.PID())
+	return p, nil
+}
+
+func pluginCodes(p *plugin.Plugin) ([]fsm.Code, error) {
+	var codes []fsm.Code
+	for _, v := range []string{"v1", "v2"} {
+		c, err := p.Code(v)
+		if err != nil {
+			return nil, err
+		}
+		codes = append(codes, c)
+	}
+	return codes, nil
 }
 
 func readSetting(dir, name string) string {
@@ -200,11 +280,14 @@ func readSetting(dir, name string) string {
 }
 
 type seqServer struct {
-	h    *Handoff
-	sys  *actor.System
-	code fsm.Code
-	ln   net.Listener
-	done chan struct{}
+	h      *Handoff
+	sys    *actor.System
+	code   fsm.Code
+	plugin *plugin.Plugin // the sessions' code runs there, if not nil
+	ln     net.Listener
+	done   chan struct{}
+	// pausing closes the channel Hold waits for.
+	pausing func()
 
 	mu    sync.Mutex
 	n     int
@@ -283,6 +366,7 @@ type seqConn struct {
 }
 
 func (c *seqConn) pause(ctx context.Context) ([]byte, error) {
+	c.s.pausing()
 	ack := make(chan []byte, 1)
 	c.mu.Lock()
 	c.paused, c.ack = true, ack
@@ -380,6 +464,10 @@ func goroutines() int {
 func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 	var reply string
 	switch {
+	case line == "hold":
+		reply = castReply(fsm.Cast(c.ref, Hold{}))
+	case strings.HasPrefix(line, "cast "):
+		reply = castReply(fsm.Cast(c.ref, Fire{Text: strings.TrimPrefix(line, "cast ")}))
 	case line == "gdump":
 		var b strings.Builder
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
@@ -398,6 +486,8 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 		n := c.s.h.machines.len()
 		c.s.h.mu.Unlock()
 		reply = fmt.Sprintf("%d %d %d %d", os.Getpid(), len(fds), goroutines(), n)
+	case c.s.plugin != nil:
+		reply = c.handlePlugin(line)
 	case strings.HasPrefix(line, "arm ") || line == "fired":
 		var ev any = Fired{}
 		if f := strings.Fields(line); len(f) == 3 {
@@ -435,4 +525,110 @@ func (c *seqConn) handle(w *bufio.Writer, line string) bool {
 		return false
 	}
 	return w.Flush() == nil
+}
+
+func castReply(err error) string {
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return "cast"
+}
+
+// handlePlugin answers a line for a session of the plugin-hosted counter
+// (internal/plugintest/machine): "plugin" answers the plugin process's PID;
+// "arm <ms>" arms its state timeout (until it fires, increments are
+// postponed); "incr <k>" casts an increment; "get" answers "<count>
+// <state>"; any other text is counted (Pad) and answered "<n> <pid>
+// <version> text", as a session in process does.
+func (c *seqConn) handlePlugin(line string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd, arg, _ := strings.Cut(line, " ")
+	n, _ := strconv.Atoi(arg)
+	var ev any
+	switch cmd {
+	case "plugin":
+		return strconv.Itoa(c.s.plugin.PID())
+	case "incr":
+		return castReply(fsm.Cast(c.ref, testmachine.Incr{By: n}))
+	case "arm":
+		ev = testmachine.Arm{After: time.Duration(n) * time.Millisecond}
+	case "get":
+		ev = testmachine.Get{}
+	default:
+		ev = testmachine.Pad{Note: line}
+	}
+	v, err := fsm.Call(ctx, c.ref, ev)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	info, err := fsm.Inspect(ctx, c.ref)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	switch cmd {
+	case "arm":
+		s, err := plugin.As[string](v)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return s
+	case "get":
+		cnt, err := plugin.As[testmachine.Count](v)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return fmt.Sprintf("%d %s", cnt.N, info.State)
+	}
+	k, err := plugin.As[int](v)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return fmt.Sprintf("%d %d %s %s", k, os.Getpid(), info.Version, line)
+}
+
+// profileHandoff writes CPU profiles of this process, for BenchmarkHandoff
+// run with HOTLINE_HANDOFF_TEST_PROF=dir: new-<pid>.prof from its start to
+// ready (call ready), old-<pid>.prof from SIGHUP to exit (call exit).
+func profileHandoff(dir string, isNew bool) (ready, exit func()) {
+	var mu sync.Mutex
+	var stop func()
+	start := func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", name, os.Getpid())))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stop = func() { pprof.StopCPUProfile(); _ = f.Close() }
+		}
+	}
+	end := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stop != nil {
+			stop()
+			stop = nil
+		}
+	}
+	if isNew {
+		start("new")
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-hup:
+			end()
+			start("old")
+		case <-quit:
+		}
+	}()
+	return end, func() {
+		signal.Stop(hup)
+		close(quit)
+		<-done
+		end()
+	}
 }

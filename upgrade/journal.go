@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,18 +17,39 @@ import (
 //
 //	{"op":"state","machine":"phone","to":"v1","permanent":"v1"}   (after a compaction)
 //	{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}
-//	{"op":"commit","machine":"phone","from":"v1","to":"v2","permanent":"v1"}
+//	{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}
 //	{"op":"abort","machine":"phone","from":"v1","to":"v2"}
 //	{"op":"confirm","machine":"phone","to":"v2"}
 //
-// At the next NewReleaseHandler the journal is replayed: an upgrade begun
-// and neither committed nor aborted was cut short by the death of the
-// process; its machines died with it, so it is undone (the version that
-// was current before it stays current). A committed but unconfirmed
-// upgrade is not kept either: the host comes back on the permanent
-// version, as OTP's release handler does. Each is reported as a
-// [Recovery]. The journal is then compacted to one "state" record per
-// machine name. A torn last line (a crash while writing it) is ignored.
+// A commit's "current" is the version current after it: to for a move of
+// every machine, the one before for a move of some (a selector, a canary's
+// cohort). Journals written before it existed have none; to is taken.
+//
+// At the next NewReleaseHandler the journal is replayed. The machines died
+// with the process (a binary restart hands them over separately, and
+// restores them on the version this decides), so no machine has to be
+// moved back or on: what is decided is the version the host comes back
+// on, current and permanent, and each decision is reported as a
+// [Recovery]:
+//
+//   - An upgrade begun and neither committed nor aborted, wherever the
+//     process died (before the first machine changed, in the middle of the
+//     cut, or after every machine changed but before the commit record),
+//     is undone: the commit is the point of no return, and the caller never
+//     heard that it succeeded. Outcome "undone".
+//   - A rollback begun and not ended is resumed: the operator asked to
+//     leave From for To, a version that ran before, and a rollback needs no
+//     confirmation (its commit makes To permanent if From was). Coming back
+//     on From would bring back the version being abandoned. Outcome
+//     "resumed".
+//   - A committed upgrade that was not confirmed is not kept: the host
+//     comes back on the permanent version, as OTP's release handler does
+//     (two-phase: only a confirmed version survives a restart). Outcome
+//     "reverted to permanent".
+//
+// In every case Recovery.Current is the version the host comes back on.
+// The journal is then compacted to one "state" record per machine name. A
+// torn last line (a crash while writing it) is ignored.
 
 const journalFile = "release.journal"
 
@@ -46,6 +68,7 @@ type record struct {
 	Kind      string `json:"kind,omitempty"` // begin: "upgrade" or "rollback"
 	From      string `json:"from,omitempty"`
 	To        string `json:"to,omitempty"`
+	Current   string `json:"current,omitempty"` // commit: current after it
 	Permanent string `json:"permanent,omitempty"`
 }
 
@@ -56,11 +79,23 @@ type Recovery struct {
 	Kind    string `json:"kind"` // "upgrade" or "rollback"
 	From    string `json:"from"`
 	To      string `json:"to"`
-	// Outcome is "undone" (the process died mid-upgrade: From stays
-	// current) or "reverted to permanent" (the upgrade to To had committed
-	// but was not confirmed: From, the permanent version, is current).
+	// Outcome is "undone" (the process died in an upgrade from From to To,
+	// before its commit: it did not happen), "resumed" (the process died
+	// in a rollback from From to To: it is taken as done) or "reverted to
+	// permanent" (an upgrade from From, the permanent version, to To had
+	// committed but was not confirmed: the host comes back on From).
 	Outcome string `json:"outcome"`
+	// Current is the version the host comes back on: current and
+	// permanent.
+	Current string `json:"current"`
 }
+
+// Outcomes of a [Recovery].
+const (
+	OutcomeUndone              = "undone"
+	OutcomeResumed             = "resumed"
+	OutcomeRevertedToPermanent = "reverted to permanent"
+)
 
 type journalState struct{ current, permanent string }
 
@@ -100,7 +135,7 @@ func decodeJournal(b []byte) (replay, error) {
 			}
 		case recCommit:
 			delete(pending, rec.Machine)
-			st = journalState{current: rec.To, permanent: rec.Permanent}
+			st = journalState{current: cmp.Or(rec.Current, rec.To), permanent: rec.Permanent}
 		case recAbort:
 			delete(pending, rec.Machine)
 		case recConfirm:
@@ -112,13 +147,23 @@ func decodeJournal(b []byte) (replay, error) {
 	}
 	for _, name := range slices.Sorted(mapKeys(rp.state)) {
 		st := rp.state[name]
-		if p, ok := pending[name]; ok {
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: p.Kind, From: p.From, To: p.To, Outcome: "undone"})
-			continue
+		p, pend := pending[name]
+		switch {
+		case pend && p.Kind == "rollback":
+			// Resumed: as its commit would have done.
+			if st.permanent == p.From || st.permanent == "" {
+				st.permanent = p.To
+			}
+			st.current = st.permanent
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: p.Kind, From: p.From, To: p.To, Outcome: OutcomeResumed, Current: st.current})
+		case pend:
+			st.current = st.permanent
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: cmp.Or(p.Kind, "upgrade"), From: p.From, To: p.To, Outcome: OutcomeUndone, Current: st.current})
+		case st.current != st.permanent && st.permanent != "":
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: "upgrade", From: st.permanent, To: st.current, Outcome: OutcomeRevertedToPermanent, Current: st.permanent})
+			st.current = st.permanent
 		}
-		if st.current != st.permanent && st.permanent != "" {
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: "upgrade", From: st.permanent, To: st.current, Outcome: "reverted to permanent"})
-		}
+		rp.state[name] = st
 	}
 	return rp, nil
 }

@@ -7,34 +7,45 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A journal written by a process that died: begin, commit (unconfirmed),
-// begin again, and no end.
+// A journal written by a process that died: upgrades, a confirm, a
+// rollback, a move of some machines only, and no end to the last begin.
 var journalLines = []string{
 	`{"op":"state","machine":"phone","to":"v1","permanent":"v1"}`,
 	`{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}`,
-	`{"op":"commit","machine":"phone","from":"v1","to":"v2","permanent":"v1"}`,
+	`{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}`,
 	`{"op":"confirm","machine":"phone","to":"v2"}`,
-	`{"op":"begin","machine":"phone","kind":"upgrade","from":"v2","to":"v3"}`,
-	`{"op":"commit","machine":"phone","from":"v2","to":"v3","permanent":"v2"}`,
+	`{"op":"begin","machine":"phone","kind":"rollback","from":"v2","to":"v1"}`,
+	`{"op":"commit","machine":"phone","from":"v2","to":"v1","current":"v1","permanent":"v1"}`,
+	`{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}`,
+	`{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v1","permanent":"v1"}`,
+	`{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v3"}`,
+	`{"op":"commit","machine":"phone","from":"v1","to":"v3","current":"v3","permanent":"v1"}`,
+	`{"op":"begin","machine":"phone","kind":"upgrade","from":"v3","to":"v4"}`,
 }
 
 // TestJournalTruncatedAtEveryBoundary replays the journal cut after each
 // record, and in the middle of each: what a host killed at that point
-// leaves.
+// leaves, and what the next start decides.
 func TestJournalTruncatedAtEveryBoundary(t *testing.T) {
 	type want struct {
-		permanent string
-		outcome   string // of the one recovery, if any
+		current string // and permanent, after the recovery
+		outcome string // of the one recovery, if any
 	}
 	wants := []want{
-		{},                              // nothing written
-		{permanent: "v1"},               // state
-		{"v1", "undone"},                // begin v1 -> v2, killed mid-cut
-		{"v1", "reverted to permanent"}, // committed, not confirmed
-		{permanent: "v2"},               // confirmed
-		{"v2", "undone"},                // begin v2 -> v3
-		{"v2", "reverted to permanent"}, // committed v3, not confirmed
+		{},                                 // nothing written
+		{current: "v1"},                    // state
+		{"v1", OutcomeUndone},              // begin v1 -> v2: killed before its commit
+		{"v1", OutcomeRevertedToPermanent}, // committed, not confirmed
+		{current: "v2"},                    // confirmed
+		{"v1", OutcomeResumed},             // begin rollback v2 -> v1: resumed
+		{current: "v1"},                    // rollback committed: v1 permanent again
+		{"v1", OutcomeUndone},              // begin v1 -> v2 of some machines
+		{current: "v1"},                    // committed, current unchanged
+		{"v1", OutcomeUndone},              // begin v1 -> v3
+		{"v1", OutcomeRevertedToPermanent}, // committed v3, not confirmed
+		{"v1", OutcomeUndone},              // begin v3 -> v4 from an unconfirmed v3
 	}
+	require.Len(t, wants, len(journalLines)+1)
 	for n := 0; n <= len(journalLines); n++ {
 		var full bytes.Buffer
 		for _, l := range journalLines[:n] {
@@ -49,15 +60,36 @@ func TestJournalTruncatedAtEveryBoundary(t *testing.T) {
 			rp, err := decodeJournal(b)
 			require.NoError(t, err, "%d records, %s", n, name)
 			w := wants[n]
-			require.Equal(t, w.permanent, rp.state["phone"].permanent, "%d records, %s", n, name)
+			st := rp.state["phone"]
+			require.Equal(t, journalState{w.current, w.current}, st, "%d records, %s", n, name)
 			if w.outcome == "" {
 				require.Empty(t, rp.recoveries, "%d records, %s", n, name)
 			} else {
 				require.Len(t, rp.recoveries, 1, "%d records, %s", n, name)
-				require.Equal(t, w.outcome, rp.recoveries[0].Outcome)
+				require.Equal(t, w.outcome, rp.recoveries[0].Outcome, "%d records, %s", n, name)
+				require.Equal(t, w.current, rp.recoveries[0].Current, "%d records, %s", n, name)
 			}
 		}
 	}
+}
+
+// TestJournalRollbackOfUnconfirmed: a rollback from an unconfirmed
+// version to another unconfirmed one, cut short, comes back on the
+// permanent version; a commit without "current" (an older journal) takes
+// "to".
+func TestJournalRollbackOfUnconfirmed(t *testing.T) {
+	rp, err := decodeJournal([]byte(`{"op":"state","machine":"m","to":"v1","permanent":"v1"}
+{"op":"commit","machine":"m","from":"v1","to":"v2","permanent":"v1"}
+{"op":"commit","machine":"m","from":"v2","to":"v3","permanent":"v1"}
+{"op":"begin","machine":"m","kind":"rollback","from":"v3","to":"v2"}
+`))
+	require.NoError(t, err)
+	require.Equal(t, []Recovery{{Machine: "m", Kind: "rollback", From: "v3", To: "v2", Outcome: OutcomeResumed, Current: "v1"}}, rp.recoveries)
+
+	rp, err = decodeJournal([]byte(`{"op":"commit","machine":"m","from":"v1","to":"v2","permanent":"v1"}
+`))
+	require.NoError(t, err)
+	require.Equal(t, []Recovery{{Machine: "m", Kind: "upgrade", From: "v1", To: "v2", Outcome: OutcomeRevertedToPermanent, Current: "v1"}}, rp.recoveries)
 }
 
 func TestJournalRejectsGarbage(t *testing.T) {

@@ -360,12 +360,18 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	}
 	var targets []*target
 	froms := map[string]bool{}
+	// One allocation for every target, not one each.
+	slab := make([]target, 0, len(r.live))
 	for ref, t := range r.live {
 		if t.version == to || !cfg.selector.picks(t) || (cfg.only != nil && !cfg.only[ref]) {
 			continue
 		}
-		targets = append(targets, &target{ref: ref, t: t, from: t.version})
+		slab = append(slab, target{ref: ref, t: t, from: t.version})
 		froms[t.version] = true
+	}
+	targets = make([]*target, len(slab))
+	for i := range slab {
+		targets[i] = &slab[i]
 	}
 	if op == "upgrade" && cfg.allMachines() {
 		froms[prevCurrent] = froms[prevCurrent] || prevCurrent != to
@@ -469,10 +475,10 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		rep.Result = "rolled back"
 	}
 	h.unloadIdleLocked(r)
-	permanent := r.permanent
+	current, permanent := r.currentLocked(), r.permanent
 	h.mu.Unlock()
 	if h.journal != nil {
-		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Permanent: permanent}
+		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Current: current, Permanent: permanent}
 		if err != nil {
 			rec.Op = recAbort
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/plugin"
 )
 
 // A ReleaseHandler knows, per machine name, the versions of its code, which
@@ -34,6 +35,9 @@ type ReleaseHandler struct {
 	closed    bool
 	machines  map[string]*release
 	recovered []Recovery
+
+	// plugins is the handler's plugin directory state (plugins.go).
+	plugins pluginState
 }
 
 // release is what the handler knows of one machine name. Fields are
@@ -62,11 +66,27 @@ type release struct {
 // version is one version of a machine's code.
 type version struct {
 	name   string
-	source func(ctx context.Context) (fsm.Code, error)
-	code   fsm.Code // non-nil while loaded
-	refs   int      // live machines that run it
+	origin origin
+	source func(ctx context.Context) (fsm.Code, io.Closer, error)
+	code   fsm.Code  // non-nil while loaded
+	closer io.Closer // what unload closes: the source's, or code's own
+	refs   int       // live machines that run it
 	paths  fsm.Paths
 }
+
+// origin says where a version's code comes from, for Status.
+type origin struct {
+	kind     string // originInProcess, originPlugin or originSource
+	path     string // the plugin binary
+	checksum string // its SHA-256 in hex
+}
+
+// Where a version comes from (VersionStatus.Source).
+const (
+	originInProcess = "in-process"
+	originPlugin    = "plugin"
+	originSource    = "source"
+)
 
 // tracked is one live machine.
 type tracked struct {
@@ -85,6 +105,7 @@ type releaseConfig struct {
 	journalDir string
 	workers    int
 	policies   map[string]Policy
+	pluginOpts []plugin.Option
 
 	now func() time.Time // test seam: the clock of reports
 }
@@ -186,7 +207,7 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		}
 		for _, rc := range h.recovered {
 			cfg.logger.Warn("upgrade: resolved an unfinished upgrade of the previous process",
-				"machine", rc.Machine, "from", rc.From, "to", rc.To, "outcome", rc.Outcome)
+				"machine", rc.Machine, "kind", rc.Kind, "from", rc.From, "to", rc.To, "outcome", rc.Outcome, "current", rc.Current)
 		}
 	}
 	w, err := sys.Spawn(&watcher{h: h})
@@ -223,6 +244,7 @@ func (h *ReleaseHandler) Close(ctx context.Context) error {
 			errs = append(errs, v.unload())
 		}
 	}
+	errs = append(errs, h.closePluginsLocked())
 	if h.journal != nil {
 		errs = append(errs, h.journal.close())
 	}
@@ -263,7 +285,10 @@ func (h *ReleaseHandler) lookup(name string) (*release, error) {
 // the journal names another registered one. It returns ErrDuplicateVersion
 // for a version registered already.
 func (h *ReleaseHandler) Register(code fsm.Code) error {
-	return h.RegisterSource(code.Machine(), code.Version(), func(context.Context) (fsm.Code, error) { return code, nil })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.registerLocked(code.Machine(), code.Version(), origin{kind: originInProcess},
+		func(context.Context) (fsm.Code, io.Closer, error) { return code, nil, nil })
 }
 
 // RegisterSource makes a version available whose code is loaded when a
@@ -275,11 +300,18 @@ func (h *ReleaseHandler) Register(code fsm.Code) error {
 func (h *ReleaseHandler) RegisterSource(machine, ver string, load func(ctx context.Context) (fsm.Code, error)) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.registerLocked(machine, ver, origin{kind: originSource}, func(ctx context.Context) (fsm.Code, io.Closer, error) {
+		c, err := load(ctx)
+		return c, nil, err
+	})
+}
+
+func (h *ReleaseHandler) registerLocked(machine, ver string, o origin, load func(ctx context.Context) (fsm.Code, io.Closer, error)) error {
 	r := h.releaseLocked(machine)
 	if _, dup := r.versions[ver]; dup {
 		return fmt.Errorf("%w: %s %s", ErrDuplicateVersion, machine, ver)
 	}
-	r.versions[ver] = &version{name: ver, source: load}
+	r.versions[ver] = &version{name: ver, origin: o, source: load}
 	r.order = append(r.order, ver)
 	if r.current == "" {
 		r.current, r.permanent = ver, ver
@@ -302,19 +334,22 @@ func (v *version) load(ctx context.Context) (fsm.Code, error) {
 	if v.code != nil {
 		return v.code, nil
 	}
-	c, err := v.source(ctx)
+	c, cl, err := v.source(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: load version %s: %w", v.name, err)
 	}
-	v.code = c
+	if cl == nil {
+		cl, _ = c.(io.Closer)
+	}
+	v.code, v.closer = c, cl
 	v.paths, _ = c.(fsm.Paths)
 	return c, nil
 }
 
 func (v *version) unload() error {
-	c := v.code
-	v.code, v.paths = nil, nil
-	if cl, ok := c.(io.Closer); ok {
+	cl := v.closer
+	v.code, v.closer, v.paths = nil, nil, nil
+	if cl != nil {
 		return cl.Close()
 	}
 	return nil
@@ -484,6 +519,13 @@ type VersionStatus struct {
 	Machines  int    `json:"machines"`
 	Current   bool   `json:"current,omitempty"`
 	Permanent bool   `json:"permanent,omitempty"`
+	// Source says where the code comes from: "in-process"
+	// ([ReleaseHandler.Register]), "plugin" ([ReleaseHandler.ScanPlugins]:
+	// Path is the binary and Checksum its SHA-256 in hex) or "source"
+	// ([ReleaseHandler.RegisterSource]).
+	Source   string `json:"source"`
+	Path     string `json:"path,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // MachineStatus describes one machine name: its versions, oldest first,
@@ -517,6 +559,7 @@ func (h *ReleaseHandler) Status() []MachineStatus {
 			ms.Versions = append(ms.Versions, VersionStatus{
 				Version: vn, Loaded: v.code != nil, Machines: v.refs,
 				Current: vn == ms.Current, Permanent: vn == r.permanent,
+				Source: v.origin.kind, Path: v.origin.path, Checksum: v.origin.checksum,
 			})
 		}
 		if r.last != nil {

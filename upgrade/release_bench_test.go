@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	tm "github.com/hotline-go/hotline/internal/plugintest/machine"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -70,7 +71,7 @@ func BenchmarkUpgrade10kRolling(b *testing.B) {
 }
 
 func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
-	const n, clients = 10_000, 4
+	const n = 10_000
 	ctx := context.Background()
 	sys := actor.NewSystem(actor.WithLogger(quiet()))
 	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()))
@@ -96,7 +97,54 @@ func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 			b.Fatal(err)
 		}
 	}
+	measureUpgrade10k(b, h, "bench", refs, Get{}, opts...)
+}
 
+// BenchmarkUpgrade10kPlugin is [BenchmarkUpgrade10k] with plugin-hosted
+// machines: v1 and v2 of internal/plugintest's counter, each in its own
+// plugin binary (built by the benchmark, registered by ScanPlugins), the
+// data about 200 bytes (a 150-byte blob, a count, a list of strings).
+// Every event and every UPGRADE is a round trip to a plugin process.
+func BenchmarkUpgrade10kPlugin(b *testing.B) {
+	const n = 10_000
+	ctx := context.Background()
+	bins := buildTestPlugins(b, b.TempDir())
+	dir := pluginDir(b, map[string]string{"counter-v1": bins.v1, "counter-v2": bins.v2})
+	sys := actor.NewSystem(actor.WithLogger(quiet()))
+	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()), quietPlugins())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := sys.Shutdown(ctx); err != nil {
+			b.Error(err)
+		}
+		if err := h.Close(ctx); err != nil {
+			b.Error(err)
+		}
+	}()
+	if _, err := h.ScanPlugins(ctx, dir); err != nil {
+		b.Fatal(err)
+	}
+	refs := make([]actor.Ref, n)
+	blob := make([]byte, 150)
+	for i := range refs {
+		if refs[i], err = h.Start(ctx, "counter", fsm.WithID(fmt.Sprintf("machine-%05d", i))); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fsm.Call(ctx, refs[i], tm.Pad{Blob: blob, Note: "x"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	measureUpgrade10k(b, h, "counter", refs, tm.Get{})
+}
+
+// measureUpgrade10k upgrades machine to v2 b.N times (rolling back, not
+// timed, between) while four clients call random machines with get.
+func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, refs []actor.Ref, get any, opts ...upgrade.MoveOption) {
+	const clients = 4
+	ctx := context.Background()
+	n := len(refs)
 	var phase atomic.Int32 // 0: before, 1: during an upgrade, 2: other
 	var mu sync.Mutex
 	var before, during []time.Duration
@@ -120,7 +168,7 @@ func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 				}
 				p := phase.Load()
 				t0 := time.Now()
-				if _, err := fsm.Call(ctx, refs[rnd.IntN(n)], Get{}); err != nil {
+				if _, err := fsm.Call(ctx, refs[rnd.IntN(n)], get); err != nil {
 					b.Error(err)
 					return
 				}
@@ -138,7 +186,7 @@ func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		phase.Store(1)
-		rep, err := h.Upgrade(ctx, "bench", "v2", opts...)
+		rep, err := h.Upgrade(ctx, machine, "v2", opts...)
 		phase.Store(2)
 		if err != nil {
 			b.Fatal(err)
@@ -149,7 +197,7 @@ func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 		total += rep.Total
 		maxPause = max(maxPause, rep.MaxPause)
 		b.StopTimer()
-		if _, err := h.Rollback(ctx, "bench", opts...); err != nil {
+		if _, err := h.Rollback(ctx, machine, opts...); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -376,3 +376,36 @@ func TestNoEventLost(t *testing.T) {
 		require.Equal(t, events, n)
 	}
 }
+
+// TestUnknownNames: every call that names a machine or a version the
+// handler does not know refuses it, naming it, and changes nothing.
+func TestUnknownNames(t *testing.T) {
+	ctx := context.Background()
+	_, h := newRelease(t)
+	refs := startN(t, h, 3)
+	before := infos(t, refs)
+
+	_, err := h.Upgrade(ctx, "modem", "v2")
+	require.ErrorIs(t, err, upgrade.ErrUnknownMachine)
+	require.ErrorContains(t, err, `"modem"`)
+	_, err = h.Rollback(ctx, "modem")
+	require.ErrorIs(t, err, upgrade.ErrUnknownMachine)
+	require.ErrorIs(t, h.Confirm(ctx, "modem"), upgrade.ErrUnknownMachine)
+	_, err = h.DryRun(ctx, "modem", "v2")
+	require.ErrorIs(t, err, upgrade.ErrUnknownMachine)
+	_, err = h.Start(ctx, "modem")
+	require.ErrorIs(t, err, upgrade.ErrUnknownMachine)
+
+	_, err = h.DryRun(ctx, "counter", "v9")
+	require.ErrorIs(t, err, upgrade.ErrUnknownVersion)
+	require.ErrorContains(t, err, "v9")
+	s, err := counterV1().Snapshot("on", CountV1{N: 1})
+	require.NoError(t, err)
+	s.Version = "v0"
+	_, err = h.Restore(ctx, s)
+	require.ErrorIs(t, err, upgrade.ErrUnknownVersion)
+	require.ErrorContains(t, err, "v0")
+
+	require.Equal(t, before, infos(t, refs))
+	require.Equal(t, map[string]int{"v1": 3}, counts(status(t, h)))
+}

@@ -184,5 +184,5 @@ func ExampleStrategySpec_Strategy() {
 	// Output:
 	// rolling(256)
 	// new-sessions(10%)
-	// upgrade: bad strategy: canary: give canary (a count) or percent, not both
+	// upgrade: bad admin request: strategy "canary": give a canary count or a percent, not both
 }

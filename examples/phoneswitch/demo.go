@@ -16,19 +16,24 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/upgrade"
 )
 
 // demo runs the whole story with nothing but this binary: it starts
 // `phoneswitch serve` on v1, runs the load generator, upgrades every phone
-// to v2 in the middle of calls, rolls back, upgrades again, replaces the
-// binary with SIGHUP, and prints a report. It cleans up after itself.
+// to v2 in the middle of calls (all at once), rolls back, upgrades again
+// with the canary strategy, replaces the binary with SIGHUP, and prints a
+// report. It cleans up after itself.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	phones := fs.Int("phones", 20, "`N` simulated phones")
 	duration := fs.Duration("duration", 20*time.Second, "how long the load generator places calls; the steps are spread over it")
 	callLength := fs.Duration("call", 2*time.Second, "length of each call")
-	window := fs.Duration("window", 3*time.Second, "the canary's watch window (for when canary is supported)")
+	window := fs.Duration("window", defaultWindow, "the canary's watch window")
+	canaries := fs.Int("canary", 3, "`N` phones the canary upgrade moves first")
 	keep := fs.Bool("keep", false, "keep the working directory (logs) after the demo")
 	inProcess := fs.Bool("in-process", true, "run the phone versions compiled into the switch instead of the plugins")
 	plugins := fs.String("plugins", "", "`DIR` of the phone-v1 and phone-v2 plugins and their SHA256SUMS (default: plugins/ beside this binary)")
@@ -97,25 +102,43 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 
 	type step struct {
 		name  string
-		run   func() (string, error)
+		run   func() (out string, pause time.Duration, err error)
 		start time.Time
 		end   time.Time
-		pause string
+		pause time.Duration // the longest a phone was suspended; 0 for SIGHUP
 	}
-	upgradeTo := func(cmd string) func() (string, error) {
-		return func() (string, error) { return adminDo(ctx, sw.admin, cmd) }
+	// Each step asks the switch's admin API, as `phoneswitch ctl` does.
+	admin := func(req upgrade.AdminRequest) func() (string, time.Duration, error) {
+		return func() (string, time.Duration, error) {
+			actx, cancel := context.WithTimeout(ctx, adminTimeout)
+			defer cancel()
+			c, err := upgrade.DialAdmin(actx, sw.admin)
+			if err != nil {
+				return "", 0, err
+			}
+			req.Machine, req.Who = phone.Name, "demo"
+			resp, err := c.Do(actx, req, nil)
+			if err != nil {
+				return "", 0, errors.New(oneLine(err))
+			}
+			var pause time.Duration
+			if resp.Report != nil {
+				pause = resp.Report.MaxPause
+			}
+			return reportLine(resp.Report), pause, nil
+		}
 	}
+	canary := &upgrade.StrategySpec{Name: "canary", Canary: *canaries, Window: window.String()}
 	steps := []*step{
-		{name: "upgrade v2 (all at once)", run: upgradeTo("upgrade v2")},
-		{name: "rollback to v1", run: upgradeTo("rollback")},
-		// The canary strategy comes with the release handler; until then,
-		// this step runs all at once and says so.
-		{name: "upgrade v2 (canary)", run: func() (string, error) {
-			out, err := adminDo(ctx, sw.admin, "upgrade v2")
-			return fmt.Sprintf("%s (canary with a %s window not yet supported: ran all at once)", out, *window), err
+		{name: "upgrade v2 (all at once)", run: admin(upgrade.AdminRequest{Op: "upgrade", To: "v2", Strategy: &upgrade.StrategySpec{Name: "all"}})},
+		{name: "rollback to v1", run: admin(upgrade.AdminRequest{Op: "rollback"})},
+		{name: "upgrade v2 (canary)", run: admin(upgrade.AdminRequest{Op: "upgrade", To: "v2", Strategy: canary})},
+		{name: "binary restart (SIGHUP)", run: func() (string, time.Duration, error) {
+			out, err := sw.restart()
+			return out, 0, err
 		}},
-		{name: "binary restart (SIGHUP)", run: sw.restart},
 	}
+	say("steps: all at once, rollback, canary of %d phones watched for %s, SIGHUP", *canaries, *window)
 	every := *duration / time.Duration(len(steps)+1)
 	for i, s := range steps {
 		select {
@@ -124,15 +147,13 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		case <-time.After(time.Until(started.Add(time.Duration(i+1) * every))):
 		}
 		s.start = time.Now()
-		out, err := s.run()
+		out, pause, err := s.run()
 		s.end = time.Now()
 		if err != nil {
 			return fmt.Errorf("demo: %s: %w", s.name, err)
 		}
-		if _, p, ok := strings.Cut(out, "pause="); ok {
-			s.pause = p
-		}
-		say("%s: %s", s.name, out)
+		s.pause = pause
+		say("%s: %s (took %s)", s.name, out, s.end.Sub(s.start).Round(time.Millisecond))
 	}
 	res := <-loaded
 	if res.err != nil {
@@ -155,8 +176,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		if longest == 0 {
 			line = "no stream paused longer than 3 frames"
 		}
-		if s.pause != "" {
-			line += ", phones suspended for " + s.pause
+		if s.pause > 0 {
+			line += ", a phone suspended at most " + s.pause.String()
 		}
 		fmt.Fprintf(stdout, "%-26s %s\n", s.name+":", line)
 	}

@@ -4,9 +4,9 @@
 // on. See README.md and doc/phoneswitch.md.
 //
 //	phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
-//	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all]|rollback
+//	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags ...
 //	phoneswitch load --addr ADDR --phones N --duration D
-//	phoneswitch demo
+//	phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
 package main
 
 import (
@@ -25,9 +25,9 @@ var errUsage = errors.New("usage")
 
 const usage = `usage:
   phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
-  phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--window D]|rollback|flags ...
+  phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags ...
   phoneswitch load --addr ADDR --phones N --duration D
-  phoneswitch demo [--phones N] [--duration D] [--in-process=false [--plugins DIR]]
+  phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
 `
 
 func main() {

@@ -138,7 +138,9 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 
 	out, err := ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "all")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "from=v1 to=v2 phones=2")
+	require.Contains(t, out, "progress: resumed 2/2\n")
+	require.Contains(t, out, "from=v1 to=v2 phones=2 ")
+	require.Contains(t, out, "strategy=all-at-once result=ok")
 	st = statusOf(t, a)
 	require.Equal(t, "v2", st.Version)
 	since, ok := st.Get("since")
@@ -150,18 +152,25 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 
 	out, err = ctlRun(t, exe, sw.admin, "rollback")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "from=v2 to=v1")
+	require.Contains(t, out, "from=v2 to=v1 phones=2 ")
 	require.Equal(t, "v1", statusOf(t, b).Version)
 	s.flowing(20)
 
-	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "canary")
-	require.Error(t, err)
-	require.Equal(t, `phoneswitch: ctl upgrade: strategy "canary" (window 3s) is not yet supported by this switch (only "all")`, out)
-	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v1")
-	require.Error(t, err)
-	require.Contains(t, out, "already on that version")
-	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2")
+	// A shadow (dark launch) moves no phone: v2 only sees their events.
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "shadow")
 	require.NoError(t, err, out)
+	require.Contains(t, out, "strategy=shadow result=ok")
+	require.Equal(t, "v1", statusOf(t, b).Version)
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v3")
+	require.Error(t, err)
+	require.Contains(t, out, "unknown version")
+	require.NotContains(t, out, "\n")
+	// A canary of one phone, watched for 300ms, then the other.
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2", "--strategy", "canary", "--canary", "1", "--window", "300ms")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "progress: canaries 1/1\n")
+	require.Contains(t, out, "from=v1 to=v2 phones=2 ")
+	require.Contains(t, out, "canaries=1 verdict=promoted")
 	st = statusOf(t, b)
 	require.Equal(t, since, func() string { v, _ := st.Get("since"); return v }(), "since survives a downgrade and an upgrade")
 	s.flowing(20)
@@ -228,7 +237,8 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	require.NoError(t, c.close())
 	out, err = ctlRun(t, exe, sw.admin, "status")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "version=v2") // the new process asked the old one
+	require.Contains(t, out, "version=v2 ") // the new process asked the old one
+	require.Contains(t, out, " v2=2")       // a and b, restored under the release handler
 
 	sent := s.stop()
 	for _, p := range []*loadPhone{a, b} {
@@ -244,13 +254,14 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 
 func testDemo(t *testing.T, exe string, flags ...string) {
 	var out bytes.Buffer
-	cmd := exec.Command(exe, append([]string{"demo", "--phones", "4", "--duration", "5s", "--call", "800ms"}, flags...)...)
+	cmd := exec.Command(exe, append([]string{"demo", "--phones", "4", "--duration", "5s", "--call", "800ms", "--canary", "2", "--window", "300ms"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Run(), out.String())
 	if slices.Contains(flags, "--in-process=false") {
 		require.Contains(t, out.String(), "phone code runs in the phone-v1 and phone-v2 plugins")
 	}
-	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live"} {
+	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live",
+		"upgrade v2 (canary): from=v1 to=v2 phones=", "canaries=2 verdict=promoted"} {
 		require.Contains(t, out.String(), want)
 	}
 }
@@ -264,8 +275,13 @@ func TestCtlUsage(t *testing.T) {
 		{[]string{"ctl", "--admin", "x"}, "ctl: want status, upgrade VERSION, rollback or flags"},
 		{[]string{"ctl", "--admin", "x", "upgrade"}, "ctl upgrade: want a VERSION"},
 		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--strategy", "wild"}, `ctl upgrade: unknown strategy "wild"`},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--batch", "2"}, "ctl upgrade: --batch is for --strategy rolling, not all"},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--strategy", "rolling", "--canary", "2"}, "ctl upgrade: --canary is for --strategy canary, not rolling"},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--window", "1s"}, "ctl upgrade: --window is for --strategy canary or rolling, not all"},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--strategy", "canary", "--canary", "-1"}, "cannot be negative"},
+		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "v3"}, `ctl upgrade: unexpected argument "v3"`},
 		{[]string{"ctl", "--admin", "x", "flags", "set"}, "ctl flags: feature flags are not yet supported"},
-		{[]string{"ctl", "--admin", "/nonexistent/sock", "status"}, "ctl status: admin socket:"},
+		{[]string{"ctl", "--admin", "/nonexistent/sock", "status"}, "ctl status: upgrade: admin dial:"},
 		{[]string{"load", "--phones", "3"}, "load: --phones 3: want an even number"},
 		{[]string{"nope"}, `unknown command "nope"`},
 	}

@@ -132,8 +132,13 @@ func testPluginCall(t *testing.T, exe string) {
 	// The plugin that runs both phones' code is killed mid-call: the host
 	// restarts it and delivers the event again (the state and data stay on
 	// the host), so no frame is lost.
-	require.NoError(t, syscall.Kill(pids[1], syscall.SIGKILL))
-	require.Eventually(t, func() bool { return exited(pids[1]) }, 5*time.Second, 10*time.Millisecond)
+	// A version's process stops with its last machine and starts again for
+	// the next one, so the rollback and the second upgrade started a new
+	// phone-v2: kill the one running now.
+	v2 := latestStarted(t, sw.log, "phone-v2")
+	require.False(t, exited(v2))
+	require.NoError(t, syscall.Kill(v2, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return exited(v2) }, 5*time.Second, 10*time.Millisecond)
 	s.flowing(10)
 	s.flowing(10)
 	st = statusOf(t, a)
@@ -188,12 +193,29 @@ func testPluginCall(t *testing.T, exe string) {
 	logText, err = os.ReadFile(sw.log)
 	require.NoError(t, err)
 	started := startedPID.FindAllStringSubmatch(string(logText), -1)
-	require.Len(t, started, 5, "two plugins, one restart, two in the new process")
+	require.GreaterOrEqual(t, len(started), 5, "two plugins, a restart after the upgrades and the kill, two in the new process")
 	for _, m := range started {
 		pid, err := strconv.Atoi(m[2])
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "%s pid %d outlives the switch", m[1], pid)
 	}
+}
+
+// latestStarted is the pid of the last process of the plugin named name
+// that the switch's log says it started.
+func latestStarted(t *testing.T, log, name string) int {
+	t.Helper()
+	text, err := os.ReadFile(log)
+	require.NoError(t, err)
+	pid := 0
+	for _, m := range startedPID.FindAllStringSubmatch(string(text), -1) {
+		if m[1] == name {
+			pid, err = strconv.Atoi(m[2])
+			require.NoError(t, err)
+		}
+	}
+	require.NotZero(t, pid, "no %q started in the log", name)
+	return pid
 }
 
 // A plugin whose checksum is missing or wrong stops serve at start.

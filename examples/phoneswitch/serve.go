@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/upgrade"
 )
@@ -112,15 +112,40 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("shut down machines", "err", err)
 		}
 	}()
+	// The release handler knows every phone version and starts every
+	// phone; it runs the upgrades, rollbacks and the admin API. It closes
+	// after the switch has stopped the phones (deferred later, run
+	// earlier), before the plugins stop.
+	metrics := &upgrade.PromMetrics{}
+	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rh.Close(cctx); err != nil {
+			log.Error("close the release handler", "err", err)
+		}
+	}()
+	for _, c := range versions {
+		if err := rh.Register(c); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if version != versions[0].Version() {
+		// No phone runs yet: this only makes version the one new phones
+		// (and the phones handed over) start on.
+		if _, err := rh.Upgrade(ctx, phone.Name, version, upgrade.By("serve --version")); err != nil {
+			return fmt.Errorf("serve: --version %s: %w", version, err)
+		}
+	}
 	h, err := upgrade.NewHandoff(r, sys, upgrade.WithCodes(codes...))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	sw, err := exchange.New(
-		exchange.WithVersions(versions...),
-		exchange.WithVersion(version),
+	sw, err := exchange.New(sys, rh,
 		exchange.WithLogger(log),
-		exchange.WithSystem(sys),
 		exchange.WithHandoff(h),
 	)
 	if err != nil {
@@ -171,8 +196,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.Chmod(cfg.admin, 0o600); err != nil {
 		return fmt.Errorf("serve: admin: %w", err)
 	}
-	adm := newAdmin(sw, r, log)
-	wg.Go(func() { adm.serve(ctx, adminLn) })
+	// The admin API is the release handler's, on a listener the binary
+	// restart hands on; it ends at SIGTERM, or when a new process took
+	// over (the drain hook below).
+	actx, stopAdmin := context.WithCancel(ctx)
+	defer stopAdmin()
+	wg.Go(func() {
+		if err := rh.ServeAdminListener(actx, adminLn); err != nil {
+			log.Error("serve admin", "err", err)
+		}
+	})
+	r.OnDrain(func(context.Context) error {
+		stopAdmin()
+		return nil
+	})
 
 	// Drain hooks run last registered first: HTTP stops, then the lines
 	// handed to a new process let go, the phones left here finish their
@@ -198,6 +235,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			if err := sw.WriteMetrics(w); err != nil {
 				log.Warn("metrics", "err", err)
 			}
+			if _, err := metrics.WriteTo(w); err != nil {
+				log.Warn("metrics", "err", err)
+			}
 		})
 		srv := &http.Server{Handler: r.LameDuck(mux), ReadHeaderTimeout: 10 * time.Second}
 		wg.Go(func() {
@@ -218,18 +258,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// runningVersion asks a switch already serving on the admin socket for its
-// version; false if none answers.
+// runningVersion asks a switch already serving on the admin socket for the
+// version its phones start on; false if none answers.
 func runningVersion(ctx context.Context, socket string) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	reply, err := adminDo(ctx, socket, "status")
+	c, err := upgrade.DialAdmin(ctx, socket)
 	if err != nil {
 		return "", false
 	}
-	for _, f := range strings.Fields(reply) {
-		if v, ok := strings.CutPrefix(f, "version="); ok && v != "" {
-			return v, true
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "", false
+	}
+	for _, ms := range st {
+		if ms.Machine == phone.Name && ms.Current != "" {
+			return ms.Current, true
 		}
 	}
 	return "", false

@@ -1,14 +1,10 @@
 package handoff
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"io"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Version is the handoff format this build writes and reads. Bump it for
@@ -103,36 +99,27 @@ type Conn struct {
 // Encode returns s as msgpack, map keys sorted: equal States encode to
 // equal bytes.
 func Encode(s *State) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetSortMapKeys(true)
-	if err := enc.Encode(s); err != nil {
-		return nil, fmt.Errorf("handoff: encode: %w", err)
+	b := appendState(make([]byte, 0, size(s)), s)
+	if len(b) > MaxBody {
+		return nil, fmt.Errorf("handoff: encode: state of %d bytes is too large", len(b))
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Decode decodes a State body of [Version]. It returns an error wrapping
-// ErrFormat for anything else, and never panics.
-func Decode(b []byte) (s State, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s, err = State{}, fmt.Errorf("%w: %v", ErrFormat, p)
-		}
-	}()
+// ErrFormat for anything else, never allocates much more than len(b), and
+// never panics.
+func Decode(b []byte) (State, error) {
 	if len(b) == 0 || b[0] != 0x92 { // an array of State's two fields
 		return State{}, fmt.Errorf("%w: not a state of format %d", ErrFormat, Version)
 	}
-	if err := msgpackcheck.Check(b); err != nil {
-		return State{}, fmt.Errorf("%w: %w", ErrFormat, err)
+	r := reader{b: b, total: len(b)}
+	s := r.state()
+	if r.err != nil {
+		return State{}, fmt.Errorf("%w: at byte %d: %w", ErrFormat, r.at, r.err)
 	}
-	r := bytes.NewReader(b)
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(&s); err != nil {
-		return State{}, fmt.Errorf("%w: %w", ErrFormat, err)
-	}
-	if r.Len() > 0 {
-		return State{}, fmt.Errorf("%w: %d trailing bytes", ErrFormat, r.Len())
+	if len(r.b) > 0 {
+		return State{}, fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(r.b))
 	}
 	seen := make(map[string]bool, len(s.Machines))
 	for _, m := range s.Machines {

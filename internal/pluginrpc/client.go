@@ -38,6 +38,9 @@ type Client struct {
 	lastErr  error         // the last death or failed start
 	gaveUp   error         // ErrCrashLoop once fails went past cfg.maxRestarts
 	closed   bool
+	holds    int       // Hold's shares not yet released
+	idle     stopTimer // the pending stop of an unused process (cfg.idleStop > 0)
+	idleGen  uint64    // bumped by each Hold: a stop armed before it is stale
 	stats    Stats
 	manifest Manifest
 }
@@ -54,6 +57,7 @@ type Stats struct {
 	Starts       int // processes started and connected, the first one included
 	FailedStarts int // starts that failed
 	Deaths       int // processes that died, hung or broke the stream
+	Stops        int // processes stopped because the last Hold was released
 	PID          int // the running process's id; 0 if none runs
 }
 
@@ -157,6 +161,79 @@ func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byt
 	}
 }
 
+// Hold marks the plugin as in use (by a machine that runs its code) until
+// release is called. When the last hold is released, the process is
+// stopped, and the next call or [Client.Start] starts it again: a plugin
+// whose machines have all stopped costs no process. A process that runs
+// with no hold ever taken (after Start, or calls made without one) keeps
+// running: only the release of the last hold stops it. Calls still in
+// flight then fail as if the process had died ([ErrPluginDied]; [Client.Do]
+// delivers them again, to a new process). Calling release more than once
+// releases once.
+func (c *Client) Hold() (release func()) {
+	c.mu.Lock()
+	c.holds++
+	c.idleGen++
+	if c.idle != nil {
+		c.idle.Stop()
+		c.idle = nil
+	}
+	c.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(c.unhold) }
+}
+
+// stopTimer is the part of *time.Timer the idle stop uses.
+type stopTimer interface{ Stop() bool }
+
+// afterFunc arms the idle stop; a test seam.
+var afterFunc = func(d time.Duration, f func()) stopTimer { return time.AfterFunc(d, f) }
+
+// unhold releases one hold, and stops the process at the last: at once,
+// or after the idle grace ([WithIdleStop]) if no hold is taken meanwhile.
+func (c *Client) unhold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holds--
+	if c.holds > 0 || c.closed || c.cur == nil {
+		return
+	}
+	if c.cfg.idleStop <= 0 {
+		c.stopUnusedLocked()
+		return
+	}
+	gen := c.idleGen
+	c.idle = afterFunc(c.cfg.idleStop, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if gen != c.idleGen || c.holds > 0 || c.closed || c.cur == nil {
+			return // held again, or closed, meanwhile
+		}
+		c.idle = nil
+		c.stopUnusedLocked()
+	})
+}
+
+// stopUnusedLocked stops the running process, which no machine uses;
+// c.mu is held.
+func (c *Client) stopUnusedLocked() {
+	p := c.cur
+	c.cur = nil
+	c.stats.Stops++
+	c.stats.PID = 0
+	c.wg.Add(1)
+	c.log.Info("plugin stopped: no machine uses it", "pid", p.pid)
+	go func() {
+		defer c.wg.Done()
+		p.conn.die(errUnused)
+		p.kill(false)
+	}()
+}
+
+// errUnused is why the calls in flight when the last hold was released
+// fail.
+var errUnused = errors.New("stopped: the last machine that used it was released")
+
 // Close stops the plugin process, fails the calls in flight with
 // [ErrClosed], and waits for the Client's goroutines. A process being
 // started is stopped once started. Calls after Close return ErrClosed.
@@ -169,6 +246,10 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	close(c.quit)
+	if c.idle != nil {
+		c.idle.Stop()
+		c.idle = nil
+	}
 	p := c.cur
 	c.cur = nil
 	c.stats.PID = 0

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -81,4 +82,79 @@ func TestConcurrentKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, <-held)
 	require.Equal(t, 1, c.Stats().Starts)
+}
+
+// The release of the last Hold stops the process; a call in flight then
+// fails as if the process had died, and the next call starts a new one.
+func TestLastHoldStopsTheProcess(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	first := c.Stats().PID
+
+	r1, r2 := c.Hold(), c.Hold()
+	r1()
+	r1() // once only
+	require.Equal(t, first, c.Stats().PID, "one hold is left")
+
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, "k", "hold", []byte("never"))
+		inFlight <- err
+	}()
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		p := c.cur
+		c.mu.Unlock()
+		p.conn.mu.Lock()
+		defer p.conn.mu.Unlock()
+		return len(p.conn.pending) == 1
+	}, 5*time.Second, time.Millisecond)
+
+	r2()
+	err := <-inFlight
+	require.ErrorIs(t, err, ErrPluginDied)
+	require.ErrorContains(t, err, "the last machine that used it was released")
+	require.Equal(t, Stats{Starts: 1, Stops: 1}, c.Stats())
+	requireGone(t, first)
+	require.True(t, rec.has("plugin stopped: no machine uses it"))
+
+	out, err := c.Do(ctx, "k", "pid", nil)
+	require.NoError(t, err)
+	second, err := strconv.Atoi(string(out))
+	require.NoError(t, err)
+	require.NotEqual(t, first, second)
+	require.Equal(t, Stats{Starts: 2, Stops: 1, PID: second}, c.Stats(), "a stop is not a failure")
+}
+
+// With an idle grace, the last release arms a stop instead of stopping;
+// a hold taken before it fires keeps the same process, and a stop that
+// fires with no hold stops it.
+func TestIdleStopKeepsTheProcessForTheGrace(t *testing.T) {
+	armed, delays := manualIdleStops(t)
+	c, rec := testClient(t, "echo", WithIdleStop(time.Minute))
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	first := c.Stats().PID
+
+	r := c.Hold()
+	r()
+	require.Len(t, *armed, 1)
+	require.Equal(t, []time.Duration{time.Minute}, *delays)
+	require.Equal(t, first, c.Stats().PID, "still running within the grace")
+
+	r = c.Hold() // a rollback brings a machine back
+	require.True(t, (*armed)[0].stopped, "a new hold cancels the pending stop")
+	(*armed)[0].f() // a stop that fires late anyway does nothing
+	require.Equal(t, first, c.Stats().PID)
+	out, err := c.Do(ctx, "k", "pid", nil)
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(first), string(out), "the same process serves")
+
+	r()
+	require.Len(t, *armed, 2)
+	(*armed)[1].f()
+	require.Equal(t, Stats{Starts: 1, Stops: 1}, c.Stats())
+	requireGone(t, first)
+	require.True(t, rec.has("plugin stopped: no machine uses it"))
 }

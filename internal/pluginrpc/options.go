@@ -22,6 +22,7 @@ type config struct {
 	redeliveries int
 	maxInFlight  int
 	socketDir    string
+	idleStop     time.Duration
 	env          []string // test seam: extra environment for the plugin
 }
 
@@ -43,6 +44,13 @@ func newConfig(path string, opts []Option) config {
 	}
 	return c
 }
+
+// WithIdleStop keeps a process whose last [Client.Hold] was released
+// running for d before it is stopped; a hold taken meanwhile keeps it. A
+// rollback soon after an upgrade then finds the old version's process
+// still running instead of starting one inside the machines' suspension.
+// The default, 0, stops it at once.
+func WithIdleStop(d time.Duration) Option { return func(c *config) { c.idleStop = d } }
 
 // WithName sets the plugin's name in errors and logs. The default is the
 // binary's path.

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/supervisor"
 	"github.com/hotline-go/hotline/upgrade"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -44,7 +47,7 @@ func (c *conn) currentPause() *pause {
 
 // stopRequested reports whether the reader must stop between two lines.
 func (c *conn) stopRequested() bool {
-	return c.detaching() || c.currentPause() != nil
+	return c.currentPause() != nil
 }
 
 // requestPause asks the reader to stop after the line it handles.
@@ -276,8 +279,12 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 		}
 		numbers[key] = meta.Number
 	}
+	refs, err := s.adoptMachines(ctx, got.Machines)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
-	for number, ref := range got.Machines {
+	for number, ref := range refs {
 		s.lines[number] = &line{ref: ref}
 	}
 	s.mu.Unlock()
@@ -301,7 +308,7 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 			errs = append(errs, err)
 		}
 	}
-	for number := range got.Machines {
+	for number := range refs {
 		if owned[number] {
 			continue
 		}
@@ -312,6 +319,47 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	}
 	s.log.Info("exchange: lines restored", "lines", len(got.Conns), "phones", len(got.Machines))
 	return errors.Join(errs...)
+}
+
+// adoptMachines puts the machines a binary restart restored under the
+// phones supervisor and the release handler: each is snapshotted, stopped
+// and started again from its snapshot by the handler (on its current
+// version), as a child of the supervisor, and managed for the next
+// handoff under the same number. No reader runs yet, so no event is in
+// flight; a phone holds no timer and postpones no event, so its snapshot
+// (state and data) is all of it. On an error, the machines not yet moved
+// are left running, and every one moved is stopped: the new process then
+// fails before Ready, and the old one resumes them all.
+func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (map[string]actor.Ref, error) {
+	refs := make(map[string]actor.Ref, len(machines))
+	fail := func(err error) (map[string]actor.Ref, error) {
+		for _, ref := range refs {
+			err = errors.Join(err, s.stopPhone(ctx, ref))
+		}
+		return nil, err
+	}
+	for number, old := range machines {
+		info, err := fsm.Inspect(ctx, old)
+		if err != nil {
+			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
+		}
+		snap := info.Snapshot()
+		if err := actor.Stop(ctx, old, actor.Normal); err != nil && !errors.Is(err, actor.ErrNoProc) {
+			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
+		}
+		if s.cfg.handoff != nil {
+			s.cfg.handoff.Unmanage(number)
+		}
+		ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number, snap: &snap})
+		if err == nil && s.cfg.handoff != nil {
+			err = s.cfg.handoff.Manage(number, ref)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
+		}
+		refs[number] = ref
+	}
+	return refs, nil
 }
 
 func (s *Switch) serveRestored(key string, c *conn) error {

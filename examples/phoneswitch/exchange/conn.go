@@ -26,17 +26,12 @@ type conn struct {
 	ctx       context.Context // ends with the connection
 	cancel    context.CancelFunc
 
-	// A handoff (see handoff.go): detach asks the reader to stop between
-	// two lines; it sends what it holds on parked, and waits for flush to
-	// write what is queued and let the connection go, open.
-	adopted    bool   // handed over by Detach: serveLine made it
-	number     string // registered before this conn was made (adopted)
-	unread     []byte // read by a previous owner, not yet handled
-	detachOnce sync.Once
-	detach     chan struct{}
-	parked     chan Line
-	flush      chan struct{}
-	finished   chan struct{} // closed when run returns
+	// A line handed over by a binary restart (Switch.Restore), or paused
+	// for one and resumed.
+	adopted  bool          // made by Restore, or paused once
+	number   string        // registered before this conn was made (adopted)
+	unread   []byte        // read by a previous owner, not yet handled
+	finished chan struct{} // closed when run returns
 
 	// A binary restart's state handoff (see binary.go): key is the
 	// connection's key in the upgrade.Handoff, p the pause in progress.
@@ -51,27 +46,8 @@ func newConn(s *Switch, nc net.Conn) *conn {
 	return &conn{
 		s: s, nc: nc, out: make(chan string, s.cfg.writeQueue),
 		done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel,
-		detach: make(chan struct{}), parked: make(chan Line, 1), flush: make(chan struct{}), finished: make(chan struct{}),
-		syncC: make(chan chan struct{}),
-	}
-}
-
-// requestDetach asks the reader to stop after the line it handles.
-func (c *conn) requestDetach() {
-	c.detachOnce.Do(func() {
-		close(c.detach)
-		if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
-			c.s.log.Debug("exchange: detach", "err", err)
-		}
-	})
-}
-
-func (c *conn) detaching() bool {
-	select {
-	case <-c.detach:
-		return true
-	default:
-		return false
+		finished: make(chan struct{}),
+		syncC:    make(chan chan struct{}),
 	}
 }
 
@@ -197,13 +173,13 @@ func (c *conn) run() {
 		if !stopped {
 			break
 		}
+		c.number, c.unread, c.adopted = number, unread, true
 		p := c.currentPause()
 		if p == nil {
-			break // detached (below)
+			continue // resumed (a failed handoff) before it parked: read on
 		}
 		// Paused for a binary restart: wait to be resumed, or to be
 		// handed over (the connection is the new process's).
-		c.number, c.unread, c.adopted = number, unread, true
 		p.unread = unread
 		close(p.parked)
 		select {
@@ -214,19 +190,6 @@ func (c *conn) run() {
 		case <-c.done:
 		}
 		c.s.releaseConn(c)
-		close(c.stopping)
-		wg.Wait()
-		c.cancel()
-		return
-	}
-	if c.detaching() {
-		// Handed over: the machine stays (the Switch snapshots it), the
-		// connection stays open, queued lines are written first.
-		c.parked <- Line{Number: number, Conn: c.nc, Unread: unread}
-		select {
-		case <-c.flush:
-		case <-c.done:
-		}
 		close(c.stopping)
 		wg.Wait()
 		c.cancel()
@@ -244,13 +207,13 @@ func (c *conn) run() {
 	c.close("done")
 }
 
-// read handles lines until the connection ends, or is detached or paused
-// (stopped); it returns the number registered on it, if any, and the bytes
+// read handles lines until the connection ends, or is paused for a
+// binary restart (stopped); it returns the number registered on it, if any, and the bytes
 // read and not handled.
 func (c *conn) read() (number string, unread []byte, stopped bool) {
 	r := protocol.NewReaderAfter(c.unread, c.nc)
 	number = c.number
-	if c.adopted { // a detach or a pause left a read deadline
+	if c.adopted { // a pause left a read deadline
 		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
 			c.s.log.Debug("exchange: read", "err", err)
 			return number, nil, false

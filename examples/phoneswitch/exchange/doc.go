@@ -1,7 +1,9 @@
 // Package exchange is the phone switch: it serves phone lines over TCP
 // (package protocol), runs one phone machine (package phone) per
-// registered number, routes calls between them, and moves every live phone
-// to another version of the machine's code while calls go on.
+// registered number, and routes calls between them. The machines are
+// started by an [upgrade.ReleaseHandler], which moves them to another
+// version of their code while calls go on, under a simple-one-for-one
+// supervisor of the switch's own.
 //
 // # Goroutines and ownership
 //
@@ -24,32 +26,31 @@
 // connection does): memory per connection is bounded by the queue and the
 // line length, whatever a client does.
 //
-// # Upgrades
+// # Supervision and upgrades
 //
-// [Switch.Upgrade] moves every live phone to another version at one point:
-// it suspends every machine, changes the code of each
-// ([fsm.ChangeSuspended]), reverts them all if one fails ([fsm.Revert]),
-// and resumes them. Events sent meanwhile wait in the mailboxes: none is
-// lost, duplicated or reordered. New phones start on the version in use.
+// [New] starts a simple-one-for-one supervisor ("phones"); each number that
+// registers gets a child, started by the release handler
+// ([upgrade.ReleaseHandler.Start], ID = the number) and linked to the
+// supervisor. Children are temporary: a machine that crashes is not
+// restarted. Its line gets ERR internal and is closed, the phone it last
+// signalled gets a hang-up in its name, and the number is free to register
+// again. Upgrades, rollbacks and their strategies are the release
+// handler's: the switch holds no version of its own, and a phone that
+// registers while an upgrade runs starts on the version the handler says.
 //
 // # Handoff
 //
 // A binary restart hands every line to the new process through an
-// [upgrade.Handoff] given with [WithHandoff] (and the System it restores
-// machines in, [WithSystem]): each connection is adopted when it is
+// [upgrade.Handoff] given with [WithHandoff] (made for the System given to
+// [New]): each connection is adopted when it is
 // accepted, and again under its number, with its machine managed, when it
 // registers. The Handoff's Pause of any line stops every reader between
 // two lines (a reader writes to other lines' queues when it routes), then
 // flushes that line's writer and returns what its reader had read and not
 // handled; Resume, after a failure, lets every reader go on. In the new
 // process, [Switch.Restore] rebuilds the registry from what
-// [upgrade.Handoff.Receive] returned; in the old one, [Switch.HandedOver]
-// ends the readers of the lines handed over without hanging up.
-//
-// In one process, [Switch.Detach] takes every line out of service between
-// two lines of each connection, with its connection open, the bytes read
-// and not yet handled, and its machine suspended and snapshotted;
-// [Switch.Adopt] serves them in another switch; [Switch.Release] and
-// [Switch.Reattach] end the old switch's part after a success or a
-// failure.
+// [upgrade.Handoff.Receive] returned, moving each restored machine under
+// the supervisor and the release handler; in the old one,
+// [Switch.HandedOver] ends the readers of the lines handed over without
+// hanging up.
 package exchange

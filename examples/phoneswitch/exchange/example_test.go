@@ -8,18 +8,31 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/upgrade"
 )
 
 // A switch on a loopback port, one phone, and an upgrade of every live
-// phone.
+// phone by the release handler.
 func Example() {
 	ctx := context.Background()
-	sw, err := exchange.New(
-		exchange.WithVersions(phone.V1(), phone.V2()),
-		exchange.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-	)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewSystem(actor.WithLogger(log))
+	rh, err := upgrade.NewReleaseHandler(sys)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, code := range []fsm.Code{phone.V1(), phone.V2()} {
+		if err := rh.Register(code); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	sw, err := exchange.New(sys, rh, exchange.WithLogger(log))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -52,19 +65,19 @@ func Example() {
 	}
 	ask("REGISTER 5551234")
 	ask("STATUS")
-	rep, err := sw.Upgrade(ctx, "v2")
+	rep, err := rh.Upgrade(ctx, phone.Name, "v2")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(rep.From, "->", rep.To, "phones:", rep.Phones)
+	fmt.Println(rep.From, "->", rep.To, "phones:", rep.Changed)
 	ask("STATUS")
 
-	fmt.Println(c.Close(), ln.Close(), <-served, sw.Close(ctx))
+	fmt.Println(c.Close(), ln.Close(), <-served, sw.Close(ctx), sys.Shutdown(ctx), rh.Close(ctx))
 	// Output:
 	// OK REGISTERED 5551234
 	// STATUS 5551234 off v1 calls=0 frames_in=0 frames_out=0
-	// v1 -> v2 phones: 1
+	// [v1] -> v2 phones: 1
 	// STATUS 5551234 off v2 calls=0 frames_in=0 frames_out=0
-	// <nil> <nil> <nil> <nil>
+	// <nil> <nil> <nil> <nil> <nil> <nil>
 }

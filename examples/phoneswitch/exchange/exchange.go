@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,16 +14,15 @@ import (
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/plugin"
+	"github.com/hotline-go/hotline/supervisor"
+	"github.com/hotline-go/hotline/upgrade"
 )
 
-// Errors of [New], [Switch.Upgrade] and [Switch.Rollback].
+// Errors of [New] and of the switch's calls.
 var (
-	ErrNoVersions     = errors.New("exchange: no versions of the phone machine")
-	ErrUnknownVersion = errors.New("exchange: unknown version")
-	ErrSameVersion    = errors.New("exchange: already on that version")
-	ErrNoRollback     = errors.New("exchange: nothing to roll back")
-	ErrClosed         = errors.New("exchange: switch closed")
-	ErrNumberTaken    = errors.New("exchange: number taken")
+	ErrNoRelease   = errors.New("exchange: no release handler")
+	ErrClosed      = errors.New("exchange: switch closed")
+	ErrNumberTaken = errors.New("exchange: number taken")
 )
 
 // A Switch serves phone lines. Create one with [New]; it is safe for
@@ -33,70 +31,86 @@ type Switch struct {
 	cfg config
 	log *slog.Logger
 	sys *actor.System
-
-	// upgrading is held for writing while every phone changes code, and
-	// for reading while a phone starts or stops, so that no phone starts
-	// on the old version after the others moved.
-	upgrading sync.RWMutex
+	rh  *upgrade.ReleaseHandler
+	sup actor.Ref // the phones' simple-one-for-one supervisor
 
 	mu       sync.Mutex
-	current  int // index in cfg.versions
-	previous int // -1: none
 	lines    map[string]*line
 	conns    map[*conn]struct{}
 	idle     chan struct{} // closed when conns becomes empty
 	closed   bool
-	handoff  *Handoff // while the lines are detached (handoff.go)
-	round    []*conn  // paused for a binary restart (binary.go)
-	connSeq  int      // names connections in the upgrade.Handoff
+	round    []*conn // paused for a binary restart (binary.go)
+	connSeq  int     // names connections in the upgrade.Handoff
 	wg       sync.WaitGroup
 	counters counters
 }
 
-// line is a registered number: its machine and its connection.
+// line is a registered number: its machine and its connection. A line
+// whose ref is zero is being registered: its machine is starting.
 type line struct {
 	ref  actor.Ref
 	c    *conn
 	peer string // the last phone its machine signalled; guarded by Switch.mu
 }
 
-// New returns a switch running the versions given by [WithVersions].
-func New(opts ...Option) (*Switch, error) {
+// startPhone is the argument of the phones supervisor's StartChild: the
+// number, and the snapshot to restore its machine from (a phone handed
+// over by a binary restart), if any.
+type startPhone struct {
+	number string
+	snap   *fsm.Snapshot
+}
+
+// New returns a switch whose phones run in sys, each started by rh (which
+// must run machines in sys, and know the versions of the machine
+// [phone.Name]) under a simple-one-for-one supervisor of the switch's own.
+// It returns ErrNoRelease for a nil rh, and the supervisor's start error.
+func New(sys *actor.System, rh *upgrade.ReleaseHandler, opts ...Option) (*Switch, error) {
 	cfg := config{
 		logger:       slog.Default(),
 		now:          time.Now,
 		writeQueue:   DefaultWriteQueue,
 		stallTimeout: DefaultStallTimeout,
 		callTimeout:  DefaultCallTimeout,
+		startTimeout: DefaultStartTimeout,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if len(cfg.versions) == 0 {
-		return nil, ErrNoVersions
+	if rh == nil {
+		return nil, ErrNoRelease
 	}
-	if cfg.version == "" {
-		cfg.version = cfg.versions[0].Version()
-	}
-	s := &Switch{cfg: cfg, log: cfg.logger, previous: -1, lines: map[string]*line{}, conns: map[*conn]struct{}{}}
-	i, err := s.index(cfg.version)
+	s := &Switch{cfg: cfg, log: cfg.logger, sys: sys, rh: rh, lines: map[string]*line{}, conns: map[*conn]struct{}{}}
+	spec := supervisor.ChildSpec{ID: "phone", Restart: supervisor.Temporary, Start: s.startChild}
+	sup, err := supervisor.Start(sys, supervisor.SimpleOneForOne, []supervisor.ChildSpec{spec}, supervisor.WithName("phones"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("exchange: phones supervisor: %w", err)
 	}
-	s.current = i
-	s.sys = cfg.sys
-	if s.sys == nil {
-		s.sys = actor.NewSystem(actor.WithLogger(cfg.logger))
-	}
+	s.sup = sup
 	return s, nil
 }
 
-func (s *Switch) index(version string) (int, error) {
-	i := slices.IndexFunc(s.cfg.versions, func(c fsm.Code) bool { return c.Version() == version })
-	if i < 0 {
-		return 0, fmt.Errorf("%w: %q", ErrUnknownVersion, version)
+// startChild is the Start of the phones supervisor's spec: the release
+// handler starts (or restores) the phone's machine, linked to the
+// supervisor, on the version new machines start on.
+func (s *Switch) startChild(sc supervisor.StartContext) (actor.Ref, error) {
+	args := sc.Args()
+	if len(args) != 1 {
+		return actor.Ref{}, fmt.Errorf("exchange: start phone: want 1 argument, got %d", len(args))
 	}
-	return i, nil
+	sp, ok := args[0].(startPhone)
+	if !ok {
+		return actor.Ref{}, fmt.Errorf("exchange: start phone: argument %T", args[0])
+	}
+	// The release handler makes a start wait while an upgrade cuts (and
+	// during a rolling rollout): bounded, on the supervisor's goroutine.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.startTimeout)
+	defer cancel()
+	opts := []fsm.StartOption{fsm.WithID(sp.number), fsm.WithSpawnOptions(actor.LinkTo(sc.Supervisor()))}
+	if sp.snap != nil {
+		return s.rh.Restore(ctx, *sp.snap, opts...)
+	}
+	return s.rh.Start(ctx, phone.Name, opts...)
 }
 
 // Serve accepts phone lines on ln until ln is closed (then it returns nil)
@@ -126,14 +140,6 @@ func (s *Switch) ServeConn(nc net.Conn) error {
 		s.mu.Unlock()
 		return errors.Join(ErrClosed, nc.Close())
 	}
-	if s.handoff != nil {
-		s.mu.Unlock()
-		s.log.Warn("exchange: connection refused during a handoff", "remote", nc.RemoteAddr())
-		if err := nc.Close(); err != nil {
-			s.log.Debug("exchange: close", "err", err)
-		}
-		return nil // not an error for Serve: it goes on
-	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -156,33 +162,57 @@ func (s *Switch) connDone(c *conn) {
 	}
 }
 
-// register starts a machine for number on c.
+// register starts a machine for number on c, under the phones
+// supervisor. The number is taken while its machine starts, outside the
+// switch's lock: a start may wait for an upgrade in progress.
 func (s *Switch) register(ctx context.Context, c *conn, number string) (actor.Ref, error) {
-	s.upgrading.RLock()
-	defer s.upgrading.RUnlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return actor.Ref{}, ErrClosed
 	}
-	if s.handoff != nil {
-		return actor.Ref{}, ErrDetached
-	}
 	if _, ok := s.lines[number]; ok {
+		s.mu.Unlock()
 		return actor.Ref{}, fmt.Errorf("%w: %s", ErrNumberTaken, number)
 	}
-	ref, err := fsm.Start(ctx, s.sys, s.cfg.versions[s.current], fsm.WithID(number))
+	l := &line{c: c}
+	s.lines[number] = l
+	s.mu.Unlock()
+	ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && s.closed {
+		err = ErrClosed
+	}
+	if err == nil && ref.IsZero() {
+		err = errors.New("declined")
+	}
+	if err == nil && s.cfg.handoff != nil {
+		// Under s.mu: the number is managed exactly while its machine is
+		// in s.lines.
+		err = s.cfg.handoff.Manage(number, ref)
+	}
 	if err != nil {
+		delete(s.lines, number)
+		if !ref.IsZero() {
+			err = errors.Join(err, s.stopPhone(ctx, ref))
+		}
 		return actor.Ref{}, fmt.Errorf("exchange: start phone %s: %w", number, err)
 	}
-	if h := s.cfg.handoff; h != nil {
-		// Under s.mu: the number is managed exactly while it is in s.lines.
-		if err := h.Manage(number, ref); err != nil {
-			return actor.Ref{}, errors.Join(fmt.Errorf("exchange: phone %s: %w", number, err), actor.Stop(ctx, ref, nil))
-		}
-	}
-	s.lines[number] = &line{ref: ref, c: c}
+	l.ref = ref
 	return ref, nil
+}
+
+// stopPhone ends a phone's machine: normally, since a phone that goes
+// away is the normal end of its machine (a canary that hangs up has not
+// failed); its supervisor, whose children are temporary, forgets it. One
+// that has already ended is no error.
+func (s *Switch) stopPhone(ctx context.Context, ref actor.Ref) error {
+	err := actor.Stop(ctx, ref, actor.Normal)
+	if err == nil || errors.Is(err, actor.ErrNoProc) {
+		return nil
+	}
+	return err
 }
 
 // hangUp ends number's calls: with its machine's ONHOOK, or, if its machine
@@ -208,32 +238,36 @@ func (s *Switch) hangUp(ctx context.Context, number string) {
 	}
 }
 
-// unregister stops the machine of number, registered by c.
+// unregister stops the machine of number, registered by c (or by nobody:
+// a machine restored without its line).
 func (s *Switch) unregister(ctx context.Context, c *conn, number string) {
-	s.upgrading.RLock()
-	defer s.upgrading.RUnlock()
 	s.mu.Lock()
 	l, ok := s.lines[number]
-	if ok && l.c == c {
+	mine := ok && l.c == c && !l.ref.IsZero()
+	if mine {
 		delete(s.lines, number)
 		if s.cfg.handoff != nil {
 			s.cfg.handoff.Unmanage(number)
 		}
 	}
 	s.mu.Unlock()
-	if !ok || l.c != c {
+	if !mine {
 		return
 	}
-	if err := actor.Stop(ctx, l.ref, nil); err != nil && !errors.Is(err, actor.ErrNoProc) {
+	if err := s.stopPhone(ctx, l.ref); err != nil {
 		s.log.Warn("exchange: stop phone", "number", number, "err", err)
 	}
 }
 
+// lookup returns the line of a number whose machine runs.
 func (s *Switch) lookup(number string) (*line, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.lines[number]
-	return l, ok
+	if !ok || l.ref.IsZero() {
+		return nil, false
+	}
+	return l, true
 }
 
 type hop struct {
@@ -312,135 +346,24 @@ func asOutput(v any) (phone.Output, error) {
 	return out, nil
 }
 
-// A Report describes a change of version of every live phone.
-type Report struct {
-	From, To string
-	Phones   int           // phones moved
-	Pause    time.Duration // from the first suspension to the last resumption
-}
-
-// Upgrade moves every live phone, and the phones that register from now
-// on, to version, at one point: if one phone fails to change, every phone
-// goes back to the version it had and Upgrade returns the failure (an
-// [*fsm.UpgradeError] naming the phone). A version earlier in
-// [WithVersions] than the current one is a downgrade.
-func (s *Switch) Upgrade(ctx context.Context, version string) (Report, error) {
-	to, err := s.index(version)
-	if err != nil {
-		return Report{}, err
-	}
-	s.upgrading.Lock()
-	defer s.upgrading.Unlock()
-	s.mu.Lock()
-	from := s.current
-	refs := make([]actor.Ref, 0, len(s.lines))
-	for _, l := range s.lines {
-		refs = append(refs, l.ref)
-	}
-	closed, detached := s.closed, s.handoff != nil
-	s.mu.Unlock()
-	rep := Report{From: s.cfg.versions[from].Version(), To: version}
-	switch {
-	case closed:
-		return rep, ErrClosed
-	case detached:
-		return rep, ErrDetached
-	case to == from:
-		return rep, fmt.Errorf("%w: %s", ErrSameVersion, version)
-	}
-	var opts []fsm.ChangeOption
-	if to < from {
-		opts = append(opts, fsm.AsDowngrade())
-	}
-
-	start := time.Now()
-	n, err := s.changeAll(ctx, refs, s.cfg.versions[to], opts)
-	rep.Pause, rep.Phones = time.Since(start), n
-	if err != nil {
-		return rep, err
-	}
-	s.mu.Lock()
-	s.previous, s.current = from, to
-	s.mu.Unlock()
-	if to > from {
-		s.counters.upgrades.Add(1)
-	} else {
-		s.counters.downgrades.Add(1)
-	}
-	s.log.Info("exchange: phones moved", "from", rep.From, "to", rep.To, "phones", rep.Phones, "pause", rep.Pause)
-	return rep, nil
-}
-
-// changeAll suspends every machine, changes each, reverts all if one
-// fails, and resumes them all. Machines gone meanwhile are skipped.
-func (s *Switch) changeAll(ctx context.Context, refs []actor.Ref, to fsm.Code, opts []fsm.ChangeOption) (int, error) {
-	suspended := make([]actor.Ref, 0, len(refs))
-	defer func() {
-		rctx := context.WithoutCancel(ctx)
-		for _, r := range suspended {
-			if err := actor.Resume(rctx, r); err != nil && !errors.Is(err, actor.ErrNoProc) {
-				s.log.Error("exchange: resume phone", "ref", r, "err", err)
-			}
-		}
-	}()
-	for _, r := range refs {
-		err := actor.Suspend(ctx, r)
-		if errors.Is(err, actor.ErrNoProc) {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("exchange: suspend: %w", err)
-		}
-		suspended = append(suspended, r)
-	}
-	changed := make([]actor.Ref, 0, len(suspended))
-	for _, r := range suspended {
-		err := fsm.ChangeSuspended(ctx, r, to, opts...)
-		if errors.Is(err, actor.ErrNoProc) {
-			continue
-		}
-		if err != nil {
-			rctx := context.WithoutCancel(ctx)
-			for _, c := range changed {
-				if rerr := fsm.Revert(rctx, c); rerr != nil && !errors.Is(rerr, actor.ErrNoProc) {
-					err = errors.Join(err, rerr)
-				}
-			}
-			return 0, err
-		}
-		changed = append(changed, r)
-	}
-	return len(changed), nil
-}
-
-// Rollback moves every phone back to the version it had before the last
-// [Switch.Upgrade]. It returns ErrNoRollback if there was none.
-func (s *Switch) Rollback(ctx context.Context) (Report, error) {
-	s.mu.Lock()
-	prev := s.previous
-	s.mu.Unlock()
-	if prev < 0 {
-		return Report{}, ErrNoRollback
-	}
-	return s.Upgrade(ctx, s.cfg.versions[prev].Version())
-}
-
 // Status is a summary of the switch.
 type Status struct {
-	Version  string // new phones start on it, and every live phone runs it
-	Previous string // what Rollback goes back to; "" for none
-	Phones   int    // registered
-	Conns    int    // open connections
+	Version string // new phones start on it (the release handler's current version)
+	Phones  int    // registered
+	Conns   int    // open connections
 }
 
 // Status returns a summary of the switch.
 func (s *Switch) Status() Status {
+	var st Status
+	for _, ms := range s.rh.Status() {
+		if ms.Machine == phone.Name {
+			st.Version = ms.Current
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Version: s.cfg.versions[s.current].Version(), Phones: len(s.lines), Conns: len(s.conns)}
-	if s.previous >= 0 {
-		st.Previous = s.cfg.versions[s.previous].Version()
-	}
+	st.Phones, st.Conns = len(s.lines), len(s.conns)
 	return st
 }
 
@@ -466,8 +389,9 @@ func (s *Switch) Drain(ctx context.Context) error {
 }
 
 // Close closes every connection (each hangs up, as a closed connection
-// does), waits for their goroutines, and stops every machine (by shutting
-// down the switch's System, unless [WithSystem] gave it).
+// does), waits for their goroutines, and stops the phones supervisor and
+// with it every phone's machine. The System and the release handler are
+// the caller's.
 func (s *Switch) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -490,8 +414,8 @@ func (s *Switch) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("exchange: close: %w", ctx.Err())
 	}
-	if s.cfg.sys != nil {
-		return err // the System is the caller's
+	if serr := actor.Stop(ctx, s.sup, actor.Shutdown); serr != nil && !errors.Is(serr, actor.ErrNoProc) {
+		err = errors.Join(err, fmt.Errorf("exchange: stop the phones: %w", serr))
 	}
-	return errors.Join(err, s.sys.Shutdown(ctx))
+	return err
 }

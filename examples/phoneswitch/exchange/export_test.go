@@ -1,6 +1,9 @@
 package exchange
 
-import "github.com/hotline-go/hotline/upgrade"
+import (
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/upgrade"
+)
 
 // HandoffConns returns every connection of s as [WithHandoff] adopts it
 // (unregistered), to call its Pause and Resume as an upgrade.Handoff does.
@@ -17,3 +20,6 @@ func HandoffConns(s *Switch) ([]upgrade.Conn, error) {
 	}
 	return out, nil
 }
+
+// Supervisor returns the phones supervisor of s.
+func Supervisor(s *Switch) actor.Ref { return s.sup }

@@ -12,8 +12,6 @@ type counters struct {
 	connections atomic.Uint64
 	calls       atomic.Uint64
 	frames      atomic.Uint64
-	upgrades    atomic.Uint64
-	downgrades  atomic.Uint64
 	slow        atomic.Uint64
 	tooLong     atomic.Uint64
 }
@@ -41,8 +39,6 @@ func (s *Switch) WriteMetrics(w io.Writer) error {
 		{"phoneswitch_connections_total", "counter", "Connections accepted.", s.counters.connections.Load()},
 		{"phoneswitch_calls_total", "counter", "Calls connected.", s.counters.calls.Load()},
 		{"phoneswitch_frames_total", "counter", "Audio frames delivered.", s.counters.frames.Load()},
-		{"phoneswitch_upgrades_total", "counter", "Upgrades of every phone.", s.counters.upgrades.Load()},
-		{"phoneswitch_downgrades_total", "counter", "Downgrades (rollbacks) of every phone.", s.counters.downgrades.Load()},
 		{"phoneswitch_slow_closed_total", "counter", "Connections closed for not reading.", s.counters.slow.Load()},
 		{"phoneswitch_lines_too_long_total", "counter", "Lines over the length limit.", s.counters.tooLong.Load()},
 	}

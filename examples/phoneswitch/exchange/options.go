@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hotline-go/hotline/actor"
-	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -14,33 +12,21 @@ const (
 	DefaultWriteQueue   = 256
 	DefaultStallTimeout = 5 * time.Second
 	DefaultCallTimeout  = 10 * time.Second
+	DefaultStartTimeout = 30 * time.Second
 )
 
 // An Option configures a [Switch]; pass them to [New].
 type Option func(*config)
 
 type config struct {
-	versions     []fsm.Code
-	version      string
 	logger       *slog.Logger
 	now          func() time.Time
 	writeQueue   int
 	stallTimeout time.Duration
 	callTimeout  time.Duration
-	sys          *actor.System
+	startTimeout time.Duration
 	handoff      *upgrade.Handoff
 }
-
-// WithVersions gives the versions of the phone machine the switch can run,
-// oldest first: moving to a later one is an upgrade, to an earlier one a
-// downgrade. The default is none: [New] fails without it.
-func WithVersions(codes ...fsm.Code) Option {
-	return func(c *config) { c.versions = append([]fsm.Code(nil), codes...) }
-}
-
-// WithVersion names the version new phones start on. The default is the
-// first of [WithVersions].
-func WithVersion(v string) Option { return func(c *config) { c.version = v } }
 
 // WithLogger sets the logger. The default is [slog.Default].
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -62,11 +48,10 @@ func WithStallTimeout(d time.Duration) Option { return func(c *config) { c.stall
 // [DefaultCallTimeout].
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
 
-// WithSystem runs the phone machines in sys, which the caller shuts down
-// after [Switch.Close]. The default is a System of the switch's own, shut
-// down by Close. A binary restart's [upgrade.Handoff] restores machines in
-// the System it was given: give the switch the same one.
-func WithSystem(sys *actor.System) Option { return func(c *config) { c.sys = sys } }
+// WithStartTimeout bounds the start of a phone's machine, which waits
+// while an upgrade cuts or a rolling rollout runs. The default is
+// [DefaultStartTimeout].
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
 
 // WithHandoff registers every phone's machine and connection with h, so
 // that a binary restart hands them to the new process; see

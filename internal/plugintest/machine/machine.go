@@ -15,14 +15,15 @@ import (
 
 // Events.
 type (
-	Incr  struct{ By int }              // cast: adds By (postponed while armed)
-	Get   struct{}                      // call: replies a Count
-	Arm   struct{ After time.Duration } // call: to "armed", with a state timeout
-	Fired struct{ N int }               // the state timeout's event
-	Boom  struct{}                      // panics
-	Quit  struct{}                      // call: replies "bye", stops with "quit"
-	Crash struct{}                      // exits the process (status 3)
-	Pad   struct {
+	Incr     struct{ By int }              // cast: adds By (postponed while armed)
+	Get      struct{}                      // call: replies a Count
+	Arm      struct{ After time.Duration } // call: to "armed", with a state timeout
+	Fired    struct{ N int }               // the state timeout's event
+	Boom     struct{}                      // panics
+	Quit     struct{}                      // call: replies "bye", stops with "quit"
+	Crash    struct{}                      // exits the process (status 3)
+	HangOnce struct{ Path string }         // call: hangs if no file is at Path (creating it), else counts and replies a Count
+	Pad      struct {
 		Blob []byte
 		Note string
 	} // call: counted; a Blob replaces the data's, replies N
@@ -74,6 +75,15 @@ func V1() *fsm.Machine[Data1] {
 	})
 	fsm.OnAny(m, func(Boom, Data1) fsm.Result[Data1] { panic("boom") })
 	fsm.OnAny(m, func(Crash, Data1) fsm.Result[Data1] { os.Exit(3); return fsm.Result[Data1]{} })
+	fsm.OnAny(m, func(h HangOnce, d Data1) fsm.Result[Data1] {
+		if _, err := os.Stat(h.Path); err != nil {
+			if err := os.WriteFile(h.Path, nil, 0o600); err == nil {
+				select {} // until the host kills the process
+			}
+		}
+		d.N++
+		return fsm.Keep(d, fsm.Reply(Count{N: d.N}))
+	})
 	fsm.OnAny(m, func(_ Quit, d Data1) fsm.Result[Data1] { return fsm.StopWith(ErrQuit, d, fsm.Reply("bye")) })
 	fsm.OnAny(m, func(p Pad, d Data1) fsm.Result[Data1] {
 		d.N++
