@@ -12,7 +12,8 @@ import (
 type ChangeOption func(*changeConfig)
 
 type changeConfig struct {
-	down bool
+	down   bool
+	reload bool // see Reload
 }
 
 // AsDowngrade makes a change of code a downgrade: the running version's
@@ -67,6 +68,9 @@ func ChangeSuspended(ctx context.Context, ref actor.Ref, to Code, opts ...Change
 	var cfg changeConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.reload {
+		return onMachine(ctx, ref, func(m *machine) error { return m.reload(ctx, to) })
 	}
 	return withQueued(ctx, ref, func(m *machine, q []actor.Queued) ([]any, error) {
 		return m.change(ctx, to, cfg.down, q)
