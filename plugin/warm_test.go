@@ -141,3 +141,69 @@ func TestWarmCacheBounds(t *testing.T) {
 	w.put("k", v1, in, "idle", make([]byte, 50)) // replaces k's entry
 	require.LessOrEqual(t, w.bytes, 1600)
 }
+
+// BenchmarkServeEvent is the plugin's whole work for one event, in-process:
+// the MachineCall's decode, the instance, the handler, the data's encode
+// and the MachineResult, as pluginrpc hands it a body. "warm" sends back
+// the data the last event returned (the usual case); "cold" sends other
+// bytes each time, so the data is decoded as before warm.go.
+//
+//	go test -run '^$' -bench ServeEvent -benchmem -count 5 ./plugin/
+func BenchmarkServeEvent(b *testing.B) {
+	for _, warm := range []bool{false, true} {
+		name := "cold"
+		if warm {
+			name = "warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newServer([]fsm.Code{tm.V1()})
+			ctx := context.Background()
+			body := func(state string, data []byte, ev any) []byte {
+				p, err := marshal(ev)
+				require.NoError(b, err)
+				c := wire.MachineCall{Version: "v1", State: state, Data: data, Kind: uint8(fsm.KindCall), Event: fsm.EventName(ev), Payload: p}
+				return c.Append(nil)
+			}
+			out, err := s.handle(ctx, "m", wire.MethodNew, (&wire.MachineCall{Version: "v1", Arg: "m"}).Append(nil))
+			require.NoError(b, err)
+			var res wire.MachineResult
+			require.NoError(b, res.Decode(out))
+			out, err = s.handle(ctx, "m", wire.MethodHandle, body(res.State, res.Data, tm.Pad{Blob: make([]byte, 180)}))
+			require.NoError(b, err)
+			require.NoError(b, res.Decode(out))
+			ev := tm.Pad{Note: strings.Repeat("n", 60)}
+			calls := [2][]byte{body(res.State, res.Data, ev)}
+			// The same data with N one less: other bytes of the same size.
+			var d tm.Data1
+			require.NoError(b, unmarshal(res.Data, &d))
+			d.N--
+			other, err := marshal(d)
+			require.NoError(b, err)
+			calls[1] = body(res.State, other, ev)
+			p, err := marshal(ev)
+			require.NoError(b, err)
+			next := wire.MachineCall{Version: "v1", Kind: uint8(fsm.KindCall), Event: fsm.EventName(ev), Payload: p}
+			var buf []byte
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				var call []byte
+				if warm { // the host sends back what the last event returned
+					next.State, next.Data = res.State, res.Data
+					buf = next.Append(buf[:0])
+					call = buf
+				} else {
+					call = calls[i&1] // never the bytes the last event left
+					i++
+				}
+				out, err := s.handle(ctx, "m", wire.MethodHandle, call)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := res.Decode(out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
