@@ -206,37 +206,6 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 	})
 }
 
-// BenchmarkPluginRoundTripSpin is BenchmarkPluginRoundTrip with the
-// host's reads spinning (spin.go) for a number of tries before they park;
-// spin=0 is the default path.
-func BenchmarkPluginRoundTripSpin(b *testing.B) {
-	ctx := context.Background()
-	body := make([]byte, eventBody)
-	keys := make([]string, callers)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("machine-%04d", i)
-	}
-	for _, tries := range []int{0, 10, 50} {
-		c, _ := testClient(b, "echo", WithLogger(slog.New(slog.DiscardHandler)), withSpin(tries))
-		require.NoError(b, c.Start(ctx))
-		b.Run(fmt.Sprintf("spin=%d/1", tries), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.Call(ctx, "machine-0001", "event-echo", body); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("spin=%d/parallel-%d", tries, callers), func(b *testing.B) {
-			b.ReportAllocs()
-			parallel(b, func(i int) error {
-				_, err := c.Call(ctx, keys[i], "event-echo", body)
-				return err
-			})
-		})
-	}
-}
-
 // BenchmarkPluginStart is a plugin's start, from the process's start
 // (checksum verified before, on the test binary of some MB) to its first
 // answer.

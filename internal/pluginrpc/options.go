@@ -24,7 +24,6 @@ type config struct {
 	socketDir    string
 	idleStop     time.Duration
 	env          []string // test seam: extra environment for the plugin
-	spin         int      // tries of the host's reads before parking (spin.go)
 }
 
 func newConfig(path string, opts []Option) config {
@@ -147,10 +146,6 @@ func WithMaxInFlight(n int) Option {
 // when the process is stopped. A socket path must fit in 108 bytes, so the
 // directory's path should be short. The default is [os.TempDir].
 func WithSocketDir(dir string) Option { return func(c *config) { c.socketDir = dir } }
-
-// withSpin sets the tries of the host's reads before they park (spin.go;
-// a test seam, to measure it).
-func withSpin(tries int) Option { return func(c *config) { c.spin = tries } }
 
 // withEnv adds variables to the plugin's environment (test seam).
 func withEnv(kv ...string) Option { return func(c *config) { c.env = append(c.env, kv...) } }

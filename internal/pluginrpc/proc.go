@@ -142,7 +142,7 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 		_ = nc.Close()
 		return nil, fmt.Errorf("%w: authenticating on the event socket: %w", ErrStart, err)
 	}
-	p.conn = newConn(nc, wire.NewReader(newSpinReader(nc, cfg.spin), 64<<10), cfg.maxInFlight, cfg.callTimeout,
+	p.conn = newConn(nc, wire.NewReader(nc, 64<<10), cfg.maxInFlight, cfg.callTimeout,
 		ctl.nudge, func(err error) { onDeath(p, err) })
 	return p, nil
 }
