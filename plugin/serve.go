@@ -42,15 +42,13 @@ func Serve(codes ...fsm.Code) {
 type server struct {
 	manifest pluginrpc.Manifest
 	codes    map[string]fsm.Code
-	warm     *warmCache // the instances the machines' last events left (warm.go)
 }
 
 func newServer(codes []fsm.Code) *server {
 	if len(codes) == 0 {
 		panic("plugin: Serve needs at least one version of a machine's code")
 	}
-	s := &server{manifest: pluginrpc.Manifest{Machine: codes[0].Machine()}, codes: make(map[string]fsm.Code, len(codes)),
-		warm: newWarmCache(warmMax, warmMaxBytes)}
+	s := &server{manifest: pluginrpc.Manifest{Machine: codes[0].Machine()}, codes: make(map[string]fsm.Code, len(codes))}
 	for _, c := range codes {
 		if c.Machine() != s.manifest.Machine {
 			panic(fmt.Sprintf("plugin: Serve given two machines, %q and %q", s.manifest.Machine, c.Machine()))
@@ -66,7 +64,7 @@ func newServer(codes []fsm.Code) *server {
 
 // handle serves one call. A panic in the code is recovered by pluginrpc
 // and reaches the host as a panic, which ends the machine.
-func (s *server) handle(ctx context.Context, key, method string, body []byte) ([]byte, error) {
+func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]byte, error) {
 	var call wire.MachineCall
 	if err := call.Decode(body); err != nil {
 		return nil, err
@@ -76,28 +74,18 @@ func (s *server) handle(ctx context.Context, key, method string, body []byte) ([
 		return nil, fmt.Errorf("plugin: %s has no version %q", s.manifest.Machine, call.Version)
 	}
 	var res wire.MachineResult
-	if err := s.run(ctx, key, code, method, &call, &res); err != nil {
+	if err := s.run(ctx, code, method, &call, &res); err != nil {
 		res = wire.MachineResult{State: call.State, Fail: failOf(err), Message: err.Error()}
 	}
 	return res.Append(make([]byte, 0, 64+len(res.Data))), nil
 }
 
-// run runs one method of code. The instance of a handle or an enter call
-// comes from s.warm when the call's state and data are what the key's last
-// call returned; the instance that a call leaves is kept there, under the
-// key the host will use for the machine's next events.
-func (s *server) run(ctx context.Context, key string, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
+func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	var (
 		in   fsm.Instance
 		acts []fsm.Action
 		err  error
 	)
-	load := func() (fsm.Instance, error) {
-		if in := s.warm.take(key, code, call.State, call.Data); in != nil {
-			return in, nil
-		}
-		return code.Load(ctx, call.State, call.Data)
-	}
 	switch method {
 	case wire.MethodNew:
 		in, err = code.New(ctx, call.Arg)
@@ -112,7 +100,7 @@ func (s *server) run(ctx context.Context, key string, code fsm.Code, method stri
 		res.State, res.Data, err = code.Downgrade(ctx, call.Arg, in)
 		return err
 	case wire.MethodHandle:
-		if in, err = load(); err != nil {
+		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
 		giveFlags(in, call.Flags)
@@ -122,10 +110,9 @@ func (s *server) run(ctx context.Context, key string, code fsm.Code, method stri
 		}
 		_, acts, err = in.Handle(fsm.Event{Kind: fsm.Kind(call.Kind), Payload: p})
 	case wire.MethodEnter:
-		if in, err = load(); err != nil {
+		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
-		giveFlags(in, nil) // as a fresh instance: enter calls carry no flags
 		acts, err = in.Enter(call.Arg)
 	default:
 		return fmt.Errorf("plugin: no method %q", method)
@@ -137,11 +124,8 @@ func (s *server) run(ctx context.Context, key string, code fsm.Code, method stri
 	if res.Data, err = in.Encode(); err != nil {
 		return err
 	}
-	if res.Actions, err = encodeActions(acts); err != nil {
-		return err
-	}
-	s.warm.put(key, code, in, res.State, res.Data)
-	return nil
+	res.Actions, err = encodeActions(acts)
+	return err
 }
 
 // decodeEvent turns an event's name and msgpack into the payload the
