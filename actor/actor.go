@@ -137,7 +137,13 @@ func (a *actor) push(e envelope) error {
 
 // pushSys queues a system message, which overtakes user messages and is
 // handled even while the actor is suspended.
-func (a *actor) pushSys(m sysMsg) error {
+func (a *actor) pushSys(m sysMsg) error { return a.pushSysNext(m, nil) }
+
+// pushSysNext is pushSys from the goroutine running c. If that is a
+// worker with its next slot free and a was idle, a is claimed for that
+// worker, which runs it when its current actor's turn ends, instead of
+// being handed to another goroutine.
+func (a *actor) pushSysNext(m sysMsg, c *Context) error {
 	a.mu.Lock()
 	if a.flags&fDead != 0 {
 		a.mu.Unlock()
@@ -151,6 +157,10 @@ func (a *actor) pushSys(m sysMsg) error {
 	if a.flags&fScheduled == 0 {
 		a.flags |= fScheduled
 		a.mu.Unlock()
+		if c != nil && c.worker && c.next == nil {
+			c.next = a
+			return nil
+		}
 		a.sys.schedule(a)
 		return nil
 	}
@@ -162,6 +172,7 @@ func (a *actor) pushSys(m sysMsg) error {
 // suspended, or it exits. It runs on one goroutine at a time (fScheduled).
 func (a *actor) run(c *Context) {
 	n, spins := 0, 0
+	user := false      // a batch of user messages was handled in this turn
 	var spare []sysMsg // the last batch of system messages, emptied, for reuse
 	for {
 		a.mu.Lock()
@@ -194,10 +205,13 @@ func (a *actor) run(c *Context) {
 			return
 		}
 		if mb.cur.n == 0 {
-			if mb.user.n == 0 && spins < idleSpins {
-				// More work often follows at once (a burst, or the next
-				// Call of a caller that was just answered): yield a few
-				// times before letting the goroutine go.
+			if mb.user.n == 0 && user && spins < idleSpins {
+				// More work often follows a batch of user messages at
+				// once (the next message of a burst): yield a few times
+				// before letting the goroutine go. Not after system
+				// messages alone: a lingering actor cannot be claimed
+				// (see pushSysNext, Call), and exit signals do not come
+				// in bursts.
 				spins++
 				a.mu.Unlock()
 				runtime.Gosched()
@@ -213,7 +227,7 @@ func (a *actor) run(c *Context) {
 			mb.handled.Store(0)
 		}
 		a.mu.Unlock()
-		spins = 0
+		spins, user = 0, true
 		if a.drain(c, mb, &n) {
 			return
 		}
@@ -295,6 +309,75 @@ func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
 	return false
 }
 
+// claim takes an idle actor (on no goroutine, not suspended, nothing
+// queued) for the caller's goroutine, as a worker takes a scheduled one,
+// and reports whether it did. The caller must then let it go with release
+// unless it exited.
+func (a *actor) claim() bool {
+	a.mu.Lock()
+	if a.flags&(fScheduled|fSuspended|fDead) != 0 ||
+		(a.mb != nil && (a.mb.user.n > 0 || a.mb.cur.n > 0 || len(a.mb.sys) > 0)) {
+		a.mu.Unlock()
+		return false
+	}
+	a.flags |= fScheduled
+	a.mu.Unlock()
+	return true
+}
+
+// release lets go of an actor run on a goroutine that is not a worker
+// (claim, inline): idle if nothing waits, else handed to a worker for what
+// queued meanwhile.
+func (a *actor) release() {
+	a.mu.Lock()
+	work := a.hasWorkLocked()
+	if !work {
+		a.flags &^= fScheduled
+	}
+	a.mu.Unlock()
+	if work {
+		a.sys.schedule(a)
+	}
+}
+
+// runCall handles one Call on the caller's goroutine, for an actor claimed
+// by it: as drain handles a call on a worker, then release.
+func (a *actor) runCall(cl *call, gen uint64) {
+	c := a.sys.getContext()
+	c.a = a
+	if !a.handleCall(c, cl, gen) {
+		a.release()
+	}
+	a.sys.putContext(c)
+}
+
+// handleCall runs the Behavior on one call and reports whether the actor
+// exited.
+func (a *actor) handleCall(c *Context, cl *call, gen uint64) (exited bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p := newPanicError(v)
+			if c.call != nil && !c.detached {
+				c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
+			}
+			c.call = nil
+			a.terminate(c, p)
+			exited = true
+		}
+	}()
+	c.call, c.gen, c.detached, c.stop = cl, gen, false, nil
+	a.b.Receive(c, cl.msg)
+	if !c.detached {
+		c.call.reply(c.gen, nil, ErrNoReply)
+	}
+	c.call = nil
+	if c.stop != nil {
+		a.terminate(c, c.stop)
+		return true
+	}
+	return false
+}
+
 func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }
@@ -330,7 +413,7 @@ func (a *actor) terminate(c *Context, reason error) {
 	if t, ok := a.b.(Terminator); ok && !errors.Is(reason, Killed) {
 		a.runTerminate(t, c, reason)
 	}
-	a.exit(reason, true)
+	a.exit(reason, true, c)
 }
 
 func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
@@ -345,12 +428,13 @@ func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
 // abandon ends an actor whose Init failed: nobody hears of it but Spawn's
 // caller.
 func (a *actor) abandon(reason error) {
-	a.exit(reason, false)
+	a.exit(reason, false, nil)
 }
 
 // exit marks the actor dead, answers or dead-letters what it still held,
-// and tells its links and monitors (when signal is set).
-func (a *actor) exit(reason error, signal bool) {
+// and tells its links and monitors (when signal is set). c is the Context
+// of the goroutine it exits on, if any (see pushSysNext).
+func (a *actor) exit(reason error, signal bool, c *Context) {
 	a.mu.Lock()
 	a.flags |= fDead
 	a.flags &^= fScheduled
@@ -385,10 +469,10 @@ func (a *actor) exit(reason error, signal bool) {
 		t.mu.Unlock()
 	}
 	if links.one != nil {
-		a.unlinkFrom(links.one, signal, reason)
+		a.unlinkFrom(links.one, signal, reason, c)
 	}
 	for l := range links.many {
-		a.unlinkFrom(l, signal, reason)
+		a.unlinkFrom(l, signal, reason, c)
 	}
 	for id, w := range watchers {
 		_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
@@ -423,14 +507,14 @@ func (a *actor) logExit(reason error) {
 
 // unlinkFrom removes the exited actor a from l's links and, when signal is
 // set, sends l the exit signal.
-func (a *actor) unlinkFrom(l *actor, signal bool, reason error) {
+func (a *actor) unlinkFrom(l *actor, signal bool, reason error, c *Context) {
 	l.mu.Lock()
 	if l.ext != nil {
 		l.ext.links.remove(a)
 	}
 	l.mu.Unlock()
 	if signal {
-		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
+		_ = l.pushSysNext(sysMsg{kind: sigExit, from: a, reason: reason}, c)
 	}
 }
 

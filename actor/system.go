@@ -39,6 +39,7 @@ type System struct {
 
 	calls sync.Pool // *call
 	segs  sync.Pool // *segment
+	ctxs  sync.Pool // *Context, for calls run on the caller's goroutine
 }
 
 // A SystemOption configures a [System].
@@ -373,11 +374,17 @@ func (s *System) schedule(a *actor) {
 // worker runs actors until it has been idle while enough others are.
 func (s *System) worker(a *actor) {
 	defer s.workers.Done()
-	c := new(Context)
+	c := &Context{worker: true}
 	for {
 		c.a = a
 		a.run(c)
 		c.a = nil
+		if c.next != nil {
+			// An actor this one woke (its supervisor, by exiting) was
+			// claimed for this goroutine: run it now, without a hand-off.
+			a, c.next = c.next, nil
+			continue
+		}
 		if s.idleN.Add(1) > s.maxIdle {
 			s.idleN.Add(-1)
 			return
@@ -403,4 +410,16 @@ func (s *System) putCall(c *call, gen uint64) {
 	c.msg = nil
 	c.state.Store((gen + 1) << 1)
 	s.calls.Put(c)
+}
+
+func (s *System) getContext() *Context {
+	if c, ok := s.ctxs.Get().(*Context); ok {
+		return c
+	}
+	return new(Context)
+}
+
+func (s *System) putContext(c *Context) {
+	*c = Context{}
+	s.ctxs.Put(c)
 }
