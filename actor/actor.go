@@ -137,13 +137,7 @@ func (a *actor) push(e envelope) error {
 
 // pushSys queues a system message, which overtakes user messages and is
 // handled even while the actor is suspended.
-func (a *actor) pushSys(m sysMsg) error { return a.pushSysNext(m, nil) }
-
-// pushSysNext is pushSys from the goroutine running c. If that is a
-// worker with its next slot free and a was idle, a is claimed for that
-// worker, which runs it when its current actor's turn ends, instead of
-// being handed to another goroutine.
-func (a *actor) pushSysNext(m sysMsg, c *Context) error {
+func (a *actor) pushSys(m sysMsg) error {
 	a.mu.Lock()
 	if a.flags&fDead != 0 {
 		a.mu.Unlock()
@@ -157,10 +151,6 @@ func (a *actor) pushSysNext(m sysMsg, c *Context) error {
 	if a.flags&fScheduled == 0 {
 		a.flags |= fScheduled
 		a.mu.Unlock()
-		if c != nil && c.worker && c.next == nil {
-			c.next = a
-			return nil
-		}
 		a.sys.schedule(a)
 		return nil
 	}
@@ -172,7 +162,6 @@ func (a *actor) pushSysNext(m sysMsg, c *Context) error {
 // suspended, or it exits. It runs on one goroutine at a time (fScheduled).
 func (a *actor) run(c *Context) {
 	n, spins := 0, 0
-	user := false      // a batch of user messages was handled in this turn
 	var spare []sysMsg // the last batch of system messages, emptied, for reuse
 	for {
 		a.mu.Lock()
@@ -205,13 +194,10 @@ func (a *actor) run(c *Context) {
 			return
 		}
 		if mb.cur.n == 0 {
-			if mb.user.n == 0 && user && spins < idleSpins {
-				// More work often follows a batch of user messages at
-				// once (the next message of a burst): yield a few times
-				// before letting the goroutine go. Not after system
-				// messages alone: a lingering actor cannot be claimed
-				// (see pushSysNext, Call), and exit signals do not come
-				// in bursts.
+			if mb.user.n == 0 && spins < idleSpins {
+				// More work often follows at once (a burst, or the next
+				// Call of a caller that was just answered): yield a few
+				// times before letting the goroutine go.
 				spins++
 				a.mu.Unlock()
 				runtime.Gosched()
@@ -227,7 +213,7 @@ func (a *actor) run(c *Context) {
 			mb.handled.Store(0)
 		}
 		a.mu.Unlock()
-		spins, user = 0, true
+		spins = 0
 		if a.drain(c, mb, &n) {
 			return
 		}
@@ -413,7 +399,7 @@ func (a *actor) terminate(c *Context, reason error) {
 	if t, ok := a.b.(Terminator); ok && !errors.Is(reason, Killed) {
 		a.runTerminate(t, c, reason)
 	}
-	a.exit(reason, true, c)
+	a.exit(reason, true)
 }
 
 func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
@@ -428,13 +414,12 @@ func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
 // abandon ends an actor whose Init failed: nobody hears of it but Spawn's
 // caller.
 func (a *actor) abandon(reason error) {
-	a.exit(reason, false, nil)
+	a.exit(reason, false)
 }
 
 // exit marks the actor dead, answers or dead-letters what it still held,
-// and tells its links and monitors (when signal is set). c is the Context
-// of the goroutine it exits on, if any (see pushSysNext).
-func (a *actor) exit(reason error, signal bool, c *Context) {
+// and tells its links and monitors (when signal is set).
+func (a *actor) exit(reason error, signal bool) {
 	a.mu.Lock()
 	a.flags |= fDead
 	a.flags &^= fScheduled
@@ -469,10 +454,10 @@ func (a *actor) exit(reason error, signal bool, c *Context) {
 		t.mu.Unlock()
 	}
 	if links.one != nil {
-		a.unlinkFrom(links.one, signal, reason, c)
+		a.unlinkFrom(links.one, signal, reason)
 	}
 	for l := range links.many {
-		a.unlinkFrom(l, signal, reason, c)
+		a.unlinkFrom(l, signal, reason)
 	}
 	for id, w := range watchers {
 		_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
@@ -507,14 +492,14 @@ func (a *actor) logExit(reason error) {
 
 // unlinkFrom removes the exited actor a from l's links and, when signal is
 // set, sends l the exit signal.
-func (a *actor) unlinkFrom(l *actor, signal bool, reason error, c *Context) {
+func (a *actor) unlinkFrom(l *actor, signal bool, reason error) {
 	l.mu.Lock()
 	if l.ext != nil {
 		l.ext.links.remove(a)
 	}
 	l.mu.Unlock()
 	if signal {
-		_ = l.pushSysNext(sysMsg{kind: sigExit, from: a, reason: reason}, c)
+		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
 	}
 }
 

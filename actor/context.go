@@ -15,9 +15,6 @@ type Context struct {
 	gen      uint64
 	detached bool  // From was taken
 	stop     error // set by Stop
-
-	worker bool   // the goroutine is a System worker: it honours next
-	next   *actor // claimed by this worker, to run when the current actor's turn ends
 }
 
 // Self returns the actor's own Ref.

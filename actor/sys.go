@@ -60,7 +60,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		answer(m.done, nil)
 		return true
 	case sysKill:
-		a.exit(Killed, true, c)
+		a.exit(Killed, true)
 		answer(m.done, nil)
 		return true
 	case sigExit:

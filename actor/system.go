@@ -374,17 +374,11 @@ func (s *System) schedule(a *actor) {
 // worker runs actors until it has been idle while enough others are.
 func (s *System) worker(a *actor) {
 	defer s.workers.Done()
-	c := &Context{worker: true}
+	c := new(Context)
 	for {
 		c.a = a
 		a.run(c)
 		c.a = nil
-		if c.next != nil {
-			// An actor this one woke (its supervisor, by exiting) was
-			// claimed for this goroutine: run it now, without a hand-off.
-			a, c.next = c.next, nil
-			continue
-		}
 		if s.idleN.Add(1) > s.maxIdle {
 			s.idleN.Add(-1)
 			return
