@@ -124,8 +124,11 @@ type handoffConfig struct {
 	codes   []fsm.Code
 	spawn   func(key string) []actor.SpawnOption
 
+	release *ReleaseHandler
+
 	// Test seams.
-	format    uint16             // the format version written and read
+	format    uint16             // the newest format version written and read
+	minFormat uint16             // the oldest format version read
 	fault     func(stage string) // called at the stages of Receive
 	parentPID func() int         // the process Receive takes over from
 }
@@ -175,6 +178,7 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 		dir:       filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
 		timeout:   DefaultHandoffTimeout,
 		format:    handoff.Version,
+		minFormat: handoff.MinVersion,
 		parentPID: os.Getppid,
 	}
 	for _, o := range opts {

@@ -307,7 +307,13 @@ func (s *sending) exchange() error {
 	if err := c.SetDeadline(time.Now().Add(h.cfg.timeout)); err != nil {
 		return err
 	}
-	if err := handoff.WriteHeader(c, h.cfg.format); err != nil {
+	// Format 1 unless there is a release handler's state to carry, so
+	// that a new process of an older build can take over.
+	format := h.cfg.format
+	if h.cfg.release == nil {
+		format = min(format, 1)
+	}
+	if err := handoff.WriteHeader(c, format); err != nil {
 		return fmt.Errorf("upgrade: handoff: header: %w", err)
 	}
 	a, reason, err := handoff.ReadAnswer(c)
@@ -416,7 +422,12 @@ func (s *sending) exchange() error {
 		}
 		fds = append(fds, fd) // paused, so open until the end
 	}
-	if err := writeState(c, &st, fds); err != nil {
+	if h.cfg.release != nil {
+		// Taken with the machines suspended: an upgrade that moves them
+		// cannot commit meanwhile.
+		st.Releases = h.cfg.release.handoffReleases()
+	}
+	if err := writeStateVersion(c, &st, fds, format); err != nil {
 		return err
 	}
 	s.steps = append(s.steps, time.Since(start))
@@ -433,7 +444,11 @@ func (s *sending) exchange() error {
 }
 
 func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
-	body, err := handoff.Encode(st)
+	return writeStateVersion(c, st, fds, handoff.Version)
+}
+
+func writeStateVersion(c *net.UnixConn, st *handoff.State, fds []int, v uint16) error {
+	body, err := handoff.EncodeVersion(st, v)
 	if err != nil {
 		return err
 	}
