@@ -44,7 +44,8 @@ const DefaultHandoffTimeout = 30 * time.Second
 //
 // In the old process, an upgrade of the [Restarter] runs the handoff: when
 // the new process connects, every adopted connection is paused ([Conn.Pause]),
-// then every managed machine is suspended, imaged ([fsm.CaptureSuspended]),
+// then every machine managed by then (one the requests in hand managed as
+// they finished too) is suspended, imaged ([fsm.CaptureSuspended]),
 // and sent with the connections' descriptors and unread bytes. Once the new
 // process has acknowledged and called Ready, this process closes its copies
 // of the connections (the peers see nothing) and kills its machines. If the
@@ -84,7 +85,13 @@ type Conn struct {
 	// with Conn.SetReadDeadline(time.Unix(1, 0)). It must return promptly
 	// also when the connection has ended meanwhile: with an error wrapping
 	// net.ErrClosed, and the connection is left out of the handoff (its
-	// machine is not). Required.
+	// machine is not). Pause returns only once the request in hand has
+	// run to its end, including what it registers for the handoff
+	// ([Handoff.Manage], [Handoff.Adopt] again with an Owner, a new
+	// Adopt, a Release): the Handoff reads its registries again after
+	// every Pause has returned, pauses a connection adopted meanwhile,
+	// hands over a connection adopted again as it is then, and leaves
+	// one released meanwhile here. Required.
 	Pause func(ctx context.Context) (unread []byte, err error)
 	// Resume undoes Pause after a failed handoff: the service reads from
 	// Conn again, starting with the unread bytes it kept. Required.
@@ -118,8 +125,11 @@ type handoffConfig struct {
 	spawn   func(key string) []actor.SpawnOption
 	flags   fsm.FlagSource // WithHandoffFlags; nil: every flag off
 
+	release *ReleaseHandler
+
 	// Test seams.
-	format    uint16             // the format version written and read
+	format    uint16             // the newest format version written and read
+	minFormat uint16             // the oldest format version read
 	fault     func(stage string) // called at the stages of Receive
 	parentPID func() int         // the process Receive takes over from
 }
@@ -178,6 +188,7 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 		dir:       filepath.Join(os.TempDir(), "hotline-handoff-"+strconv.Itoa(os.Getuid())),
 		timeout:   DefaultHandoffTimeout,
 		format:    handoff.Version,
+		minFormat: handoff.MinVersion,
 		parentPID: os.Getppid,
 	}
 	for _, o := range opts {

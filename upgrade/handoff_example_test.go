@@ -123,3 +123,42 @@ func ExampleNewHandoff() {
 		log.Print(err)
 	}
 }
+
+// A service whose versions come from a plugin directory and whose upgrades
+// the release handler runs: the handoff takes each machine's code from the
+// handler, and carries the handler's current and permanent versions and
+// its rollback history to the new process, so that a rollback after a
+// SIGHUP goes where it would have gone before it.
+func ExampleWithReleaseHandler() {
+	ctx := context.Background()
+	r, err := upgrade.NewRestarter()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Stop()
+	sys := actor.NewSystem()
+	rh, err := upgrade.NewReleaseHandler(sys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = rh.Close(ctx) }()
+	if _, err := rh.ScanPlugins(ctx, "bin/plugins"); err != nil {
+		log.Fatal(err)
+	}
+	h, err := upgrade.NewHandoff(r, sys, upgrade.WithReleaseHandler(rh))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// In a new process: the machines, restored on the version the old
+	// process's handler had as current, and rh with its versions.
+	got, err := h.Receive(ctx)
+	if err != nil {
+		log.Fatal(err) // no Ready: the old process resumes everything
+	}
+	for key, ref := range got.Machines {
+		_, _ = key, ref // serve them, and their connections (got.Conns)
+	}
+	if err := r.Ready(); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -49,7 +49,11 @@ func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	if _, err := handoff.ReadHeader(c, h.cfg.format); err != nil {
+	v, err := handoff.ReadHeader(c, h.cfg.format)
+	if err == nil && v < h.cfg.minFormat {
+		err = fmt.Errorf("%w: %d (this build reads %d to %d)", handoff.ErrVersion, v, h.cfg.minFormat, h.cfg.format)
+	}
+	if err != nil {
 		if errors.Is(err, handoff.ErrVersion) || errors.Is(err, handoff.ErrFormat) {
 			err = errors.Join(err, handoff.WriteAnswer(c, handoff.Refuse, err.Error()))
 		}
@@ -215,6 +219,13 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
 	steps = append(steps, time.Since(t0))
+	if h.cfg.release != nil {
+		// Before the machines: they are restored under its current
+		// versions.
+		if dropped := h.cfg.release.takeReleases(st.Releases); len(dropped) > 0 {
+			h.log.Warn("upgrade: handoff: versions of the previous process that this one lacks", "left_out", dropped)
+		}
+	}
 	refs := make([]actor.Ref, len(st.Machines))
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
@@ -263,6 +274,10 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 // image's and that code's (the last one is left to fsm.FromImage).
 func (h *Handoff) chain(ctx context.Context, img fsm.Image) (fsm.Image, fsm.Code, error) {
 	codes := h.codes[img.Machine]
+	if len(codes) == 0 && h.cfg.release != nil {
+		code, err := h.cfg.release.releaseCode(ctx, img.Machine, img.Version)
+		return img, code, err
+	}
 	if len(codes) == 0 {
 		return img, nil, fmt.Errorf("no code for %s in this binary", img.Machine)
 	}

@@ -47,15 +47,28 @@ func (r *registry[V]) get(k string) (V, bool) {
 	return e.v, ok
 }
 
+// mark returns the sequence number of the last add: [registry.after]
+// of it returns what is added from now on.
+func (r *registry[V]) mark() uint64 { return r.seq }
+
 // keys returns the keys in the order they were added.
-func (r *registry[V]) keys() []string {
+func (r *registry[V]) keys() []string { return r.after(0) }
+
+// after returns the keys added (or removed and added again) since mark,
+// in the order they were added.
+func (r *registry[V]) after(mark uint64) []string {
 	type entry struct {
 		k   string
 		seq uint64
 	}
-	es := make([]entry, 0, len(r.m))
+	var es []entry
+	if mark == 0 {
+		es = make([]entry, 0, len(r.m))
+	}
 	for k, e := range r.m {
-		es = append(es, entry{k, e.seq})
+		if e.seq > mark {
+			es = append(es, entry{k, e.seq})
+		}
 	}
 	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 	ks := make([]string, len(es))

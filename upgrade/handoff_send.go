@@ -40,7 +40,121 @@ type sending struct {
 	queued      int             // events imaged in the machines' mailboxes
 	unread      int             // bytes read from the connections and not handled
 
+	released []Conn // paused, then released by the service: resumed only on a failure
+
 	resumedMachines, resumedConns int // counted by resume
+}
+
+// pausedConn is a connection paused for the handoff.
+type pausedConn struct {
+	key    string
+	c      Conn // as adopted when the pause ended
+	unread []byte
+}
+
+// pauseConns pauses every adopted connection, and returns those to hand
+// over, with the managed machines (keys and refs), in the order of their
+// registration. A request in hand when the pause begins runs to its end,
+// and may register what it made: a connection adopted or adopted again
+// (with a new owner), a machine managed. So the registries are read again
+// once every pause has returned: a connection adopted since is paused in
+// turn, one adopted again travels as it is now, one released stays here,
+// and the machines are read last. A key adopted again with another
+// connection than the one sent in phase one (under sent) stays here.
+// The connections paused are recorded in s as they are, for resume.
+func (s *sending) pauseConns(ctx context.Context, sent map[string]net.Conn) ([]pausedConn, []string, []actor.Ref, error) {
+	h := s.h
+	var (
+		out    []pausedConn
+		at     = make(map[string]int) // index in out by key
+		mark   uint64
+		mkeys  []string
+		refs   []actor.Ref
+		rounds int
+	)
+	for {
+		h.mu.Lock()
+		changed := h.conns.after(mark)
+		mark = h.conns.mark()
+		var keys []string
+		var round []Conn
+		for _, k := range changed {
+			c, _ := h.conns.get(k)
+			i, paused := at[k]
+			if paused && out[i].c.Conn == c.Conn {
+				out[i].c = c // adopted again, with a new owner or meta
+				continue
+			}
+			if nc, ok := sent[k]; paused || (ok && nc != c.Conn) {
+				h.log.Warn("upgrade: handoff: a key adopted again with another connection; that one stays here", "conn", k)
+				continue
+			}
+			keys, round = append(keys, k), append(round, c)
+		}
+		if len(keys) == 0 {
+			// Nothing new: what the pauses left is what travels. A
+			// connection released meanwhile stays here.
+			kept := out[:0]
+			for _, pc := range out {
+				if c, ok := h.conns.get(pc.key); ok && c.Conn == pc.c.Conn {
+					kept = append(kept, pc)
+					s.conns = append(s.conns, pc.c)
+					s.connKeys = append(s.connKeys, pc.key)
+				} else {
+					s.released = append(s.released, pc.c)
+				}
+			}
+			out = kept
+			mkeys = h.machines.keys()
+			refs = make([]actor.Ref, len(mkeys))
+			for i, k := range mkeys {
+				refs[i], _ = h.machines.get(k)
+			}
+			h.mu.Unlock()
+			break
+		}
+		h.mu.Unlock()
+		rounds++
+		if err := ctx.Err(); err != nil {
+			for _, pc := range out {
+				s.conns = append(s.conns, pc.c) // resumed by serve
+			}
+			return nil, nil, nil, fmt.Errorf("upgrade: handoff: pause connections: %w", err)
+		}
+
+		unread := make([][]byte, len(round))
+		paused := make([]bool, len(round))
+		// A Pause mostly waits for its reader's goroutine to be woken and
+		// to answer: many at once, so that the pause is bound by CPU, not
+		// by the latency of one wake-up after the other.
+		err := parallelN(len(round), pauseWorkers, func(i int) error {
+			b, err := round[i].Pause(ctx)
+			if errors.Is(err, net.ErrClosed) {
+				return nil // it ended meanwhile: nothing to hand over
+			}
+			if err != nil {
+				return fmt.Errorf("upgrade: handoff: pause connection %q: %w", keys[i], err)
+			}
+			unread[i], paused[i] = b, true
+			return nil
+		})
+		for i, ok := range paused {
+			if ok {
+				at[keys[i]] = len(out)
+				out = append(out, pausedConn{key: keys[i], c: round[i], unread: unread[i]})
+			}
+		}
+		if err != nil {
+			for _, pc := range out {
+				s.conns = append(s.conns, pc.c) // resumed by serve
+			}
+			return nil, nil, nil, err
+		}
+	}
+	if rounds > 1 {
+		h.log.Info("upgrade: handoff: connections adopted during the pause were paused in turn", "rounds", rounds)
+	}
+	return out, mkeys, refs, nil
 }
 
 // holdListeners holds back every listener (see listener.hold) and returns
@@ -159,7 +273,10 @@ func (s *sending) resume() {
 	for _, c := range s.conns {
 		c.Resume()
 	}
-	s.machines, s.conns, s.machineKeys, s.connKeys = nil, nil, nil, nil
+	for _, c := range s.released {
+		c.Resume()
+	}
+	s.machines, s.conns, s.machineKeys, s.connKeys, s.released = nil, nil, nil, nil, nil
 }
 
 // serve runs the exchange with one new process.
@@ -190,7 +307,13 @@ func (s *sending) exchange() error {
 	if err := c.SetDeadline(time.Now().Add(h.cfg.timeout)); err != nil {
 		return err
 	}
-	if err := handoff.WriteHeader(c, h.cfg.format); err != nil {
+	// Format 1 unless there is a release handler's state to carry, so
+	// that a new process of an older build can take over.
+	format := h.cfg.format
+	if h.cfg.release == nil {
+		format = min(format, 1)
+	}
+	if err := handoff.WriteHeader(c, format); err != nil {
 		return fmt.Errorf("upgrade: handoff: header: %w", err)
 	}
 	a, reason, err := handoff.ReadAnswer(c)
@@ -205,7 +328,7 @@ func (s *sending) exchange() error {
 	// still serves them (the new one reads none before it is ready).
 	h.mu.Lock()
 	order := h.conns.keys()
-	sent := make(map[string]bool, len(order))
+	sent := make(map[string]net.Conn, len(order)) // the connection sent under each key
 	pre := handoff.State{Conns: make([]handoff.Conn, 0, len(order))}
 	fds := make([]int, 0, len(order))
 	for _, k := range order {
@@ -218,7 +341,7 @@ func (s *sending) exchange() error {
 			continue
 		}
 		pre.Conns = append(pre.Conns, handoff.Conn{Key: k})
-		sent[k] = true
+		sent[k] = c.Conn
 		fds = append(fds, fd)
 	}
 	h.mu.Unlock()
@@ -243,45 +366,9 @@ func (s *sending) exchange() error {
 	// nothing changes between the image and the new process.
 	start := time.Now()
 	s.held = h.r.holdListeners()
-	h.mu.Lock()
-	ckeys := h.conns.keys()
-	conns := make([]Conn, len(ckeys))
-	for i, k := range ckeys {
-		conns[i], _ = h.conns.get(k)
-	}
-	mkeys := h.machines.keys()
-	refs := make([]actor.Ref, len(mkeys))
-	for i, k := range mkeys {
-		refs[i], _ = h.machines.get(k)
-	}
-	h.mu.Unlock()
-
 	ctx, cancel := context.WithTimeout(s.ctx, h.cfg.timeout)
 	defer cancel()
-	unread := make([][]byte, len(conns))
-	paused := make([]bool, len(conns))
-	gone := make([]bool, len(conns))
-	// A Pause mostly waits for its reader's goroutine to be woken and to
-	// answer: many at once, so that the pause is bound by CPU, not by the
-	// latency of one wake-up after the other.
-	err = parallelN(len(conns), pauseWorkers, func(i int) error {
-		b, err := conns[i].Pause(ctx)
-		if errors.Is(err, net.ErrClosed) {
-			gone[i] = true // it ended meanwhile: nothing to hand over
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("upgrade: handoff: pause connection %q: %w", ckeys[i], err)
-		}
-		unread[i], paused[i] = b, true
-		return nil
-	})
-	for i, p := range paused {
-		if p {
-			s.conns = append(s.conns, conns[i])
-			s.connKeys = append(s.connKeys, ckeys[i])
-		}
-	}
+	p, mkeys, refs, err := s.pauseConns(ctx, sent)
 	if err != nil {
 		return err
 	}
@@ -315,7 +402,7 @@ func (s *sending) exchange() error {
 		return err
 	}
 	s.steps = append(s.steps, time.Since(start))
-	st := handoff.State{Conns: make([]handoff.Conn, 0, len(conns))}
+	st := handoff.State{Conns: make([]handoff.Conn, 0, len(p))}
 	for i, img := range images {
 		if alive[i] {
 			st.Machines = append(st.Machines, toWire(mkeys[i], img))
@@ -323,22 +410,24 @@ func (s *sending) exchange() error {
 		}
 	}
 	fds = fds[:0]
-	for i, cn := range conns {
-		if gone[i] {
+	for _, pc := range p {
+		st.Conns = append(st.Conns, handoff.Conn{Key: pc.key, Owner: pc.c.Owner, Unread: pc.unread, Meta: pc.c.Meta})
+		s.unread += len(pc.unread)
+		if _, ok := sent[pc.key]; ok {
 			continue
 		}
-		st.Conns = append(st.Conns, handoff.Conn{Key: ckeys[i], Owner: cn.Owner, Unread: unread[i], Meta: cn.Meta})
-		s.unread += len(unread[i])
-		if sent[ckeys[i]] {
-			continue
-		}
-		fd, err := connFile(cn.Conn)
+		fd, err := connFile(pc.c.Conn)
 		if err != nil {
-			return fmt.Errorf("upgrade: handoff: connection %q: %w", ckeys[i], err)
+			return fmt.Errorf("upgrade: handoff: connection %q: %w", pc.key, err)
 		}
 		fds = append(fds, fd) // paused, so open until the end
 	}
-	if err := writeState(c, &st, fds); err != nil {
+	if h.cfg.release != nil {
+		// Taken with the machines suspended: an upgrade that moves them
+		// cannot commit meanwhile.
+		st.Releases = h.cfg.release.handoffReleases()
+	}
+	if err := writeStateVersion(c, &st, fds, format); err != nil {
 		return err
 	}
 	s.steps = append(s.steps, time.Since(start))
@@ -355,7 +444,11 @@ func (s *sending) exchange() error {
 }
 
 func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
-	body, err := handoff.Encode(st)
+	return writeStateVersion(c, st, fds, handoff.Version)
+}
+
+func writeStateVersion(c *net.UnixConn, st *handoff.State, fds []int, v uint16) error {
+	body, err := handoff.EncodeVersion(st, v)
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func runHandoffServer() error {
 		return err
 	}
 	if fault == "format" {
-		h.cfg.format = handoff.Version + 1
+		h.cfg.minFormat = handoff.Version + 1
 	}
 	if stage, ok := strings.CutPrefix(fault, "exit:"); ok {
 		h.cfg.fault = func(s string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
 )
 
 // These tests run both sides of a handoff in one process, the old one's
@@ -171,7 +172,7 @@ func TestHandoffRefusedFormat(t *testing.T) {
 	reply, done := old.upgrade(t)
 	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
 	nw.h.cfg.parentPID = func() int { return old.r.pid }
-	nw.h.cfg.format++
+	nw.h.cfg.minFormat = handoff.Version + 1 // a build that reads only a newer format
 	_, err := nw.h.Receive(context.Background())
 	require.ErrorIs(t, err, ErrHandoff)
 	reply <- errors.New("child exited")

@@ -1,94 +1,62 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
+	"slices"
+	"time"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
-	"github.com/hotline-go/hotline/fsm"
-	"github.com/hotline-go/hotline/plugin"
+	"github.com/hotline-go/hotline/upgrade"
 )
 
-// phonePlugins names the plugin binary of each version of the phone
-// machine, oldest first, as the Makefile builds them into bin/plugins.
-var phonePlugins = []struct{ version, binary string }{
-	{"v1", "phone-v1"},
-	{"v2", "phone-v2"},
-}
+// pluginIdleStop is how long a phone version's plugin process runs on
+// after the last phone on that version left it (plugin.WithIdleStop). A
+// rollback or a canary's retreat soon after an upgrade then finds the old
+// version's process running, instead of starting one while the phones
+// are suspended; a binary restart's new process, which restores each
+// phone by stopping the machine Receive restored and starting it again
+// under the release handler, does not stop and start a process for each
+// phone. A minute covers the demo's and an operator's upgrade, watch and
+// rollback; an idle plugin process costs a few megabytes, not a thread.
+const pluginIdleStop = time.Minute
 
-// sumsFile is the file of the plugins' checksums in the plugins directory,
-// in the format of sha256sum: "<hex>  <name>" a line.
-const sumsFile = "SHA256SUMS"
-
-// phoneVersions returns the versions of the phone machine, oldest first:
-// those compiled into this binary (inProcess), or those of the plugins in
-// dir, loaded through one Loader, whose checksums dir/SHA256SUMS gives.
-// The returned close stops the plugins' processes: call it once no
-// machine runs their code (after the System's shutdown); it is a no-op in
-// process.
-func phoneVersions(ctx context.Context, inProcess bool, dir string, log *slog.Logger) ([]fsm.Code, func() error, error) {
+// registerPhones registers the versions of the phone machine with rh:
+// those compiled into this binary (inProcess), or those of the plugin
+// binaries in dir, whose checksums dir/SHA256SUMS gives
+// (upgrade.ReleaseHandler.ScanPlugins checks each binary and learns which
+// versions it serves; a version's process starts when a phone first needs
+// it). It returns the versions, oldest first.
+func registerPhones(ctx context.Context, rh *upgrade.ReleaseHandler, inProcess bool, dir string, log *slog.Logger) ([]string, error) {
 	if inProcess {
-		return []fsm.Code{phone.V1(), phone.V2()}, func() error { return nil }, nil
+		if err := rh.Register(phone.V1()); err != nil {
+			return nil, err
+		}
+		if err := rh.Register(phone.V2()); err != nil {
+			return nil, err
+		}
+		return []string{"v1", "v2"}, nil
 	}
-	sums, err := readSums(filepath.Join(dir, sumsFile))
+	scan, err := rh.ScanPlugins(ctx, dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("plugins: %w", err)
+		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	l := plugin.NewLoader(plugin.WithLogger(log), plugin.WithMachine("phone"))
-	codes := make([]fsm.Code, 0, len(phonePlugins))
-	for _, pp := range phonePlugins {
-		sum, ok := sums[pp.binary]
-		if !ok {
-			return nil, nil, errors.Join(fmt.Errorf("plugins: %s: no checksum for %s", filepath.Join(dir, sumsFile), pp.binary), l.Close())
-		}
-		p, err := l.Load(ctx, filepath.Join(dir, pp.binary), sum, plugin.WithName(pp.binary))
-		if err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("plugins: %w", err), l.Close())
-		}
-		c, err := p.Code(pp.version)
-		if err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("plugins: %w", err), l.Close())
-		}
-		log.Info("loaded plugin", "binary", pp.binary, "version", pp.version, "plugin_pid", p.PID())
-		codes = append(codes, c)
+	for _, pv := range scan.Added {
+		log.Info("registered plugin", "binary", filepath.Base(pv.Path), "machine", pv.Machine, "version", pv.Version, "sha256", pv.Checksum)
 	}
-	return codes, l.Close, nil
-}
-
-// readSums reads a file in the format of sha256sum's output: a checksum in
-// hex, a space, a space or '*' (binary mode), and a file name, a line.
-func readSums(path string) (map[string][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sums := make(map[string][]byte)
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	var versions []string
+	for _, ms := range rh.Status() {
+		if ms.Machine != phone.Name {
 			continue
 		}
-		hex, name, ok := strings.Cut(line, " ")
-		name = strings.TrimPrefix(strings.TrimPrefix(name, " "), "*")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("%s:%d: not \"<sha256>  <name>\"", path, n)
+		for _, v := range ms.Versions {
+			versions = append(versions, v.Version)
 		}
-		sum, err := plugin.ParseChecksum(hex)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		sums[filepath.Base(name)] = sum
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	if !slices.Contains(versions, "v1") {
+		return nil, fmt.Errorf("plugins: %s: no plugin serves %s v1 (have %v)", dir, phone.Name, versions)
 	}
-	return sums, nil
+	return versions, nil
 }

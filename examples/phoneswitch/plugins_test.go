@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline-go/hotline/upgrade"
 )
 
 // buildWithPlugins compiles this command, phone-v1 and phone-v2 into dir
@@ -39,7 +41,7 @@ func buildWithPlugins(t *testing.T, dir string) string {
 		sum := sha256.Sum256(b)
 		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(plugins, sumsFile), []byte(sums.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(plugins, upgrade.PluginSums), []byte(sums.String()), 0o644))
 	return filepath.Join(dir, "phoneswitch")
 }
 
@@ -53,9 +55,11 @@ func TestPluginHosted(t *testing.T) {
 	t.Run("demo", func(t *testing.T) { testDemo(t, exe, "--in-process=false") })
 }
 
-var loadedPID = regexp.MustCompile(`"loaded plugin" pid=\d+ binary=(phone-v[12]) version=v[12] plugin_pid=(\d+)`)
+var registered = regexp.MustCompile(`"registered plugin" pid=(\d+) binary=(phone-v[12]) machine=phone version=(v[12]) sha256=[0-9a-f]{64}`)
 
-var startedPID = regexp.MustCompile(`"plugin started" pid=\d+ plugin=(phone-v[12]) pid=(\d+)`)
+// startedPID matches the log line of a plugin process started: the
+// switch's pid, the plugin's name, the plugin process's pid.
+var startedPID = regexp.MustCompile(`"plugin started" pid=(\d+) plugin=(phone-v[12]) pid=(\d+)`)
 
 func testPluginCall(t *testing.T, exe string) {
 	ctx := context.Background()
@@ -79,16 +83,7 @@ func testPluginCall(t *testing.T, exe string) {
 	})
 	logText, err := os.ReadFile(sw.log)
 	require.NoError(t, err)
-	found := loadedPID.FindAllStringSubmatch(string(logText), -1)
-	require.Len(t, found, 2, "both plugins loaded:\n%s", logText)
-	var pids []int
-	for _, m := range found {
-		pid, err := strconv.Atoi(m[2])
-		require.NoError(t, err)
-		require.NotZero(t, pid, m[1])
-		require.False(t, exited(pid), m[1])
-		pids = append(pids, pid)
-	}
+	require.Len(t, registered.FindAllStringSubmatch(string(logText), -1), 2, "both plugins registered:\n%s", logText)
 
 	cfg := loadConfig{addr: addr, frameInterval: 2 * time.Millisecond, callLength: time.Minute}
 	a, err := connectPhone(ctx, cfg, "1000")
@@ -154,21 +149,23 @@ func testPluginCall(t *testing.T, exe string) {
 	require.NoError(t, err)
 	require.Contains(t, restarted, "2 lines (2 phones) handed over live")
 	require.Eventually(t, func() bool { return exited(old) }, 5*time.Second, 10*time.Millisecond)
-	for _, pid := range pids {
+	for _, pid := range startedBy(t, sw.log, old) {
 		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "plugin pid %d outlives its switch", pid)
 	}
 	logText, err = os.ReadFile(sw.log)
 	require.NoError(t, err)
-	found = loadedPID.FindAllStringSubmatch(string(logText), -1)
-	require.Len(t, found, 4, "the new process loaded both plugins")
-	require.Contains(t, string(logText), `plugin=phone-v2 pid=`, "phone-v2 restarted")
-	pids = pids[:0]
-	for _, m := range found[2:] {
-		pid, err := strconv.Atoi(m[2])
-		require.NoError(t, err)
-		require.False(t, exited(pid), m[1])
-		pids = append(pids, pid)
-	}
+	require.Len(t, registered.FindAllStringSubmatch(string(logText), -1), 4, "the new process registered both plugins")
+	v2 = latestStarted(t, sw.log, "phone-v2")
+	require.False(t, exited(v2), "the new process runs phone-v2 for the phones it restored")
+	// The rollback history came along: a rollback goes back to v1, and an
+	// upgrade to v2 again, as in the old process.
+	out, err = ctlRun(t, exe, sw.admin, "rollback")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v2 to=v1 phones=2")
+	require.Equal(t, "v1", statusOf(t, a).Version)
+	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v2")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "from=v1 to=v2 phones=2")
 	s.flowing(10)
 	for _, p := range []*loadPhone{a, b} {
 		st := statusOf(t, p)
@@ -193,12 +190,31 @@ func testPluginCall(t *testing.T, exe string) {
 	logText, err = os.ReadFile(sw.log)
 	require.NoError(t, err)
 	started := startedPID.FindAllStringSubmatch(string(logText), -1)
-	require.GreaterOrEqual(t, len(started), 5, "two plugins, a restart after the upgrades and the kill, two in the new process")
+	require.GreaterOrEqual(t, len(started), 5, "two plugins probed, v1 for the phones, v2 at the upgrade, v2 after the kill, and the new process's")
 	for _, m := range started {
-		pid, err := strconv.Atoi(m[2])
+		pid, err := strconv.Atoi(m[3])
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "%s pid %d outlives the switch", m[1], pid)
+		require.Eventually(t, func() bool { return exited(pid) }, 5*time.Second, 10*time.Millisecond, "%s pid %d outlives the switch", m[2], pid)
 	}
+}
+
+// startedBy returns the pids of the plugin processes that the switch of
+// pid started, as its log says.
+func startedBy(t *testing.T, log string, pid int) []int {
+	t.Helper()
+	text, err := os.ReadFile(log)
+	require.NoError(t, err)
+	var pids []int
+	for _, m := range startedPID.FindAllStringSubmatch(string(text), -1) {
+		if m[1] != strconv.Itoa(pid) {
+			continue
+		}
+		p, err := strconv.Atoi(m[3])
+		require.NoError(t, err)
+		pids = append(pids, p)
+	}
+	require.NotEmpty(t, pids, "switch %d started no plugin", pid)
+	return pids
 }
 
 // latestStarted is the pid of the last process of the plugin named name
@@ -209,8 +225,8 @@ func latestStarted(t *testing.T, log, name string) int {
 	require.NoError(t, err)
 	pid := 0
 	for _, m := range startedPID.FindAllStringSubmatch(string(text), -1) {
-		if m[1] == name {
-			pid, err = strconv.Atoi(m[2])
+		if m[2] == name {
+			pid, err = strconv.Atoi(m[3])
 			require.NoError(t, err)
 		}
 	}
@@ -221,12 +237,12 @@ func latestStarted(t *testing.T, log, name string) int {
 // A plugin whose checksum is missing or wrong stops serve at start.
 func testPluginChecksum(t *testing.T, exe string) {
 	plugins := filepath.Join(filepath.Dir(exe), "plugins")
-	good, err := os.ReadFile(filepath.Join(plugins, sumsFile))
+	good, err := os.ReadFile(filepath.Join(plugins, upgrade.PluginSums))
 	require.NoError(t, err)
 	first, _, _ := strings.Cut(string(good), "\n")
 	wrong := strings.Repeat("0", 64) + "  phone-v1\n" + strings.SplitN(string(good), "\n", 2)[1]
 	for _, tt := range []struct{ name, sums, want string }{
-		{"missing", first + "\n", "no checksum for phone-v2"},
+		{"missing", first + "\n", "phone-v2: not listed in"},
 		{"mismatched", wrong, "checksum"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,7 +252,7 @@ func testPluginChecksum(t *testing.T, exe string) {
 			for _, n := range []string{"phone-v1", "phone-v2"} {
 				require.NoError(t, os.Symlink(filepath.Join(plugins, n), filepath.Join(pd, n)))
 			}
-			require.NoError(t, os.WriteFile(filepath.Join(pd, sumsFile), []byte(tt.sums), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(pd, upgrade.PluginSums), []byte(tt.sums), 0o644))
 			addr, err := freeAddr()
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -247,25 +263,4 @@ func testPluginChecksum(t *testing.T, exe string) {
 			require.Contains(t, string(out), tt.want)
 		})
 	}
-}
-
-func TestReadSums(t *testing.T) {
-	dir := t.TempDir()
-	a, b := strings.Repeat("ab", 32), strings.Repeat("0c", 32)
-	path := filepath.Join(dir, sumsFile)
-	require.NoError(t, os.WriteFile(path, []byte(a+"  phone-v1\n"+b+" *bin/plugins/phone-v2\n\n"), 0o644))
-	sums, err := readSums(path)
-	require.NoError(t, err)
-	require.Len(t, sums, 2)
-	require.Equal(t, a, hex.EncodeToString(sums["phone-v1"]))
-	require.Equal(t, b, hex.EncodeToString(sums["phone-v2"]))
-
-	for _, bad := range []string{"phone-v1\n", "abcd  phone-v1\n", a + "  \n"} {
-		require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
-		_, err := readSums(path)
-		require.Error(t, err, "%q", bad)
-		require.Contains(t, err.Error(), sumsFile+":1:")
-	}
-	_, err = readSums(filepath.Join(dir, "none"))
-	require.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
-	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/plugin"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -80,30 +80,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer r.Stop()
 
-	// After SIGHUP, the process this one replaces still answers on the
-	// admin socket (ours accepts nothing before Ready): start on the version
-	// it runs, not on --version, and restore its phones on that version
-	// (the handoff restores each machine under the last code it is given).
-	version := cfg.version
-	if v, ok := runningVersion(ctx, cfg.admin); ok && v != version {
-		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
-		version = v
-	}
-	// The plugins' processes stop after the machines (deferred before the
-	// System's shutdown, so run after it), whether serve drains or fails.
-	versions, closePlugins, err := phoneVersions(ctx, cfg.inProcess, cfg.plugins, log)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer func() {
-		if err := closePlugins(); err != nil {
-			log.Error("stop plugins", "err", err)
-		}
-	}()
-	codes := versions
-	if i := slices.IndexFunc(versions, func(c fsm.Code) bool { return c.Version() == version }); i >= 0 {
-		codes = versions[:i+1]
-	}
 	sys := actor.NewSystem(actor.WithLogger(log))
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -113,11 +89,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 	// The release handler knows every phone version and starts every
-	// phone; it runs the upgrades, rollbacks and the admin API. It closes
-	// after the switch has stopped the phones (deferred later, run
-	// earlier), before the plugins stop.
+	// phone; it runs the upgrades, rollbacks and the admin API, and the
+	// plugins' processes (it stops them as it closes). It closes after the
+	// switch has stopped the phones (deferred later, run earlier).
 	metrics := &upgrade.PromMetrics{}
-	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics))
+	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics),
+		upgrade.WithPluginOptions(plugin.WithLogger(log), plugin.WithIdleStop(pluginIdleStop)))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -128,19 +105,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("close the release handler", "err", err)
 		}
 	}()
-	for _, c := range versions {
-		if err := rh.Register(c); err != nil {
-			return fmt.Errorf("serve: %w", err)
+	versions, err := registerPhones(ctx, rh, cfg.inProcess, cfg.plugins, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if !slices.Contains(versions, cfg.version) {
+		return fmt.Errorf("serve: --version %s: the phone machine has %v", cfg.version, versions)
+	}
+	if cfg.version != versions[0] {
+		// No phone runs yet: this only makes the version the one new
+		// phones start on. After SIGHUP, the handoff then sets the
+		// versions of the process this one replaces (current, permanent,
+		// rollback history), whatever the flag says.
+		if _, err := rh.Upgrade(ctx, phone.Name, cfg.version, upgrade.By("serve --version")); err != nil {
+			return fmt.Errorf("serve: --version %s: %w", cfg.version, err)
 		}
 	}
-	if version != versions[0].Version() {
-		// No phone runs yet: this only makes version the one new phones
-		// (and the phones handed over) start on.
-		if _, err := rh.Upgrade(ctx, phone.Name, version, upgrade.By("serve --version")); err != nil {
-			return fmt.Errorf("serve: --version %s: %w", version, err)
-		}
-	}
-	h, err := upgrade.NewHandoff(r, sys, upgrade.WithCodes(codes...))
+	h, err := upgrade.NewHandoff(r, sys, upgrade.WithReleaseHandler(rh))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -251,32 +232,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := r.Ready(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", version)
+	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", currentVersion(rh))
 	if err := r.Run(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
-}
-
-// runningVersion asks a switch already serving on the admin socket for the
-// version its phones start on; false if none answers.
-func runningVersion(ctx context.Context, socket string) (string, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := upgrade.DialAdmin(ctx, socket)
-	if err != nil {
-		return "", false
-	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return "", false
-	}
-	for _, ms := range st {
-		if ms.Machine == phone.Name && ms.Current != "" {
-			return ms.Current, true
-		}
-	}
-	return "", false
 }
 
 // removeStaleSocket removes the admin socket file left by a switch that
@@ -296,4 +256,14 @@ func removeStaleSocket(ctx context.Context, path string) error {
 		return nil
 	}
 	return os.Remove(path)
+}
+
+// currentVersion is the version new phones start on.
+func currentVersion(rh *upgrade.ReleaseHandler) string {
+	for _, ms := range rh.Status() {
+		if ms.Machine == phone.Name {
+			return ms.Current
+		}
+	}
+	return ""
 }

@@ -169,11 +169,38 @@ func size(s *State) int {
 		str(c.Key)
 		str(c.Owner)
 	}
+	for i := range s.Releases {
+		rl := &s.Releases[i]
+		n += 1 + 5
+		str(rl.Machine)
+		str(rl.Current)
+		str(rl.Permanent)
+		for _, h := range rl.History {
+			str(h)
+		}
+	}
 	return n
 }
 
-func appendState(b []byte, s *State) []byte {
-	b = append(b, 0x92)
+func appendRelease(b []byte, r *Release) []byte {
+	b = append(b, 0x94)
+	b = appendString(b, r.Machine)
+	b = appendString(b, r.Current)
+	b = appendString(b, r.Permanent)
+	b, _ = appendSliceLen(b, r.History)
+	for _, h := range r.History {
+		b = appendString(b, h)
+	}
+	return b
+}
+
+// appendState writes s in format v (1 or 2: checked by the caller).
+func appendState(b []byte, s *State, v uint16) []byte {
+	if v == 1 {
+		b = append(b, 0x92)
+	} else {
+		b = append(b, 0x93)
+	}
 	b, _ = appendSliceLen(b, s.Machines)
 	for i := range s.Machines {
 		b = appendMachine(b, &s.Machines[i])
@@ -181,6 +208,13 @@ func appendState(b []byte, s *State) []byte {
 	b, _ = appendSliceLen(b, s.Conns)
 	for i := range s.Conns {
 		b = appendConn(b, &s.Conns[i])
+	}
+	if v == 1 {
+		return b
+	}
+	b, _ = appendSliceLen(b, s.Releases)
+	for i := range s.Releases {
+		b = appendRelease(b, &s.Releases[i])
 	}
 	return b
 }
@@ -430,7 +464,10 @@ func (r *reader) machine() Machine {
 
 func (r *reader) state() State {
 	var s State
-	r.array(2)
+	fields := r.length("array", 1) // 2 in format 1, 3 in format 2: Decode checked
+	if r.err == nil && fields != 2 && fields != 3 {
+		r.fail(fmt.Errorf("a state of %d fields", fields))
+	}
 	if !r.nil() {
 		s.Machines = make([]Machine, r.length("array", 11))
 		for i := range s.Machines {
@@ -443,6 +480,20 @@ func (r *reader) state() State {
 			r.array(4)
 			c := &s.Conns[i]
 			c.Key, c.Owner, c.Unread, c.Meta = r.string(), r.string(), r.bin(), r.bin()
+		}
+	}
+	if fields == 3 && !r.nil() {
+		s.Releases = make([]Release, r.length("array", 5))
+		for i := range s.Releases {
+			r.array(4)
+			rl := &s.Releases[i]
+			rl.Machine, rl.Current, rl.Permanent = r.string(), r.string(), r.string()
+			if !r.nil() {
+				rl.History = make([]string, r.length("array", 1))
+				for j := range rl.History {
+					rl.History[j] = r.string()
+				}
+			}
 		}
 	}
 	return s

@@ -77,6 +77,19 @@ func randomState(r *rand.Rand) handoff.State {
 	for i := range s.Conns {
 		s.Conns[i] = handoff.Conn{Key: str(), Owner: str(), Unread: bin(), Meta: bin()}
 	}
+	if r.IntN(3) > 0 {
+		s.Releases = make([]handoff.Release, count())
+	}
+	for i := range s.Releases {
+		rl := handoff.Release{Machine: str(), Current: str(), Permanent: str()}
+		if r.IntN(3) > 0 {
+			rl.History = make([]string, count())
+			for j := range rl.History {
+				rl.History[j] = str()
+			}
+		}
+		s.Releases[i] = rl
+	}
 	return s
 }
 

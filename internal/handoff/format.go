@@ -7,10 +7,17 @@ import (
 	"io"
 )
 
-// Version is the handoff format this build writes and reads. Bump it for
-// any change to [State] or to the exchange; a new process refuses a header
-// of another version before the old one lets go of anything.
-const Version uint16 = 1
+// Version is the newest handoff format this build writes and reads; it
+// reads every version from [MinVersion] on. Bump it for any change to
+// [State] or to the exchange; a new process refuses a header of a version
+// it cannot read before the old one lets go of anything.
+//
+// Version 2 added [State.Releases]. A State without Releases is written
+// as version 1 ([EncodeVersion]), which builds of version 1 read.
+const Version uint16 = 2
+
+// MinVersion is the oldest format this build reads.
+const MinVersion uint16 = 1
 
 // Magic begins every handoff.
 const Magic = "HLHO"
@@ -51,6 +58,20 @@ type State struct {
 	Machines []Machine
 	// Conns are the connections; Conns[i] travels as the i-th file.
 	Conns []Conn
+	// Releases are the release handler's versions, a machine name each
+	// (format 2; none in format 1).
+	Releases []Release
+}
+
+// Release is what a release handler knows of the versions of one machine
+// name: the current and permanent ones, and the earlier current versions
+// that rollbacks go back to, oldest first.
+type Release struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Machine   string
+	Current   string
+	Permanent string
+	History   []string
 }
 
 // Machine is one machine's image (see fsm.Image).
@@ -96,22 +117,33 @@ type Conn struct {
 	Meta     []byte
 }
 
-// Encode returns s as msgpack, map keys sorted: equal States encode to
-// equal bytes.
-func Encode(s *State) ([]byte, error) {
-	b := appendState(make([]byte, 0, size(s)), s)
+// Encode returns s as msgpack in format [Version], map keys sorted: equal
+// States encode to equal bytes.
+func Encode(s *State) ([]byte, error) { return EncodeVersion(s, Version) }
+
+// EncodeVersion is [Encode] in format v: version 1 has no Releases, and
+// refuses a State with some.
+func EncodeVersion(s *State, v uint16) ([]byte, error) {
+	switch {
+	case v < MinVersion || v > Version:
+		return nil, fmt.Errorf("handoff: encode: %w: %d", ErrVersion, v)
+	case v == 1 && len(s.Releases) > 0:
+		return nil, fmt.Errorf("handoff: encode: format 1 cannot carry the release handler's versions")
+	}
+	b := appendState(make([]byte, 0, size(s)), s, v)
 	if len(b) > MaxBody {
 		return nil, fmt.Errorf("handoff: encode: state of %d bytes is too large", len(b))
 	}
 	return b, nil
 }
 
-// Decode decodes a State body of [Version]. It returns an error wrapping
+// Decode decodes a State body of any version from [MinVersion] to
+// [Version] (each has its number of fields). It returns an error wrapping
 // ErrFormat for anything else, never allocates much more than len(b), and
 // never panics.
 func Decode(b []byte) (State, error) {
-	if len(b) == 0 || b[0] != 0x92 { // an array of State's two fields
-		return State{}, fmt.Errorf("%w: not a state of format %d", ErrFormat, Version)
+	if len(b) == 0 || (b[0] != 0x92 && b[0] != 0x93) { // an array of State's fields: two in format 1, three in 2
+		return State{}, fmt.Errorf("%w: not a state of format %d to %d", ErrFormat, MinVersion, Version)
 	}
 	r := reader{b: b, total: len(b)}
 	s := r.state()
@@ -142,7 +174,7 @@ func WriteHeader(w io.Writer, v uint16) error {
 
 // ReadHeader reads a header and returns its version: an error wrapping
 // ErrFormat for bad magic, ErrVersion (with the version) for a version
-// other than want (the reader's: [Version]).
+// older than [MinVersion] or newer than want (the reader's: [Version]).
 func ReadHeader(r io.Reader, want uint16) (uint16, error) {
 	var h [6]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -152,8 +184,8 @@ func ReadHeader(r io.Reader, want uint16) (uint16, error) {
 		return 0, fmt.Errorf("%w: bad magic %q", ErrFormat, h[:4])
 	}
 	v := binary.BigEndian.Uint16(h[4:])
-	if v != want {
-		return v, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, want)
+	if v < MinVersion || v > want {
+		return v, fmt.Errorf("%w: %d (this build reads %d to %d)", ErrVersion, v, MinVersion, want)
 	}
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,26 +32,57 @@ func sample() handoff.State {
 	}
 }
 
-// The bytes of a State are fixed by the format version: a change here is
-// a change of format, and needs a new handoff.Version.
-func TestGolden(t *testing.T) {
+// sampleV2 is sample with what format 2 adds.
+func sampleV2() handoff.State {
 	s := sample()
+	s.Releases = []handoff.Release{
+		{Machine: "echo", Current: "v2", Permanent: "v1", History: []string{"v1", "v3"}},
+		{Machine: "other", Current: "a", Permanent: "a"},
+	}
+	return s
+}
+
+// The bytes of a State are fixed by the format version: a change here is
+// a change of format, and needs a new handoff.Version. Each version keeps
+// its golden file; this build writes and reads them all.
+func TestGolden(t *testing.T) {
+	for _, tt := range []struct {
+		v     uint16
+		state handoff.State
+	}{
+		{1, sample()},
+		{2, sampleV2()},
+	} {
+		t.Run(fmt.Sprintf("v%d", tt.v), func(t *testing.T) {
+			b, err := handoff.EncodeVersion(&tt.state, tt.v)
+			require.NoError(t, err)
+			var h bytes.Buffer
+			require.NoError(t, handoff.WriteHeader(&h, tt.v))
+			got := hex.Dump(h.Bytes()) + hex.Dump(b)
+			path := filepath.Join("testdata", fmt.Sprintf("state-v%d.hex", tt.v))
+			if *update {
+				require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, string(want), got)
+
+			v, err := handoff.ReadHeader(&h, handoff.Version)
+			require.NoError(t, err)
+			require.Equal(t, tt.v, v)
+			back, err := handoff.Decode(b)
+			require.NoError(t, err)
+			require.Equal(t, tt.state, back)
+		})
+	}
+	s := sampleV2()
+	_, err := handoff.EncodeVersion(&s, 1)
+	require.ErrorContains(t, err, "format 1 cannot carry")
+	_, err = handoff.EncodeVersion(&s, handoff.Version+1)
+	require.ErrorIs(t, err, handoff.ErrVersion)
 	b, err := handoff.Encode(&s)
 	require.NoError(t, err)
-	var h bytes.Buffer
-	require.NoError(t, handoff.WriteHeader(&h, handoff.Version))
-	got := hex.Dump(h.Bytes()) + hex.Dump(b)
-	path := filepath.Join("testdata", "state-v1.hex")
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Equal(t, string(want), got)
-
-	back, err := handoff.Decode(b)
-	require.NoError(t, err)
-	require.Equal(t, s, back)
+	require.Equal(t, byte(0x93), b[0], "Encode writes the newest format")
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -78,15 +110,25 @@ func TestDecodeErrors(t *testing.T) {
 func TestHeader(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, handoff.WriteHeader(&b, handoff.Version))
-	require.Equal(t, []byte{'H', 'L', 'H', 'O', 0, 1}, b.Bytes())
+	require.Equal(t, []byte{'H', 'L', 'H', 'O', 0, 2}, b.Bytes())
 	v, err := handoff.ReadHeader(&b, handoff.Version)
 	require.NoError(t, err)
 	require.Equal(t, handoff.Version, v)
 
-	require.NoError(t, handoff.WriteHeader(&b, 7))
+	require.NoError(t, handoff.WriteHeader(&b, 1))
 	v, err = handoff.ReadHeader(&b, handoff.Version)
-	require.ErrorIs(t, err, handoff.ErrVersion)
-	require.Equal(t, uint16(7), v)
+	require.NoError(t, err, "format 1 is read too")
+	require.Equal(t, uint16(1), v)
+
+	for _, bad := range []uint16{0, 3, 7} {
+		require.NoError(t, handoff.WriteHeader(&b, bad))
+		v, err = handoff.ReadHeader(&b, handoff.Version)
+		require.ErrorIs(t, err, handoff.ErrVersion)
+		require.Equal(t, bad, v)
+	}
+	require.NoError(t, handoff.WriteHeader(&b, 2))
+	_, err = handoff.ReadHeader(&b, 1)
+	require.ErrorIs(t, err, handoff.ErrVersion, "a build of format 1 refuses format 2")
 
 	_, err = handoff.ReadHeader(strings.NewReader("HTTP/1"), handoff.Version)
 	require.ErrorIs(t, err, handoff.ErrFormat)

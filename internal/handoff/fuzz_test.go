@@ -16,7 +16,12 @@ func FuzzDecode(f *testing.F) {
 	b, err := handoff.Encode(&s)
 	require.NoError(f, err)
 	f.Add(b)
+	v2 := sampleV2()
+	b, err = handoff.Encode(&v2)
+	require.NoError(f, err)
+	f.Add(b)
 	f.Add([]byte{0x92, 0x90, 0x90})
+	f.Add([]byte{0x93, 0x90, 0x90, 0x91, 0x94, 0xa0, 0xa0, 0xa0, 0x91, 0xa0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s, err := handoff.Decode(in)

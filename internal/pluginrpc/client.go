@@ -118,20 +118,25 @@ func (c *Client) Stats() Stats {
 // the plugin; its answer is dropped); [ErrTooLarge]; or an error of
 // [Client.Start].
 func (c *Client) Call(ctx context.Context, key, method string, body []byte) ([]byte, error) {
+	out, _, err := c.call(ctx, key, method, body)
+	return out, err
+}
+
+// call is Call, which also returns the process the call went to (nil if
+// none ran).
+func (c *Client) call(ctx context.Context, key, method string, body []byte) ([]byte, *proc, error) {
 	p, err := c.proc(ctx)
 	if err != nil {
-		return nil, c.wrap(err)
+		return nil, nil, c.wrap(err)
 	}
+	out, err := c.callOn(ctx, p, key, method, body)
+	return out, p, err
+}
+
+func (c *Client) callOn(ctx context.Context, p *proc, key, method string, body []byte) ([]byte, error) {
 	req := wire.Request{Key: key, Method: method, Body: body}
 	resp, err := p.conn.roundTrip(ctx, &req, c.cfg.callTimeout)
 	if err != nil {
-		if died := (*diedError)(nil); errors.As(err, &died) {
-			// The conn tells the Client of its death after it wakes its
-			// calls: do it now (once; a second time does nothing), or a
-			// redelivery could find this dead process still current and
-			// spend every delivery on it within a millisecond.
-			c.onDeath(p, died)
-		}
 		return nil, c.wrap(err)
 	}
 	if c.failures.Load() != 0 {
@@ -153,12 +158,20 @@ func (c *Client) Call(ctx context.Context, key, method string, body []byte) ([]b
 // calls: what a handler needs comes in the call, and what it changes goes
 // back in the answer. A call that died on every delivery fails with
 // [ErrCrashLoop], wrapping the last cause.
+//
+// Each delivery goes to a process other than the one the last died in:
+// the conn wakes the calls in flight as it dies, and a woken Do must not
+// find the dead process still current (before the conn has told the
+// Client) and spend every delivery on it at once, so Do retires it first.
 func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byte, error) {
 	for n := 1; ; n++ {
-		out, err := c.Call(ctx, key, method, body)
+		out, p, err := c.call(ctx, key, method, body)
 		var died *diedError
 		if !errors.As(err, &died) {
 			return out, err
+		}
+		if p != nil {
+			c.onDeath(p, died) // a no-op if the conn has told the Client already
 		}
 		if n > c.cfg.redeliveries {
 			return nil, &Error{Plugin: c.cfg.name,

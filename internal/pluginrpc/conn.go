@@ -401,8 +401,16 @@ func (c *conn) die(cause error) {
 	err := c.err
 	c.mu.Unlock()
 	_ = c.nc.Close()
+	if dieHook != nil && !dieHook() {
+		return
+	}
 	c.onDeath(err)
 }
+
+// dieHook, if set, runs in die after the calls in flight were woken, and
+// says whether die tells the Client; a test seam, to play a Client told
+// late (here: never).
+var dieHook func() bool
 
 // close kills the conn with ErrClosed.
 func (c *conn) close() {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -339,4 +340,42 @@ func TestOrphanExits(t *testing.T) {
 	requireGone(t, pid)
 	_, err := c.Call(context.Background(), "k", "echo", nil)
 	require.True(t, err == nil || errors.Is(err, ErrPluginDied), "%v", err)
+}
+
+// A call in flight when the plugin dies is woken before the Client learns
+// of the death: its next delivery must not go to the dead process (whose
+// conn fails it at once), or every delivery is spent in an instant and
+// the call fails with ErrCrashLoop. Here the conn of the killed process
+// never tells the Client, the latest it could.
+func TestRedeliveryNotToTheDeadProcess(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	marker := filepath.Join(t.TempDir(), "marker")
+	var dies atomic.Int32
+	dieHook = func() bool { return dies.Add(1) > 1 } // the first death is not told
+	t.Cleanup(func() { dieHook = nil })
+
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() {
+		defer close(done)
+		out, err = c.Do(ctx, "m1", "mark", []byte(marker))
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	<-done
+
+	require.NoError(t, err, "delivered again to a new process")
+	require.Equal(t, "marked", string(out))
+	require.Equal(t, int32(1), dies.Load())
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths, "counted by Do")
+	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
 }
