@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,11 +29,12 @@ const sumsFile = "SHA256SUMS"
 
 // phoneVersions returns the versions of the phone machine, oldest first:
 // those compiled into this binary (inProcess), or those of the plugins in
-// dir, loaded through one Loader, whose checksums dir/SHA256SUMS gives.
+// dir, loaded through one Loader (with opts), whose checksums
+// dir/SHA256SUMS gives.
 // The returned close stops the plugins' processes: call it once no
 // machine runs their code (after the System's shutdown); it is a no-op in
 // process.
-func phoneVersions(ctx context.Context, inProcess bool, dir string, log *slog.Logger) ([]fsm.Code, func() error, error) {
+func phoneVersions(ctx context.Context, inProcess bool, dir string, log *slog.Logger, opts ...plugin.Option) ([]fsm.Code, func() error, error) {
 	if inProcess {
 		return []fsm.Code{phone.V1(), phone.V2()}, func() error { return nil }, nil
 	}
@@ -40,7 +42,7 @@ func phoneVersions(ctx context.Context, inProcess bool, dir string, log *slog.Lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("plugins: %w", err)
 	}
-	l := plugin.NewLoader(plugin.WithLogger(log), plugin.WithMachine("phone"))
+	l := plugin.NewLoader(append([]plugin.Option{plugin.WithLogger(log), plugin.WithMachine("phone")}, opts...)...)
 	codes := make([]fsm.Code, 0, len(phonePlugins))
 	for _, pp := range phonePlugins {
 		sum, ok := sums[pp.binary]
@@ -91,4 +93,13 @@ func readSums(path string) (map[string][]byte, error) {
 		return nil, err
 	}
 	return sums, nil
+}
+
+// fileSum returns the SHA-256 of a file in hex, as sha256sum writes it.
+func fileSum(path string) (string, error) {
+	sum, err := plugin.FileChecksum(path)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum), nil
 }
