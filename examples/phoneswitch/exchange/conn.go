@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -83,11 +84,28 @@ func (c *conn) enqueue(lines ...string) {
 			t.Stop()
 			return
 		case <-t.C:
-			c.s.counters.slow.Add(1)
-			c.close("slow consumer: write queue full")
+			c.dropSlow("write queue full for " + c.s.cfg.stallTimeout.String())
 			return
 		}
 	}
+}
+
+// dropSlow closes the connection of a client that does not read what the
+// switch writes, counted and logged with the reason.
+func (c *conn) dropSlow(reason string) {
+	c.s.counters.slow.Add(1)
+	c.s.log.Warn("exchange: dropping a line that does not read", "remote", c.nc.RemoteAddr(), "reason", reason)
+	c.close("slow consumer: " + reason)
+}
+
+// writeFailed closes the connection after a failed write: a write blocked
+// for the stall timeout is a slow consumer.
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.dropSlow("a write blocked for " + c.s.cfg.stallTimeout.String())
+		return
+	}
+	c.close("write: " + err.Error())
 }
 
 func (c *conn) write() {
@@ -114,11 +132,11 @@ func (c *conn) write() {
 		}
 		for {
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return
 			}
 			if _, err := bw.WriteString(l + "\n"); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return
 			}
 			if len(c.out) == 0 {
@@ -127,7 +145,7 @@ func (c *conn) write() {
 			l = <-c.out
 		}
 		if err := bw.Flush(); err != nil {
-			c.close("write: " + err.Error())
+			c.writeFailed(err)
 			return
 		}
 	}
@@ -140,18 +158,18 @@ func (c *conn) writeQueued(bw *bufio.Writer) bool {
 		select {
 		case l := <-c.out:
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return false
 			}
 			if _, err := bw.WriteString(l + "\n"); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return false
 			}
 			continue
 		default:
 		}
 		if err := bw.Flush(); err != nil {
-			c.close("write: " + err.Error())
+			c.writeFailed(err)
 			return false
 		}
 		return true
