@@ -53,8 +53,10 @@ func newConn(s *Switch, nc net.Conn) *conn {
 }
 
 // close ends the connection: the writer stops, the reader's read fails.
-func (c *conn) close(reason string) {
+// It reports whether this call closed it (false: it was closed already).
+func (c *conn) close(reason string) (closed bool) {
 	c.closeOnce.Do(func() {
+		closed = true
 		c.s.log.Debug("exchange: connection closed", "remote", c.nc.RemoteAddr(), "reason", reason)
 		close(c.done)
 		c.cancel()
@@ -62,6 +64,7 @@ func (c *conn) close(reason string) {
 			c.s.log.Debug("exchange: close", "err", err)
 		}
 	})
+	return closed
 }
 
 // enqueue queues lines for the writer, in order. It waits while the queue
@@ -93,9 +96,10 @@ func (c *conn) enqueue(lines ...string) {
 // dropSlow closes the connection of a client that does not read what the
 // switch writes, counted and logged with the reason.
 func (c *conn) dropSlow(reason string) {
-	c.s.counters.slow.Add(1)
-	c.s.log.Warn("exchange: dropping a line that does not read", "remote", c.nc.RemoteAddr(), "reason", reason)
-	c.close("slow consumer: " + reason)
+	if c.close("slow consumer: " + reason) {
+		c.s.counters.slow.Add(1)
+		c.s.log.Warn("exchange: dropped a line that does not read", "remote", c.nc.RemoteAddr(), "reason", reason)
+	}
 }
 
 // writeFailed closes the connection after a failed write: a write blocked
