@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 TIMEOUT ?= 8m
 
-.PHONY: all build demo test vet fmt-check bench fuzz soak clean
+.PHONY: all build demo test vet fmt-check bench fuzz soak plot clean
 
 all: build
 
@@ -36,9 +36,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./supervisor/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/wire/ ./internal/pluginrpc/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./plugin/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./flags/
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/handoff/
 	$(GO) test -run '^$$' -bench BenchmarkHandoff -benchtime 5x -count=1 ./upgrade/
 	$(GO) test -run '^$$' -bench Upgrade10k -benchtime 10x -count=1 ./upgrade/
+	$(GO) test -run '^$$' -bench ShadowOverhead -benchtime 20000x -count=1 ./upgrade/
 	$(GO) run ./internal/benchprog/idlemem -n 1000000
 
 ## fuzz: every fuzz target, each for FUZZTIME (default 15s); what it finds lands in testdata/fuzz.
@@ -50,6 +52,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## plot: event latency across an all-at-once and a rolling upgrade, drawn into doc/upgrade-latency.png
+## (doc/latencyplot is its own module, so gonum/plot is not a dependency of Hotline).
+plot:
+	cd doc/latencyplot && $(GO) run . -o ../upgrade-latency.png
 
 clean:
 	rm -rf bin

@@ -119,6 +119,7 @@ func (a *actor) push(e envelope) error {
 			return ErrMailboxFull
 		}
 		old := mb.user.replaceOldest(&a.sys.segs, e)
+		mb.drops++
 		a.mu.Unlock()
 		a.failEnvelope(old, ErrMailboxFull)
 		return nil

@@ -16,6 +16,7 @@ type mailbox struct {
 	bound  int
 	policy Overflow
 	taken  int // messages moved to cur at the last refill; for the bound
+	drops  int // messages of user dropped for newer ones (DropOldest)
 
 	// Read by the running goroutine at every message: kept off the cache
 	// line that senders write.

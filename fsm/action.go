@@ -37,6 +37,11 @@ const (
 	ActionTimeout
 	ActionCancelTimeout
 	ActionStop
+
+	// The heads of a Result's actions (see Result): never in an action
+	// list that a handler or a Code sees.
+	headKeep ActionKind = 0xfe
+	headNext ActionKind = 0xff
 )
 
 // Kind returns what the action does.

@@ -12,7 +12,8 @@ import (
 type ChangeOption func(*changeConfig)
 
 type changeConfig struct {
-	down bool
+	down   bool
+	reload bool // see Reload
 }
 
 // AsDowngrade makes a change of code a downgrade: the running version's
@@ -29,13 +30,13 @@ func AsDowngrade() ChangeOption {
 // mailbox), changes its code, and resumes it, whatever happened. The change
 // encodes the data as msgpack and runs to's UPGRADE (or, with
 // [AsDowngrade], the running version's downgrade), which may change the
-// state, and converts the payloads of the events the machine holds. Timeouts
-// that run go on running and are delivered to to; postponed events stay
-// postponed; the events that arrived meanwhile are then handled by to, in
-// order.
+// state, and converts the payloads of the events the machine holds and of
+// those waiting in its mailbox. Timeouts that run go on running and are
+// delivered to to; postponed events stay postponed; the events that arrived
+// meanwhile are then handled by to, in order.
 //
 // If anything fails, the machine keeps its old version, state and data,
-// and ChangeCode returns an *[UpgradeError] that names the machine, both
+// its held events and its mailbox as they were, and ChangeCode returns an *[UpgradeError] that names the machine, both
 // versions and the reason (ErrWrongMachine, ErrSameVersion, the handler's
 // error, a *[actor.PanicError]). If ctx ends first, the change may or may
 // not have been made ([Inspect] tells), but the machine is resumed.
@@ -68,17 +69,22 @@ func ChangeSuspended(ctx context.Context, ref actor.Ref, to Code, opts ...Change
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return onMachine(ctx, ref, func(m *machine) error { return m.change(ctx, to, cfg.down) })
+	if cfg.reload {
+		return onMachine(ctx, ref, func(m *machine) error { return m.reload(ctx, to) })
+	}
+	return withQueued(ctx, ref, func(m *machine, q []actor.Queued) ([]any, error) {
+		return m.change(ctx, to, cfg.down, q)
+	})
 }
 
 // Revert undoes the last change of code of a suspended machine, putting
-// back the version, state and data it had, and its held events as they
-// were: the rollback of an atomic rollout when another machine failed to
+// back the version, state and data it had, and its held events and the
+// events the change converted in its mailbox as they were: the rollback of an atomic rollout when another machine failed to
 // change. It returns ErrNoRevert if the machine has handled an event since
 // the change, or was not changed, and actor.ErrNotSuspended if it is not
 // suspended.
 func Revert(ctx context.Context, ref actor.Ref) error {
-	return onMachine(ctx, ref, (*machine).revert)
+	return withQueued(ctx, ref, (*machine).revert)
 }
 
 // onMachine runs f on a suspended machine's goroutine.
@@ -89,5 +95,19 @@ func onMachine(ctx context.Context, ref actor.Ref, f func(*machine) error) error
 			return b, ErrNotMachine
 		}
 		return m, f(m)
+	})
+}
+
+// withQueued runs f on a suspended machine's goroutine with the messages
+// waiting in its mailbox, and puts the messages f returns in their place
+// if f succeeds.
+func withQueued(ctx context.Context, ref actor.Ref, f func(*machine, []actor.Queued) ([]any, error)) error {
+	return actor.ChangeCodeQueued(ctx, ref, func(b actor.Behavior, q []actor.Queued) (actor.Behavior, []any, error) {
+		m, ok := b.(*machine)
+		if !ok {
+			return b, nil, ErrNotMachine
+		}
+		msgs, err := f(m, q)
+		return m, msgs, err
 	})
 }

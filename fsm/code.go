@@ -48,8 +48,9 @@ type Code interface {
 	// version's handler for it expects: unchanged if it already is, or if
 	// no handler of this version takes an event of that name. The runtime
 	// calls it at a change of code for every event the machine holds
-	// (postponed events, pending timeouts' events), so that a payload
-	// that cannot be converted fails the change, not a later event.
+	// (postponed events, pending timeouts' events) and every event
+	// waiting in its mailbox, so that a payload that cannot be converted
+	// fails the change, not a later event.
 	ConvertEvent(ctx context.Context, ev Event) (Event, error)
 }
 

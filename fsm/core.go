@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unsafe"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -22,6 +23,7 @@ type core struct {
 	state string // in's, as of the last event
 	id    string
 	tags  map[string]string
+	flags FlagSource // nil: none
 
 	queue     []item  // inserted and retried events, handled before the mailbox
 	postponed []item  // events kept until the state changes, oldest first
@@ -172,9 +174,15 @@ func (c *core) step(sh shell, ev Event, from caller) {
 		c.cancelTimer(sh, KindEventTimeout, "")
 	}
 	state, acts, err := c.in.Handle(ev)
-	if err != nil || state != c.state || len(acts) > 0 || from.h != nil {
+	if err != nil || !same(state, c.state) || len(acts) > 0 || from.h != nil {
 		c.after(sh, ev, from, state, acts, err)
 	}
+}
+
+// same reports whether a == b, at once when they share their bytes (an
+// Instance that keeps its state returns the same string every time).
+func same(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // after finishes a step that did more than change the data.
@@ -326,12 +334,14 @@ func (c *core) cancelTimer(sh shell, kind Kind, name string) {
 }
 
 // change moves the machine to code to: it makes the new instance and
-// converts the held events first, and changes nothing unless all of that
-// worked. A panic in to's code is an error, as any other.
-func (c *core) change(ctx context.Context, to Code, down bool) error {
+// converts the held events and those queued in the mailbox first, and
+// changes nothing unless all of that worked. A panic in to's code is an
+// error, as any other. It returns the messages to put in the place of the
+// queued ones, or nil to leave them.
+func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Queued) ([]any, error) {
 	from := c.code
-	fail := func(err error) error {
-		return &UpgradeError{Machine: from.Machine(), ID: c.id, From: from.Version(), To: to.Version(), Down: down, Err: err}
+	fail := func(err error) ([]any, error) {
+		return nil, &UpgradeError{Machine: from.Machine(), ID: c.id, From: from.Version(), To: to.Version(), Down: down, Err: err}
 	}
 	switch {
 	case to.Machine() != from.Machine():
@@ -359,8 +369,10 @@ func (c *core) change(ctx context.Context, to Code, down bool) error {
 	if err != nil {
 		return fail(err)
 	}
+	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
 	postponed := make([]item, len(c.postponed))
 	payloads := make([]any, len(c.timers))
+	var msgs []any
 	err = protect(func() error {
 		for i, it := range c.postponed {
 			ev, err := to.ConvertEvent(ctx, it.ev)
@@ -376,28 +388,86 @@ func (c *core) change(ctx context.Context, to Code, down bool) error {
 			}
 			payloads[i] = ev.Payload
 		}
-		return nil
+		var err error
+		msgs, err = convertQueued(ctx, to, queued, u)
+		return err
 	})
 	if err != nil {
 		closeInstance(in)
 		return fail(err)
 	}
 	c.dropUndo() // a second change without an event: the first can no longer be undone
-	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
 	for i := range c.timers {
 		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
 	}
+	c.bindFlags(in)
 	c.code, c.in, c.postponed, c.undo = to, in, postponed, u
 	c.state = in.State()
-	return nil
+	return msgs, nil
+}
+
+// A converted is an event in the mailbox whose payload a change of code
+// converted: the mailbox holds it in the place of the message it was
+// (prev), so that a revert of that change puts the message back as it was.
+// The machine handles the payload.
+type converted struct {
+	payload any
+	prev    any   // the message as it was in the mailbox
+	by      *undo // the change that converted it
+}
+
+// queuedEvent returns the event a queued message stands for, and false for a
+// message that is not an event (a timer's, Sync's).
+func queuedEvent(q actor.Queued) (Event, bool) {
+	p := q.Msg
+	switch m := p.(type) {
+	case timeoutMsg, syncMsg:
+		return Event{}, false
+	case *converted:
+		p = m.payload
+	}
+	ev := Event{Kind: KindCast, Payload: p}
+	if q.Call {
+		ev.Kind = KindCall
+	}
+	return ev, true
+}
+
+// convertQueued converts the payloads of the events queued in the mailbox
+// for the change u to code to, and returns the messages to put in their
+// place, or nil if none changed.
+func convertQueued(ctx context.Context, to Code, queued []actor.Queued, u *undo) ([]any, error) {
+	var msgs []any
+	for i, q := range queued {
+		ev, ok := queuedEvent(q)
+		if !ok {
+			continue
+		}
+		conv, err := to.ConvertEvent(ctx, ev)
+		if err != nil {
+			return nil, fmt.Errorf("queued event %d of %d: %w", i+1, len(queued), err)
+		}
+		if typeWord(conv.Payload) == typeWord(ev.Payload) {
+			continue // not converted: of to's type already, or not to's event
+		}
+		if msgs == nil {
+			msgs = make([]any, len(queued))
+			for j, q := range queued {
+				msgs[j] = q.Msg
+			}
+		}
+		msgs[i] = &converted{payload: conv.Payload, prev: q.Msg, by: u}
+	}
+	return msgs, nil
 }
 
 // revert puts back what the last change of code replaced, if the machine
-// has handled no event since.
-func (c *core) revert() error {
+// has handled no event since, and returns the messages to put in the
+// place of the queued ones (those the change converted), or nil.
+func (c *core) revert(queued []actor.Queued) ([]any, error) {
 	u := c.undo
 	if u == nil {
-		return ErrNoRevert
+		return nil, ErrNoRevert
 	}
 	dropped := c.in
 	c.code, c.in, c.postponed, c.undo = u.code, u.in, u.postponed, nil
@@ -408,7 +478,19 @@ func (c *core) revert() error {
 	for i := range c.timers {
 		c.timers[i].payload = u.payloads[i]
 	}
-	return nil
+	var msgs []any
+	for i, q := range queued {
+		if w, ok := q.Msg.(*converted); ok && w.by == u {
+			if msgs == nil {
+				msgs = make([]any, len(queued))
+				for j, q := range queued {
+					msgs[j] = q.Msg
+				}
+			}
+			msgs[i] = w.prev
+		}
+	}
+	return msgs, nil
 }
 
 // info describes the machine.

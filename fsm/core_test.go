@@ -202,6 +202,19 @@ func TestCoreDispatch(t *testing.T) {
 			seen: []string{"tick in a", "enter b from a", "tick5"},
 		},
 		{
+			name: "an event of the type just handled goes to the new state's handler",
+			setup: func(m *Machine[trail]) {
+				On(m, "a", func(t Tick, d trail) Result[trail] { return Next("b", d.with(fmt.Sprintf("tick%d in a", t.N))) })
+			},
+			run: func(c *core, sh *recShell) {
+				c.dispatch(sh, Event{Payload: Tick{1}}, caller{})
+				c.dispatch(sh, Event{Payload: Tick{2}}, caller{})
+				c.dispatch(sh, Event{Payload: Go{"a"}}, caller{})
+				c.dispatch(sh, Event{Payload: Tick{3}}, caller{})
+			},
+			seen: []string{"tick1 in a", "enter b from a", "tick2", "go a", "tick3 in a", "enter b from a"},
+		},
+		{
 			name: "stop replies first",
 			setup: func(m *Machine[trail]) {
 				On(m, "a", func(_ Ping, d trail) Result[trail] { return StopWith(errors.New("done"), d, Reply("bye")) })
@@ -279,6 +292,23 @@ func TestCoreDispatch(t *testing.T) {
 			},
 			run:  func(c *core, sh *recShell) { c.dispatch(sh, Event{Kind: KindCall, Payload: 3.5}, live) },
 			seen: []string{"unknown call float64"},
+		},
+		{
+			name: "an unknown event stops the machine only if OnUnknown says so",
+			setup: func(m *Machine[trail]) {
+				m.OnUnknown(func(ev Event, d trail) Result[trail] {
+					if ev.Payload == "quit" {
+						return StopWith(errors.New("told to quit"), d)
+					}
+					return Keep(d.with("ignored " + ev.Name()))
+				})
+			},
+			run: func(c *core, sh *recShell) {
+				c.dispatch(sh, Event{Payload: 1}, caller{})
+				c.dispatch(sh, Event{Payload: "quit"}, caller{})
+			},
+			seen: []string{"ignored int"},
+			log:  []string{"stop told to quit"},
 		},
 	}
 	for _, tt := range tests {

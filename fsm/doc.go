@@ -62,10 +62,11 @@
 // [ChangeCode] moves a running machine to another version: it suspends the
 // machine between two events, encodes its data as msgpack, runs the new
 // version's UPGRADE ([Machine.OnUpgrade]; with [AsDowngrade], the running
-// version's [Machine.OnDowngrade]), converts the events it holds, swaps the
-// code and resumes it. Timeouts and postponed events survive; events that
-// arrive meanwhile wait in the mailbox and go to the new version, in order.
-// If anything fails, the machine keeps its old version and data, and the
+// version's [Machine.OnDowngrade]), converts the events it holds and those
+// waiting in its mailbox, swaps the code and resumes it. Timeouts and
+// postponed events survive; events that arrive meanwhile wait in the
+// mailbox and go to the new version, in order. If anything fails, the
+// machine keeps its old version and data, its events as they were, and the
 // error is an *[UpgradeError]. [ChangeSuspended] and [Revert] are the
 // pieces a release handler uses to move many machines at one point, or
 // none.

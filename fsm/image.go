@@ -113,15 +113,11 @@ func CaptureSuspended(ctx context.Context, ref actor.Ref) (Image, error) {
 		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
 	}
 	for _, q := range queued {
-		var kind Kind
-		switch q.Msg.(type) {
-		case timeoutMsg, syncMsg:
+		e, ok := queuedEvent(q)
+		if !ok {
 			continue // a fired timeout is imaged with the timeouts
 		}
-		if q.Call {
-			kind = KindCall
-		}
-		ev, err := imageEvent(Event{Kind: kind, Payload: q.Msg})
+		ev, err := imageEvent(e)
 		if err != nil {
 			return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
 		}
@@ -256,7 +252,8 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 		}
 		queued[i] = ev.Payload
 	}
-	m := &machine{core: core{code: code, in: in, id: img.ID, tags: maps.Clone(img.Tags)}, restored: r}
+	m := &machine{core: core{code: code, in: in, id: img.ID, tags: maps.Clone(img.Tags), flags: cfg.flags}, restored: r}
+	m.bindFlags(in)
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {
 		closeInstance(in) // Init failed: the machine never ran

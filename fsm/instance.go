@@ -1,6 +1,9 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // instance is a Machine's Instance: the data stays a Go value.
 type instance[D any] struct {
@@ -9,6 +12,14 @@ type instance[D any] struct {
 	state string
 	idx   int // of state in t, or -1 for a state with no handlers
 	data  D
+
+	// The handler of the last event handled in this state, and the type
+	// word of its payload: the next event is most often of the same type,
+	// and then needs no lookup. Forgotten when the state changes.
+	hotType unsafe.Pointer
+	hot     handler[D]
+
+	flags *Flags // for flag-reading handlers; nil: every flag off
 }
 
 func (in *instance[D]) State() string { return in.state }
@@ -22,6 +33,15 @@ func (in *instance[D]) Encode() ([]byte, error) {
 }
 
 func (in *instance[D]) Handle(ev Event) (string, []Action, error) {
+	if in.hot != nil && typeWord(ev.Payload) == in.hotType {
+		acts, err := in.hot(ev.Payload, in)
+		return in.state, acts, err
+	}
+	return in.handle(ev)
+}
+
+// handle is Handle without the hot handler.
+func (in *instance[D]) handle(ev Event) (string, []Action, error) {
 	e, same := in.t.lookup(ev.Payload)
 	var h handler[D]
 	if e != nil {
@@ -41,7 +61,9 @@ func (in *instance[D]) Handle(ev Event) (string, []Action, error) {
 		return in.state, nil, fmt.Errorf("%w %s in state %q of %s %s", ErrUnknownEvent, ev.Name(), in.state, in.m.name, in.m.version)
 	}
 	p := ev.Payload
-	if !same {
+	if same {
+		in.hotType, in.hot = e.word, h
+	} else {
 		var err error
 		if p, err = e.convert(p); err != nil {
 			return in.state, nil, fmt.Errorf("%w (%s %s, state %q)", err, in.m.name, in.m.version, in.state)
@@ -63,16 +85,27 @@ func (in *instance[D]) Enter(prev string) ([]Action, error) {
 	return in.apply(&r, true)
 }
 
+// take applies a handler's Result.
+func (in *instance[D]) take(r Result[D]) ([]Action, error) {
+	if r.acts == &keepHead {
+		in.data = r.data
+		return nil, nil
+	}
+	return in.apply(&r, false)
+}
+
 func (in *instance[D]) apply(r *Result[D], enter bool) ([]Action, error) {
-	if r.kind == resultNone {
+	next, ok := r.next()
+	if !ok {
 		return nil, fmt.Errorf("%w: %s %s: a handler in state %q returned the zero Result", ErrBadResult, in.m.name, in.m.version, in.state)
 	}
-	if r.kind == resultNext && r.state != in.state {
+	if next && r.state != in.state {
 		if r.state == "" || enter {
 			return nil, fmt.Errorf("%w: %s %s: state %q: bad next state %q", ErrBadResult, in.m.name, in.m.version, in.state, r.state)
 		}
 		in.state, in.idx = r.state, in.t.index(r.state)
+		in.hotType, in.hot = nil, nil
 	}
 	in.data = r.data
-	return r.actions, nil
+	return r.actions(), nil
 }

@@ -33,18 +33,47 @@ func (m *machine) Init(c *actor.Context) error {
 }
 
 func (m *machine) Receive(c *actor.Context, msg any) {
-	m.c = c
-	switch msg := msg.(type) {
+	switch w := msg.(type) {
 	case timeoutMsg:
-		m.fire(m, msg)
+		m.c = c
+		m.fire(m, w)
+		m.c = nil
+		return
 	case syncMsg:
 		c.Reply(nil)
-	default:
+		return
+	case *converted:
+		msg = w.payload
+	}
+	ev := Event{Kind: KindCast, Payload: msg}
+	if c.IsCall() || m.stopped || len(m.queue) > 0 {
+		from := caller{}
 		if c.IsCall() {
-			m.dispatch(m, Event{Kind: KindCall, Payload: msg}, live)
-		} else {
-			m.dispatch(m, Event{Kind: KindCast, Payload: msg}, caller{})
+			ev.Kind, from = KindCall, live
 		}
+		m.c = c
+		m.dispatch(m, ev, from)
+		m.c = nil
+		return
+	}
+	// A cast with nothing queued before it, the path of most events:
+	// dispatch and step in one, since each call between the mailbox and
+	// the handler costs about as much as the handler. The shell's Context
+	// is set only if the handler's result needs it.
+	if m.undo != nil {
+		m.dropUndo() // closes the replaced instance
+	}
+	if len(m.timers) > 0 {
+		m.cancelTimer(m, KindEventTimeout, "") // needs no Context
+	}
+	state, acts, err := m.in.Handle(ev)
+	if err == nil && len(acts) == 0 && same(state, m.state) {
+		return
+	}
+	m.c = c
+	m.after(m, ev, caller{}, state, acts, err)
+	if len(m.queue) > 0 {
+		m.drain(m)
 	}
 	m.c = nil
 }
@@ -121,6 +150,7 @@ type startConfig struct {
 	snapshot *Snapshot
 	image    *Image
 	spawn    []actor.SpawnOption
+	flags    FlagSource
 }
 
 // WithID gives the machine an ID: its name among the machines of its kind
@@ -182,7 +212,8 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
 	}
-	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags}}
+	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
+	m.bindFlags(in)
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {
 		closeInstance(in) // Init failed: the machine never ran

@@ -2,11 +2,13 @@ package plugin_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	machine "github.com/hotline-go/hotline/internal/plugintest/machine"
 )
@@ -53,5 +55,38 @@ func BenchmarkPluginSide(b *testing.B) {
 		if _, err := in.Encode(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFlagsOverWire: one event to the plugin whose handler reads a
+// flag, with no flag set (the baseline) and with four flags on, which the
+// host evaluates and sends with the event.
+// Run: go test -run '^$' -bench FlagsOverWire -count 3 ./plugin/
+func BenchmarkFlagsOverWire(b *testing.B) {
+	p := loadB(b)
+	c, err := p.Code("v1")
+	require.NoError(b, err)
+	for _, n := range []int{0, 4} {
+		name := "baseline=none"
+		if n > 0 {
+			name = "on=4"
+		}
+		b.Run(name, func(b *testing.B) {
+			fl := flags.New(flags.WithLogger(slog.New(slog.DiscardHandler)))
+			for _, f := range []string{"big", "fast-dial", "new-tone", "quiet-hours"}[:n] {
+				_, err := fl.Set(f, flags.On, "bench")
+				require.NoError(b, err)
+			}
+			in, err := c.New(context.Background(), "machine-0001")
+			require.NoError(b, err)
+			in.(fsm.FlagUser).UseFlags(fsm.NewFlags(fl, "machine-0001"))
+			ev := fsm.Event{Kind: fsm.KindCall, Payload: machine.Bump{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := in.Handle(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

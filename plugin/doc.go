@@ -43,6 +43,14 @@
 //     in-process version, such events are decoded by name into that
 //     version's types.
 //
+// # Feature flags
+//
+// A plugin-hosted machine reads feature flags as an in-process one does:
+// its handlers are declared with [fsm.OnFlags], and the machine is started
+// with [fsm.WithFlags]. The host evaluates the flags for the machine and
+// sends the names of those that are on with each event; in the plugin, a
+// flag not among them is off. See doc/flags.md.
+//
 // # Failures
 //
 // A panic in a plugin's handler ends that machine with a [*PanicError]

@@ -178,7 +178,11 @@ func (c *code) instance(ctx context.Context, method string, call *wire.MachineCa
 // failure of the code becomes the error fsm expects.
 func (c *code) call(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	call.Version = c.version
-	body := call.Append(make([]byte, 0, 48+len(call.State)+len(call.Data)+len(call.Event)+len(call.Payload)))
+	size := 48 + len(call.State) + len(call.Data) + len(call.Event) + len(call.Payload)
+	for _, f := range call.Flags {
+		size += 2 + len(f)
+	}
+	body := call.Append(make([]byte, 0, size))
 	out, err := c.p.c.Do(ctx, key, method, body)
 	if err != nil {
 		return c.hostError(err)
@@ -220,6 +224,8 @@ type instance struct {
 	data    []byte
 	release func() // the hold; idempotent
 	cleanup runtime.Cleanup
+	flags   fsm.Flags // the machine's feature flags (flags.go)
+	on      []string  // the names of those on, reused by each event
 }
 
 var _ io.Closer = (*instance)(nil)
@@ -237,7 +243,7 @@ func (in *instance) State() string { return in.state }
 func (in *instance) Encode() ([]byte, error) { return in.data, nil }
 
 func (in *instance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
-	call := wire.MachineCall{State: in.state, Data: in.data, Kind: uint8(ev.Kind)}
+	call := wire.MachineCall{State: in.state, Data: in.data, Kind: uint8(ev.Kind), Flags: in.flagsOn()}
 	if e, ok := ev.Payload.(Event); ok {
 		call.Event, call.Payload = e.Name, e.Raw
 	} else {

@@ -103,6 +103,7 @@ func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wi
 		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
+		giveFlags(in, call.Flags)
 		var p any
 		if p, err = decodeEvent(ctx, code, call.Event, call.Payload); err != nil {
 			return err

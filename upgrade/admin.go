@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/hotline-go/hotline/flags"
 )
 
 // The admin API: JSON lines over a Unix socket. A client writes one
@@ -26,10 +28,13 @@ import (
 //	< {"done":true,"report":{...}}
 //
 // Ops: "status", "upgrade" (with "dry_run": true for a dry run),
-// "dry-run", "rollback", "confirm". An upgrade, a dry run or a rollback
-// may name its strategy ([StrategySpec]; default all at once):
+// "dry-run", "rollback", "confirm", "shadow-report" and "end-shadow"
+// (machine: the report of its shadow). An upgrade, a dry run or a
+// rollback may name its strategy ([StrategySpec]; default all at once):
 //
 //	> {"op":"upgrade","machine":"phone","to":"v2","strategy":{"name":"canary","canary":3,"window":"3s"}}
+//
+// Op "flags" lists, gets, sets or reloads feature flags (see [WithFlags]).
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
@@ -50,15 +55,22 @@ type AdminRequest struct {
 	DryRun   bool          `json:"dry_run,omitempty"`
 	Selector Selector      `json:"selector,omitzero"`
 	Strategy *StrategySpec `json:"strategy,omitempty"`
+
+	// Op "flags": the flag to get or set, its new value (on, off or N%),
+	// or a reload of the flag file.
+	Flag   string `json:"flag,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Reload bool   `json:"reload,omitempty"`
 }
 
 // StrategySpec names a [Strategy] and its parameters in an [AdminRequest];
 // [StrategySpec.Strategy] makes the Strategy. Name is "all" ([AllAtOnce];
 // also the empty name), "rolling" ([Rolling]: Batch machines at a time,
-// Window the pause between batches), or "canary" ([Canary]: Canary
-// machines, or Percent % of them, watched for Window); "new-sessions" and
-// "shadow" are not supported yet. Window is a duration in the syntax of
-// [time.ParseDuration] ("3s"). Share is for strategies not supported yet.
+// Window the pause between batches), "canary" ([Canary]: Canary
+// machines, or Percent % of them, watched for Window), "new-sessions"
+// ([NewSessions]: Share % of the new machines, 0 to 100) or "shadow"
+// ([Shadow]: for Window, if given, else until ended). Window is a
+// duration in the syntax of [time.ParseDuration] ("3s").
 type StrategySpec struct {
 	Name    string  `json:"name"`
 	Batch   int     `json:"batch,omitempty"`
@@ -92,7 +104,7 @@ func (s StrategySpec) Strategy() (Strategy, error) {
 			return bad("takes no canary count or percent")
 		case s.Window != "" && !window:
 			return bad("takes no window")
-		case s.Share != 0:
+		case s.Share != 0 && s.Name != "new-sessions":
 			return bad("takes no share")
 		}
 		return nil
@@ -128,10 +140,21 @@ func (s StrategySpec) Strategy() (Strategy, error) {
 			opts = append(opts, CanaryWindow(window))
 		}
 		return Canary(opts...), nil
-	case "new-sessions", "shadow":
-		return nil, bad("not supported yet")
+	case "new-sessions":
+		if err := takes(false, false, false); err != nil {
+			return nil, err
+		}
+		if s.Share < 0 || s.Share > 100 || s.Share != s.Share {
+			return nil, bad("share %v: want [0, 100]", s.Share)
+		}
+		return NewSessions(s.Share), nil
+	case "shadow":
+		if err := takes(false, false, true); err != nil {
+			return nil, err
+		}
+		return Shadow(ShadowWindow(window)), nil
 	}
-	return nil, bad("unknown strategy (want all, rolling or canary)")
+	return nil, bad("unknown strategy (want all, rolling, canary, new-sessions or shadow)")
 }
 
 // AdminResponse is one line of an answer: progress, or the final line
@@ -142,6 +165,8 @@ type AdminResponse struct {
 	Status   []MachineStatus `json:"status,omitempty"`
 	Report   *Report         `json:"report,omitempty"`
 	DryRun   *DryRunReport   `json:"dry_run,omitempty"`
+	Flags    []flags.Status  `json:"flags,omitempty"` // op "flags"
+	Shadow   *ShadowReport   `json:"shadow,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
 
@@ -171,9 +196,13 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 		if req.Machine == "" || req.To == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine and to", ErrBadRequest, req.Op)
 		}
-	case "rollback", "confirm":
+	case "rollback", "confirm", "shadow-report", "end-shadow":
 		if req.Machine == "" {
 			return AdminRequest{}, fmt.Errorf("%w: %s needs machine", ErrBadRequest, req.Op)
+		}
+	case "flags":
+		if err := checkFlagsRequest(req); err != nil {
+			return AdminRequest{}, err
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
@@ -348,6 +377,16 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 		resp.Report = &rep
 	case req.Op == "confirm":
 		err = h.Confirm(ctx, req.Machine)
+	case req.Op == "flags":
+		resp.Flags, err = h.adminFlags(req, who)
+	case req.Op == "shadow-report":
+		var sr ShadowReport
+		sr, err = h.ShadowReport(req.Machine)
+		resp.Shadow = &sr
+	case req.Op == "end-shadow":
+		var sr ShadowReport
+		sr, err = h.EndShadow(ctx, req.Machine)
+		resp.Shadow = &sr
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -430,6 +469,29 @@ func (c *AdminClient) Status(ctx context.Context) ([]MachineStatus, error) {
 func (c *AdminClient) Upgrade(ctx context.Context, machine, to, who string, progress func(Progress)) (Report, error) {
 	resp, err := c.Do(ctx, AdminRequest{Op: "upgrade", Machine: machine, To: to, Who: who}, progress)
 	return deref(resp.Report), err
+}
+
+// UpgradeWith sends req as an upgrade (its Op is set to "upgrade"), with
+// its strategy (req.Strategy) and selector, streaming progress to progress
+// (may be nil): the decisions of the strategy come as progress lines
+// (batches, canary verdict, share, shadow counts).
+func (c *AdminClient) UpgradeWith(ctx context.Context, req AdminRequest, progress func(Progress)) (Report, error) {
+	req.Op = "upgrade"
+	resp, err := c.Do(ctx, req, progress)
+	return deref(resp.Report), err
+}
+
+// ShadowReport asks for the report of the running or last shadow of
+// machine.
+func (c *AdminClient) ShadowReport(ctx context.Context, machine string) (ShadowReport, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "shadow-report", Machine: machine}, nil)
+	return deref(resp.Shadow), err
+}
+
+// EndShadow asks to end the shadow of machine, and returns its report.
+func (c *AdminClient) EndShadow(ctx context.Context, machine string) (ShadowReport, error) {
+	resp, err := c.Do(ctx, AdminRequest{Op: "end-shadow", Machine: machine}, nil)
+	return deref(resp.Shadow), err
 }
 
 // DryRun asks for a dry run of an upgrade of machine to to.

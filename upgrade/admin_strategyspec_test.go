@@ -23,8 +23,14 @@ func TestStrategySpec(t *testing.T) {
 		{spec: upgrade.StrategySpec{Name: "rolling"}, want: "rolling(1)"},
 		{spec: upgrade.StrategySpec{Name: "canary", Canary: 3, Window: "2s"}, want: "canary(then all-at-once)"},
 		{spec: upgrade.StrategySpec{Name: "canary", Percent: 10}, want: "canary(then all-at-once)"},
-		{spec: upgrade.StrategySpec{Name: "new-sessions", Share: 0.1}, err: `strategy "new-sessions": not supported yet`},
-		{spec: upgrade.StrategySpec{Name: "shadow"}, err: `strategy "shadow": not supported yet`},
+		{spec: upgrade.StrategySpec{Name: "new-sessions", Share: 0.1}, want: "new-sessions(0.1%)"},
+		{spec: upgrade.StrategySpec{Name: "new-sessions"}, want: "new-sessions(0%)"},
+		{spec: upgrade.StrategySpec{Name: "shadow"}, want: "shadow"},
+		{spec: upgrade.StrategySpec{Name: "shadow", Window: "1m"}, want: "shadow"},
+		{spec: upgrade.StrategySpec{Name: "new-sessions", Share: 101}, err: "share 101: want [0, 100]"},
+		{spec: upgrade.StrategySpec{Name: "new-sessions", Window: "1s"}, err: "takes no window"},
+		{spec: upgrade.StrategySpec{Name: "shadow", Canary: 1}, err: "takes no canary"},
+		{spec: upgrade.StrategySpec{Name: "rolling", Share: 5}, err: "takes no share"},
 		{spec: upgrade.StrategySpec{Name: "wild"}, err: `strategy "wild": unknown strategy`},
 		{spec: upgrade.StrategySpec{Name: "canary", Window: "soon"}, err: `window "soon": want a duration`},
 		{spec: upgrade.StrategySpec{Name: "canary", Window: "-1s"}, err: `window "-1s"`},
@@ -73,8 +79,8 @@ func TestAdminStrategy(t *testing.T) {
 	}, relWait, relTick)
 
 	_, err = c.Do(ctx, upgrade.AdminRequest{Op: "upgrade", Machine: "counter", To: "v2",
-		Strategy: &upgrade.StrategySpec{Name: "shadow"}}, nil)
-	require.ErrorContains(t, err, `strategy "shadow": not supported yet`)
+		Strategy: &upgrade.StrategySpec{Name: "shadow", Batch: 3}}, nil)
+	require.ErrorContains(t, err, `strategy "shadow": takes no batch`)
 	_, err = c.Do(ctx, upgrade.AdminRequest{Op: "status", Strategy: &upgrade.StrategySpec{Name: "all"}}, nil)
 	require.ErrorContains(t, err, "status takes no strategy")
 

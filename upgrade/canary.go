@@ -7,20 +7,25 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
 )
 
 // DefaultCanaryWindow is how long [Canary] watches its canaries by default.
 const DefaultCanaryWindow = 5 * time.Second
 
 type canary struct {
-	n      int
-	pct    float64
-	window time.Duration
-	health func(context.Context, []actor.Ref) error
-	then   Strategy
+	n       int
+	pct     float64
+	window  time.Duration
+	health  func(context.Context, []actor.Ref) error
+	then    Strategy
+	isError func(ev fsm.Event, reply any) bool
+	maxRate float64 // percent of replies that may be errors
 }
 
 func (c *canary) String() string { return "canary(then " + c.then.String() + ")" }
@@ -66,6 +71,33 @@ func CanaryHealth(f func(ctx context.Context, canaries []actor.Ref) error) Canar
 	return func(c *canary) { c.health = f }
 }
 
+// CanaryErrorReply sets what counts as an error reply of a canary: f is
+// given the event and the value of each reply the canaries' handlers
+// give (the error of an [fsm.ReplyError], the value of an [fsm.Reply])
+// and reports whether it is an error. Default: a reply whose value
+// implements error (so every [fsm.ReplyError], and an [fsm.Reply] of an
+// error value). f runs on the canary's goroutine, after each handler: it
+// must be quick and must not block. A nil f keeps the default.
+func CanaryErrorReply(f func(ev fsm.Event, reply any) bool) CanaryOption {
+	return func(c *canary) {
+		if f != nil {
+			c.isError = f
+		}
+	}
+}
+
+// CanaryMaxErrorRate sets the share of the canaries' replies, in percent,
+// that may be error replies ([CanaryErrorReply]) during the window without
+// failing them. Default: 0 (any error reply fails them); p is clamped to
+// [0, 100].
+func CanaryMaxErrorRate(p float64) CanaryOption {
+	return func(c *canary) {
+		if p == p { // not NaN
+			c.maxRate = min(max(p, 0), 100)
+		}
+	}
+}
+
 // CanaryThen sets how the remaining machines move once the canaries pass.
 // Default: [AllAtOnce]. A nil or Canary strategy keeps the default.
 func CanaryThen(s Strategy) CanaryOption {
@@ -77,8 +109,10 @@ func CanaryThen(s Strategy) CanaryOption {
 }
 
 // Canary moves a few of the selected machines first (the canaries), then
-// watches them for a window: a canary that exits other than normally, or
-// a failed health check at the end of the window, fails them. If they
+// watches them for a window: a canary that exits other than normally,
+// error replies above [CanaryMaxErrorRate] of the canaries' replies during
+// the window (see [CanaryErrorReply]; by default any error reply), or a
+// failed health check at the end of the window, fails them. If they
 // pass, the remaining selected machines move as [CanaryThen] says and the
 // Report's Verdict is "promoted"; if not, the canaries are moved back
 // through the downgrade direction, the upgrade fails with an error
@@ -87,7 +121,7 @@ func CanaryThen(s Strategy) CanaryOption {
 // canaries themselves rolls them back as [AllAtOnce] does. New machines
 // may start during the window, on the version current before.
 func Canary(opts ...CanaryOption) Strategy {
-	c := &canary{n: 1, window: DefaultCanaryWindow, then: AllAtOnce()}
+	c := &canary{n: 1, window: DefaultCanaryWindow, then: AllAtOnce(), isError: replyIsError}
 	for _, o := range opts {
 		o(c)
 	}
@@ -130,18 +164,29 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	}
 	rep.Canaries = len(refs)
 
+	// The canaries run the new version tapped, so that their replies are
+	// counted during the window; after it the tap counts no more (it
+	// stays until their next change of code, at the cost of one atomic
+	// load per event).
+	ct := &canaryTap{isError: c.isError}
+	ct.on.Store(true)
+	defer ct.on.Store(false)
 	sub := cfg
 	sub.strategy, sub.only = AllAtOnce(), only
+	sub.wrap = func(tg *target, code fsm.Code) fsm.Code { return &tapCode{Code: code, id: tg.t.id, tap: ct} }
 	var crep Report
 	err := h.moveHeld(ctx, op, r, to, sub, &crep)
 	merge(rep, crep)
 	if err != nil {
 		rep.Verdict, rep.Reason = "rolled back", "moving the canaries failed: "+err.Error()
+		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
 		return err
 	}
 	cfg.report("canaries", crep.Changed, crep.Selected)
 
-	reason := h.watchCanaries(ctx, refs, c)
+	reason := h.watchCanaries(ctx, refs, c, ct)
+	ct.on.Store(false)
+	rep.CanaryReplies, rep.CanaryErrors = int(ct.replies.Load()), int(ct.errors.Load())
 	if reason == "" {
 		rest := cfg
 		rest.strategy = c.then
@@ -149,12 +194,15 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		err = h.moveHeld(ctx, op, r, to, rest, &rrep)
 		merge(rep, rrep)
 		if err == nil {
-			rep.Verdict, rep.Reason = "promoted", fmt.Sprintf("%d canaries healthy for %v", len(refs), c.window)
+			rep.Verdict, rep.Reason = "promoted", fmt.Sprintf("%d canaries healthy for %v (%d error replies of %d)",
+				len(refs), c.window, rep.CanaryErrors, rep.CanaryReplies)
+			cfg.reportDetail(Progress{Phase: "verdict", Done: rep.Changed, Total: rep.Selected, Detail: rep.Verdict + ": " + rep.Reason})
 			return nil
 		}
 		reason = "moving the rest failed: " + err.Error()
 	}
 	rep.Verdict, rep.Reason = "rolled back", reason
+	cfg.reportDetail(Progress{Phase: "verdict", Done: len(refs), Total: rep.Selected, Detail: rep.Verdict + ": " + rep.Reason})
 	var errs []error
 	for from, set := range froms {
 		back := cfg
@@ -189,7 +237,7 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 
 // watchCanaries watches the canaries for the window and returns why they
 // failed, or "" if they passed.
-func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref, c *canary) string {
+func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref, c *canary, ct *canaryTap) string {
 	downs := make(chan actor.Down, 1)
 	w, err := h.sys.Spawn(&canaryWatch{refs: refs, out: downs})
 	if err != nil {
@@ -212,12 +260,58 @@ func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref, c 
 		return "cancelled during the window: " + ctx.Err().Error()
 	case <-t.C:
 	}
+	if n, errs := ct.replies.Load(), ct.errors.Load(); errs > 0 && float64(errs)*100 > c.maxRate*float64(n) {
+		return fmt.Sprintf("%d error replies of %d (%.1f%%, more than the %g%% allowed); first: %s",
+			errs, n, float64(errs)*100/float64(n), c.maxRate, ct.firstError())
+	}
 	if c.health != nil {
 		if err := c.health(ctx, refs); err != nil {
 			return "health check failed: " + err.Error()
 		}
 	}
 	return ""
+}
+
+// canaryTap counts the canaries' replies and error replies.
+type canaryTap struct {
+	isError func(fsm.Event, any) bool
+	on      atomic.Bool
+	replies atomic.Int64
+	errors  atomic.Int64
+
+	mu    sync.Mutex
+	first string // the first error reply, in words
+}
+
+func (*canaryTap) before(*tapInstance, fsm.Event) {}
+
+func (t *canaryTap) handled(ti *tapInstance, ev fsm.Event, _ string, acts []fsm.Action, _ error) {
+	if !t.on.Load() {
+		return
+	}
+	for _, a := range acts {
+		if k := a.Kind(); k != fsm.ActionReply && k != fsm.ActionReplyError {
+			continue
+		}
+		t.replies.Add(1)
+		if t.isError(ev, a.Value()) && t.errors.Add(1) == 1 {
+			t.mu.Lock()
+			t.first = fmt.Sprintf("%s %q on %s: %v", ti.c.Machine(), ti.c.id, ev.Name(), a.Value())
+			t.mu.Unlock()
+		}
+	}
+}
+
+func (t *canaryTap) firstError() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first
+}
+
+// replyIsError is the default of CanaryErrorReply.
+func replyIsError(_ fsm.Event, reply any) bool {
+	_, ok := reply.(error)
+	return ok
 }
 
 type startWatch struct{}

@@ -102,12 +102,18 @@
 //
 // The rules:
 //
-//   - [AllAtOnce] (the only [Strategy] so far) suspends every selected
+//   - [AllAtOnce] (the default [Strategy]) suspends every selected
 //     machine, changes them all, then resumes them all: no machine on the
 //     old version ever talks to one on the new. If one change fails, every
 //     machine changed is reverted exactly ([fsm.Revert]: no event was
 //     handled in between), the new version is unloaded, and the error
 //     wraps [ErrRolledBack] and a [*MachineError] naming the machine.
+//     [Rolling] moves k machines at a time, each held for its own change
+//     only; [Canary] moves a few, watches their exits, error replies and
+//     a health check, then goes on or moves them back by itself;
+//     [NewSessions] moves none and starts a share of the new machines on
+//     the new version; [Shadow] moves none and mirrors their events to
+//     the new version on a copy of their data, counting divergences.
 //   - Pre-flight: before anything changes, a chain of UPGRADE handlers
 //     from every version the machines run to the target, and of
 //     downgrades back, must exist ([fsm.Paths]), or [ErrNoPath]. v1 -> v3
@@ -131,8 +137,10 @@
 //     before it runs; a rescan adds new ones without a restart.
 //   - Each move is logged with log/slog and counted in [Metrics]
 //     ([PromMetrics] serves them to Prometheus); [ReleaseHandler.ServeAdmin]
-//     serves status, upgrade, dry run, rollback and confirm, with streamed
-//     progress, on a Unix socket of mode 0600 ([AdminClient] is its client).
+//     serves status, upgrade (with a [StrategySpec]), dry run, rollback,
+//     confirm and the shadow's report, with streamed progress and
+//     decisions, on a Unix socket of mode 0600 ([AdminClient] is its
+//     client).
 //
 // doc/upgrades.md in the repository teaches how to write, test and roll
 // out a new version.

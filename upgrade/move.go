@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,11 @@ import (
 	"github.com/hotline-go/hotline/fsm"
 )
 
-// A Strategy says in what order and how many at a time the selected
-// machines move to the new version: [AllAtOnce], [Rolling] or [Canary];
-// new-sessions-only and shadow come next.
+// A Strategy says how the selected machines come to run the new version:
+// all at once ([AllAtOnce]), in batches ([Rolling]), a few first and the
+// rest if they stay healthy ([Canary]), only the machines started from now
+// on, at a share ([NewSessions]), or not at all but mirrored to it
+// ([Shadow]). See doc/upgrades.md for when to choose which.
 type Strategy interface {
 	// String names the strategy in logs, reports and the admin API.
 	String() string
@@ -60,18 +63,45 @@ type moveConfig struct {
 	who      string
 	progress func(Progress)
 	only     map[actor.Ref]bool // if non-nil: only these machines (a canary's cohort)
+	// wrap, if not nil, gives the code a target moves to in place of
+	// its step's (a canary's watch).
+	wrap func(tg *target, code fsm.Code) fsm.Code
+	// log and machine: where progress is logged (set by move).
+	log     *slog.Logger
+	machine string
+}
+
+// codeFor returns the code tg moves to.
+func (c moveConfig) codeFor(tg *target) fsm.Code {
+	if c.wrap != nil {
+		return c.wrap(tg, tg.step.code)
+	}
+	return tg.step.code
 }
 
 // allMachines reports whether the move concerns every machine of the name,
 // the only kind that changes the current version.
 func (c moveConfig) allMachines() bool { return c.selector.all() && c.only == nil }
 
-// Progress is how far a move has come: Phase "suspended", "changed",
-// "reverted" or "resumed", with Done of Total machines.
+// Progress is how far a move has come, or a decision it took: Phase
+// "suspended", "changed", "reverted" or "resumed" (the atomic cut),
+// "batch" and "rolled back" ([Rolling]: Batch of Batches), "canaries" and
+// "verdict" ([Canary]: Detail has the verdict and its reason), "share"
+// ([NewSessions]), "shadowed" and "shadow" ([Shadow]: Shadow has the
+// counts and samples), with Done of Total machines.
 type Progress struct {
 	Phase string `json:"phase"`
 	Done  int    `json:"done"`
 	Total int    `json:"total"`
+	// Batch and Batches: the batch just done, of how many ([Rolling]).
+	Batch   int `json:"batch,omitempty"`
+	Batches int `json:"batches,omitempty"`
+	// Share is the share of new machines on the new version ([NewSessions]).
+	Share float64 `json:"share,omitempty"`
+	// Detail says in words what was decided or done.
+	Detail string `json:"detail,omitempty"`
+	// Shadow is the shadow's report so far ([Shadow]).
+	Shadow *ShadowReport `json:"shadow,omitempty"`
 }
 
 // WithProgress calls f after each phase of the move, on the caller's
@@ -81,8 +111,37 @@ func WithProgress(f func(Progress)) MoveOption {
 }
 
 func (c moveConfig) report(phase string, done, total int) {
+	c.reportDetail(Progress{Phase: phase, Done: done, Total: total})
+}
+
+// reportDetail hands p to the progress callback and logs it (at Debug for
+// the phases of the cut, at Info for a strategy's steps and decisions).
+func (c moveConfig) reportDetail(p Progress) {
+	if c.log != nil {
+		level := slog.LevelInfo
+		switch p.Phase {
+		case "suspended", "changed", "resumed":
+			level = slog.LevelDebug
+		}
+		if c.log.Enabled(context.Background(), level) {
+			attrs := []any{"machine", c.machine, "phase", p.Phase, "done", p.Done, "total", p.Total}
+			if p.Batches > 0 {
+				attrs = append(attrs, "batch", p.Batch, "batches", p.Batches)
+			}
+			if p.Phase == "share" {
+				attrs = append(attrs, "share", p.Share)
+			}
+			if p.Detail != "" {
+				attrs = append(attrs, "detail", p.Detail)
+			}
+			if sh := p.Shadow; sh != nil {
+				attrs = append(attrs, "mirrored", sh.Mirrored, "diverged", sh.Diverged, "failed", sh.Failed, "samples", sh.Samples)
+			}
+			c.log.Log(context.Background(), level, "upgrade: progress", attrs...)
+		}
+	}
 	if c.progress != nil {
-		c.progress(Progress{Phase: phase, Done: done, Total: total})
+		c.progress(p)
 	}
 }
 
@@ -145,6 +204,17 @@ type Report struct {
 	Canaries int    `json:"canaries,omitempty"`
 	Verdict  string `json:"verdict,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// CanaryReplies and CanaryErrors: the replies the canaries gave
+	// during the window, and how many of them were error replies
+	// ([CanaryErrorReply]).
+	CanaryReplies int `json:"canary_replies,omitempty"`
+	CanaryErrors  int `json:"canary_errors,omitempty"`
+	// Share is the share of new machines that start on To
+	// ([NewSessions]).
+	Share *float64 `json:"share,omitempty"`
+	// Shadow is the shadow's report when the move ended it ([Shadow]
+	// with [ShadowWindow]).
+	Shadow *ShadowReport `json:"shadow,omitempty"`
 }
 
 // Upgrade moves the machines of machine selected by the options (default:
@@ -249,11 +319,17 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
 	}
 	defer r.op.Unlock()
-	if c, ok := cfg.strategy.(*canary); ok {
-		err = h.canaryMove(ctx, op, r, to, cfg, c, &rep)
-		return rep, err
+	cfg.log, cfg.machine = h.cfg.logger, machine
+	switch s := cfg.strategy.(type) {
+	case *canary:
+		err = h.canaryMove(ctx, op, r, to, cfg, s, &rep)
+	case *newSessions:
+		err = h.sessionsMove(ctx, op, r, to, cfg, s, &rep)
+	case *shadow:
+		err = h.shadowMove(ctx, op, r, to, cfg, s, &rep)
+	default:
+		err = h.moveHeld(ctx, op, r, to, cfg, &rep)
 	}
-	err = h.moveHeld(ctx, op, r, to, cfg, &rep)
 	return rep, err
 }
 
@@ -330,7 +406,30 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	}
 	if policy == PolicyMigrate {
 		if rs, ok := cfg.strategy.(*rolling); ok {
-			err = h.roll(ctx, r, to, targets, cfg, rs, rep)
+			// Machines may start during the rollout (on the old version):
+			// the start lock is held again only to move those at the end.
+			r.starts.Unlock()
+			locked = false
+			err = h.roll(ctx, r, targets, cfg, rs, rep, 0)
+			r.starts.Lock()
+			locked = true
+			if err == nil {
+				var more []*target
+				more, err = h.stragglers(ctx, r, to, targets, cfg, steps)
+				if err == nil && len(more) > 0 {
+					rep.Selected += len(more)
+					err = h.roll(ctx, r, more, cfg, rs, rep, (len(targets)+rs.k-1)/rs.k)
+				}
+				targets = append(targets, more...)
+			}
+			if err != nil {
+				rerr := h.moveBack(context.WithoutCancel(ctx), r, to, targets, cfg, rs.k, rep)
+				err = errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, err), rerr)
+			}
+			rep.MaxPause = 0
+			for _, tg := range targets {
+				rep.MaxPause = max(rep.MaxPause, tg.pause)
+			}
 		} else {
 			err = h.cut(ctx, r, targets, cfg)
 			rep.MaxSuspended = count(targets, func(tg *target) bool { return tg.suspended })
@@ -356,6 +455,9 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 					rep.Changed++
 				}
 			}
+		}
+		if cfg.allMachines() {
+			r.sessions = nil // a move of every machine ends a new-sessions rollout
 		}
 		if cfg.allMachines() && prevCurrent != to {
 			if op == "rollback" {
@@ -387,8 +489,8 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	r.starts.Unlock()
 	locked = false
 
-	rep.MaxPause = h.resumeAll(ctx, targets)
 	if _, ok := cfg.strategy.(*rolling); !ok || policy != PolicyMigrate {
+		rep.MaxPause = h.resumeAll(ctx, targets)
 		cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	}
 	if err == nil && policy == PolicyRestart {
@@ -396,6 +498,34 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		rep.Changed = len(targets)
 	}
 	return err
+}
+
+// stragglers returns the machines selected for a rolling move that are
+// not among targets: those started during the rollout. Called with the
+// start lock held.
+func (h *ReleaseHandler) stragglers(ctx context.Context, r *release, to string, targets []*target, cfg moveConfig, steps map[string]step) ([]*target, error) {
+	seen := make(map[actor.Ref]bool, len(targets))
+	for _, tg := range targets {
+		seen[tg.ref] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var more []*target
+	for ref, t := range r.live {
+		if seen[ref] || t.version == to || !cfg.selector.picks(t) || (cfg.only != nil && !cfg.only[ref]) {
+			continue
+		}
+		st, ok := steps[t.version]
+		if !ok {
+			var err error
+			if st, err = h.stepLocked(ctx, r, t.version, to); err != nil {
+				return nil, err
+			}
+			steps[t.version] = st
+		}
+		more = append(more, &target{ref: ref, t: t, from: t.version, step: st})
+	}
+	return more, nil
 }
 
 // cut suspends every target, changes them all, and on a failure reverts
@@ -427,7 +557,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 		if tg.step.down {
 			opts = append(opts, fsm.AsDowngrade())
 		}
-		err = fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+		err = fsm.ChangeSuspended(ctx, tg.ref, cfg.codeFor(tg), opts...)
 		switch {
 		case err == nil:
 			tg.changed = true
@@ -540,12 +670,19 @@ func (h *ReleaseHandler) finish(op string, rep Report) {
 	}
 	h.mu.Unlock()
 	level := slogLevel(rep.Result)
-	h.cfg.logger.Log(context.Background(), level, "upgrade: "+op,
-		"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
+	var extra []any
+	if rep.Share != nil {
+		extra = append(extra, "share", *rep.Share)
+	}
+	if sh := rep.Shadow; sh != nil {
+		extra = append(extra, "mirrored", sh.Mirrored, "diverged", sh.Diverged, "failed", sh.Failed, "samples", sh.Samples)
+	}
+	h.cfg.logger.Log(context.Background(), level, "upgrade: "+op, append([]any{"who", rep.Who, "machine", rep.Machine, "from", rep.From, "to", rep.To,
 		"strategy", rep.Strategy, "policy", rep.Policy, "result", rep.Result,
 		"machines", rep.Selected, "changed", rep.Changed, "exited", rep.Exited,
 		"max_pause", rep.MaxPause, "total", rep.Total, "error", rep.Error,
-		"rolled_back", rep.RolledBack, "verdict", rep.Verdict, "reason", rep.Reason)
+		"rolled_back", rep.RolledBack, "verdict", rep.Verdict, "reason", rep.Reason,
+		"canary_replies", rep.CanaryReplies, "canary_errors", rep.CanaryErrors}, extra...)...)
 	if m := h.cfg.metrics; m != nil {
 		labels := []string{"machine", rep.Machine, "op", op, "result", rep.Result}
 		m.Add("hotline_upgrades_total", labels, 1)

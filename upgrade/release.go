@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/plugin"
 )
@@ -52,6 +53,8 @@ type release struct {
 	policy    Policy
 	live      map[actor.Ref]*tracked
 	last      *Report
+	sessions  *sessions  // a new-sessions rollout, or nil
+	shadow    *shadowRun // the last shadow (dark launch), or nil
 
 	// op serialises upgrades, rollbacks and confirms (TryLock: refused).
 	op sync.Mutex
@@ -104,6 +107,7 @@ type releaseConfig struct {
 	workers    int
 	policies   map[string]Policy
 	pluginOpts []plugin.Option
+	flags      *flags.Set // WithFlags; nil: none
 
 	now func() time.Time // test seam: the clock of reports
 }
@@ -356,12 +360,21 @@ func (v *version) unload() error {
 // unloadIdleLocked unloads the versions of r that nothing needs.
 func (h *ReleaseHandler) unloadIdleLocked(r *release) {
 	for _, v := range r.versions {
-		if v.code != nil && v.refs == 0 && v.name != r.current && v.name != r.permanent {
+		if v.code != nil && v.refs == 0 && v.name != r.current && v.name != r.permanent && !r.needs(v.name) {
 			if err := v.unload(); err != nil {
 				h.cfg.logger.Warn("upgrade: unload a version", "machine", r.name, "version", v.name, "error", err)
 			}
 		}
 	}
+}
+
+// needs reports whether a new-sessions rollout or a running shadow needs
+// version ver loaded.
+func (r *release) needs(ver string) bool {
+	if s := r.sessions; s != nil && s.to == ver && s.share > 0 {
+		return true
+	}
+	return r.shadow != nil && r.shadow.on.Load() && r.shadow.to == ver
 }
 
 // SetPolicy sets what upgrades do to the running machines of machine.
@@ -398,6 +411,18 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	defer r.starts.RUnlock()
 	h.mu.Lock()
 	ver := r.currentLocked()
+	var id string
+	var tags map[string]string
+	if r.sessions != nil || r.shadow != nil {
+		id, tags = fsm.StartIdentity(opts...)
+	}
+	if s := r.sessions; s != nil && snap == nil && r.versions[s.to] != nil {
+		side := 0
+		if ver == s.to || (s.selector.picks(&tracked{id: id, tags: tags}) && s.admit(r.name, id)) {
+			ver, side = s.to, 1
+		}
+		s.started[side]++
+	}
 	code, err := r.versions[ver].load(ctx)
 	if err == nil && snap != nil && snap.Version != ver {
 		code, err = h.pathCodeLocked(ctx, r, snap.Version, ver)
@@ -410,8 +435,14 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 		return actor.Ref{}, err
 	}
 	r.versions[ver].refs++ // held while it starts, so it is not unloaded
+	if sh := r.shadow; sh != nil {
+		code = sh.tapFor(code, ver, &tracked{id: id, tags: tags})
+	}
 	h.mu.Unlock()
 
+	if h.cfg.flags != nil { // first, so that the caller's WithFlags wins
+		opts = append([]fsm.StartOption{fsm.WithFlags(h.cfg.flags)}, opts...)
+	}
 	ref, err := fsm.Start(ctx, h.sys, code, opts...)
 	var inf fsm.Info
 	if err == nil {
@@ -511,6 +542,10 @@ type MachineStatus struct {
 	Policy    string          `json:"policy"`
 	Versions  []VersionStatus `json:"versions"`
 	Last      *Report         `json:"last,omitempty"`
+	// Sessions is the new-sessions rollout, if one was set ([NewSessions]).
+	Sessions *SessionsStatus `json:"sessions,omitempty"`
+	// Shadow is the report of the running or last shadow ([Shadow]).
+	Shadow *ShadowReport `json:"shadow,omitempty"`
 }
 
 // Status describes every machine name the handler knows, sorted by name.
@@ -535,6 +570,13 @@ func (h *ReleaseHandler) Status() []MachineStatus {
 		if r.last != nil {
 			l := *r.last
 			ms.Last = &l
+		}
+		if r.sessions != nil {
+			ms.Sessions = r.sessions.status()
+		}
+		if r.shadow != nil {
+			sr := r.shadow.report()
+			ms.Shadow = &sr
 		}
 		out = append(out, ms)
 	}

@@ -40,12 +40,14 @@ func RollingPause(d time.Duration) RollingOption {
 // Rolling moves the selected machines in batches of k (by ID order): each
 // machine is suspended only for its own change, and at most k are
 // suspended at any moment; a batch starts when the previous one is done.
-// New machines wait to start until the rollout ends, so that none is left
-// behind. If a change fails, the machines already moved (which have
-// handled events since) are moved back through the downgrade direction on
-// their current data, the current version does not change, and the error
-// wraps ErrRolledBack and a *[MachineError]. Progress is reported per
-// batch (Phase "batch") and per batch moved back (Phase "rolled back").
+// Machines may start during the rollout: they start on the old version,
+// and are moved at the end, in batches too, under the start lock (held
+// only for that), so that none is left behind. If a change fails, the
+// machines already moved (which have handled events since) are moved back
+// through the downgrade direction on their current data, the current
+// version does not change, and the error wraps ErrRolledBack and a
+// *[MachineError]. Progress is reported per batch (Phase "batch", with
+// Batch of Batches) and per batch moved back (Phase "rolled back").
 // k < 1 means 1.
 func Rolling(k int, opts ...RollingOption) Strategy {
 	s := &rolling{k: max(k, 1)}
@@ -55,9 +57,12 @@ func Rolling(k int, opts ...RollingOption) Strategy {
 	return s
 }
 
-// roll moves targets batch by batch, and on a failure moves the moved ones
-// back. It leaves no target suspended.
-func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, targets []*target, cfg moveConfig, s *rolling, rep *Report) error {
+// roll moves targets batch by batch: each machine is suspended, changed
+// and resumed by one worker, so that it waits for its own change only.
+// It leaves no target suspended; the caller moves the moved ones back on
+// a failure. first numbers the batches after those of an earlier call
+// (the stragglers).
+func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target, cfg moveConfig, s *rolling, rep *Report, first int) error {
 	slices.SortFunc(targets, func(a, b *target) int { return cmp.Compare(a.t.id, b.t.id) })
 	var inflight, peak atomic.Int64
 	enter := func() {
@@ -65,11 +70,12 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
 	}
-	defer func() { rep.MaxSuspended = int(peak.Load()) }()
+	defer func() { rep.MaxSuspended = max(rep.MaxSuspended, int(peak.Load())) }()
 	var merr error
 	done := 0
+	batches := (len(targets) + s.k - 1) / s.k
 	for i := 0; i < len(targets) && merr == nil; i += s.k {
-		if i > 0 && s.pause > 0 {
+		if (i > 0 || first > 0) && s.pause > 0 {
 			if err := sleepCtx(ctx, s.pause); err != nil {
 				merr = err
 				break
@@ -77,6 +83,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 		}
 		batch := targets[i:min(i+s.k, len(targets))]
 		merr = h.parallel(ctx, batch, func(tg *target) error {
+			code := cfg.codeFor(tg)
 			if err := actor.Suspend(ctx, tg.ref); err != nil {
 				if isNoProc(err) {
 					tg.gone = true
@@ -90,7 +97,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 			if tg.step.down {
 				opts = append(opts, fsm.AsDowngrade())
 			}
-			err := fsm.ChangeSuspended(ctx, tg.ref, tg.step.code, opts...)
+			err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
 			switch {
 			case err == nil:
 				tg.changed = true
@@ -98,7 +105,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 				tg.gone = true
 				err = nil
 			default:
-				err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: tg.step.code.Version(), Err: err}
+				err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
 			}
 			if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
 				err = errors.Join(err, rerr)
@@ -108,13 +115,12 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, to string, target
 			return err
 		})
 		done += len(batch)
-		cfg.report("batch", count(targets[:done], func(tg *target) bool { return tg.changed }), len(targets))
+		n := first + i/s.k + 1
+		changed := count(targets[:done], func(tg *target) bool { return tg.changed })
+		cfg.reportDetail(Progress{Phase: "batch", Done: changed, Total: len(targets), Batch: n, Batches: first + batches,
+			Detail: fmt.Sprintf("batch %d of %d: %d of %d machines moved", n, first+batches, changed, len(targets))})
 	}
-	if merr == nil {
-		return nil
-	}
-	rerr := h.moveBack(context.WithoutCancel(ctx), r, to, targets, cfg, s.k, rep)
-	return errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, merr), rerr)
+	return merr
 }
 
 // moveBack moves the changed targets (resumed, so they may have handled

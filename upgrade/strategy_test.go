@@ -57,7 +57,9 @@ func TestRollingMovesAllKAtATime(t *testing.T) {
 	require.LessOrEqual(t, rep.MaxSuspended, k, "at most k machines suspended at once")
 	require.Positive(t, rep.MaxSuspended)
 	require.Len(t, batches, (n+k-1)/k, "progress per batch")
-	require.Equal(t, upgrade.Progress{Phase: "batch", Done: n, Total: n}, batches[len(batches)-1])
+	nb := (n + k - 1) / k
+	require.Equal(t, upgrade.Progress{Phase: "batch", Done: n, Total: n, Batch: nb, Batches: nb,
+		Detail: fmt.Sprintf("batch %d of %d: %d of %d machines moved", nb, nb, n, n)}, batches[len(batches)-1])
 	for i := 1; i < len(batches); i++ {
 		require.LessOrEqual(t, batches[i].Done-batches[i-1].Done, k)
 	}
@@ -320,4 +322,35 @@ func TestCanaryRestFailsMovesCanariesBack(t *testing.T) {
 		}
 		require.Equal(t, "v1", status(t, h).Current)
 	})
+}
+
+// A machine started during a rolling rollout starts at once (the start
+// lock is not held through the rollout), on the old version, and is moved
+// at the end, in a batch of its own.
+func TestRollingLetsMachinesStartMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	_, h := newRelease(t)
+	startN(t, h, 6)
+	var late actor.Ref
+	var lines []upgrade.Progress
+	rep, err := h.Upgrade(ctx, "counter", "v2", upgrade.WithStrategy(upgrade.Rolling(2)),
+		upgrade.WithProgress(func(p upgrade.Progress) {
+			lines = append(lines, p)
+			if p.Batch == 1 {
+				// On the upgrade's own goroutine: it would wait forever
+				// if the rollout held the start lock.
+				var err error
+				late, err = h.Start(ctx, "counter", fsm.WithID("late"))
+				require.NoError(t, err)
+				require.Equal(t, "v1", version(t, late), "started on the current version")
+			}
+		}))
+	require.NoError(t, err)
+	require.Equal(t, 7, rep.Selected)
+	require.Equal(t, 7, rep.Changed)
+	require.Equal(t, "v2", version(t, late))
+	last := lines[len(lines)-1]
+	require.Equal(t, 4, last.Batch)
+	require.Equal(t, 4, last.Batches)
+	require.Equal(t, map[string]int{"v2": 7}, counts(status(t, h)))
 }

@@ -125,6 +125,13 @@ func (c *Client) Call(ctx context.Context, key, method string, body []byte) ([]b
 	req := wire.Request{Key: key, Method: method, Body: body}
 	resp, err := p.conn.roundTrip(ctx, &req, c.cfg.callTimeout)
 	if err != nil {
+		if died := (*diedError)(nil); errors.As(err, &died) {
+			// The conn tells the Client of its death after it wakes its
+			// calls: do it now (once; a second time does nothing), or a
+			// redelivery could find this dead process still current and
+			// spend every delivery on it within a millisecond.
+			c.onDeath(p, died)
+		}
 		return nil, c.wrap(err)
 	}
 	if c.failures.Load() != 0 {

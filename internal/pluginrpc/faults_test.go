@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hotline-go/hotline/internal/wire"
 )
 
 // script writes an executable shell script and returns its path and sum.
@@ -56,7 +59,7 @@ func TestStartErrors(t *testing.T) {
 		{name: "prints before serving", path: exe, sum: sum, mode: "print-before",
 			want: []error{ErrHandshake}, text: "Unrecognized remote plugin message: hello from init"},
 		{name: "protocol mismatch", path: exe, sum: sum, mode: "proto2",
-			want: []error{ErrProtocol}, text: "Plugin version: 2, Client versions: [1]"},
+			want: []error{ErrProtocol}, text: fmt.Sprintf("Plugin version: %d, Client versions: [%d]", wire.ProtocolVersion+1, wire.ProtocolVersion)},
 		{name: "another machine", path: exe, sum: sum, mode: "echo", opts: []Option{WithMachine("phone")},
 			want: []error{ErrWrongMachine}, text: `want "phone", the plugin serves "echo"`},
 	}

@@ -50,7 +50,7 @@ func pluginMain(mode string) int {
 	case "echo":
 		err = serve(echo, newTestHandler().handle, cfg)
 	case "proto2":
-		cfg.protocol = 2
+		cfg.protocol = wire.ProtocolVersion + 1 // a protocol the host does not speak
 		err = serve(echo, newTestHandler().handle, cfg)
 	case "print-before":
 		fmt.Println("hello from init") // breaks go-plugin's handshake

@@ -201,8 +201,8 @@ func TestOpener(t *testing.T) {
 	hello := func(protocol int) []byte {
 		return (&wire.Hello{Protocol: protocol, SocketDir: dir}).Append(nil)
 	}
-	_, err := o.open(hello(2))
-	require.EqualError(t, err, "protocol version mismatch: host speaks 2, plugin speaks 1")
+	_, err := o.open(hello(wire.ProtocolVersion + 1))
+	require.EqualError(t, err, fmt.Sprintf("protocol version mismatch: host speaks %d, plugin speaks %d", wire.ProtocolVersion+1, wire.ProtocolVersion))
 	_, err = o.open([]byte{0xc1})
 	require.ErrorIs(t, err, wire.ErrMalformed)
 

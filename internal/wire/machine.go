@@ -19,7 +19,7 @@ const (
 	MethodLoad      = "fsm.load"      // State, Data
 	MethodUpgrade   = "fsm.upgrade"   // Arg: the version from; State, Data of that version
 	MethodDowngrade = "fsm.downgrade" // Arg: the version to; State, Data of Version
-	MethodHandle    = "fsm.handle"    // State, Data, Kind, Event, Payload
+	MethodHandle    = "fsm.handle"    // State, Data, Kind, Event, Payload, Flags
 	MethodEnter     = "fsm.enter"     // Arg: the previous state; State, Data
 )
 
@@ -35,11 +35,16 @@ type MachineCall struct {
 	Kind    uint8  // the event's fsm.Kind
 	Event   string // the event's name (fsm.EventName)
 	Payload []byte // the event's payload, msgpack
+
+	// Flags are the names of the feature flags that are on for the
+	// machine (fsm.handle only), as the host evaluated them for this
+	// event; a flag not named is off. Since ProtocolVersion 2.
+	Flags []string
 }
 
 // Append appends the msgpack of c to b.
 func (c *MachineCall) Append(b []byte) []byte {
-	b = appendArrayLen(b, 8)
+	b = appendArrayLen(b, 9)
 	b = appendUint(b, uint64(TypeMachineCall))
 	b = appendStr(b, c.Version)
 	b = appendStr(b, c.State)
@@ -47,13 +52,18 @@ func (c *MachineCall) Append(b []byte) []byte {
 	b = appendStr(b, c.Arg)
 	b = appendUint(b, uint64(c.Kind))
 	b = appendStr(b, c.Event)
-	return appendBin(b, c.Payload)
+	b = appendBin(b, c.Payload)
+	b = appendArrayLen(b, len(c.Flags))
+	for _, f := range c.Flags {
+		b = appendStr(b, f)
+	}
+	return b
 }
 
 // Decode sets c from the msgpack in b. Data and Payload alias b.
 func (c *MachineCall) Decode(b []byte) error {
 	d := decoder{b: b, msg: "MachineCall"}
-	d.header(TypeMachineCall, 8)
+	d.header(TypeMachineCall, 9)
 	c.Version = d.str("version")
 	c.State = d.str("state")
 	c.Data = d.raw("data")
@@ -61,6 +71,20 @@ func (c *MachineCall) Decode(b []byte) error {
 	c.Kind = d.uint8("kind")
 	c.Event = d.str("event")
 	c.Payload = d.raw("payload")
+	n := d.arrayLen("flags")
+	if n > uint64(len(b)) { // each element takes at least one byte
+		d.fail("flags", "%d elements in %d bytes", n, len(b))
+	}
+	c.Flags = nil
+	if d.err == nil && n > 0 {
+		c.Flags = make([]string, n)
+		for i := range c.Flags {
+			c.Flags[i] = d.str("flags")
+		}
+	}
+	if d.err != nil {
+		c.Flags = nil
+	}
 	return d.end()
 }
 

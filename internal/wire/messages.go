@@ -12,7 +12,7 @@ import (
 // equal: the version is negotiated in go-plugin's handshake, then checked
 // again in [Hello] and [Welcome]. Any change to an encoding below is a new
 // ProtocolVersion.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // MaxFrameSize is the largest message, in bytes, that a frame may carry.
 const MaxFrameSize = 16 << 20

@@ -54,6 +54,9 @@ var samples = []struct {
 	{"machine-call", &wire.MachineCall{Version: "v2", State: "dialing", Data: []byte{0x81, 0xa1, 'n', 0x03},
 		Kind: 1, Event: "KeyPressed", Payload: []byte{0x81, 0xa3, 'k', 'e', 'y', 0xa1, '5'}},
 		func() wire.Message { return new(wire.MachineCall) }},
+	{"machine-call-flags", &wire.MachineCall{Version: "v2", State: "dialing", Data: []byte{0x81, 0xa1, 'n', 0x03},
+		Kind: 0, Event: "KeyPressed", Payload: []byte{0xc0}, Flags: []string{"fast-dial", "new-tone"}},
+		func() wire.Message { return new(wire.MachineCall) }},
 	{"machine-result", &wire.MachineResult{State: "connecting", Data: []byte{0x81, 0xa1, 'n', 0x04},
 		Actions: []wire.MachineAction{
 			{Kind: 1, Value: []byte{0xa2, 'o', 'k'}},
@@ -110,7 +113,7 @@ func TestGolden(t *testing.T) {
 func TestProtocolVersion(t *testing.T) {
 	// Changing the goldens without changing this is the mistake the golden
 	// test is there to catch.
-	require.Equal(t, 1, wire.ProtocolVersion)
+	require.Equal(t, 2, wire.ProtocolVersion)
 }
 
 func TestRoundTrip(t *testing.T) {

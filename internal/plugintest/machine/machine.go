@@ -1,6 +1,6 @@
 // Package machine is the machine that the tests of package plugin run
 // both in-process and in a plugin process (internal/plugintest/plugin): a counter, in two
-// versions whose data differ.
+// versions whose data differ. v1's Bump and Flag read feature flags.
 package machine
 
 import (
@@ -23,6 +23,8 @@ type (
 	Quit     struct{}                      // call: replies "bye", stops with "quit"
 	Crash    struct{}                      // exits the process (status 3)
 	HangOnce struct{ Path string }         // call: hangs if no file is at Path (creating it), else counts and replies a Count
+	Bump     struct{}                      // call: adds 1, or 100 if flag "big" is on; replies "on" or "off"
+	Flag     struct{ Name string }         // call: replies whether the flag is on
 	Pad      struct {
 		Blob []byte
 		Note string
@@ -85,6 +87,17 @@ func V1() *fsm.Machine[Data1] {
 		return fsm.Keep(d, fsm.Reply(Count{N: d.N}))
 	})
 	fsm.OnAny(m, func(_ Quit, d Data1) fsm.Result[Data1] { return fsm.StopWith(ErrQuit, d, fsm.Reply("bye")) })
+	fsm.OnAnyFlags(m, func(_ Bump, d Data1, f fsm.Flags) fsm.Result[Data1] {
+		if f.On("big") {
+			d.N += 100
+			return fsm.Keep(d, fsm.Reply("on"))
+		}
+		d.N++
+		return fsm.Keep(d, fsm.Reply("off"))
+	})
+	fsm.OnAnyFlags(m, func(q Flag, d Data1, f fsm.Flags) fsm.Result[Data1] {
+		return fsm.Keep(d, fsm.Reply(f.On(q.Name)))
+	})
 	fsm.OnAny(m, func(p Pad, d Data1) fsm.Result[Data1] {
 		d.N++
 		if p.Blob != nil {

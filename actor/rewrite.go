@@ -1,0 +1,81 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ChangeCodeQueued is [ChangeCode] for a change that also rewrites the user
+// messages waiting in the suspended actor's mailbox, such as a new version
+// of a handler that reads its messages in a new format. fn gets the
+// Behavior and the waiting messages, oldest first, as [QueuedMessages] lists
+// them; it returns the new Behavior and either nil, which leaves the
+// messages as they are, or one message for each of them, in order, to take
+// its place (a call keeps its caller, who gets the reply as before).
+//
+// The change is all or nothing: if fn returns an error or panics, the actor
+// keeps its Behavior and its messages as they were. Messages that arrive
+// while fn runs are not in its list and are left as sent; a message of the
+// list that a [DropOldest] bound drops meanwhile stays dropped. It returns
+// ErrNotSuspended unless the actor was suspended by [Suspend].
+func ChangeCodeQueued(ctx context.Context, r Ref, fn func(old Behavior, queued []Queued) (Behavior, []any, error)) error {
+	if r.a == nil {
+		return ErrNoProc
+	}
+	a := r.a
+	return request(ctx, r, sysMsg{kind: sysChangeCode, fn: func(b Behavior) (Behavior, error) {
+		// The actor is ours (on its goroutine, or claimed inline): no one
+		// else takes messages from cur or user; senders only append to
+		// user, and a DropOldest bound drops from its head.
+		a.mu.Lock()
+		var q []Queued
+		inCur, drops := 0, 0
+		if mb := a.mb; mb != nil {
+			q = make([]Queued, 0, mb.cur.n+mb.user.n)
+			q = mb.cur.appendTo(q)
+			inCur, drops = len(q), mb.drops
+			q = mb.user.appendTo(q)
+		}
+		a.mu.Unlock()
+
+		nb, msgs, err := fn(b, q)
+		switch {
+		case err != nil:
+			return b, err
+		case nb == nil:
+			return b, errors.New("actor: change code returned a nil behavior")
+		case len(msgs) == 0 && len(q) == 0, msgs == nil:
+			return nb, nil
+		case len(msgs) != len(q):
+			return b, fmt.Errorf("actor: change code returned %d messages for %d queued", len(msgs), len(q))
+		}
+		a.mu.Lock()
+		mb := a.mb
+		mb.cur.rewrite(msgs[:inCur])
+		// The user queue's head lost the messages dropped since the list
+		// was taken: the oldest of the list's tail.
+		if rest := msgs[inCur:]; mb.drops-drops < len(rest) {
+			mb.user.rewrite(rest[mb.drops-drops:])
+		}
+		a.mu.Unlock()
+		return nb, nil
+	}})
+}
+
+// rewrite replaces the first len(msgs) letters of the queue, which holds
+// at least that many, keeping the callers of calls.
+func (q *queue) rewrite(msgs []any) {
+	off := q.off
+	for s := q.head; s != nil && len(msgs) > 0; s = s.next {
+		for i := off; i < s.n && len(msgs) > 0; i++ {
+			if cl, ok := s.msgs[i].(*call); ok {
+				cl.msg = msgs[0]
+			} else {
+				s.msgs[i] = msgs[0]
+			}
+			msgs = msgs[1:]
+		}
+		off = 0
+	}
+}
