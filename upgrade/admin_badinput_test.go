@@ -20,9 +20,9 @@ import (
 	"github.com/hotline-go/hotline/upgrade"
 )
 
-// serveAdmin serves h's admin API on a socket in a short temporary
+// serveAdminSocket serves h's admin API on a socket in a short temporary
 // directory until the test ends.
-func serveAdmin(t *testing.T, h *upgrade.ReleaseHandler) string {
+func serveAdminSocket(t *testing.T, h *upgrade.ReleaseHandler) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir, err := os.MkdirTemp("", "hladmin")
@@ -73,7 +73,7 @@ func lastAnswer(t *testing.T, path string, raw []byte) upgrade.AdminResponse {
 func TestAdminBadInput(t *testing.T) {
 	_, h := newRelease(t)
 	startN(t, h, 3)
-	path := serveAdmin(t, h)
+	path := serveAdminSocket(t, h)
 	garbage := make([]byte, 4096)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range garbage {
@@ -110,7 +110,7 @@ func TestAdminBadInput(t *testing.T) {
 func TestAdminClientNeverReads(t *testing.T) {
 	_, h := newRelease(t)
 	startN(t, h, 2000) // progress lines beyond the socket's buffers
-	path := serveAdmin(t, h)
+	path := serveAdminSocket(t, h)
 	c, err := net.Dial("unix", path)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close()) }()
@@ -132,7 +132,7 @@ func TestAdminClientNeverReads(t *testing.T) {
 func TestAdminManyConnections(t *testing.T) {
 	_, h := newRelease(t)
 	startN(t, h, 1)
-	path := serveAdmin(t, h)
+	path := serveAdminSocket(t, h)
 	base := runtime.NumGoroutine()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)

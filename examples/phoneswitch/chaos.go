@@ -276,6 +276,15 @@ func other(v string) string {
 }
 
 func (c *chaos) upgrade(ctx context.Context, spec upgrade.StrategySpec) (string, error) {
+	var prefix string
+	if spec.Name == "shadow" {
+		// A shadow runs a version newer than the live one: from v1.
+		out, err := c.allOn(ctx, "v1")
+		if err != nil {
+			return "", err
+		}
+		prefix = out
+	}
 	from, _, err := c.status(ctx)
 	if err != nil {
 		return "", err
@@ -286,16 +295,50 @@ func (c *chaos) upgrade(ctx context.Context, spec upgrade.StrategySpec) (string,
 		return "", fmt.Errorf("%w: %s -> %s: %v", errSkipped, from, to, oneLine(err))
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s -> %s: %v", from, to, oneLine(err))
+		return "", fmt.Errorf("%s%s -> %s: %v", prefix, from, to, oneLine(err))
 	}
-	now, _, err := c.status(ctx)
+	now, on, err := c.status(ctx)
 	if err != nil {
 		return "", err
 	}
-	if now != to {
-		return "", fmt.Errorf("%s -> %s succeeded, and new phones start on %s", from, to, now)
+	// Where new phones start now: shadow moves nothing, new sessions
+	// move the current version only at a share of 100 %.
+	want := to
+	if spec.Name == "shadow" || spec.Name == "new-sessions" && spec.Share < 100 {
+		want = from
 	}
-	return reportLine(resp.Report), nil
+	if now != want {
+		return "", fmt.Errorf("%s -> %s (%s) succeeded, and new phones start on %s, not %s", from, to, spec.Name, now, want)
+	}
+	out := prefix + reportLine(resp.Report)
+	if r := resp.Report; r != nil && r.Shadow != nil {
+		out += fmt.Sprintf(" shadow=%+v", *r.Shadow)
+		if len(out) > 400 {
+			out = out[:400] + "…"
+		}
+	}
+	if spec.Name == "new-sessions" {
+		out += fmt.Sprintf(" (phones now %v)", on)
+	}
+	return out, nil
+}
+
+// allOn moves every phone to version v (all at once) if any runs another
+// or new phones start on another: the operations that need one version
+// everywhere begin with it. It says what it did.
+func (c *chaos) allOn(ctx context.Context, v string) (string, error) {
+	now, on, err := c.status(ctx)
+	if err != nil {
+		return "", err
+	}
+	if now == v && on[other(v)] == 0 {
+		return "", nil
+	}
+	_, err = c.admin(ctx, upgrade.AdminRequest{Op: "upgrade", To: v, Strategy: &upgrade.StrategySpec{Name: "all"}})
+	if err != nil {
+		return "", fmt.Errorf("first, every phone to %s: %v", v, oneLine(err))
+	}
+	return fmt.Sprintf("first every phone to %s (was %s %v); ", v, now, on), nil
 }
 
 // failUpgrade makes the victim's UPGRADE fail in an all-at-once rollout:
@@ -305,11 +348,15 @@ func (c *chaos) failUpgrade(ctx context.Context) (string, error) {
 	if !c.plugins {
 		return "", fmt.Errorf("%w: the fault is in the phone-chaos plugin (--in-process)", errSkipped)
 	}
-	from, _, err := c.status(ctx)
+	cur, _, err := c.status(ctx)
 	if err != nil {
 		return "", err
 	}
-	to := other(from)
+	prefix, err := c.allOn(ctx, cur) // after new sessions, phones on both
+	if err != nil {
+		return "", err
+	}
+	from, to := cur, other(cur)
 	trigger := filepath.Join(c.dir, "fail-upgrade")
 	if err := os.WriteFile(trigger, []byte(c.victim+"\n"), 0o644); err != nil {
 		return "", err
@@ -329,7 +376,7 @@ func (c *chaos) failUpgrade(ctx context.Context) (string, error) {
 	if now != from || on[to] != 0 {
 		return "", fmt.Errorf("after the failed rollout: new phones start on %s, %d phones on %s (want %s, 0)", now, on[to], to, from)
 	}
-	return fmt.Sprintf("%s -> %s refused and undone (%d phones on %s): %s", from, to, on[from], from, oneLine(uerr)), c.serving(ctx)
+	return fmt.Sprintf("%s%s -> %s refused and undone (%d phones on %s): %s", prefix, from, to, on[from], from, oneLine(uerr)), c.serving(ctx)
 }
 
 // children returns the phone plugin processes of the switch, by pid.

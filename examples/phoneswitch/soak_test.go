@@ -13,8 +13,8 @@ import (
 
 // TestSoak is the short form of `make soak`: 25 s of load and chaos on a
 // fixed seed, with the phone code in the phone-chaos plugin. Every kind of
-// operation runs at least once (the strategies the switch does not have
-// yet are skipped), and every invariant of the soak's table holds.
+// operation runs and succeeds at least once, and every invariant of the
+// soak's table holds.
 func TestSoak(t *testing.T) {
 	exe := build(t)
 	plugins := filepath.Join(filepath.Dir(exe), "plugins")
@@ -38,7 +38,7 @@ func TestSoak(t *testing.T) {
 			continue
 		}
 		require.Positive(t, c.attempted, "%s never ran:\n%s", k, log.String())
-		if k != opUpgradeNewSessions && k != opUpgradeShadow && k != opRollback {
+		if k != opRollback { // a rollback has nothing to undo right after a SIGHUP
 			require.Positive(t, c.succeeded, "%s never succeeded:\n%s", k, log.String())
 		}
 	}
