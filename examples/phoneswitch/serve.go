@@ -88,10 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// it runs, not on --version, and restore its phones on that version
 	// (the handoff restores each machine under the last code it is given).
 	version := cfg.version
-	if v, ok := runningVersion(ctx, cfg.admin); ok && v != version {
-		log.Info("starting on the version of the process this one replaces", "version", v, "flag", cfg.version)
-		version = v
-	}
+	current, inUse, replacing := runningVersions(ctx, cfg.admin)
 	// The plugins' processes stop after the machines (deferred before the
 	// System's shutdown, so run after it), whether serve drains or fails.
 	versions, closePlugins, err := phoneVersions(ctx, cfg.inProcess, cfg.plugins, log, plugin.WithCallTimeout(cfg.pluginTimeout))
@@ -103,6 +100,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("stop plugins", "err", err)
 		}
 	}()
+	if replacing {
+		// The newest version any phone of the old process runs, or the
+		// one its new phones start on: a rollout cut by the SIGHUP, or
+		// new sessions, leave phones on a version newer than the current
+		// one, and the handoff can bring an image forward (UPGRADE), not
+		// back.
+		newest := -1
+		for _, v := range append(inUse, current) {
+			newest = max(newest, slices.IndexFunc(versions, func(c fsm.Code) bool { return c.Version() == v }))
+		}
+		if newest >= 0 && versions[newest].Version() != version {
+			log.Info("starting on the version of the process this one replaces", "version", versions[newest].Version(),
+				"its_current", current, "in_use", inUse, "flag", cfg.version)
+			version = versions[newest].Version()
+		}
+	}
 	codes := versions
 	if i := slices.IndexFunc(versions, func(c fsm.Code) bool { return c.Version() == version }); i >= 0 {
 		codes = versions[:i+1]
@@ -265,25 +278,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// runningVersion asks a switch already serving on the admin socket for the
-// version its phones start on; false if none answers.
-func runningVersion(ctx context.Context, socket string) (string, bool) {
+// runningVersions asks a switch already serving on the admin socket for
+// the version its new phones start on and the versions its phones run;
+// false if none answers.
+func runningVersions(ctx context.Context, socket string) (current string, inUse []string, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	c, err := upgrade.DialAdmin(ctx, socket)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	st, err := c.Status(ctx)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	for _, ms := range st {
 		if ms.Machine == phone.Name && ms.Current != "" {
-			return ms.Current, true
+			for _, v := range ms.Versions {
+				if v.Machines > 0 {
+					inUse = append(inUse, v.Version)
+				}
+			}
+			if ms.Sessions != nil { // new phones may start on it meanwhile
+				inUse = append(inUse, ms.Sessions.To)
+			}
+			return ms.Current, inUse, true
 		}
 	}
-	return "", false
+	return "", nil, false
 }
 
 // removeStaleSocket removes the admin socket file left by a switch that
