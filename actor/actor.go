@@ -295,6 +295,75 @@ func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
 	return false
 }
 
+// claim takes an idle actor (on no goroutine, not suspended, nothing
+// queued) for the caller's goroutine, as a worker takes a scheduled one,
+// and reports whether it did. The caller must then let it go with release
+// unless it exited.
+func (a *actor) claim() bool {
+	a.mu.Lock()
+	if a.flags&(fScheduled|fSuspended|fDead) != 0 ||
+		(a.mb != nil && (a.mb.user.n > 0 || a.mb.cur.n > 0 || len(a.mb.sys) > 0)) {
+		a.mu.Unlock()
+		return false
+	}
+	a.flags |= fScheduled
+	a.mu.Unlock()
+	return true
+}
+
+// release lets go of an actor run on a goroutine that is not a worker
+// (claim, inline): idle if nothing waits, else handed to a worker for what
+// queued meanwhile.
+func (a *actor) release() {
+	a.mu.Lock()
+	work := a.hasWorkLocked()
+	if !work {
+		a.flags &^= fScheduled
+	}
+	a.mu.Unlock()
+	if work {
+		a.sys.schedule(a)
+	}
+}
+
+// runCall handles one Call on the caller's goroutine, for an actor claimed
+// by it: as drain handles a call on a worker, then release.
+func (a *actor) runCall(cl *call, gen uint64) {
+	c := a.sys.getContext()
+	c.a = a
+	if !a.handleCall(c, cl, gen) {
+		a.release()
+	}
+	a.sys.putContext(c)
+}
+
+// handleCall runs the Behavior on one call and reports whether the actor
+// exited.
+func (a *actor) handleCall(c *Context, cl *call, gen uint64) (exited bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p := newPanicError(v)
+			if c.call != nil && !c.detached {
+				c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
+			}
+			c.call = nil
+			a.terminate(c, p)
+			exited = true
+		}
+	}()
+	c.call, c.gen, c.detached, c.stop = cl, gen, false, nil
+	a.b.Receive(c, cl.msg)
+	if !c.detached {
+		c.call.reply(c.gen, nil, ErrNoReply)
+	}
+	c.call = nil
+	if c.stop != nil {
+		a.terminate(c, c.stop)
+		return true
+	}
+	return false
+}
+
 func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }

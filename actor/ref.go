@@ -51,6 +51,16 @@ func Send(to Ref, msg any) error {
 // *[ExitError] if the actor exited before replying; ErrNoProc,
 // ErrMailboxFull, or ctx's error (wrapped). A reply that comes after ctx
 // ended is dropped.
+//
+// When ctx cannot end (its Done channel is nil, as for
+// [context.Background]) and the actor is idle (on no goroutine, not
+// suspended, nothing in its mailbox), the handler runs on the caller's
+// goroutine, with the actor to itself as on a worker: messages sent
+// meanwhile queue behind the call, and a panic in the handler ends the
+// actor as it would on a worker. This saves the hand-offs to and from a
+// worker; order, exclusivity and exits are as through the mailbox. With
+// a ctx that can end, the call always goes through the mailbox, so that
+// Call returns when ctx ends even if the handler blocks.
 func Call(ctx context.Context, to Ref, msg any) (any, error) {
 	a := to.a
 	if a == nil {
@@ -63,11 +73,21 @@ func Call(ctx context.Context, to Ref, msg any) (any, error) {
 	c := s.getCall()
 	gen := c.state.Load() >> 1
 	c.msg = msg
+	done := ctx.Done()
+	if done == nil && a.claim() {
+		// The actor was idle and is now this goroutine's to run, as a
+		// worker's would be: handle the call here rather than hand it to
+		// a worker and wait. Only for a ctx that cannot end: a handler on
+		// the caller's goroutine cannot be abandoned when ctx ends.
+		a.runCall(c, gen)
+		r := <-c.ch // answered, or a From taken: answered later
+		s.putCall(c, gen)
+		return r.v, r.err
+	}
 	if err := a.push(c); err != nil {
 		s.putCall(c, gen)
 		return nil, err
 	}
-	done := ctx.Done()
 	if done == nil {
 		r := <-c.ch
 		s.putCall(c, gen)

@@ -160,16 +160,7 @@ func (a *actor) inline(m sysMsg) (err error, ok bool) {
 	a.mu.Unlock()
 
 	err = a.runFn(&m)
-
-	a.mu.Lock()
-	work := a.hasWorkLocked()
-	if !work {
-		a.flags &^= fScheduled
-	}
-	a.mu.Unlock()
-	if work {
-		a.sys.schedule(a)
-	}
+	a.release()
 	return err, true
 }
 

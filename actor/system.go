@@ -39,6 +39,7 @@ type System struct {
 
 	calls sync.Pool // *call
 	segs  sync.Pool // *segment
+	ctxs  sync.Pool // *Context, for calls run on the caller's goroutine
 }
 
 // A SystemOption configures a [System].
@@ -403,4 +404,16 @@ func (s *System) putCall(c *call, gen uint64) {
 	c.msg = nil
 	c.state.Store((gen + 1) << 1)
 	s.calls.Put(c)
+}
+
+func (s *System) getContext() *Context {
+	if c, ok := s.ctxs.Get().(*Context); ok {
+		return c
+	}
+	return new(Context)
+}
+
+func (s *System) putContext(c *Context) {
+	*c = Context{}
+	s.ctxs.Put(c)
 }

@@ -116,6 +116,7 @@ type handoffConfig struct {
 	timeout time.Duration
 	codes   []fsm.Code
 	spawn   func(key string) []actor.SpawnOption
+	flags   fsm.FlagSource // WithHandoffFlags; nil: every flag off
 
 	// Test seams.
 	format    uint16             // the format version written and read
@@ -158,6 +159,15 @@ func WithHandoffTimeout(d time.Duration) HandoffOption {
 // name. Default: none.
 func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
 	return func(c *handoffConfig) { c.spawn = f }
+}
+
+// WithHandoffFlags gives the machines restored by [Handoff.Receive] the
+// feature flags their handlers read ([fsm.WithFlags]; a *flags.Set is a
+// FlagSource). Without it a restored machine reads every flag off. The
+// release handler's machines get its set from [WithFlags]; give the same
+// set here so that a machine reads the same flags after a binary restart.
+func WithHandoffFlags(src fsm.FlagSource) HandoffOption {
+	return func(c *handoffConfig) { c.flags = src }
 }
 
 // NewHandoff returns the Handoff of r's process, whose machines run in sys.

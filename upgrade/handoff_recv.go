@@ -226,6 +226,9 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		if h.cfg.spawn != nil {
 			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
 		}
+		if h.cfg.flags != nil {
+			opts = append(opts, fsm.WithFlags(h.cfg.flags))
+		}
 		ref, err := fsm.Start(ctx, h.sys, code, opts...)
 		if err != nil {
 			return fmt.Errorf("machine %q: %w", m.Key, err)

@@ -86,6 +86,9 @@ func sessionCodeWith(version string, pausing <-chan struct{}) *fsm.Machine[sessi
 		d.Fired = append(d.Fired, f.Text+"@"+pid)
 		return fsm.Keep(d)
 	})
+	fsm.OnAnyFlags(m, func(q AskFlag, d sessionData, f fsm.Flags) fsm.Result[sessionData] {
+		return fsm.Keep(d, fsm.Reply(f.On(q.Name)))
+	})
 	fsm.OnAny(m, func(_ Hold, d sessionData) fsm.Result[sessionData] {
 		if pausing == nil {
 			return fsm.Keep(d)

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 )
 
@@ -316,5 +318,39 @@ func TestHandoffRestoreSpawn(t *testing.T) {
 	require.NoError(t, <-done)
 	for _, c := range got.Conns {
 		require.NoError(t, c.Conn.Close())
+	}
+}
+
+// AskFlag asks a session machine whether the flag named is on for it.
+type AskFlag struct{ Name string }
+
+// A restored machine reads the flags WithHandoffFlags gives; without it,
+// every flag is off.
+func TestHandoffRestoredMachinesReadFlags(t *testing.T) {
+	for _, given := range []bool{true, false} {
+		t.Run(fmt.Sprint("flags given: ", given), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "handoff")
+			old, _, _, _ := oldSide(t, dir)
+			reply, done := old.upgrade(t)
+			fl := flags.New()
+			_, err := fl.Set("fast-dial", flags.On, "test")
+			require.NoError(t, err)
+			opts := []HandoffOption{WithCodes(sessionCode("v1"))}
+			if given {
+				opts = append(opts, WithHandoffFlags(fl))
+			}
+			nw := newSide(t, dir, true, opts...)
+			nw.h.cfg.parentPID = func() int { return old.r.pid }
+			got, err := nw.h.Receive(context.Background())
+			require.NoError(t, err)
+			on, err := fsm.Call(context.Background(), got.Machines["m1"], AskFlag{Name: "fast-dial"})
+			require.NoError(t, err)
+			require.Equal(t, given, on)
+			reply <- nil
+			require.NoError(t, <-done)
+			for _, c := range got.Conns {
+				require.NoError(t, c.Conn.Close())
+			}
+		})
 	}
 }
