@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -37,6 +38,13 @@ import (
 
 // maxAdminLine bounds a request line.
 const maxAdminLine = 64 << 10
+
+// adminWriteTimeout is how long a write of an answer may block on a client
+// that does not read before the rest of the answer is dropped.
+const adminWriteTimeout = 5 * time.Second
+
+// adminProgressQueue bounds the progress lines waiting for a client.
+const adminProgressQueue = 256
 
 // AdminRequest is one request to the admin API.
 type AdminRequest struct {
@@ -280,12 +288,65 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 4096), maxAdminLine)
 	enc := json.NewEncoder(c)
-	send := func(r AdminResponse) bool { return enc.Encode(r) == nil }
+	// A client that does not read its answer for adminWriteTimeout loses
+	// the rest of it; the request goes on.
+	var wmu sync.Mutex
+	gone := false
+	send := func(r AdminResponse) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if gone {
+			return
+		}
+		if c.SetWriteDeadline(time.Now().Add(adminWriteTimeout)) != nil || enc.Encode(r) != nil {
+			gone = true
+		}
+	}
 	if !sc.Scan() {
+		if errors.Is(sc.Err(), bufio.ErrTooLong) {
+			send(AdminResponse{Done: true, Error: fmt.Sprintf("%v: request line too long (over %d bytes)", ErrBadRequest, maxAdminLine)})
+			// Read on a little, so that the client gets the answer
+			// instead of a reset for the bytes it is still sending.
+			if c.SetReadDeadline(time.Now().Add(time.Second)) == nil {
+				_, _ = io.CopyN(io.Discard, c, 16<<20)
+			}
+		}
 		return
+	}
+	// Progress goes through a bounded queue to its own writer, so that a
+	// rollout never waits for a client: lines a slow client has no room
+	// for are dropped (the final answer is not).
+	progress := make(chan Progress, adminProgressQueue)
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for p := range progress {
+			send(AdminResponse{Progress: &p})
+		}
+	}()
+	var pmu sync.Mutex
+	closed := false
+	onProgress := func(p Progress) {
+		pmu.Lock()
+		defer pmu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case progress <- p:
+		default:
+		}
+	}
+	endProgress := func() {
+		pmu.Lock()
+		closed = true
+		close(progress)
+		pmu.Unlock()
+		<-wrote
 	}
 	req, err := decodeAdminRequest(sc.Bytes())
 	if err != nil {
+		endProgress()
 		send(AdminResponse{Done: true, Error: err.Error()})
 		return
 	}
@@ -293,7 +354,7 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 	if who == "" {
 		who = "admin"
 	}
-	opts := []MoveOption{By(who), WithSelector(req.Selector), WithProgress(func(p Progress) { send(AdminResponse{Progress: &p}) })}
+	opts := []MoveOption{By(who), WithSelector(req.Selector), WithProgress(onProgress)}
 	if req.Strategy != nil {
 		st, _ := req.Strategy.Strategy() // checked by decodeAdminRequest
 		opts = append(opts, WithStrategy(st))
@@ -330,6 +391,7 @@ func (h *ReleaseHandler) serveAdminConn(ctx context.Context, c net.Conn) {
 	if err != nil {
 		resp.Error = err.Error()
 	}
+	endProgress()
 	send(resp)
 }
 

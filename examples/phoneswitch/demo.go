@@ -189,6 +189,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 type switchProc struct {
 	exe, admin, pidFile, addr, http, log string
 	args                                 []string // more flags of serve
+	env                                  []string // more environment of serve
 	cmd                                  *exec.Cmd
 	logFile                              *os.File
 }
@@ -203,6 +204,9 @@ func (p *switchProc) start(ctx context.Context, version string, drain time.Durat
 		"--version", version, "--pid-file", p.pidFile, "--http", p.http, "--drain-timeout", drain.String()}
 	p.cmd = exec.Command(p.exe, append(args, p.args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if p.env != nil {
+		p.cmd.Env = append(os.Environ(), p.env...)
+	}
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("demo: start the switch: %w", err)
 	}

@@ -24,6 +24,16 @@ type loadConfig struct {
 	callLength    time.Duration
 	frameInterval time.Duration
 	base          int
+	// wait bounds the wait for one reply, and for a call's last frames
+	// (default 5s).
+	wait time.Duration
+}
+
+func (c loadConfig) replyWait() time.Duration {
+	if c.wait > 0 {
+		return c.wait
+	}
+	return 5 * time.Second
 }
 
 func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +71,7 @@ type loadReport struct {
 	Received   uint64
 	Lost       uint64
 	OutOfOrder uint64
+	Duplicated uint64
 	Latencies  []time.Duration
 	Versions   map[string]int // version in STATUS -> times seen
 	Gaps       []gap          // pauses in a stream longer than 3 frame intervals
@@ -77,8 +88,8 @@ func (r *loadReport) verdict() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.Lost > 0 || r.OutOfOrder > 0:
-		return fmt.Errorf("load: %d frames lost, %d out of order", r.Lost, r.OutOfOrder)
+	case r.Lost > 0 || r.OutOfOrder > 0 || r.Duplicated > 0:
+		return fmt.Errorf("load: %d frames lost, %d out of order, %d duplicated", r.Lost, r.OutOfOrder, r.Duplicated)
 	case r.Failed > 0:
 		return fmt.Errorf("load: %d calls failed: %s", r.Failed, strings.Join(r.Errors, "; "))
 	case r.Completed == 0:
@@ -103,8 +114,8 @@ func (r *loadReport) print(w io.Writer) error {
 		versions = append(versions, fmt.Sprintf("%s (%d)", v, n))
 	}
 	slices.Sort(versions)
-	_, err := fmt.Fprintf(w, "calls completed:     %d\ncalls failed:        %d\nframes sent:         %d\nframes lost:         %d\nframes out of order: %d\nlatency:             p50 %s  p90 %s  p99 %s  max %s\nversions seen:       %s\n",
-		r.Completed, r.Failed, r.Sent, r.Lost, r.OutOfOrder,
+	_, err := fmt.Fprintf(w, "calls completed:     %d\ncalls failed:        %d\nframes sent:         %d\nframes lost:         %d\nframes out of order: %d\nframes duplicated:   %d\nlatency:             p50 %s  p90 %s  p99 %s  max %s\nversions seen:       %s\n",
+		r.Completed, r.Failed, r.Sent, r.Lost, r.OutOfOrder, r.Duplicated,
 		r.percentile(0.50), r.percentile(0.90), r.percentile(0.99), r.percentile(1),
 		strings.Join(versions, ", "))
 	for _, e := range r.Errors {
@@ -212,7 +223,7 @@ func oneCall(ctx context.Context, cfg loadConfig, rep *loadReport, a, b string) 
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(cfg.replyWait())
 	for (pb.recv() < sent[0] || pa.recv() < sent[1]) && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -224,10 +235,11 @@ func oneCall(ctx context.Context, cfg loadConfig, rep *loadReport, a, b string) 
 		p.mu.Lock()
 		rep.Sent += sent[i]
 		rep.Received += p.received
-		if sent[i] > p.received {
-			rep.Lost += sent[i] - p.received
+		if sent[i] > p.distinct {
+			rep.Lost += sent[i] - p.distinct
 		}
 		rep.OutOfOrder += p.ooo
+		rep.Duplicated += p.dup
 		rep.Latencies = append(rep.Latencies, p.lat...)
 		rep.Gaps = append(rep.Gaps, p.gaps...)
 		p.mu.Unlock()
@@ -256,14 +268,18 @@ func oneCall(ctx context.Context, cfg loadConfig, rep *loadReport, a, b string) 
 type loadPhone struct {
 	number string
 	nc     net.Conn
-	ctrl   chan string
+	ctrl   chan ctrlLine
 	done   chan struct{}
 	gapMin time.Duration
+	wait   time.Duration
 
 	mu       sync.Mutex
 	next     uint64
-	received uint64
-	ooo      uint64
+	received uint64 // frames received, duplicates included
+	distinct uint64 // frames received, each sequence number once
+	ooo      uint64 // frames with a sequence number lower than one received before, not seen yet
+	dup      uint64 // frames received twice
+	seen     []bool // by sequence number, in this call
 	lat      []time.Duration
 	last     time.Time
 	gaps     []gap
@@ -276,7 +292,7 @@ func connectPhone(ctx context.Context, cfg loadConfig, number string) (*loadPhon
 	if err != nil {
 		return nil, err
 	}
-	p := &loadPhone{number: number, nc: nc, ctrl: make(chan string, 64), done: make(chan struct{}), gapMin: 3 * cfg.frameInterval}
+	p := &loadPhone{number: number, nc: nc, ctrl: make(chan ctrlLine, 64), done: make(chan struct{}), gapMin: 3 * cfg.frameInterval, wait: cfg.replyWait()}
 	go p.read()
 	// The number may still be held by this phone's previous connection,
 	// for the moment the switch takes to see it closed.
@@ -313,18 +329,33 @@ func (p *loadPhone) read() {
 		r, err := protocol.ParseReply(line)
 		a, ok := r.(protocol.Audio)
 		if err != nil || !ok {
+			p.mu.Lock()
+			cl := ctrlLine{text: line, audio: p.received}
+			p.mu.Unlock()
 			select {
-			case p.ctrl <- line:
+			case p.ctrl <- cl:
 			default: // nobody listens: the call has failed already
 			}
 			continue
 		}
 		now := time.Now()
 		p.mu.Lock()
-		if a.Seq != p.next {
+		switch {
+		case a.Seq < uint64(len(p.seen)) && p.seen[a.Seq]:
+			p.dup++
+		case a.Seq < p.next:
 			p.ooo++
 		}
-		p.next = a.Seq + 1
+		if a.Seq < 1<<20 { // a bound on the memory of a bad reply
+			for uint64(len(p.seen)) <= a.Seq {
+				p.seen = append(p.seen, false)
+			}
+			if !p.seen[a.Seq] {
+				p.distinct++
+			}
+			p.seen[a.Seq] = true
+		}
+		p.next = max(p.next, a.Seq+1)
 		p.received++
 		if ns, err := strconv.ParseInt(a.Payload, 36, 64); err == nil {
 			p.lat = append(p.lat, now.Sub(time.Unix(0, ns)))
@@ -354,8 +385,24 @@ func (p *loadPhone) send(line string) error {
 	return nil
 }
 
+// ctrlLine is a line other than AUDIO, and how many frames had arrived
+// before it.
+type ctrlLine struct {
+	text  string
+	audio uint64
+}
+
 func (p *loadPhone) line() (string, error) {
-	t := time.NewTimer(5 * time.Second)
+	l, err := p.lineAt()
+	return l.text, err
+}
+
+func (p *loadPhone) lineAt() (ctrlLine, error) {
+	wait := p.wait
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case l := <-p.ctrl:
@@ -368,9 +415,9 @@ func (p *loadPhone) line() (string, error) {
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return "", fmt.Errorf("phone %s: connection closed: %w", p.number, p.readErr)
+		return ctrlLine{}, fmt.Errorf("phone %s: connection closed: %w", p.number, p.readErr)
 	case <-t.C:
-		return "", fmt.Errorf("phone %s: no reply within 5s", p.number)
+		return ctrlLine{}, fmt.Errorf("phone %s: no reply within %s", p.number, wait)
 	}
 }
 

@@ -7,6 +7,7 @@
 //	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags ...
 //	phoneswitch load --addr ADDR --phones N --duration D
 //	phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
+//	phoneswitch soak [--duration D] [--seed N] [--phones N] [--in-process=false] [--plugins DIR]
 package main
 
 import (
@@ -28,6 +29,7 @@ const usage = `usage:
   phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags ...
   phoneswitch load --addr ADDR --phones N --duration D
   phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
+  phoneswitch soak [--duration D] [--seed N] [--phones N] [--in-process=false] [--plugins DIR]
 `
 
 func main() {
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return load(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return soak(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -31,7 +32,7 @@ var handoffFault string
 type serveConfig struct {
 	listen, admin, plugins, version, pidFile, http string
 	inProcess                                      bool
-	drainTimeout                                   time.Duration
+	drainTimeout, pluginTimeout                    time.Duration
 	logLevel                                       slog.Level
 }
 
@@ -47,6 +48,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.http, "http", "", "`ADDR` to serve /healthz and /metrics on")
 	fs.BoolVar(&c.inProcess, "in-process", true, "run the phone versions compiled into this binary instead of the plugins")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "after a binary restart, how long live calls may go on in the old process")
+	fs.DurationVar(&c.pluginTimeout, "plugin-timeout", 5*time.Second, "with --in-process=false, how long a plugin has to handle one event before it is taken for hung, killed and restarted (the event is delivered again)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of the logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
@@ -94,7 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// switch has stopped the phones (deferred later, run earlier).
 	metrics := &upgrade.PromMetrics{}
 	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics),
-		upgrade.WithPluginOptions(plugin.WithLogger(log), plugin.WithIdleStop(pluginIdleStop)))
+		upgrade.WithPluginOptions(plugin.WithLogger(log), plugin.WithIdleStop(pluginIdleStop), plugin.WithCallTimeout(cfg.pluginTimeout)))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -217,6 +219,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 				log.Warn("metrics", "err", err)
 			}
 			if _, err := metrics.WriteTo(w); err != nil {
+				log.Warn("metrics", "err", err)
+			}
+			// The soak compares this at its end with its start.
+			if _, err := fmt.Fprintf(w, "# HELP go_goroutines Goroutines of the switch.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine()); err != nil {
 				log.Warn("metrics", "err", err)
 			}
 		})

@@ -2,6 +2,12 @@ package handoff_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,8 +49,62 @@ func FuzzDecode(f *testing.F) {
 func FuzzAnswer(f *testing.F) {
 	f.Add([]byte{'K'})
 	f.Add([]byte{'E', 0, 0, 0, 1, 'x'})
+	f.Add([]byte(handoff.Magic + "\x00\x01"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _, _ = handoff.ReadAnswer(bytes.NewReader(in))
-		_, _ = handoff.ReadHeader(bytes.NewReader(in), handoff.Version)
+		refused := func(err error) bool {
+			return errors.Is(err, handoff.ErrFormat) || errors.Is(err, handoff.ErrVersion) ||
+				errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		}
+		a, reason, err := handoff.ReadAnswer(bytes.NewReader(in))
+		switch {
+		case err != nil:
+			require.True(t, refused(err), "%v", err)
+		case a == handoff.Accept || a == handoff.Ack:
+			require.Empty(t, reason)
+		default:
+			require.Contains(t, []byte{handoff.Refuse, handoff.Fail}, a)
+			require.LessOrEqual(t, len(reason), handoff.MaxReason)
+		}
+		v, err := handoff.ReadHeader(bytes.NewReader(in), handoff.Version)
+		if err != nil {
+			require.True(t, refused(err), "%v", err)
+			return
+		}
+		require.Equal(t, handoff.Version, v)
+	})
+}
+
+// FuzzReadState: any bytes on the handoff socket, where a State frame is
+// expected, are read as one or refused (ErrFormat, or the socket's end),
+// never a panic or an allocation beyond the frame's bounds.
+func FuzzReadState(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 3, 0, 0, 0, 0, 'a', 'b', 'c'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 'F'})
+	f.Add([]byte{0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		require.NoError(t, err)
+		w := os.NewFile(uintptr(fds[0]), "w")
+		r := os.NewFile(uintptr(fds[1]), "r")
+		fc, err := net.FileConn(r)
+		require.NoError(t, err)
+		require.NoError(t, r.Close())
+		defer func() { require.NoError(t, fc.Close()) }()
+		written := make(chan error, 1)
+		go func() {
+			_, err := w.Write(in)
+			written <- errors.Join(err, w.Close())
+		}()
+		body, files, err := handoff.ReadState(fc.(*net.UnixConn))
+		require.NoError(t, <-written)
+		if err != nil {
+			require.True(t, errors.Is(err, handoff.ErrFormat) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "%v", err)
+			require.Nil(t, files)
+			return
+		}
+		require.Empty(t, files) // none were sent
+		require.GreaterOrEqual(t, len(in), 8+len(body))
+		require.Equal(t, uint32(len(body)), binary.BigEndian.Uint32(in))
 	})
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/supervisor"
 	"github.com/hotline-go/hotline/upgrade"
@@ -269,15 +271,31 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	// Every line is checked before any is read: a switch that refuses the
 	// handoff must not have read a byte (the old process resumes them).
 	numbers := make(map[string]string, len(got.Conns))
+	var orphans []string
 	for key, rc := range got.Conns {
 		var meta LineMeta
 		if err := msgpack.Unmarshal(rc.Meta, &meta); err != nil {
 			return fmt.Errorf("exchange: restore %s: meta: %w", key, err)
 		}
 		if _, ok := got.Machines[meta.Number]; !ok && meta.Number != "" {
-			return fmt.Errorf("exchange: restore %s: no machine for %s", key, meta.Number)
+			// Its machine ended (it failed) before the handoff could
+			// image it: the line fails as after a crash, and the other
+			// lines go on.
+			orphans = append(orphans, key)
 		}
 		numbers[key] = meta.Number
+	}
+	for _, key := range orphans {
+		rc := got.Conns[key]
+		s.log.Warn("exchange: restore: a line whose machine had ended; closing it", "conn", key, "number", numbers[key])
+		err := rc.Conn.SetWriteDeadline(time.Now().Add(s.cfg.stallTimeout))
+		if err == nil {
+			_, err = io.WriteString(rc.Conn, protocol.Error{Code: protocol.CodeInternal}.String()+"\n")
+		}
+		if err = errors.Join(err, rc.Conn.Close()); err != nil {
+			s.log.Debug("exchange: restore: close", "conn", key, "err", err)
+		}
+		delete(got.Conns, key)
 	}
 	refs, err := s.adoptMachines(ctx, got.Machines)
 	if err != nil {

@@ -1,7 +1,9 @@
 package exchange_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/upgrade"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // pauseAll pauses every connection in parallel, as upgrade.Handoff does.
@@ -65,4 +68,44 @@ func TestHandoffPauseResume(t *testing.T) {
 	expectFrames(t, a, sent[1])
 	a.do("ONHOOK", "ONHOOK")
 	b.expect("HANGUP")
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ln.Close()) }()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	server, err = ln.Accept()
+	require.NoError(t, err)
+	return client, server
+}
+
+// A line handed over whose machine had ended before the handoff (it
+// failed, and nobody had noticed on that line yet) fails as after a
+// crash: ERR internal, then closed. The other lines are restored.
+func TestRestoreLineWithoutMachine(t *testing.T) {
+	s, _ := start(t)
+	orphanClient, orphan := tcpPair(t)
+	defer func() { require.NoError(t, orphanClient.Close()) }()
+	freshClient, fresh := tcpPair(t)
+	meta := func(number string) []byte {
+		b, err := msgpack.Marshal(exchange.LineMeta{Number: number})
+		require.NoError(t, err)
+		return b
+	}
+	require.NoError(t, s.Restore(context.Background(), &upgrade.Restored{Conns: map[string]upgrade.RestoredConn{
+		"c1-1": {Conn: orphan, Owner: "300", Meta: meta("300")},
+		"c1-2": {Conn: fresh, Meta: meta("")},
+	}}))
+	require.NoError(t, orphanClient.SetReadDeadline(time.Now().Add(10*time.Second)))
+	rest, err := io.ReadAll(orphanClient)
+	require.NoError(t, err)
+	require.Equal(t, "ERR internal\n", string(rest))
+	c := &client{t: t, nc: freshClient, br: bufio.NewReader(freshClient)}
+	t.Cleanup(func() { require.NoError(t, freshClient.Close()) })
+	c.do("REGISTER 300", "OK REGISTERED 300")
+	c.do("STATUS", "STATUS 300 off v1 calls=0 frames_in=0 frames_out=0")
 }

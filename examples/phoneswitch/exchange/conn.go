@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -52,8 +53,10 @@ func newConn(s *Switch, nc net.Conn) *conn {
 }
 
 // close ends the connection: the writer stops, the reader's read fails.
-func (c *conn) close(reason string) {
+// It reports whether this call closed it (false: it was closed already).
+func (c *conn) close(reason string) (closed bool) {
 	c.closeOnce.Do(func() {
+		closed = true
 		c.s.log.Debug("exchange: connection closed", "remote", c.nc.RemoteAddr(), "reason", reason)
 		close(c.done)
 		c.cancel()
@@ -61,6 +64,7 @@ func (c *conn) close(reason string) {
 			c.s.log.Debug("exchange: close", "err", err)
 		}
 	})
+	return closed
 }
 
 // enqueue queues lines for the writer, in order. It waits while the queue
@@ -83,11 +87,29 @@ func (c *conn) enqueue(lines ...string) {
 			t.Stop()
 			return
 		case <-t.C:
-			c.s.counters.slow.Add(1)
-			c.close("slow consumer: write queue full")
+			c.dropSlow("write queue full for " + c.s.cfg.stallTimeout.String())
 			return
 		}
 	}
+}
+
+// dropSlow closes the connection of a client that does not read what the
+// switch writes, counted and logged with the reason.
+func (c *conn) dropSlow(reason string) {
+	if c.close("slow consumer: " + reason) {
+		c.s.counters.slow.Add(1)
+		c.s.log.Warn("exchange: dropped a line that does not read", "remote", c.nc.RemoteAddr(), "reason", reason)
+	}
+}
+
+// writeFailed closes the connection after a failed write: a write blocked
+// for the stall timeout is a slow consumer.
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.dropSlow("a write blocked for " + c.s.cfg.stallTimeout.String())
+		return
+	}
+	c.close("write: " + err.Error())
 }
 
 func (c *conn) write() {
@@ -114,11 +136,11 @@ func (c *conn) write() {
 		}
 		for {
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return
 			}
 			if _, err := bw.WriteString(l + "\n"); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return
 			}
 			if len(c.out) == 0 {
@@ -127,7 +149,7 @@ func (c *conn) write() {
 			l = <-c.out
 		}
 		if err := bw.Flush(); err != nil {
-			c.close("write: " + err.Error())
+			c.writeFailed(err)
 			return
 		}
 	}
@@ -140,18 +162,18 @@ func (c *conn) writeQueued(bw *bufio.Writer) bool {
 		select {
 		case l := <-c.out:
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.stallTimeout)); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return false
 			}
 			if _, err := bw.WriteString(l + "\n"); err != nil {
-				c.close("write: " + err.Error())
+				c.writeFailed(err)
 				return false
 			}
 			continue
 		default:
 		}
 		if err := bw.Flush(); err != nil {
-			c.close("write: " + err.Error())
+			c.writeFailed(err)
 			return false
 		}
 		return true

@@ -35,6 +35,10 @@ func (d DataV1) dir() string {
 // V1 returns version v1 of the phone machine.
 func V1() *fsm.Machine[DataV1] {
 	m := fsm.Define(Name, "v1", Off, DataV1{})
+	// The first version: it reads no other version's data (v2's
+	// downgrade writes v1's), so an image of v2 given to v1 fails instead
+	// of being read as v1's data.
+	m.UpgradesFromVersions()
 	m.InitFunc(func(id string) (string, DataV1) { return Off, DataV1{Number: id} })
 	keep := func(d DataV1, o Output) fsm.Result[DataV1] { return fsm.Keep(d, fsm.Reply(o)) }
 	next := func(s string, d DataV1, o Output) fsm.Result[DataV1] { return fsm.Next(s, d, fsm.Reply(o)) }

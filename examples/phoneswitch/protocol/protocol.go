@@ -207,6 +207,18 @@ func fields(line string) []string {
 	return strings.Split(line, " ")
 }
 
+// controlIn reports whether an argument holds a control character (a line
+// ending inside a line, a lone "\r", a NUL): no argument of the protocol
+// does, and one that did would not format back to the line it came from.
+func controlIn(args []string) bool {
+	for _, a := range args {
+		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseCommand reads one command line (with or without its line ending).
 // It returns an error matching [ErrUnknownCommand] when the first word is
 // not a command, and [ErrBadArgs] when the arguments are malformed: a
@@ -219,6 +231,13 @@ func ParseCommand(line string) (Command, error) {
 	}
 	args := f[1:]
 	bad := func(why string) error { return fmt.Errorf("%w: %s: %s", ErrBadArgs, f[0], why) }
+	if controlIn(args) {
+		switch f[0] {
+		case "REGISTER", "OFFHOOK", "ONHOOK", "STATUS", "KEY", "AUDIO":
+			return nil, bad("a control character in an argument")
+		}
+		return nil, fmt.Errorf("%w: %.32q", ErrUnknownCommand, f[0])
+	}
 	switch f[0] {
 	case "REGISTER":
 		if len(args) != 1 || args[0] == "" {
@@ -286,6 +305,9 @@ func ParseReply(line string) (Reply, error) {
 			return nil, bad()
 		}
 		return r, nil
+	}
+	if controlIn(args) {
+		return nil, bad()
 	}
 	switch f[0] {
 	case "OK":
