@@ -385,6 +385,11 @@ func (c *chaos) children() ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	return pluginChildren(sw)
+}
+
+// pluginChildren returns the phone plugin processes whose parent is sw.
+func pluginChildren(sw int) ([]int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
