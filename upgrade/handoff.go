@@ -173,9 +173,9 @@ func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
 
 // WithHandoffFlags gives the machines restored by [Handoff.Receive] the
 // feature flags their handlers read ([fsm.WithFlags]; a *flags.Set is a
-// FlagSource). Without it a restored machine reads every flag off. The
-// release handler's machines get its set from [WithFlags]; give the same
-// set here so that a machine reads the same flags after a binary restart.
+// FlagSource). Without it, a Handoff tied to a release handler
+// ([WithReleaseHandler]) gives them the handler's set ([WithFlags]), and
+// any other reads every flag off.
 func WithHandoffFlags(src fsm.FlagSource) HandoffOption {
 	return func(c *handoffConfig) { c.flags = src }
 }

@@ -237,8 +237,11 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		if h.cfg.spawn != nil {
 			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
 		}
-		if h.cfg.flags != nil {
+		switch {
+		case h.cfg.flags != nil:
 			opts = append(opts, fsm.WithFlags(h.cfg.flags))
+		case h.cfg.release != nil && h.cfg.release.Flags() != nil:
+			opts = append(opts, fsm.WithFlags(h.cfg.release.Flags())) // the handler's, as its machines have
 		}
 		ref, err := fsm.Start(ctx, h.sys, code, opts...)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -65,11 +66,17 @@ func ctl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	case "flags":
-		return errors.New("ctl flags: feature flags are not yet supported by this switch")
+		var err error
+		if req, err = parseFlags(rest, stderr); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("ctl: unknown command %q (want status, upgrade, rollback or flags)", cmd)
 	}
 	req.Who = "ctl"
+	if u := os.Getenv("USER"); u != "" {
+		req.Who = "ctl:" + u // who changed a flag or moved the phones, in the switch's log
+	}
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	c, err := upgrade.DialAdmin(ctx, *socket)
@@ -83,9 +90,12 @@ func ctl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The switch's own words, without the client's prefix.
 		return fmt.Errorf("ctl %s: %s", cmd, strings.TrimPrefix(oneLine(err), "upgrade: admin: "))
 	}
-	if cmd == "status" {
+	switch {
+	case cmd == "status":
 		_, err = fmt.Fprintln(stdout, statusLine(resp.Status))
-	} else {
+	case cmd == "flags":
+		err = printFlags(stdout, resp.Flags, req)
+	default:
 		_, err = fmt.Fprintln(stdout, reportLine(resp.Report))
 	}
 	return err
@@ -187,3 +197,48 @@ func reportLine(r *upgrade.Report) string {
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// parseFlags parses `flags`, `flags NAME`, `flags NAME VALUE` (on, off or
+// N%) and `flags --reload`.
+func parseFlags(args []string, stderr io.Writer) (upgrade.AdminRequest, error) {
+	fs := flag.NewFlagSet("ctl flags", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reload := fs.Bool("reload", false, "reload the switch's flag file (serve --flags FILE)")
+	if err := fs.Parse(args); err != nil {
+		return upgrade.AdminRequest{}, errUsage
+	}
+	req := upgrade.AdminRequest{Op: "flags", Reload: *reload}
+	switch n := fs.NArg(); {
+	case *reload && n > 0:
+		return req, fmt.Errorf("ctl flags: --reload takes no flag name (got %q)", fs.Arg(0))
+	case n > 2:
+		return req, fmt.Errorf("ctl flags: unexpected argument %q (want [NAME [on|off|N%%]] or --reload)", fs.Arg(2))
+	case n == 2:
+		req.Flag, req.Value = fs.Arg(0), fs.Arg(1)
+	case n == 1:
+		req.Flag = fs.Arg(0)
+	}
+	return req, nil
+}
+
+// printFlags writes one line a flag: its name, value, and last change.
+func printFlags(w io.Writer, st []flags.Status, req upgrade.AdminRequest) error {
+	if len(st) == 0 {
+		what := "no feature flags are set"
+		if req.Reload {
+			what = "the flag file changed nothing"
+		}
+		_, err := fmt.Fprintln(w, what)
+		return err
+	}
+	for _, s := range st {
+		line := fmt.Sprintf("flag=%s value=%s", s.Flag, s.Value)
+		if s.Who != "" {
+			line += fmt.Sprintf(" old=%s who=%s when=%s", s.Old, s.Who, s.When.UTC().Format(time.RFC3339))
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}

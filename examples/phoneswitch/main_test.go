@@ -161,6 +161,21 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, "strategy=shadow result=ok")
 	require.Equal(t, "v1", statusOf(t, b).Version)
+	// Feature flags: set while the call goes on, read back, a bad value refused.
+	out, err = ctlRun(t, exe, sw.admin, "flags")
+	require.NoError(t, err, out)
+	require.Equal(t, "no feature flags are set", out)
+	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio", "25%")
+	require.NoError(t, err, out)
+	require.Regexp(t, `^flag=hd-audio value=25% old=off who=ctl\S* when=\S+$`, out)
+	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio")
+	require.NoError(t, err, out)
+	require.True(t, strings.HasPrefix(out, "flag=hd-audio value=25% "), out)
+	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio", "loud")
+	require.Error(t, err)
+	require.Contains(t, out, "loud")
+	require.NotContains(t, strings.TrimSuffix(out, "\n"), "\n")
+	s.flowing(10)
 	out, err = ctlRun(t, exe, sw.admin, "upgrade", "v3")
 	require.Error(t, err)
 	require.Contains(t, out, "unknown version")
@@ -280,7 +295,8 @@ func TestCtlUsage(t *testing.T) {
 		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--window", "1s"}, "ctl upgrade: --window is for --strategy canary or rolling, not all"},
 		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "--strategy", "canary", "--canary", "-1"}, "cannot be negative"},
 		{[]string{"ctl", "--admin", "x", "upgrade", "v2", "v3"}, `ctl upgrade: unexpected argument "v3"`},
-		{[]string{"ctl", "--admin", "x", "flags", "set"}, "ctl flags: feature flags are not yet supported"},
+		{[]string{"ctl", "--admin", "x", "flags", "a", "on", "b"}, `ctl flags: unexpected argument "b"`},
+		{[]string{"ctl", "--admin", "x", "flags", "--reload", "a"}, `ctl flags: --reload takes no flag name (got "a")`},
 		{[]string{"ctl", "--admin", "/nonexistent/sock", "status"}, "ctl status: upgrade: admin dial:"},
 		{[]string{"load", "--phones", "3"}, "load: --phones 3: want an even number"},
 		{[]string{"nope"}, `unknown command "nope"`},

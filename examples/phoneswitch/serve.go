@@ -19,6 +19,7 @@ import (
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/examples/phoneswitch/exchange"
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/plugin"
 	"github.com/hotline-go/hotline/upgrade"
 )
@@ -31,6 +32,7 @@ var handoffFault string
 
 type serveConfig struct {
 	listen, admin, plugins, version, pidFile, http string
+	flagFile                                       string
 	inProcess                                      bool
 	drainTimeout, pluginTimeout                    time.Duration
 	logLevel                                       slog.Level
@@ -49,6 +51,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.BoolVar(&c.inProcess, "in-process", true, "run the phone versions compiled into this binary instead of the plugins")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "after a binary restart, how long live calls may go on in the old process")
 	fs.DurationVar(&c.pluginTimeout, "plugin-timeout", 5*time.Second, "with --in-process=false, how long a plugin has to handle one event before it is taken for hung, killed and restarted (the event is delivered again)")
+	fs.StringVar(&c.flagFile, "flags", "", "`FILE` of feature flags (lines of `name on|off|N%`), loaded at start and again on `ctl flags --reload`")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "`LEVEL` of the logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
@@ -95,7 +98,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// plugins' processes (it stops them as it closes). It closes after the
 	// switch has stopped the phones (deferred later, run earlier).
 	metrics := &upgrade.PromMetrics{}
-	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics),
+	// Feature flags, set with `ctl flags`; the phones' handlers read them
+	// (the handoff gives restored phones the same set).
+	fl := flags.New(flags.WithLogger(log))
+	if cfg.flagFile != "" {
+		if _, err := fl.LoadFile(cfg.flagFile, "serve --flags"); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	rh, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(log), upgrade.WithMetrics(metrics), upgrade.WithFlags(fl),
 		upgrade.WithPluginOptions(plugin.WithLogger(log), plugin.WithIdleStop(pluginIdleStop), plugin.WithCallTimeout(cfg.pluginTimeout)))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
