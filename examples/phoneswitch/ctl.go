@@ -109,7 +109,8 @@ func parseUpgrade(args []string, stderr io.Writer) (upgrade.AdminRequest, error)
 	strategy := fs.String("strategy", "all", "`STRATEGY`: all, rolling, canary, new-sessions or shadow")
 	batch := fs.Int("batch", 0, "rolling: move `N` phones at a time (default 1)")
 	canary := fs.Int("canary", 0, "canary: move `N` phones first and watch them (default 1)")
-	window := fs.Duration("window", 0, "canary: how long the canaries are watched (default 3s); rolling: the pause between batches (default none)")
+	window := fs.Duration("window", 0, "canary: how long the canaries are watched (default 3s); rolling: the pause between batches (default none); shadow: how long the shadow runs (default: until the next upgrade)")
+	share := fs.Float64("share", 100, "new-sessions: the `PERCENT` of new phones that start on VERSION (raise it by upgrading again)")
 	var version string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		version, args = args[0], args[1:]
@@ -141,12 +142,19 @@ func parseUpgrade(args []string, stderr io.Writer) (upgrade.AdminRequest, error)
 		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --batch is for --strategy rolling, not %s", *strategy)
 	case set["canary"] && name != "canary":
 		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --canary is for --strategy canary, not %s", *strategy)
-	case set["window"] && name != "canary" && name != "rolling":
-		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --window is for --strategy canary or rolling, not %s", *strategy)
+	case set["window"] && name != "canary" && name != "rolling" && name != "shadow":
+		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --window is for --strategy canary, rolling or shadow, not %s", *strategy)
+	case set["share"] && name != "new-sessions":
+		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --share is for --strategy new-sessions, not %s", *strategy)
+	case *share < 0 || *share > 100:
+		return upgrade.AdminRequest{}, fmt.Errorf("ctl upgrade: --share %v: want a percentage from 0 to 100", *share)
 	case *batch < 0 || *canary < 0 || *window < 0:
 		return upgrade.AdminRequest{}, errors.New("ctl upgrade: --batch, --canary and --window cannot be negative")
 	}
 	spec.Batch, spec.Canary = *batch, *canary
+	if name == "new-sessions" {
+		spec.Share = *share
+	}
 	if name == "canary" && !set["window"] {
 		*window = defaultWindow
 	}

@@ -4,7 +4,7 @@
 // on. See README.md and doc/phoneswitch.md.
 //
 //	phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
-//	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags [NAME [on|off|N%]] [--reload]
+//	phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D] [--share P]|rollback|flags [NAME [on|off|N%]] [--reload]
 //	phoneswitch load --addr ADDR --phones N --duration D
 //	phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
 //	phoneswitch soak [--duration D] [--seed N] [--phones N] [--in-process=false] [--plugins DIR]
@@ -26,7 +26,7 @@ var errUsage = errors.New("usage")
 
 const usage = `usage:
   phoneswitch serve --listen ADDR --admin SOCKET --version v1 [--in-process=false --plugins DIR] [--pid-file FILE] [--http ADDR]
-  phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D]|rollback|flags [NAME [on|off|N%]] [--reload]
+  phoneswitch ctl --admin SOCKET status|upgrade VERSION [--strategy all|rolling|canary|new-sessions|shadow] [--batch N] [--canary N] [--window D] [--share P]|rollback|flags [NAME [on|off|N%]] [--reload]
   phoneswitch load --addr ADDR --phones N --duration D
   phoneswitch demo [--phones N] [--duration D] [--canary N] [--window D] [--in-process=false [--plugins DIR]]
   phoneswitch soak [--duration D] [--seed N] [--phones N] [--in-process=false] [--plugins DIR]
