@@ -70,7 +70,7 @@ func FuzzAnswer(f *testing.F) {
 			require.True(t, refused(err), "%v", err)
 			return
 		}
-		require.Equal(t, handoff.Version, v)
+		require.True(t, v >= handoff.MinVersion && v <= handoff.Version, "version %d read", v)
 	})
 }
 
