@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -213,7 +214,12 @@ func decodeAdminRequest(line []byte) (AdminRequest, error) {
 // An AdminOption configures [ReleaseHandler.ServeAdmin].
 type AdminOption func(*adminConfig)
 
-type adminConfig struct{ mode fs.FileMode }
+type adminConfig struct {
+	mode fs.FileMode
+	// beforeRename is a test seam: it runs with the socket's temporary
+	// path just before the socket is renamed to its public path.
+	beforeRename func(tmp string)
+}
 
 // WithSocketMode sets the permissions of the admin socket. Default: 0600
 // (only the owner may connect).
@@ -221,27 +227,78 @@ func WithSocketMode(m fs.FileMode) AdminOption {
 	return func(c *adminConfig) { c.mode = m }
 }
 
-// ServeAdmin serves the admin API on a Unix socket at path (removed first
-// if a stale one is there, and on return) until ctx ends, then closes the
-// connections and returns nil. There is no TCP listener; to serve on
-// another listener, use [ReleaseHandler.ServeAdminListener].
+// ServeAdmin serves the admin API on a Unix socket at path (a stale one
+// there is replaced, and the socket is removed on return) until ctx ends,
+// then closes the connections and returns nil. There is no TCP listener;
+// to serve on another listener, use [ReleaseHandler.ServeAdminListener].
+//
+// The socket never exists at path with another mode than its own
+// ([WithSocketMode]): it is made in a new private directory (mode 0700)
+// next to path, given its mode there, and only then renamed to path. That
+// directory is removed at once. It needs path's directory to be writable,
+// as the socket does, and the socket's temporary path is path's directory
+// and at most 15 bytes more, which must fit a socket address (107 bytes
+// on Linux) as path must.
 func (h *ReleaseHandler) ServeAdmin(ctx context.Context, path string, opts ...AdminOption) error {
 	cfg := adminConfig{mode: 0o600}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("upgrade: admin socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	ln, fi, err := listenAdmin(path, cfg)
 	if err != nil {
 		return fmt.Errorf("upgrade: admin socket: %w", err)
 	}
-	if err := os.Chmod(path, cfg.mode); err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("upgrade: admin socket: %w", err)
-	}
+	defer func() {
+		// Remove path only if it is still this socket, not one that a
+		// later ServeAdmin put there.
+		if now, err := os.Lstat(path); err == nil && os.SameFile(fi, now) {
+			_ = os.Remove(path)
+		}
+	}()
 	return h.ServeAdminListener(ctx, ln)
+}
+
+// maxUnixPath is the longest path a Unix socket can be bound to on Linux
+// (sun_path, less its NUL).
+const maxUnixPath = 107
+
+// listenAdmin listens on a Unix socket at path whose mode is cfg.mode from
+// the moment it appears there, and returns the listener (which does not
+// remove path when closed) and path's file info.
+func listenAdmin(path string, cfg adminConfig) (net.Listener, fs.FileInfo, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".s") // mode 0700
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	tmp := filepath.Join(dir, "s")
+	if len(tmp) > maxUnixPath {
+		return nil, nil, fmt.Errorf("%s: path too long for the socket's temporary name %s (%d bytes, at most %d)", path, tmp, len(tmp), maxUnixPath)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln.SetUnlinkOnClose(false) // it moves: ServeAdmin removes path
+	fail := func(err error) (net.Listener, fs.FileInfo, error) {
+		_ = ln.Close()
+		return nil, nil, err
+	}
+	if err := os.Chmod(tmp, cfg.mode); err != nil {
+		return fail(err)
+	}
+	if cfg.beforeRename != nil {
+		cfg.beforeRename(tmp)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		_ = os.Remove(path)
+		return fail(err)
+	}
+	return ln, fi, nil
 }
 
 // ServeAdminListener serves the admin API on ln until ctx ends, then closes

@@ -26,6 +26,7 @@ type canary struct {
 	then    Strategy
 	isError func(ev fsm.Event, reply any) bool
 	maxRate float64 // percent of replies that may be errors
+	onPick  func()  // test seam: runs before the canaries are picked
 }
 
 func (c *canary) String() string { return "canary(then " + c.then.String() + ")" }
@@ -109,7 +110,9 @@ func CanaryThen(s Strategy) CanaryOption {
 }
 
 // Canary moves a few of the selected machines first (the canaries), then
-// watches them for a window: a canary that exits other than normally,
+// watches them for a window: a canary that exits other than normally
+// (from the moment it is picked; one that had exited before it was
+// watched never ran the new version and does not count),
 // error replies above [CanaryMaxErrorRate] of the canaries' replies during
 // the window (see [CanaryErrorReply]; by default any error reply), or a
 // failed health check at the end of the window, fails them. If they
@@ -120,6 +123,15 @@ func CanaryThen(s Strategy) CanaryOption {
 // why either way, in the Report and the log record. A failure to move the
 // canaries themselves rolls them back as [AllAtOnce] does. New machines
 // may start during the window, on the version current before.
+//
+// The canaries are picked from every selected machine running when the
+// upgrade starts, including those whose start is under way. If none is
+// on another version (no machine runs, or the selector picks none), there
+// is nothing to watch: the upgrade goes on at once as [CanaryThen] says,
+// with Canaries 0, Verdict "promoted" and Reason "no machines to watch
+// (...)". It is not refused, as [AllAtOnce] and [Rolling] are not: an
+// upgrade of an idle service is legitimate, and its machines then start
+// on the new version unwatched; start one first to make the canary a gate.
 func Canary(opts ...CanaryOption) Strategy {
 	c := &canary{n: 1, window: DefaultCanaryWindow, then: AllAtOnce(), isError: replyIsError}
 	for _, o := range opts {
@@ -142,6 +154,15 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		id, from string
 	}
 	var cands []cand
+	if c.onPick != nil {
+		c.onPick()
+	}
+	// The start lock makes the list whole: a machine whose Start or
+	// Restore is under way runs before the handler tracks it, so a list
+	// taken meanwhile would miss it (and could pick no canary at all while
+	// machines run). Machines that start after the list are on the version
+	// current before, and move with the rest.
+	r.starts.Lock()
 	h.mu.Lock()
 	for ref, t := range r.live {
 		if t.version != to && cfg.selector.picks(t) {
@@ -149,6 +170,10 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		}
 	}
 	h.mu.Unlock()
+	r.starts.Unlock()
+	if len(cands) == 0 {
+		return h.canaryNone(ctx, op, r, to, cfg, c, rep)
+	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.id, b.id) })
 	cands = cands[:c.cohort(len(cands))]
 	only := make(map[actor.Ref]bool, len(cands))
@@ -174,8 +199,17 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	sub := cfg
 	sub.strategy, sub.only = AllAtOnce(), only
 	sub.wrap = func(tg *target, code fsm.Code) fsm.Code { return &tapCode{Code: code, id: tg.t.id, tap: ct} }
+	// The canaries are watched from before their move, so that each exit
+	// comes with its reason: see canaryWatch.
+	downs, stopWatch, err := h.watchCanaries(ctx, refs)
+	if err != nil {
+		rep.Verdict, rep.Reason = "rolled back", "cannot watch the canaries: "+err.Error()
+		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
+		return fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, rep.Reason)
+	}
+	defer stopWatch()
 	var crep Report
-	err := h.moveHeld(ctx, op, r, to, sub, &crep)
+	err = h.moveHeld(ctx, op, r, to, sub, &crep)
 	merge(rep, crep)
 	if err != nil {
 		rep.Verdict, rep.Reason = "rolled back", "moving the canaries failed: "+err.Error()
@@ -184,7 +218,7 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	}
 	cfg.report("canaries", crep.Changed, crep.Selected)
 
-	reason := h.watchCanaries(ctx, refs, c, ct)
+	reason := c.judge(ctx, refs, downs, ct)
 	ct.on.Store(false)
 	rep.CanaryReplies, rep.CanaryErrors = int(ct.replies.Load()), int(ct.errors.Load())
 	if reason == "" {
@@ -235,22 +269,51 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	return errors.Join(append(errs, fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, reason))...)
 }
 
-// watchCanaries watches the canaries for the window and returns why they
-// failed, or "" if they passed.
-func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref, c *canary, ct *canaryTap) string {
-	downs := make(chan actor.Down, 1)
-	w, err := h.sys.Spawn(&canaryWatch{refs: refs, out: downs})
+// canaryNone is canaryMove when no selected machine runs another version
+// than to: with nothing to watch there is nothing to learn from a window,
+// so the upgrade is promoted at once (the rest, none, moves as CanaryThen
+// says, which makes to current for the whole name) and says so.
+func (h *ReleaseHandler) canaryNone(ctx context.Context, op string, r *release, to string, cfg moveConfig, c *canary, rep *Report) error {
+	rest := cfg
+	rest.strategy = c.then
+	var rrep Report
+	err := h.moveHeld(ctx, op, r, to, rest, &rrep)
+	merge(rep, rrep)
 	if err != nil {
-		return "cannot watch the canaries: " + err.Error()
+		// Refused before it moved anything (an unknown version, no path).
+		rep.Verdict, rep.Reason = "rolled back", "no machines to watch, and moving the rest failed: "+err.Error()
+		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
+		return err
 	}
-	defer func() {
+	rep.Verdict, rep.Reason = "promoted", fmt.Sprintf("no machines to watch (%d selected machines, none on another version than %s)", rep.Selected, to)
+	cfg.reportDetail(Progress{Phase: "verdict", Done: rep.Changed, Total: rep.Selected, Detail: rep.Verdict + ": " + rep.Reason})
+	return nil
+}
+
+// watchCanaries monitors the canaries, and returns once every monitor is
+// set: the first abnormal exit of a canary arrives on downs from then on.
+// stop ends the watch.
+func (h *ReleaseHandler) watchCanaries(ctx context.Context, refs []actor.Ref) (downs <-chan actor.Down, stop func(), err error) {
+	out := make(chan actor.Down, 1)
+	w, err := h.sys.Spawn(&canaryWatch{refs: refs, out: out})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop = func() {
 		if err := actor.Stop(context.WithoutCancel(ctx), w, actor.Normal); err != nil && !isNoProc(err) {
 			h.cfg.logger.Warn("upgrade: stop the canary watcher", "error", err)
 		}
-	}()
-	if err := actor.Send(w, startWatch{}); err != nil {
-		return "cannot watch the canaries: " + err.Error()
 	}
+	if _, err := actor.Call(ctx, w, startWatch{}); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return out, stop, nil
+}
+
+// judge watches the canaries for the window and returns why they failed,
+// or "" if they passed.
+func (c *canary) judge(ctx context.Context, refs []actor.Ref, downs <-chan actor.Down, ct *canaryTap) string {
 	t := time.NewTimer(c.window)
 	defer t.Stop()
 	select {
@@ -317,6 +380,13 @@ func replyIsError(_ fsm.Event, reply any) bool {
 type startWatch struct{}
 
 // canaryWatch monitors the canaries and reports the first abnormal exit.
+// It monitors them before they move (startWatch is a Call, answered once
+// every monitor is set), so that a canary that exits, even at once after
+// its move, is seen with its own exit reason. A Down of reason
+// [actor.ErrNoProc] (that very error, as Monitor gives it) is for a
+// machine that had exited before it was watched: before it moved, so not
+// on the new version, and not a failure of it; a phone that hung up
+// just then is not a failed canary.
 type canaryWatch struct {
 	refs []actor.Ref
 	out  chan<- actor.Down
@@ -328,8 +398,9 @@ func (w *canaryWatch) Receive(c *actor.Context, msg any) {
 		for _, r := range w.refs {
 			c.Monitor(r)
 		}
+		c.Reply(nil)
 	case actor.Down:
-		if !actor.IsNormal(m.Reason) {
+		if !actor.IsNormal(m.Reason) && m.Reason != actor.ErrNoProc {
 			select {
 			case w.out <- m:
 			default:

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -64,8 +66,9 @@ func canaryRun(t *testing.T, ver string, incs map[string]int, opts ...upgrade.Ca
 		upgrade.WithProgress(func(p upgrade.Progress) {
 			switch p.Phase {
 			case "canaries":
-				for _, r := range refs {
-					_, _ = fsm.Call(context.Background(), r, Get{}) // an error reply is the point
+				// In ID order, so that the first error reply is m0's.
+				for _, id := range slices.Sorted(maps.Keys(refs)) {
+					_, _ = fsm.Call(context.Background(), refs[id], Get{}) // an error reply is the point
 				}
 			case "verdict":
 				verdict = p
