@@ -319,6 +319,15 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
 	}
 	defer r.op.Unlock()
+	h.mu.Lock()
+	r.moving++
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		r.moving--
+		h.unloadIdleLocked(r)
+		h.mu.Unlock()
+	}()
 	cfg.log, cfg.machine = h.cfg.logger, machine
 	switch s := cfg.strategy.(type) {
 	case *canary:

@@ -54,6 +54,7 @@ type release struct {
 	live      map[actor.Ref]*tracked
 	last      *Report
 	sessions  *sessions  // a new-sessions rollout, or nil
+	moving    int        // moves under way (h.mu): nothing is unloaded meanwhile
 	shadow    *shadowRun // the last shadow (dark launch), or nil
 
 	// op serialises upgrades, rollbacks and confirms (TryLock: refused).
@@ -359,6 +360,13 @@ func (v *version) unload() error {
 
 // unloadIdleLocked unloads the versions of r that nothing needs.
 func (h *ReleaseHandler) unloadIdleLocked(r *release) {
+	if r.moving > 0 {
+		// A move holds codes it has loaded (its target, the versions it may
+		// move machines back to) before any machine counts on them; a
+		// machine's exit meanwhile must not unload them under it (a closed
+		// plugin fails the move). The move's end unloads what is idle.
+		return
+	}
 	for _, v := range r.versions {
 		if v.code != nil && v.refs == 0 && v.name != r.current && v.name != r.permanent && !r.needs(v.name) {
 			if err := v.unload(); err != nil {
