@@ -24,7 +24,7 @@ func stepCode(version string) *fsm.Machine[[]string] {
 
 // releaseSide is a side whose Handoff carries rh, which knows stepCode's
 // v1, v2 and v3 (no code is given to the Handoff itself).
-func releaseSide(t *testing.T, dir string, parent bool) (*side, *ReleaseHandler) {
+func releaseSide(t *testing.T, dir string, parent bool, opts ...HandoffOption) (*side, *ReleaseHandler) {
 	t.Helper()
 	sys := testSystem(t)
 	rh, err := NewReleaseHandler(sys)
@@ -36,7 +36,7 @@ func releaseSide(t *testing.T, dir string, parent bool) (*side, *ReleaseHandler)
 	s := &side{f: newFakeFlip(), sys: sys}
 	s.f.hasParent = parent
 	s.r, s.log = testRestarter(t, s.f)
-	s.h, err = NewHandoff(s.r, sys, WithHandoffDir(dir), WithReleaseHandler(rh))
+	s.h, err = NewHandoff(s.r, sys, append([]HandoffOption{WithHandoffDir(dir), WithReleaseHandler(rh)}, opts...)...)
 	require.NoError(t, err)
 	s.h.cfg.parentPID = func() int { return 0 }
 	return s, rh

@@ -42,6 +42,10 @@ type sending struct {
 
 	released []Conn // paused, then released by the service: resumed only on a failure
 
+	// letGo lets go of the release handler's upgrades (WithReleaseHandler),
+	// held from before the pause: by resume, or never (the process exits).
+	letGo func()
+
 	resumedMachines, resumedConns int // counted by resume
 }
 
@@ -277,6 +281,10 @@ func (s *sending) resume() {
 		c.Resume()
 	}
 	s.machines, s.conns, s.machineKeys, s.connKeys, s.released = nil, nil, nil, nil, nil
+	if s.letGo != nil {
+		s.letGo() // upgrades may run again
+		s.letGo = nil
+	}
 }
 
 // serve runs the exchange with one new process.
@@ -304,7 +312,8 @@ func (s *sending) exchange() error {
 	defer func() { _ = c.Close() }()
 	stop := context.AfterFunc(s.ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := c.SetDeadline(time.Now().Add(h.cfg.timeout)); err != nil {
+	deadline := time.Now().Add(h.cfg.timeout)
+	if err := c.SetDeadline(deadline); err != nil {
 		return err
 	}
 	// Format 1 unless there is a release handler's state to carry, so
@@ -364,10 +373,19 @@ func (s *sending) exchange() error {
 	// new process), pause the connections (their readers finish the
 	// request in hand), then suspend the machines, then image them:
 	// nothing changes between the image and the new process.
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
+	defer cancel()
+	if rh := h.cfg.release; rh != nil {
+		// No rollout may move the machines between their images and the
+		// old process's exit: wait for one in progress to end, and refuse
+		// upgrades from here (ErrHandingOff) until the handoff has ended.
+		s.letGo, err = rh.holdUpgrades(ctx)
+		if err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	s.held = h.r.holdListeners()
-	ctx, cancel := context.WithTimeout(s.ctx, h.cfg.timeout)
-	defer cancel()
 	p, mkeys, refs, err := s.pauseConns(ctx, sent)
 	if err != nil {
 		return err

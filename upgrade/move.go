@@ -225,7 +225,8 @@ type Report struct {
 //
 // Before anything changes it checks that a chain of UPGRADE handlers leads
 // from every version the machines run to to, and one of downgrades back
-// (ErrNoPath). ErrBusy while another upgrade of machine runs. If a change
+// (ErrNoPath). ErrBusy while another upgrade of machine runs, and
+// ErrHandingOff while a binary restart hands the machines over. If a change
 // fails, every machine is back as before and the error wraps
 // ErrRolledBack and a *[MachineError]. The Report has the figures either
 // way.
@@ -246,7 +247,7 @@ func (h *ReleaseHandler) Rollback(ctx context.Context, machine string, opts ...M
 		return Report{}, err
 	}
 	if !r.op.TryLock() {
-		return Report{Op: "rollback", Machine: machine, Result: "refused"}, fmt.Errorf("%w: %s", ErrBusy, machine)
+		return Report{Op: "rollback", Machine: machine, Result: "refused"}, r.op.busy(machine)
 	}
 	r.op.Unlock()
 	h.mu.Lock()
@@ -271,7 +272,7 @@ func (h *ReleaseHandler) Confirm(ctx context.Context, machine string) error {
 		return err
 	}
 	if !r.op.TryLock() {
-		return fmt.Errorf("%w: %s", ErrBusy, machine)
+		return r.op.busy(machine)
 	}
 	defer r.op.Unlock()
 	h.mu.Lock()
@@ -316,7 +317,7 @@ func (h *ReleaseHandler) move(ctx context.Context, op, machine, to string, cfg m
 		return rep, err
 	}
 	if !r.op.TryLock() {
-		return rep, fmt.Errorf("%w: %s", ErrBusy, machine)
+		return rep, r.op.busy(machine)
 	}
 	defer r.op.Unlock()
 	h.mu.Lock()

@@ -36,6 +36,10 @@ type ReleaseHandler struct {
 	closed    bool
 	machines  map[string]*release
 	recovered []Recovery
+	handoff   *handoffHold // the upgrades a handoff holds, or nil
+	// handoffWaits, if set, is told when a handoff waits for an upgrade
+	// of a machine name to end (a test seam).
+	handoffWaits func(machine string)
 
 	// plugins is the handler's plugin directory state (plugins.go).
 	plugins pluginState
@@ -57,8 +61,9 @@ type release struct {
 	moving    int        // moves under way (h.mu): nothing is unloaded meanwhile
 	shadow    *shadowRun // the last shadow (dark launch), or nil
 
-	// op serialises upgrades, rollbacks and confirms (TryLock: refused).
-	op sync.Mutex
+	// op serialises upgrades, rollbacks and confirms (TryLock: refused),
+	// and a handoff with them (release_exclusion.go).
+	op opLock
 	// starts is held for reading by Start and for writing by an upgrade
 	// from its selection to its commit, so that a machine starts either
 	// before the cut (and is moved) or after it (on the new version).
@@ -267,6 +272,7 @@ func (h *ReleaseHandler) releaseLocked(name string) *release {
 	if r == nil {
 		r = &release{name: name, versions: make(map[string]*version), live: make(map[actor.Ref]*tracked), policy: h.cfg.policies[name]}
 		h.machines[name] = r
+		h.holdNewLocked(r)
 	}
 	return r
 }

@@ -34,6 +34,15 @@ var (
 	// queued, and nothing changed.
 	ErrBusy = errors.New("upgrade: another upgrade of this machine is in progress")
 
+	// ErrHandingOff is returned by [ReleaseHandler.Upgrade],
+	// [ReleaseHandler.Rollback] and [ReleaseHandler.Confirm] while a binary
+	// restart hands the machines over to a new process (a [Handoff] with
+	// [WithReleaseHandler]): from before it pauses them until the old
+	// process exits, or, if the handoff fails, until everything has
+	// resumed. The request is refused, not queued, and nothing changed:
+	// ask the new process, or again once the handoff has failed.
+	ErrHandingOff = errors.New("upgrade: a binary restart is handing the machines over to a new process")
+
 	// ErrNothingToRollBack is returned by [ReleaseHandler.Rollback] when
 	// the machine has no earlier version to go back to.
 	ErrNothingToRollBack = errors.New("upgrade: no earlier version to roll back to")
