@@ -23,11 +23,7 @@ func TestSoak(t *testing.T) {
 
 	var log bytes.Buffer
 	cfg := soakConfig{duration: 25 * time.Second, seed: 11, phones: 12, idle: 2, plugins: plugins,
-		pluginTimeout: 2 * time.Second, callLength: time.Second,
-		// A SIGHUP during a rolling upgrade loses phones' registrations
-		// (reported with the soak, doc/reliability.md): run again without
-		// this line once the upgrade package fixes it.
-		without: map[opKind]bool{opSighupUpgrade: true}}
+		pluginTimeout: 2 * time.Second, callLength: time.Second}
 	res, err := runSoak(context.Background(), exe, cfg, &log)
 	require.NoError(t, err, "%s", log.String())
 	require.NoError(t, res.verdict(), "%s", log.String())
