@@ -1,9 +1,6 @@
 package upgrade_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,24 +11,9 @@ import (
 // The admin API takes a strategy, streams its progress and decisions,
 // and reports the share and the shadow.
 func TestAdminStrategies(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	h := newCalc(t)
 	refs := startCalc(t, h, []string{"a", "b", "c", "d", "e"}, "b")
-	dir, err := os.MkdirTemp("", "hlstrat")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
-	path := filepath.Join(dir, "admin.sock")
-	served := make(chan error, 1)
-	go func() { served <- h.ServeAdmin(ctx, path) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-served)
-	}()
-	var c *upgrade.AdminClient
-	require.Eventually(t, func() bool {
-		c, err = upgrade.DialAdmin(ctx, path)
-		return err == nil
-	}, relWait, relTick)
+	ctx, c, _ := serveAdmin(t, h)
 
 	// Shadow first (nothing moves), with its report through the API.
 	rep, err := c.UpgradeWith(ctx, upgrade.AdminRequest{Machine: "calc", To: "v2", Strategy: &upgrade.StrategySpec{Name: "shadow"}}, nil)

@@ -1,9 +1,6 @@
 package upgrade_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,26 +56,11 @@ func TestStrategySpec(t *testing.T) {
 // TestAdminStrategy: the admin server moves the machines by the request's
 // strategy, and refuses a bad one before anything moves.
 func TestAdminStrategy(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	_, h := newRelease(t)
 	startN(t, h, 6)
-	dir, err := os.MkdirTemp("", "hladmin")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
-	path := filepath.Join(dir, "admin.sock")
-	served := make(chan error, 1)
-	go func() { served <- h.ServeAdmin(ctx, path) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-served)
-	}()
-	var c *upgrade.AdminClient
-	require.Eventually(t, func() bool {
-		c, err = upgrade.DialAdmin(ctx, path)
-		return err == nil
-	}, relWait, relTick)
+	ctx, c, _ := serveAdmin(t, h)
 
-	_, err = c.Do(ctx, upgrade.AdminRequest{Op: "upgrade", Machine: "counter", To: "v2",
+	_, err := c.Do(ctx, upgrade.AdminRequest{Op: "upgrade", Machine: "counter", To: "v2",
 		Strategy: &upgrade.StrategySpec{Name: "shadow", Batch: 3}}, nil)
 	require.ErrorContains(t, err, `strategy "shadow": takes no batch`)
 	_, err = c.Do(ctx, upgrade.AdminRequest{Op: "status", Strategy: &upgrade.StrategySpec{Name: "all"}}, nil)

@@ -3,12 +3,10 @@ package upgrade_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,28 +16,12 @@ import (
 )
 
 func TestAdminAPI(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
 	prom := &upgrade.PromMetrics{}
 	_, h := newRelease(t, upgrade.WithReleaseLogger(slog.New(slog.NewJSONHandler(&logs, nil))), upgrade.WithMetrics(prom))
 	startN(t, h, 20)
 
-	dir, err := os.MkdirTemp("", "hladmin") // short: a socket path is at most ~100 bytes
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
-	path := filepath.Join(dir, "admin.sock")
-	served := make(chan error, 1)
-	go func() { served <- h.ServeAdmin(ctx, path) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-served)
-	}()
-
-	var c *upgrade.AdminClient
-	require.Eventually(t, func() bool {
-		c, err = upgrade.DialAdmin(ctx, path)
-		return err == nil
-	}, relWait, relTick)
+	ctx, c, path := serveAdmin(t, h)
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())

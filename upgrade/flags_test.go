@@ -34,11 +34,13 @@ func gate(version string) *fsm.Machine[int] {
 	return m
 }
 
-// serveAdmin serves h's admin API for the test and returns a client.
-func serveAdmin(t *testing.T, h *upgrade.ReleaseHandler) *upgrade.AdminClient {
+// serveAdmin serves h's admin API on a socket in a short temporary
+// directory (a socket path is at most ~100 bytes) until the test ends, and
+// returns the context it serves under, a client and the socket's path.
+func serveAdmin(t *testing.T, h *upgrade.ReleaseHandler) (context.Context, *upgrade.AdminClient, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	dir, err := os.MkdirTemp("", "hlflags") // short: a socket path is at most ~100 bytes
+	dir, err := os.MkdirTemp("", "hladmin")
 	require.NoError(t, err)
 	path := filepath.Join(dir, "admin.sock")
 	served := make(chan error, 1)
@@ -53,7 +55,7 @@ func serveAdmin(t *testing.T, h *upgrade.ReleaseHandler) *upgrade.AdminClient {
 		c, err = upgrade.DialAdmin(ctx, path)
 		return err == nil
 	}, relWait, relTick)
-	return c
+	return ctx, c, path
 }
 
 func TestAdminFlags(t *testing.T) {
@@ -72,7 +74,7 @@ func TestAdminFlags(t *testing.T) {
 		require.NoError(t, err)
 		return v
 	}
-	c := serveAdmin(t, h)
+	_, c, _ := serveAdmin(t, h)
 
 	list, err := c.Flags(ctx)
 	require.NoError(t, err)
@@ -164,7 +166,7 @@ func TestAdminFlags(t *testing.T) {
 
 func TestAdminFlagsWithoutSet(t *testing.T) {
 	_, h := newRelease(t)
-	c := serveAdmin(t, h)
+	_, c, _ := serveAdmin(t, h)
 	_, err := c.Flags(t.Context())
 	require.ErrorContains(t, err, "no feature flags")
 	require.Nil(t, h.Flags())
