@@ -73,24 +73,8 @@ func BenchmarkUpgrade10kRolling(b *testing.B) {
 func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 	const n = 10_000
 	ctx := context.Background()
-	sys := actor.NewSystem(actor.WithLogger(quiet()))
-	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := h.Close(ctx); err != nil {
-			b.Error(err)
-		}
-		if err := sys.Shutdown(ctx); err != nil {
-			b.Error(err)
-		}
-	}()
-	for _, c := range []fsm.Code{benchV1(), benchV2()} {
-		if err := h.Register(c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	h := benchHandler(b, []fsm.Code{benchV1(), benchV2()})
+	var err error
 	refs := make([]actor.Ref, n)
 	for i := range refs {
 		if refs[i], err = h.Start(ctx, "bench", fsm.WithID(fmt.Sprintf("machine-%05d", i))); err != nil {
@@ -110,19 +94,8 @@ func BenchmarkUpgrade10kPlugin(b *testing.B) {
 	ctx := context.Background()
 	bins := buildTestPlugins(b, b.TempDir())
 	dir := pluginDir(b, map[string]string{"counter-v1": bins.v1, "counter-v2": bins.v2})
-	sys := actor.NewSystem(actor.WithLogger(quiet()))
-	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()), quietPlugins())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := sys.Shutdown(ctx); err != nil {
-			b.Error(err)
-		}
-		if err := h.Close(ctx); err != nil {
-			b.Error(err)
-		}
-	}()
+	h := benchHandler(b, nil, quietPlugins())
+	var err error
 	if _, err := h.ScanPlugins(ctx, dir); err != nil {
 		b.Fatal(err)
 	}
@@ -219,4 +192,29 @@ func p99(ds []time.Duration) time.Duration {
 	ds = slices.Clone(ds)
 	slices.Sort(ds)
 	return ds[len(ds)*99/100]
+}
+
+// benchHandler returns a release handler, on a System of its own, with
+// codes registered; both are closed when the benchmark ends.
+func benchHandler(b *testing.B, codes []fsm.Code, opts ...upgrade.ReleaseOption) *upgrade.ReleaseHandler {
+	b.Helper()
+	sys := actor.NewSystem(actor.WithLogger(quiet()))
+	h, err := upgrade.NewReleaseHandler(sys, append([]upgrade.ReleaseOption{upgrade.WithReleaseLogger(quiet())}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			b.Error(err)
+		}
+		if err := sys.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	for _, c := range codes {
+		if err := h.Register(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return h
 }

@@ -51,24 +51,7 @@ func BenchmarkShadowOverhead(b *testing.B) {
 func benchShadow(b *testing.B, diverge bool) {
 	const n = 1000
 	ctx := context.Background()
-	sys := actor.NewSystem(actor.WithLogger(quiet()))
-	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithReleaseLogger(quiet()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := h.Close(ctx); err != nil {
-			b.Error(err)
-		}
-		if err := sys.Shutdown(ctx); err != nil {
-			b.Error(err)
-		}
-	}()
-	for _, c := range []fsm.Code{benchV1(), benchShadowV2(diverge)} {
-		if err := h.Register(c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	h := benchHandler(b, []fsm.Code{benchV1(), benchShadowV2(diverge)})
 	var groups [2][]actor.Ref // 0: plain, 1: shadowed
 	for g := range groups {
 		for i := range n {
