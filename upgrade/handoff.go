@@ -139,7 +139,12 @@ type handoffConfig struct {
 // restored under (loaded as they are if of the same version, else through
 // its UPGRADE, see [fsm.FromImage]). A machine of a version given earlier
 // goes through the UPGRADE of each later version in turn (v1 to v2 to v3);
-// one of a version not given goes straight to the last. Default: none, so
+// one of a version not given goes straight to the last. Each step follows
+// what the versions declare they upgrade from ([fsm.Paths]; undeclared:
+// any): a step not declared is gone around, and a machine that no chain of
+// declared steps brings to the last version makes [Handoff.Receive] fail,
+// before it starts any machine, with an error wrapping [ErrNoPath] that
+// names the machine, its version and the versions given. Default: none, so
 // that a Receive with machines to restore fails.
 func WithCodes(codes ...fsm.Code) HandoffOption {
 	return func(c *handoffConfig) { c.codes = append(c.codes, codes...) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -27,7 +26,10 @@ import (
 // the previous process offers no handoff, it returns an empty Restored.
 //
 // It returns an error wrapping ErrHandoff if anything fails (a format this
-// build cannot read, an unknown machine, an UPGRADE that fails): the
+// build cannot read, an unknown machine, a machine whose version no chain
+// of declared UPGRADE handlers brings to one this binary has, which also
+// wraps [ErrNoPath] and is found before any machine starts, an UPGRADE
+// that fails): the
 // process must then exit without calling Ready, and the previous process
 // resumes everything it had. ctx bounds the exchange.
 func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
@@ -226,13 +228,30 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 			h.log.Warn("upgrade: handoff: versions of the previous process that this one lacks", "left_out", dropped)
 		}
 	}
+	// Every machine name and version is planned before any machine
+	// starts: one that no version here can read refuses the handoff.
+	type nameVersion struct{ machine, version string }
+	plans := make(map[nameVersion]restorePlan)
+	for _, m := range st.Machines {
+		nv := nameVersion{m.Machine, m.Version}
+		if _, ok := plans[nv]; ok {
+			continue
+		}
+		p, err := h.plan(ctx, m.Machine, m.Version)
+		if err != nil {
+			return steps, fmt.Errorf("machine %q: %w", m.Key, err)
+		}
+		plans[nv] = p
+	}
 	refs := make([]actor.Ref, len(st.Machines))
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
-		img, code, err := h.chain(ctx, fromWire(m))
+		p := plans[nameVersion{m.Machine, m.Version}]
+		img, err := p.apply(ctx, fromWire(m))
 		if err != nil {
 			return fmt.Errorf("machine %q: %w", m.Key, err)
 		}
+		code := p.code
 		opts := []fsm.StartOption{fsm.FromImage(img)}
 		if h.cfg.spawn != nil {
 			opts = append(opts, fsm.WithSpawnOptions(h.cfg.spawn(m.Key)...))
@@ -270,37 +289,6 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		h.machines.add(m.Key, out.Machines[m.Key])
 	}
 	return steps, nil
-}
-
-// chain returns the code a machine is restored under and its image, the
-// state and data brought through the UPGRADE of every version between the
-// image's and that code's (the last one is left to fsm.FromImage).
-func (h *Handoff) chain(ctx context.Context, img fsm.Image) (fsm.Image, fsm.Code, error) {
-	codes := h.codes[img.Machine]
-	if len(codes) == 0 && h.cfg.release != nil {
-		code, err := h.cfg.release.releaseCode(ctx, img.Machine, img.Version)
-		return img, code, err
-	}
-	if len(codes) == 0 {
-		return img, nil, fmt.Errorf("no code for %s in this binary", img.Machine)
-	}
-	last := codes[len(codes)-1]
-	from := slices.IndexFunc(codes, func(c fsm.Code) bool { return c.Version() == img.Version })
-	if from < 0 || from >= len(codes)-2 {
-		return img, last, nil // the same version, the one before, or unknown: one step
-	}
-	for _, c := range codes[from+1 : len(codes)-1] {
-		in, err := c.Upgrade(ctx, img.Version, img.State, img.Data)
-		if err != nil {
-			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
-		}
-		data, err := in.Encode()
-		if err != nil {
-			return img, nil, fmt.Errorf("upgrade %s %s to %s: %w", img.Machine, img.Version, c.Version(), err)
-		}
-		img.Version, img.State, img.Data = c.Version(), in.State(), data
-	}
-	return img, last, nil
 }
 
 // unrestore stops restored machines and closes restored connections (the

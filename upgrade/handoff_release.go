@@ -2,9 +2,11 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/handoff"
@@ -84,7 +86,11 @@ func (h *ReleaseHandler) takeReleases(rs []handoff.Release) (dropped []string) {
 
 // releaseCode returns the code a machine of version from is restored
 // under: h's current version of it, whose Upgrade reads data of from
-// (through the chain of versions between them).
+// (through the chain of versions between them). A version h lacks is
+// read by the newest version up to the current one that declares reading
+// it ([fsm.Paths]: declared, not undeclared, since from is outside h's
+// graph), then along the chain from there. With no such chain it returns
+// an error wrapping ErrNoPath that names the versions h has.
 func (h *ReleaseHandler) releaseCode(ctx context.Context, machine, from string) (fsm.Code, error) {
 	r, err := h.lookup(machine)
 	if err != nil {
@@ -97,8 +103,67 @@ func (h *ReleaseHandler) releaseCode(ctx context.Context, machine, from string) 
 	if err != nil || from == cur {
 		return code, err
 	}
-	if _, ok := r.versions[from]; !ok {
-		return nil, fmt.Errorf("%w: %s %s, of the machine handed over", ErrUnknownVersion, machine, from)
+	noPath := func(err error) error {
+		return fmt.Errorf("%s %s, of the machine handed over: %w; this binary has %s %s", machine, from, err, machine, h.describeLocked(ctx, r))
 	}
-	return h.pathCodeLocked(ctx, r, from, cur)
+	if _, ok := r.versions[from]; ok {
+		code, err := h.pathCodeLocked(ctx, r, from, cur)
+		if errors.Is(err, ErrNoPath) {
+			err = noPath(err)
+		}
+		return code, err
+	}
+	for i := slices.Index(r.order, cur); i >= 0; i-- {
+		v := r.versions[r.order[i]]
+		if _, err := v.load(ctx); err != nil {
+			return nil, err
+		}
+		if v.paths == nil || v.paths.UpgradesFrom() == nil || !slices.Contains(v.paths.UpgradesFrom(), from) {
+			continue
+		}
+		path, err := h.planLocked(ctx, r, v.name, cur)
+		if errors.Is(err, ErrNoPath) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(path) == 1 {
+			return code, nil // cur reads from itself
+		}
+		codes := []fsm.Code{foreignVersion{Code: v.code, version: from}}
+		for _, vn := range path {
+			codes = append(codes, r.versions[vn].code)
+		}
+		return &chain{Code: code, path: codes, up: true}, nil
+	}
+	return nil, noPath(fmt.Errorf("%w: no version up to %s declares upgrading from %s", ErrNoPath, cur, from))
 }
+
+// describeLocked names r's versions with the versions each upgrades from,
+// as describeCodes does, loading them to read it.
+func (h *ReleaseHandler) describeLocked(ctx context.Context, r *release) string {
+	parts := make([]string, len(r.order))
+	for i, vn := range r.order {
+		v := r.versions[vn]
+		parts[i] = vn + " (not loaded)"
+		if _, err := v.load(ctx); err != nil {
+			continue
+		}
+		var from []string
+		if v.paths != nil {
+			from = v.paths.UpgradesFrom()
+		}
+		parts[i] = vn + " (upgrades from " + describeFrom(from) + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// foreignVersion stands, at the head of a chain, for a version of the
+// machine this binary lacks: only its Version is read.
+type foreignVersion struct {
+	fsm.Code
+	version string
+}
+
+func (f foreignVersion) Version() string { return f.version }
