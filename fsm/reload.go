@@ -49,6 +49,7 @@ func (c *core) reload(ctx context.Context, to Code) error {
 	for i := range c.timers {
 		u.payloads[i] = c.timers[i].payload
 	}
+	c.bindFlags(in) // as a change of code does: the reloaded instance reads the machine's flags
 	c.code, c.in, c.undo = to, in, u
 	c.state = in.State()
 	return nil

@@ -73,7 +73,9 @@ func ShadowWindow(d time.Duration) ShadowOption {
 // [ShadowSamples]), and the shadow instance is made again from the live
 // data, so that each divergence is counted where it arises rather than
 // dragged along. Machines started while the shadow runs are shadowed too
-// if the selector picks them.
+// if the selector picks them. The shadow instance reads the machine's
+// feature flags ([fsm.WithFlags]) under the machine's ID, as the live one
+// does.
 //
 // The shadow runs on the machine's goroutine, after the live handler:
 // its cost (a handler, and a comparison) is on the live path, so shadow
@@ -196,6 +198,9 @@ func (s *shadowRun) build(ctx context.Context, ti *tapInstance) {
 	if err != nil {
 		s.failed.Add(1)
 		return
+	}
+	if u, ok := in.(fsm.FlagUser); ok {
+		u.UseFlags(ti.flags) // the live machine's: a flag reads the same in both
 	}
 	ti.shadow = in
 }

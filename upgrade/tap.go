@@ -35,6 +35,18 @@ type tapInstance struct {
 	c      *tapCode
 	shadow fsm.Instance // the shadow's instance (shadowRun), nil until needed
 	stale  bool         // the live data moved on without the shadow
+	flags  fsm.Flags    // the machine's flags, for the shadow's instance too
+}
+
+// UseFlags gives the version's own instance the machine's flags (the
+// runtime gives them to the instance it holds, the tapInstance), and keeps
+// them for the shadow's instance: the same source and machine ID, so the
+// same bucket of a percentage.
+func (ti *tapInstance) UseFlags(f fsm.Flags) {
+	ti.flags = f
+	if u, ok := ti.Instance.(fsm.FlagUser); ok {
+		u.UseFlags(f)
+	}
 }
 
 // wrap makes the tapInstance of in.
