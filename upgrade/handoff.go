@@ -28,7 +28,23 @@ var (
 	// ErrDuplicateKey is returned by [Handoff.Manage] and [Handoff.Adopt]
 	// for a key that is already registered.
 	ErrDuplicateKey = errors.New("upgrade: key already registered for handoff")
+
+	// ErrHandedOff is the exit reason of the machines the old process
+	// stops once the new process has taken them over: they run on there.
+	// It wraps [actor.Shutdown], so that the System does not log the exit
+	// (one line per machine) and a supervisor does not restart a
+	// transient child (a permanent one it restarts, as after any exit:
+	// see doc/binary-upgrade.md), and [actor.Killed], so that no terminate
+	// hook runs (the machine has not ended) and code that matched the
+	// Killed of earlier builds still does. Links and monitors get it as
+	// any reason.
+	ErrHandedOff error = handedOff{}
 )
+
+type handedOff struct{}
+
+func (handedOff) Error() string   { return "upgrade: machine handed over to the new process" }
+func (handedOff) Unwrap() []error { return []error{actor.Shutdown, actor.Killed} }
 
 // DefaultHandoffTimeout bounds the old process's side of a handoff, from
 // the new process's connection to its acknowledgement; see
@@ -48,7 +64,8 @@ const DefaultHandoffTimeout = 30 * time.Second
 // they finished too) is suspended, imaged ([fsm.CaptureSuspended]),
 // and sent with the connections' descriptors and unread bytes. Once the new
 // process has acknowledged and called Ready, this process closes its copies
-// of the connections (the peers see nothing) and kills its machines. If the
+// of the connections (the peers see nothing) and stops its machines with
+// [ErrHandedOff]. If the
 // new process fails first, the machines and connections are resumed as
 // they were, and the reason is logged.
 //

@@ -230,8 +230,13 @@ func (s *sending) end(upgradeErr error) error {
 				h.log.Warn("upgrade: handoff: close handed-off connection", "err", err)
 			}
 		}
+		// Stopped on purpose, not killed: an orderly reason that the
+		// System does not log and a supervisor does not restart a
+		// transient child for. A done context asks without waiting.
+		asked, cancel := context.WithCancel(context.Background())
+		cancel()
 		for _, ref := range s.machines {
-			_ = actor.Kill(ref) // it may have exited meanwhile
+			_ = actor.Stop(asked, ref, ErrHandedOff) // it may have exited meanwhile
 		}
 		// Forget what was sent; anything registered since (a connection
 		// accepted in the instant of the hold) stays and drains here.
