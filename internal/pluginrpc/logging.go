@@ -3,6 +3,7 @@ package pluginrpc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -21,7 +22,10 @@ const levelTrace = slog.LevelDebug - 4
 // Once stopping is set (the host is stopping the process on purpose),
 // go-plugin's complaints about the stop are logged at Debug: it warns
 // whenever the process exits before answering its quit request, or is
-// killed, which is what a stop does.
+// killed, which is what a stop does. Its line about the process's exit is
+// judged by the exit status (see exitLevel): an orderly stop is quiet, a
+// crash is an error with its status, also when the host was stopping the
+// process by then (it stops a process it has seen die).
 type hclogAdapter struct {
 	l        *slog.Logger
 	name     string
@@ -38,7 +42,43 @@ func newHCLog(l *slog.Logger, stopping *atomic.Bool) *hclogAdapter {
 var stopMessages = map[string]bool{
 	"error closing client during Kill": true,
 	"plugin failed to exit gracefully": true,
-	"plugin process exited":            true,
+}
+
+// exitMessage is go-plugin's line when the process has exited: at Info
+// without an error (status 0), at Error with "error" set to the exit
+// status ("exit status 3", "signal: killed") otherwise.
+const exitMessage = "plugin process exited"
+
+// exitLevel is the level of go-plugin's exitMessage: Debug for an exit
+// of a process the host was stopping that is what a stop does (status 0,
+// or SIGKILL: the host's kill past the grace, or of a process it saw die
+// or hang, which the host logged itself); Error for any other failure (a
+// non-zero status, a signal other than SIGKILL: the process failed by
+// itself), whether or not the host was stopping it by then; otherwise
+// go-plugin's level.
+func exitLevel(level hclog.Level, stopping bool, args []any) hclog.Level {
+	status := argString(args, "error")
+	switch {
+	case status == "":
+		if stopping {
+			return hclog.Debug
+		}
+		return level
+	case stopping && status == "signal: killed":
+		return hclog.Debug
+	}
+	return hclog.Error
+}
+
+// argString returns the value of key among hclog's key-value args, as a
+// string, or "".
+func argString(args []any, key string) string {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == key {
+			return fmt.Sprint(args[i+1])
+		}
+	}
+	return ""
 }
 
 func slogLevel(level hclog.Level) slog.Level {
@@ -59,7 +99,10 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off {
 		return
 	}
-	if level >= hclog.Info && a.stopping.Load() && stopMessages[msg] {
+	switch {
+	case msg == exitMessage:
+		level = exitLevel(level, a.stopping.Load(), args)
+	case level >= hclog.Info && a.stopping.Load() && stopMessages[msg]:
 		level = hclog.Debug
 	}
 	a.l.Log(context.Background(), slogLevel(level), msg, args...)

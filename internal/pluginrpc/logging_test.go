@@ -1,0 +1,89 @@
+package pluginrpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
+)
+
+// go-plugin's line about a process's exit is quiet for what a stop does
+// and an error, with the exit status, for a process that failed by
+// itself, also when the host was stopping it by then.
+func TestExitLevel(t *testing.T) {
+	for _, tc := range []struct {
+		stopping bool
+		level    hclog.Level // go-plugin's
+		status   string      // its "error": the exit status; "": none
+		want     slog.Level
+	}{
+		{true, hclog.Info, "", slog.LevelDebug},                            // quit when asked
+		{true, hclog.Error, "signal: killed", slog.LevelDebug},             // killed by the host past the grace
+		{true, hclog.Error, "exit status 3", slog.LevelError},              // crashed; the host saw it die
+		{true, hclog.Error, "signal: segmentation fault", slog.LevelError}, // not the host's signal
+		{false, hclog.Error, "exit status 2", slog.LevelError},
+		{false, hclog.Error, "signal: killed", slog.LevelError}, // killed by someone else
+		{false, hclog.Info, "", slog.LevelInfo},
+	} {
+		t.Run(fmt.Sprintf("stopping=%v %q", tc.stopping, tc.status), func(t *testing.T) {
+			rec := &recorder{}
+			var stopping atomic.Bool
+			stopping.Store(tc.stopping)
+			a := newHCLog(slog.New(rec), &stopping)
+			args := []any{"plugin", "/bin/p", "id", "42"}
+			if tc.status != "" {
+				args = append(args, "error", tc.status)
+			}
+			a.Log(tc.level, exitMessage, args...)
+			require.True(t, rec.has(" "+tc.want.String()+" "+exitMessage), rec.dump())
+			if tc.status != "" {
+				require.True(t, rec.has(exitMessage, "error="+tc.status), "the status is kept")
+			}
+		})
+	}
+}
+
+// A Client stopped on purpose (closed, or released by its last machine)
+// logs nothing at Warn or above; one whose process crashes logs the exit
+// status at Error.
+func TestStopIsQuietCrashIsLoud(t *testing.T) {
+	ctx := context.Background()
+	loud := func(rec *recorder) []string {
+		var out []string
+		for _, r := range strings.Split(rec.dump(), "\n") {
+			if strings.Contains(r, " WARN ") || strings.Contains(r, " ERROR ") {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	for _, how := range []string{"close", "release"} {
+		t.Run(how, func(t *testing.T) {
+			c, rec := testClient(t, "echo")
+			require.NoError(t, c.Start(ctx))
+			pid := c.Stats().PID
+			if how == "close" {
+				require.NoError(t, c.Close())
+			} else {
+				c.Hold()()
+			}
+			requireGone(t, pid)
+			require.NoError(t, c.Close()) // waits for go-plugin's goroutines
+			require.True(t, rec.has("plugin stopped"), rec.dump())
+			require.Empty(t, loud(rec))
+		})
+	}
+	t.Run("crash", func(t *testing.T) {
+		c, rec := testClient(t, "echo")
+		require.NoError(t, c.Start(ctx))
+		_, err := c.Call(ctx, "k", "crash", nil)
+		require.ErrorIs(t, err, ErrPluginDied)
+		require.NoError(t, c.Close())
+		require.True(t, rec.has(" ERROR "+exitMessage, "error=exit status 3"), rec.dump())
+	})
+}
