@@ -634,8 +634,15 @@ func (h *ReleaseHandler) restartAll(ctx context.Context, targets []*target) {
 // parallel runs f on every target over the handler's workers and returns
 // the first error (by target order). f may set fields of its own target.
 func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func(*target) error) error {
+	return h.parallelEach(ctx, targets, func() func(*target) error { return f })
+}
+
+// parallelEach is parallel with a function of each worker's own, made by
+// mk on that worker's goroutine: a worker may keep state in it.
+func (h *ReleaseHandler) parallelEach(ctx context.Context, targets []*target, mk func() func(*target) error) error {
 	n := min(h.cfg.workers, len(targets))
 	if n <= 1 {
+		f := mk()
 		for _, tg := range targets {
 			if err := f(tg); err != nil {
 				return err
@@ -651,6 +658,7 @@ func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func
 	chunk := int64(min(32, (len(targets)+n-1)/n))
 	for range n {
 		wg.Go(func() {
+			f := mk()
 			for {
 				i := int(next.Add(chunk) - chunk)
 				if i >= len(targets) {

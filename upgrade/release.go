@@ -115,7 +115,8 @@ type releaseConfig struct {
 	pluginOpts []plugin.Option
 	flags      *flags.Set // WithFlags; nil: none
 
-	now func() time.Time // test seam: the clock of reports
+	now     func() time.Time // test seam: the clock of reports
+	gosched func()           // test seam: how a rolling worker yields its time slice
 }
 
 // WithReleaseLogger sets where the handler logs each upgrade, rollback and
@@ -198,6 +199,7 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		workers:  4 * runtime.GOMAXPROCS(0),
 		policies: make(map[string]Policy),
 		now:      time.Now,
+		gosched:  runtime.Gosched,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -82,37 +82,9 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 			}
 		}
 		batch := targets[i:min(i+s.k, len(targets))]
-		merr = h.parallel(ctx, batch, func(tg *target) error {
-			code := cfg.codeFor(tg)
-			if err := actor.Suspend(ctx, tg.ref); err != nil {
-				if isNoProc(err) {
-					tg.gone = true
-					return nil
-				}
-				return err
-			}
-			enter()
-			at := h.cfg.now()
-			var opts []fsm.ChangeOption
-			if tg.step.down {
-				opts = append(opts, fsm.AsDowngrade())
-			}
-			err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
-			switch {
-			case err == nil:
-				tg.changed = true
-			case isNoProc(err):
-				tg.gone = true
-				err = nil
-			default:
-				err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
-			}
-			if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
-				err = errors.Join(err, rerr)
-			}
-			tg.pause = h.cfg.now().Sub(at)
-			inflight.Add(-1)
-			return err
+		merr = h.parallelEach(ctx, batch, func() func(*target) error {
+			w := rollWorker{h: h}
+			return func(tg *target) error { return w.move(ctx, r, cfg, tg, enter, &inflight) }
 		})
 		done += len(batch)
 		n := first + i/s.k + 1
@@ -121,6 +93,70 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 			Detail: fmt.Sprintf("batch %d of %d: %d of %d machines moved", n, first+batches, changed, len(targets))})
 	}
 	return merr
+}
+
+// rollSlice is how long a rolling worker runs before it yields its time
+// slice, at the next machine: less than the Go scheduler's 10 ms slice,
+// after which a goroutine that has not blocked is preempted at any point
+// and waits behind every runnable goroutine — mid-change, that wait is the
+// machine's pause.
+const rollSlice = 2 * time.Millisecond
+
+// A rollWorker suspends, changes and resumes machines one after the
+// other on one goroutine of a rolling batch.
+type rollWorker struct {
+	h     *ReleaseHandler
+	since time.Time // when the worker last got a fresh time slice
+}
+
+// fresh yields the worker's time slice if it has run for rollSlice since
+// it last yielded, so that a machine is never suspended late in a slice.
+func (w *rollWorker) fresh() {
+	now := w.h.cfg.now()
+	if w.since.IsZero() {
+		w.since = now
+		return
+	}
+	if now.Sub(w.since) >= rollSlice {
+		w.h.cfg.gosched()
+		w.since = w.h.cfg.now()
+	}
+}
+
+// move suspends, changes and resumes one machine.
+func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *target, enter func(), inflight *atomic.Int64) error {
+	h := w.h
+	code := cfg.codeFor(tg)
+	w.fresh()
+	if err := actor.Suspend(ctx, tg.ref); err != nil {
+		if isNoProc(err) {
+			tg.gone = true
+			return nil
+		}
+		return err
+	}
+	enter()
+	at := h.cfg.now()
+	var opts []fsm.ChangeOption
+	if tg.step.down {
+		opts = append(opts, fsm.AsDowngrade())
+	}
+	err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
+	switch {
+	case err == nil:
+		tg.changed = true
+	case isNoProc(err):
+		tg.gone = true
+		err = nil
+	default:
+		err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
+	}
+	if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
+		err = errors.Join(err, rerr)
+	}
+	tg.pause = h.cfg.now().Sub(at)
+	inflight.Add(-1)
+	return err
 }
 
 // moveBack moves the changed targets (resumed, so they may have handled
