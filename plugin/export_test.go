@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/wire"
 )
@@ -18,4 +20,39 @@ func ActionsRoundTrip(acts []fsm.Action) ([]fsm.Action, error) {
 		return nil, err
 	}
 	return decodeActions(back.Actions)
+}
+
+// ServeHandle is the plugin side's handling of one call's body, as
+// pluginrpc hands it over.
+func ServeHandle(codes []fsm.Code, method string, body []byte) ([]byte, error) {
+	return newServer(codes).handle(context.Background(), "k", method, body)
+}
+
+// NewTestServer returns the plugin side's handler for codes.
+func NewTestServer(codes ...fsm.Code) func(method string, body []byte) ([]byte, error) {
+	s := newServer(codes)
+	return func(method string, body []byte) ([]byte, error) {
+		return s.handle(context.Background(), "k", method, body)
+	}
+}
+
+// HostEncode is the host side's encoding of an event into a call's body.
+func HostEncode(state string, data []byte, ev fsm.Event) ([]byte, error) {
+	call := wire.MachineCall{Version: "v1", State: state, Data: data, Kind: uint8(ev.Kind)}
+	p, err := marshal(ev.Payload)
+	if err != nil {
+		return nil, err
+	}
+	call.Event, call.Payload = ev.Name(), p
+	return call.Append(nil), nil
+}
+
+// HostDecode is the host side's decoding of a result's body.
+func HostDecode(out []byte) (string, []fsm.Action, error) {
+	var res wire.MachineResult
+	if err := res.Decode(out); err != nil {
+		return "", nil, err
+	}
+	acts, err := decodeActions(res.Actions)
+	return res.State, acts, err
 }

@@ -30,9 +30,18 @@ import (
 //
 // Nothing may write to stdout before Serve: its first line is the
 // handshake with the host.
+//
+// If the environment variable HOTLINE_PLUGIN_CPUPROFILE names a file, the
+// process writes a CPU profile (runtime/pprof) of its serving to that path
+// with ".<pid>" appended, once Serve returns (so when the host stops the
+// plugin, not when it kills it). The variable reaches the plugin from the
+// host's environment.
 func Serve(codes ...fsm.Code) {
 	s := newServer(codes)
-	if err := pluginrpc.Serve(s.manifest, s.handle); err != nil {
+	stop := startProfile(os.Getenv(EnvCPUProfile))
+	err := pluginrpc.Serve(s.manifest, s.handle)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "plugin:", err)
 		os.Exit(1)
 	}
