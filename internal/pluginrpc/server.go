@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -265,23 +264,21 @@ func authenticate(nc net.Conn, rd *wire.Reader, token []byte) error {
 // the plugin process, even every 10ms, made every call about a quarter
 // slower (doc/plugins.md).
 type server struct {
-	h          Handler
-	w          *frameWriter
-	cfg        serveConfig
-	maxWorkers int // at most this many worker goroutines at once (GOMAXPROCS-1)
+	h   Handler
+	w   *frameWriter
+	cfg serveConfig
 
-	mu      sync.Mutex
-	keys    map[string][]wire.Request // keys being run: requests waiting behind the running one
-	workers int                       // worker goroutines running
-	cur     *reader                   // the goroutine that reads
-	ended   chan struct{}             // closed when the reading ends
-	err     error                     // why the reading ended; nil at end of stream
-	wg      sync.WaitGroup
+	mu    sync.Mutex
+	keys  map[string][]wire.Request // keys being run: requests waiting behind the running one
+	cur   *reader                   // the goroutine that reads
+	ended chan struct{}             // closed when the reading ends
+	err   error                     // why the reading ended; nil at end of stream
+	wg    sync.WaitGroup
 }
 
 func newServer(h Handler, nc net.Conn, cfg serveConfig) *server {
 	return &server{h: h, w: newFrameWriter(nc, 0), cfg: cfg, keys: make(map[string][]wire.Request),
-		ended: make(chan struct{}), maxWorkers: runtime.GOMAXPROCS(0) - 1}
+		ended: make(chan struct{})}
 }
 
 // serve reads requests from rd until the stream ends (nil) or breaks (an
@@ -341,16 +338,6 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 			continue
 		}
 		s.keys[req.Key] = nil
-		if s.workers < s.maxWorkers && rd.HasFrame() {
-			// More requests are here already: a batch from several
-			// callers. Hand this one to a worker, so that the batch runs
-			// on more than one processor, and read on.
-			s.workers++
-			s.wg.Add(1)
-			go s.worker(ctx, req)
-			s.mu.Unlock()
-			continue
-		}
 		r.running = true
 		s.mu.Unlock()
 
@@ -389,18 +376,6 @@ func (s *server) nudge() {
 	go s.read(r.ctx, r.rd)
 	s.mu.Unlock()
 	_ = s.w.flush()
-}
-
-// worker runs req, then the requests of its key that queued meanwhile, and
-// ends. It writes each answer at once: the reader may be waiting for more
-// requests already.
-func (s *server) worker(ctx context.Context, req wire.Request) {
-	defer s.wg.Done()
-	s.run(ctx, &req, false)
-	s.drain(ctx, req.Key)
-	s.mu.Lock()
-	s.workers--
-	s.mu.Unlock()
 }
 
 func (s *server) end(err error) {

@@ -112,40 +112,6 @@ func TestServerOrder(t *testing.T) {
 	require.Equal(t, 1, maxRunning)
 }
 
-// TestServerRunsABatchOnTwoGoroutines: requests of two keys that arrive
-// together run at once, without a nudge: a's handler returns only once
-// b's has started, and b's only once a's has.
-func TestServerRunsABatchOnTwoGoroutines(t *testing.T) {
-	started := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
-	other := map[string]string{"a": "b", "b": "a"}
-	h := func(ctx context.Context, key, method string, body []byte) ([]byte, error) {
-		close(started[key])
-		select {
-		case <-started[other[key]]:
-			return body, nil
-		case <-time.After(10 * time.Second):
-			return nil, fmt.Errorf("%s ran alone", key)
-		}
-	}
-	r := newRawPlugin(t, h)
-	r.s.mu.Lock()
-	r.s.maxWorkers = 1 // whatever GOMAXPROCS is
-	r.s.mu.Unlock()
-	r.send(t,
-		wire.Request{ID: 1, Key: "a", Method: "m", Body: []byte("1")},
-		wire.Request{ID: 2, Key: "b", Method: "m", Body: []byte("2")},
-	)
-	got := map[uint64]wire.Response{}
-	for range 2 {
-		resp := r.recv(t)
-		got[resp.ID] = resp
-	}
-	require.Equal(t, map[uint64]wire.Response{
-		1: {ID: 1, Status: wire.StatusOK, Body: []byte("1")},
-		2: {ID: 2, Status: wire.StatusOK, Body: []byte("2")},
-	}, got)
-}
-
 func TestServerAnswers(t *testing.T) {
 	r := newRawPlugin(t, newTestHandler().handle)
 	tests := []struct {
