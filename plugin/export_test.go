@@ -10,7 +10,9 @@ import (
 // ActionsRoundTrip carries acts as a plugin sends them and the host reads
 // them back.
 func ActionsRoundTrip(acts []fsm.Action) ([]fsm.Action, error) {
-	ws, err := encodeActions(acts)
+	sc := getScratch()
+	defer putScratch(sc)
+	ws, err := encodeActions(sc, acts)
 	if err != nil {
 		return nil, err
 	}
@@ -36,15 +38,19 @@ func NewTestServer(codes ...fsm.Code) func(method string, body []byte) ([]byte, 
 	}
 }
 
-// HostEncode is the host side's encoding of an event into a call's body.
-func HostEncode(state string, data []byte, ev fsm.Event) ([]byte, error) {
-	call := wire.MachineCall{Version: "v1", State: state, Data: data, Kind: uint8(ev.Kind)}
-	p, err := marshal(ev.Payload)
+// HostEncode is the host side's encoding of an event into a call's body;
+// it returns the body's size.
+func HostEncode(state string, data []byte, ev fsm.Event) (int, error) {
+	s := getScratch()
+	defer putScratch(s)
+	in := &instance{state: state, data: data}
+	call, err := in.eventCall(s, ev)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	call.Event, call.Payload = ev.Name(), p
-	return call.Append(nil), nil
+	call.Version = "v1"
+	s.body = call.Append(s.body[:0])
+	return len(s.body), nil
 }
 
 // HostDecode is the host side's decoding of a result's body.
@@ -56,3 +62,6 @@ func HostDecode(out []byte) (string, []fsm.Action, error) {
 	acts, err := decodeActions(res.Actions)
 	return res.State, acts, err
 }
+
+// DecodeValue is the host's decoding of a reply.
+var DecodeValue = decodeValue

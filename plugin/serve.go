@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/pluginrpc"
@@ -82,14 +80,21 @@ func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]b
 	if !ok {
 		return nil, fmt.Errorf("plugin: %s has no version %q", s.manifest.Machine, call.Version)
 	}
+	sc := getScratch()
+	defer putScratch(sc)
 	var res wire.MachineResult
-	if err := s.run(ctx, code, method, &call, &res); err != nil {
+	if err := s.run(ctx, sc, code, method, &call, &res); err != nil {
 		res = wire.MachineResult{State: call.State, Fail: failOf(err), Message: err.Error()}
 	}
-	return res.Append(make([]byte, 0, 64+len(res.Data))), nil
+	size := 32 + len(res.State) + len(res.Data) + len(res.Message)
+	for _, a := range res.Actions {
+		size += 24 + len(a.Name) + len(a.Event) + len(a.Value)
+	}
+	return res.Append(make([]byte, 0, size)), nil
 }
 
-func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
+// run runs one call; the values of the actions it sets in res alias sc.
+func (s *server) run(ctx context.Context, sc *scratch, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	var (
 		in   fsm.Instance
 		acts []fsm.Action
@@ -133,7 +138,7 @@ func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wi
 	if res.Data, err = in.Encode(); err != nil {
 		return err
 	}
-	res.Actions, err = encodeActions(acts)
+	res.Actions, err = encodeActions(sc, acts)
 	return err
 }
 
@@ -149,7 +154,8 @@ func decodeEvent(ctx context.Context, code fsm.Code, name string, payload []byte
 	return Event{Name: name, Raw: payload}, nil
 }
 
-func encodeActions(acts []fsm.Action) ([]wire.MachineAction, error) {
+// encodeActions encodes acts for the host; their values alias sc.
+func encodeActions(sc *scratch, acts []fsm.Action) ([]wire.MachineAction, error) {
 	if len(acts) == 0 {
 		return nil, nil
 	}
@@ -160,13 +166,13 @@ func encodeActions(acts []fsm.Action) ([]wire.MachineAction, error) {
 		switch a.Kind() {
 		case fsm.ActionReplyError, fsm.ActionStop:
 			if e, _ := a.Value().(error); e != nil && !errors.Is(e, actor.Normal) {
-				w.Value, err = msgpack.Marshal(e.Error())
+				w.Value, err = sc.encode(e.Error())
 			}
 		case fsm.ActionReply:
-			w.Value, err = marshal(a.Value())
+			w.Value, err = sc.encode(a.Value())
 		case fsm.ActionNextEvent, fsm.ActionStateTimeout, fsm.ActionEventTimeout, fsm.ActionTimeout:
 			w.Event = fsm.EventName(a.Value())
-			w.Value, err = marshal(a.Value())
+			w.Value, err = sc.encode(a.Value())
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: action %v: %w", fsm.ErrBadResult, a, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/fsm"
 	machine "github.com/hotline-go/hotline/internal/plugintest/machine"
@@ -25,8 +26,11 @@ func BenchmarkEventSides(b *testing.B) {
 	data, err := in.Encode()
 	require.NoError(b, err)
 	ev := fsm.Event{Kind: fsm.KindCall, Payload: machine.Pad{Note: strings.Repeat("n", 60)}}
-	body, err := plugin.HostEncode("idle", data, ev)
+	_, err = plugin.HostEncode("idle", data, ev)
 	require.NoError(b, err)
+	p, err := marshalCall("idle", data, ev)
+	require.NoError(b, err)
+	body := p
 	handle := plugin.NewTestServer(m)
 	out, err := handle(wire.MethodHandle, body)
 	require.NoError(b, err)
@@ -55,4 +59,14 @@ func BenchmarkEventSides(b *testing.B) {
 			}
 		}
 	})
+}
+
+// marshalCall is the body of a handle call of ev, for the plugin side.
+func marshalCall(state string, data []byte, ev fsm.Event) ([]byte, error) {
+	p, err := msgpack.Marshal(ev.Payload)
+	if err != nil {
+		return nil, err
+	}
+	call := wire.MachineCall{Version: "v1", State: state, Data: data, Kind: uint8(ev.Kind), Event: ev.Name(), Payload: p}
+	return call.Append(nil), nil
 }
