@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/internal/wire"
 )
 
 // appender is an io.Writer (and io.ByteWriter, so that msgpack uses it
@@ -25,8 +27,9 @@ func (a *appender) WriteByte(c byte) error {
 // outlives the event may alias its buffers.
 type scratch struct {
 	enc  *msgpack.Encoder
-	out  appender // values: an event's payload, the actions' values
-	body []byte   // a call's or a result's body
+	out  appender     // values: an event's payload, the actions' values
+	body []byte       // a call's or a result's body
+	strs wire.Strings // the plugin's calls' version, state and event names
 }
 
 // scratchKeep is the largest buffer a scratch keeps between events.

@@ -55,8 +55,10 @@ func HostEncode(state string, data []byte, ev fsm.Event) (int, error) {
 
 // HostDecode is the host side's decoding of a result's body.
 func HostDecode(out []byte) (string, []fsm.Action, error) {
+	sc := getScratch()
+	defer putScratch(sc)
 	var res wire.MachineResult
-	if err := res.Decode(out); err != nil {
+	if err := res.DecodeWith(out, &sc.strs); err != nil {
 		return "", nil, err
 	}
 	acts, err := decodeActions(res.Actions)

@@ -177,17 +177,20 @@ func (c *code) instance(ctx context.Context, method string, call *wire.MachineCa
 // call makes one call of version c's code and decodes its result; a
 // failure of the code becomes the error fsm expects.
 func (c *code) call(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult) error {
-	return c.callBuf(ctx, key, method, call, res, nil)
+	return c.callWith(ctx, key, method, call, res, nil)
 }
 
-// callBuf is call, with the call's body built in *buf if buf is not nil
-// (it keeps the grown buffer).
-func (c *code) callBuf(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult, buf *[]byte) error {
+// callWith is call, with the call's body built in sc and the result's
+// strings interned in it, if sc is not nil.
+func (c *code) callWith(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult, sc *scratch) error {
 	call.Version = c.version
-	var body []byte
-	if buf != nil {
-		body = call.Append((*buf)[:0])
-		*buf = body
+	var (
+		body []byte
+		strs *wire.Strings
+	)
+	if sc != nil {
+		sc.body = call.Append(sc.body[:0])
+		body, strs = sc.body, &sc.strs
 	} else {
 		size := 48 + len(call.State) + len(call.Data) + len(call.Event) + len(call.Payload)
 		for _, f := range call.Flags {
@@ -199,7 +202,7 @@ func (c *code) callBuf(ctx context.Context, key, method string, call *wire.Machi
 	if err != nil {
 		return c.hostError(err)
 	}
-	if err := res.Decode(out); err != nil {
+	if err := res.DecodeWith(out, strs); err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrMalformed, c.p.machine, c.version, err)
 	}
 	if res.Fail != wire.FailNone {
@@ -292,7 +295,7 @@ func (in *instance) Enter(prev string) ([]fsm.Action, error) {
 // is built in s.body: the transport copies it before Do returns.
 func (in *instance) run(s *scratch, method string, call *wire.MachineCall) (string, []fsm.Action, error) {
 	var res wire.MachineResult
-	if err := in.c.callBuf(context.Background(), in.key, method, call, &res, &s.body); err != nil {
+	if err := in.c.callWith(context.Background(), in.key, method, call, &res, s); err != nil {
 		return in.state, nil, err
 	}
 	acts, err := decodeActions(res.Actions)

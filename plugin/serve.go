@@ -72,16 +72,16 @@ func newServer(codes []fsm.Code) *server {
 // handle serves one call. A panic in the code is recovered by pluginrpc
 // and reaches the host as a panic, which ends the machine.
 func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]byte, error) {
+	sc := getScratch()
+	defer putScratch(sc)
 	var call wire.MachineCall
-	if err := call.Decode(body); err != nil {
+	if err := call.DecodeWith(body, &sc.strs); err != nil {
 		return nil, err
 	}
 	code, ok := s.codes[call.Version]
 	if !ok {
 		return nil, fmt.Errorf("plugin: %s has no version %q", s.manifest.Machine, call.Version)
 	}
-	sc := getScratch()
-	defer putScratch(sc)
 	var res wire.MachineResult
 	if err := s.run(ctx, sc, code, method, &call, &res); err != nil {
 		res = wire.MachineResult{State: call.State, Fail: failOf(err), Message: err.Error()}
