@@ -34,3 +34,15 @@ func ExampleEvent() {
 	fmt.Println(ev.EventName(), f.N)
 	// Output: Fired 7
 }
+
+// To profile a plugin process, set EnvCPUProfile in the host's
+// environment before the plugin starts, as in
+//
+//	HOTLINE_PLUGIN_CPUPROFILE=/tmp/phone.cpu ./host
+//
+// Each plugin process then writes /tmp/phone.cpu.<pid> when the host stops
+// it, for go tool pprof.
+func ExampleEnvCPUProfile() {
+	fmt.Println(plugin.EnvCPUProfile)
+	// Output: HOTLINE_PLUGIN_CPUPROFILE
+}

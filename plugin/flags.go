@@ -30,8 +30,13 @@ func (l onList) Flag(name, _ string) bool { return slices.Contains(l, name) }
 
 func (l onList) AppendOn(dst []string, _ string) []string { return append(dst, l...) }
 
-// giveFlags hands the call's flags to an instance that reads them.
+// giveFlags hands the call's flags to an instance that reads them. With
+// none on there is nothing to hand: an instance just loaded reads every
+// flag off.
 func giveFlags(in fsm.Instance, on []string) {
+	if len(on) == 0 {
+		return
+	}
 	if u, ok := in.(fsm.FlagUser); ok {
 		u.UseFlags(fsm.NewFlags(onList(on), ""))
 	}

@@ -177,17 +177,32 @@ func (c *code) instance(ctx context.Context, method string, call *wire.MachineCa
 // call makes one call of version c's code and decodes its result; a
 // failure of the code becomes the error fsm expects.
 func (c *code) call(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult) error {
+	return c.callWith(ctx, key, method, call, res, nil)
+}
+
+// callWith is call, with the call's body built in sc and the result's
+// strings interned in it, if sc is not nil.
+func (c *code) callWith(ctx context.Context, key, method string, call *wire.MachineCall, res *wire.MachineResult, sc *scratch) error {
 	call.Version = c.version
-	size := 48 + len(call.State) + len(call.Data) + len(call.Event) + len(call.Payload)
-	for _, f := range call.Flags {
-		size += 2 + len(f)
+	var (
+		body []byte
+		strs *wire.Strings
+	)
+	if sc != nil {
+		sc.body = call.Append(sc.body[:0])
+		body, strs = sc.body, &sc.strs
+	} else {
+		size := 48 + len(call.State) + len(call.Data) + len(call.Event) + len(call.Payload)
+		for _, f := range call.Flags {
+			size += 2 + len(f)
+		}
+		body = call.Append(make([]byte, 0, size))
 	}
-	body := call.Append(make([]byte, 0, size))
 	out, err := c.p.c.Do(ctx, key, method, body)
 	if err != nil {
 		return c.hostError(err)
 	}
-	if err := res.Decode(out); err != nil {
+	if err := res.DecodeWith(out, strs); err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrMalformed, c.p.machine, c.version, err)
 	}
 	if res.Fail != wire.FailNone {
@@ -243,30 +258,44 @@ func (in *instance) State() string { return in.state }
 func (in *instance) Encode() ([]byte, error) { return in.data, nil }
 
 func (in *instance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
+	s := getScratch()
+	defer putScratch(s)
+	call, err := in.eventCall(s, ev)
+	if err != nil {
+		return in.state, nil, err
+	}
+	return in.run(s, wire.MethodHandle, &call)
+}
+
+// eventCall is the call that carries ev, its payload encoded in s.
+func (in *instance) eventCall(s *scratch, ev fsm.Event) (wire.MachineCall, error) {
 	call := wire.MachineCall{State: in.state, Data: in.data, Kind: uint8(ev.Kind), Flags: in.flagsOn()}
 	if e, ok := ev.Payload.(Event); ok {
 		call.Event, call.Payload = e.Name, e.Raw
-	} else {
-		p, err := marshal(ev.Payload)
-		if err != nil {
-			return in.state, nil, fmt.Errorf("%w: %s: %w", fsm.ErrBadEvent, ev.Name(), err)
-		}
-		call.Event, call.Payload = ev.Name(), p
+		return call, nil
 	}
-	return in.run(wire.MethodHandle, &call)
+	p, err := s.encode(ev.Payload)
+	if err != nil {
+		return call, fmt.Errorf("%w: %s: %w", fsm.ErrBadEvent, ev.Name(), err)
+	}
+	call.Event, call.Payload = ev.Name(), p
+	return call, nil
 }
 
 func (in *instance) Enter(prev string) ([]fsm.Action, error) {
-	_, acts, err := in.run(wire.MethodEnter, &wire.MachineCall{State: in.state, Data: in.data, Arg: prev})
+	s := getScratch()
+	defer putScratch(s)
+	_, acts, err := in.run(s, wire.MethodEnter, &wire.MachineCall{State: in.state, Data: in.data, Arg: prev})
 	return acts, err
 }
 
 // run calls the plugin with the instance's state and data, and keeps the
 // state and data it returns. An Instance has no context: the call is
-// bounded by the plugin's call timeout ([WithCallTimeout]).
-func (in *instance) run(method string, call *wire.MachineCall) (string, []fsm.Action, error) {
+// bounded by the plugin's call timeout ([WithCallTimeout]). The call's body
+// is built in s.body: the transport copies it before Do returns.
+func (in *instance) run(s *scratch, method string, call *wire.MachineCall) (string, []fsm.Action, error) {
 	var res wire.MachineResult
-	if err := in.c.call(context.Background(), in.key, method, call, &res); err != nil {
+	if err := in.c.callWith(context.Background(), in.key, method, call, &res, s); err != nil {
 		return in.state, nil, err
 	}
 	acts, err := decodeActions(res.Actions)
@@ -287,11 +316,9 @@ func decodeActions(ws []wire.MachineAction) ([]fsm.Action, error) {
 		switch fsm.ActionKind(w.Kind) {
 		case fsm.ActionNone:
 		case fsm.ActionReply:
-			var v any
-			if len(w.Value) > 0 {
-				if err := unmarshal(w.Value, &v); err != nil {
-					return nil, err
-				}
+			v, err := decodeValue(w.Value)
+			if err != nil {
+				return nil, err
 			}
 			acts[i] = fsm.Reply(v)
 		case fsm.ActionReplyError, fsm.ActionStop:

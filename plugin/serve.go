@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/pluginrpc"
@@ -30,9 +28,18 @@ import (
 //
 // Nothing may write to stdout before Serve: its first line is the
 // handshake with the host.
+//
+// If the environment variable HOTLINE_PLUGIN_CPUPROFILE names a file, the
+// process writes a CPU profile (runtime/pprof) of its serving to that path
+// with ".<pid>" appended, once Serve returns (so when the host stops the
+// plugin, not when it kills it). The variable reaches the plugin from the
+// host's environment.
 func Serve(codes ...fsm.Code) {
 	s := newServer(codes)
-	if err := pluginrpc.Serve(s.manifest, s.handle); err != nil {
+	stop := startProfile(os.Getenv(EnvCPUProfile))
+	err := pluginrpc.Serve(s.manifest, s.handle)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "plugin:", err)
 		os.Exit(1)
 	}
@@ -65,8 +72,10 @@ func newServer(codes []fsm.Code) *server {
 // handle serves one call. A panic in the code is recovered by pluginrpc
 // and reaches the host as a panic, which ends the machine.
 func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]byte, error) {
+	sc := getScratch()
+	defer putScratch(sc)
 	var call wire.MachineCall
-	if err := call.Decode(body); err != nil {
+	if err := call.DecodeWith(body, &sc.strs); err != nil {
 		return nil, err
 	}
 	code, ok := s.codes[call.Version]
@@ -74,13 +83,18 @@ func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]b
 		return nil, fmt.Errorf("plugin: %s has no version %q", s.manifest.Machine, call.Version)
 	}
 	var res wire.MachineResult
-	if err := s.run(ctx, code, method, &call, &res); err != nil {
+	if err := s.run(ctx, sc, code, method, &call, &res); err != nil {
 		res = wire.MachineResult{State: call.State, Fail: failOf(err), Message: err.Error()}
 	}
-	return res.Append(make([]byte, 0, 64+len(res.Data))), nil
+	size := 32 + len(res.State) + len(res.Data) + len(res.Message)
+	for _, a := range res.Actions {
+		size += 24 + len(a.Name) + len(a.Event) + len(a.Value)
+	}
+	return res.Append(make([]byte, 0, size)), nil
 }
 
-func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
+// run runs one call; the values of the actions it sets in res alias sc.
+func (s *server) run(ctx context.Context, sc *scratch, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	var (
 		in   fsm.Instance
 		acts []fsm.Action
@@ -124,7 +138,7 @@ func (s *server) run(ctx context.Context, code fsm.Code, method string, call *wi
 	if res.Data, err = in.Encode(); err != nil {
 		return err
 	}
-	res.Actions, err = encodeActions(acts)
+	res.Actions, err = encodeActions(sc, acts)
 	return err
 }
 
@@ -140,7 +154,8 @@ func decodeEvent(ctx context.Context, code fsm.Code, name string, payload []byte
 	return Event{Name: name, Raw: payload}, nil
 }
 
-func encodeActions(acts []fsm.Action) ([]wire.MachineAction, error) {
+// encodeActions encodes acts for the host; their values alias sc.
+func encodeActions(sc *scratch, acts []fsm.Action) ([]wire.MachineAction, error) {
 	if len(acts) == 0 {
 		return nil, nil
 	}
@@ -151,13 +166,13 @@ func encodeActions(acts []fsm.Action) ([]wire.MachineAction, error) {
 		switch a.Kind() {
 		case fsm.ActionReplyError, fsm.ActionStop:
 			if e, _ := a.Value().(error); e != nil && !errors.Is(e, actor.Normal) {
-				w.Value, err = msgpack.Marshal(e.Error())
+				w.Value, err = sc.encode(e.Error())
 			}
 		case fsm.ActionReply:
-			w.Value, err = marshal(a.Value())
+			w.Value, err = sc.encode(a.Value())
 		case fsm.ActionNextEvent, fsm.ActionStateTimeout, fsm.ActionEventTimeout, fsm.ActionTimeout:
 			w.Event = fsm.EventName(a.Value())
-			w.Value, err = marshal(a.Value())
+			w.Value, err = sc.encode(a.Value())
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: action %v: %w", fsm.ErrBadResult, a, err)

@@ -109,6 +109,7 @@ func BenchmarkUnixSocketBaseline(b *testing.B) {
 		c, buf := dial()
 		defer func() { _ = c.Close() }()
 		b.ReportAllocs()
+		defer meterCPU(b, cmd.Process.Pid)()
 		for b.Loop() {
 			if err := roundTrip(c, buf); err != nil {
 				b.Fatal(err)
@@ -123,6 +124,7 @@ func BenchmarkUnixSocketBaseline(b *testing.B) {
 			defer func() { _ = conns[i].Close() }()
 		}
 		b.ReportAllocs()
+		defer meterCPU(b, cmd.Process.Pid)()
 		parallel(b, func(i int) error { return roundTrip(conns[i], bufs[i]) })
 	})
 }
@@ -187,6 +189,7 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 	body := make([]byte, eventBody)
 	b.Run("1", func(b *testing.B) {
 		b.ReportAllocs()
+		defer meterCPU(b, c.Stats().PID)()
 		for b.Loop() {
 			if _, err := c.Call(ctx, "machine-0001", "event-echo", body); err != nil {
 				b.Fatal(err)
@@ -199,6 +202,7 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 			keys[i] = fmt.Sprintf("machine-%04d", i)
 		}
 		b.ReportAllocs()
+		defer meterCPU(b, c.Stats().PID)()
 		parallel(b, func(i int) error {
 			_, err := c.Call(ctx, keys[i], "event-echo", body)
 			return err

@@ -71,6 +71,7 @@ func BenchmarkPluginEvent(b *testing.B) {
 
 	b.Run("1", func(b *testing.B) {
 		b.ReportAllocs()
+		defer pluginrpc.MeterCPU(b, p.PID())()
 		for b.Loop() {
 			if _, err := fsm.Call(ctx, refs[0], ev); err != nil {
 				b.Fatal(err)
@@ -79,6 +80,7 @@ func BenchmarkPluginEvent(b *testing.B) {
 	})
 	b.Run(fmt.Sprintf("parallel-%d", benchMachines), func(b *testing.B) {
 		b.ReportAllocs()
+		defer pluginrpc.MeterCPU(b, p.PID())()
 		pluginrpc.Parallel(b, func(i int) error {
 			_, err := fsm.Call(ctx, refs[i], ev)
 			return err

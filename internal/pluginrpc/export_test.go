@@ -32,3 +32,6 @@ func manualIdleStops(t interface{ Cleanup(func()) }) (armed *[]*manualTimer, del
 	t.Cleanup(func() { afterFunc = old })
 	return &ts, &ds
 }
+
+// MeterCPU lets the external benchmarks report CPU per operation.
+var MeterCPU = meterCPU

@@ -110,6 +110,12 @@ func (h *testHandler) handle(ctx context.Context, key, method string, body []byt
 	switch method {
 	case "echo", "event-echo":
 		return body, nil
+	case "work-echo": // busy for the µs in the key's suffix ("k/5"), then echo
+		_, us, _ := strings.Cut(key, "/")
+		n, _ := strconv.Atoi(us)
+		for end := time.Now().Add(time.Duration(n) * time.Microsecond); time.Now().Before(end); {
+		}
+		return body, nil
 	case "upper":
 		return bytes.ToUpper(body), nil
 	case "pid":

@@ -268,6 +268,8 @@ type server struct {
 	w   *frameWriter
 	cfg serveConfig
 
+	strs wire.Strings // the requests' keys and methods; used by the goroutine that reads
+
 	mu    sync.Mutex
 	keys  map[string][]wire.Request // keys being run: requests waiting behind the running one
 	cur   *reader                   // the goroutine that reads
@@ -326,7 +328,7 @@ func (s *server) read(ctx context.Context, rd *wire.Reader) {
 			return
 		}
 		var req wire.Request
-		if err := req.Decode(msg); err != nil {
+		if err := req.DecodeWith(msg, &s.strs); err != nil {
 			s.end(err)
 			return
 		}

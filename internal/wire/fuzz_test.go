@@ -92,3 +92,28 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeWithStrings: decoding with a Strings gives the same message,
+// or the same error, as without, for a Request, a MachineCall and a
+// MachineResult, with the Strings shared by every input.
+func FuzzDecodeWithStrings(f *testing.F) {
+	for _, s := range samples {
+		f.Add(s.msg.Append(nil))
+	}
+	f.Add([]byte{0x96, 0x04, 0xcf})
+	var strs wire.Strings
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r1, r2 wire.Request
+		err1, err2 := r1.Decode(b), r2.DecodeWith(b, &strs)
+		require.Equal(t, err1, err2)
+		require.Equal(t, r1, r2)
+		var c1, c2 wire.MachineCall
+		err1, err2 = c1.Decode(b), c2.DecodeWith(b, &strs)
+		require.Equal(t, err1, err2)
+		require.Equal(t, c1, c2)
+		var m1, m2 wire.MachineResult
+		err1, err2 = m1.Decode(b), m2.DecodeWith(b, &strs)
+		require.Equal(t, err1, err2)
+		require.Equal(t, m1, m2)
+	})
+}

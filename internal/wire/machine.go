@@ -61,8 +61,11 @@ func (c *MachineCall) Append(b []byte) []byte {
 }
 
 // Decode sets c from the msgpack in b. Data and Payload alias b.
-func (c *MachineCall) Decode(b []byte) error {
-	d := decoder{b: b, msg: "MachineCall"}
+func (c *MachineCall) Decode(b []byte) error { return c.DecodeWith(b, nil) }
+
+// DecodeWith is Decode, with the strings interned in strs (if not nil).
+func (c *MachineCall) DecodeWith(b []byte, strs *Strings) error {
+	d := decoder{b: b, msg: "MachineCall", strs: strs}
 	d.header(TypeMachineCall, 9)
 	c.Version = d.str("version")
 	c.State = d.str("state")
@@ -145,8 +148,11 @@ func (r *MachineResult) Append(b []byte) []byte {
 }
 
 // Decode sets r from the msgpack in b. Data and the actions' values alias b.
-func (r *MachineResult) Decode(b []byte) error {
-	d := decoder{b: b, msg: "MachineResult"}
+func (r *MachineResult) Decode(b []byte) error { return r.DecodeWith(b, nil) }
+
+// DecodeWith is Decode, with the strings interned in strs (if not nil).
+func (r *MachineResult) DecodeWith(b []byte, strs *Strings) error {
+	d := decoder{b: b, msg: "MachineResult", strs: strs}
 	d.header(TypeMachineResult, 6)
 	r.State = d.str("state")
 	r.Data = d.raw("data")

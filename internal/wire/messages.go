@@ -192,8 +192,12 @@ func (r *Request) Append(b []byte) []byte {
 }
 
 // Decode sets r from the msgpack in b. Body aliases b.
-func (r *Request) Decode(b []byte) error {
-	d := decoder{b: b, msg: "Request"}
+func (r *Request) Decode(b []byte) error { return r.DecodeWith(b, nil) }
+
+// DecodeWith is Decode, with the key and the method interned in strs (if
+// not nil).
+func (r *Request) DecodeWith(b []byte, strs *Strings) error {
+	d := decoder{b: b, msg: "Request", strs: strs}
 	d.header(TypeRequest, 6)
 	r.ID = d.uint("id")
 	r.Key = d.str("key")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,4 +206,29 @@ func TestTypeAndStatusNames(t *testing.T) {
 	require.Equal(t, "Type(9)", wire.Type(9).String())
 	require.Equal(t, "panic", wire.StatusPanic.String())
 	require.Equal(t, "Status(7)", wire.Status(7).String())
+}
+
+// TestStringsIntern: a Strings returns the string it holds for bytes it
+// has seen, so that decoding the same key twice allocates it once, and
+// holds no more than its bound.
+func TestStringsIntern(t *testing.T) {
+	var strs wire.Strings
+	b := (&wire.Request{ID: 1, Key: "machine-0001", Method: "fsm.handle", Body: []byte{1}}).Append(nil)
+	var r wire.Request
+	require.NoError(t, r.DecodeWith(b, &strs))
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := r.DecodeWith(b, &strs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs, "key and method come from the Strings")
+	require.Equal(t, wire.Request{ID: 1, Key: "machine-0001", Method: "fsm.handle", Body: []byte{1}}, r)
+
+	// Past its bound, a Strings still decodes: new strings are allocated.
+	for i := range 5000 {
+		key := fmt.Sprintf("k%d", i)
+		b := (&wire.Request{ID: 2, Key: key, Method: "m"}).Append(nil)
+		require.NoError(t, r.DecodeWith(b, &strs))
+		require.Equal(t, key, r.Key)
+	}
 }

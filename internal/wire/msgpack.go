@@ -86,10 +86,11 @@ func appendBin(b []byte, p []byte) []byte {
 // decoder reads msgpack values from a byte slice. The first error sticks:
 // later reads return zero values, and err says what went wrong first.
 type decoder struct {
-	b   []byte
-	off int
-	msg string // the message being decoded, for errors
-	err error
+	b    []byte
+	off  int
+	msg  string // the message being decoded, for errors
+	err  error
+	strs *Strings // if not nil, interns the strings decoded
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
@@ -223,7 +224,43 @@ func (d *decoder) raw(field string) []byte {
 	return nil
 }
 
-func (d *decoder) str(field string) string { return string(d.raw(field)) }
+func (d *decoder) str(field string) string {
+	b := d.raw(field)
+	if d.strs != nil {
+		return d.strs.get(b)
+	}
+	return string(b)
+}
+
+// Strings interns the strings that recur from one message to the next (a
+// machine's key, a method, a version, a state, an event's name): a decoder
+// given one returns the string it holds for the same bytes instead of
+// allocating a new one. It holds at most maxStrings strings of at most
+// maxStringLen bytes; others are allocated as without it. The zero value
+// is ready to use. A Strings is not safe for concurrent use.
+type Strings struct{ m map[string]string }
+
+const (
+	maxStrings   = 4096
+	maxStringLen = 64
+)
+
+func (s *Strings) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if v, ok := s.m[string(b)]; ok { // the conversion does not allocate
+		return v
+	}
+	v := string(b)
+	if len(b) <= maxStringLen && len(s.m) < maxStrings {
+		if s.m == nil {
+			s.m = make(map[string]string)
+		}
+		s.m[v] = v
+	}
+	return v
+}
 
 // header checks the array header and the type tag of a message.
 func (d *decoder) header(t Type, fields int) {
