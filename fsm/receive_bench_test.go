@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/hotline-go/hotline/actor"
 )
@@ -43,4 +44,21 @@ func BenchmarkReceive(b *testing.B) {
 			b.Fatalf("data %d: the handler did not run", in.(*instance[int]).data)
 		}
 	})
+}
+
+// TestInstanceLayout checks the padding of instance (see its doc): the
+// fields every event touches are 64 bytes from either end.
+func TestInstanceLayout(t *testing.T) {
+	check := func(name string, hotOff, dataEnd, size uintptr) {
+		t.Helper()
+		if hotOff < 64 || size-dataEnd < 64 {
+			t.Errorf("instance[%s]: hot at %d, data ends at %d of %d bytes: want 64 bytes either side", name, hotOff, dataEnd, size)
+		}
+	}
+	var a instance[int]
+	check("int", unsafe.Offsetof(a.hot), unsafe.Offsetof(a.data)+unsafe.Sizeof(a.data), unsafe.Sizeof(a))
+	var b instance[[100]byte]
+	check("[100]byte", unsafe.Offsetof(b.hot), unsafe.Offsetof(b.data)+unsafe.Sizeof(b.data), unsafe.Sizeof(b))
+	var c instance[struct{}]
+	check("struct{}", unsafe.Offsetof(c.hot), unsafe.Offsetof(c.data)+unsafe.Sizeof(c.data), unsafe.Sizeof(c))
 }
