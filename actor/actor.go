@@ -250,10 +250,15 @@ func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 			exited = true
 		}
 	}()
-	pool := &a.sys.segs
+	// The Behavior and the bound are read once per batch: a.b shares its
+	// cache line with a.mu, and mb.bound with the queue senders append
+	// to, so that reading them per message would take that line from the
+	// sender's core each time. Neither changes during a batch: a change
+	// of code is a system message, which ends the batch.
+	b, bounded, pool := a.b, mb.bound > 0, &a.sys.segs
 	for mb.cur.n > 0 && *n < throughput && !mb.sysPending.Load() {
 		msg := mb.cur.pop(pool)
-		if mb.bound > 0 {
+		if bounded {
 			mb.handled.Add(1)
 		}
 		*n++
@@ -261,7 +266,7 @@ func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 		if cl, ok := msg.(*call); ok {
 			c.call, c.gen, msg = cl, cl.state.Load()>>1, cl.msg
 		}
-		a.b.Receive(c, msg)
+		b.Receive(c, msg)
 		if c.call != nil {
 			if !c.detached {
 				c.call.reply(c.gen, nil, ErrNoReply)

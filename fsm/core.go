@@ -18,20 +18,44 @@ import (
 // reads no clock and starts no goroutine: what it decides is carried out
 // through a shell, which the actor (runtime.go) or a test provides.
 type core struct {
-	code  Code
-	in    Instance
-	state string // in's, as of the last event
-	id    string
-	tags  map[string]string
-	flags FlagSource // nil: none
+	// What every event reads comes first, in two cache lines: the
+	// instance, its hot handler, and what sends an event off the direct
+	// path (see machine.Receive).
+	in Instance
+	// The hot handler slot of in (nil if in has none), and the two words
+	// of the in it was taken from: in is replaced by a change of code, a
+	// revert or a reload, and the shell notices by comparing the words.
+	// As uintptrs they keep nothing alive; hot keeps the instance it
+	// points into alive, so that its address cannot be reused while the
+	// words name it.
+	hot     *hot
+	hotOf   [2]uintptr
+	undo    *undo  // the last change of code, until an event is handled
+	queue   []item // inserted and retried events, handled before the mailbox
+	stopped bool
+	timers  []timer // pending timeouts
 
-	queue     []item  // inserted and retried events, handled before the mailbox
-	postponed []item  // events kept until the state changes, oldest first
-	timers    []timer // pending timeouts
-	gen       uint64  // the last timer generation handed out
-	dropped   uint64  // events no handler took, casts only
-	stopped   bool
-	undo      *undo // the last change of code, until an event is handled
+	code      Code
+	state     string // in's, as of the last event
+	id        string
+	tags      map[string]string
+	flags     FlagSource // nil: none
+	postponed []item     // events kept until the state changes, oldest first
+	gen       uint64     // the last timer generation handed out
+	dropped   uint64     // events no handler took, casts only
+}
+
+// inWords returns the two words of the interface value c.in: its type and
+// its data.
+func (c *core) inWords() *[2]uintptr { return (*[2]uintptr)(unsafe.Pointer(&c.in)) }
+
+// bindHot takes the hot handler slot of a new instance.
+func (c *core) bindHot() *hot {
+	c.hot, c.hotOf = nil, *(*[2]uintptr)(unsafe.Pointer(&c.in))
+	if h, ok := c.in.(hotInstance); ok {
+		c.hot = h.hotSlot()
+	}
+	return c.hot
 }
 
 // shell carries out what the core decides.

@@ -1,6 +1,9 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Feature flags: named runtime toggles that handlers read (see package
 // flags and doc/flags.md). A machine is given a FlagSource at start; the
@@ -88,13 +91,14 @@ func OnAnyFlags[D, E any](m *Machine[D], h func(ev E, data D, f Flags) Result[D]
 }
 
 func flagged[D, E any](h func(E, D, Flags) Result[D]) handler[D] {
-	return func(p any, in *instance[D]) ([]Action, error) {
+	return func(p any, ip unsafe.Pointer) ([]Action, error) {
+		in := (*instance[D])(ip)
 		var f Flags
 		if in.flags != nil {
 			f = *in.flags
 		}
 		r := h(p.(E), in.data, f)
-		return in.apply(&r, false)
+		return in.apply(r, false)
 	}
 }
 

@@ -6,21 +6,51 @@ import (
 )
 
 // instance is a Machine's Instance: the data stays a Go value.
+//
+// The fields every event reads and writes (hot, data) are kept 64 bytes
+// from either end of the struct, so that they never share a cache line
+// with another object: an instance is allocated just before its machine's
+// actor, of the same size class, and every sender writes that actor's
+// lock. (Without the padding, each event's read of hot took that line
+// from the sender's core.)
 type instance[D any] struct {
-	m     *Machine[D]
-	t     *table[D]
+	_ [64]byte
+
+	// The handler of the last event handled in this state: the next event
+	// is most often of the same type, and then needs no lookup. Forgotten
+	// when the state changes. The runtime calls it directly (see hot).
+	hot  hot
+	data D
+
+	// 48 bytes of what the direct path does not read, then padding.
 	state string
 	idx   int // of state in t, or -1 for a state with no handlers
-	data  D
-
-	// The handler of the last event handled in this state, and the type
-	// word of its payload: the next event is most often of the same type,
-	// and then needs no lookup. Forgotten when the state changes.
-	hotType unsafe.Pointer
-	hot     handler[D]
-
+	m     *Machine[D]
+	t     *table[D]
 	flags *Flags // for flag-reading handlers; nil: every flag off
+	_     [16]byte
 }
+
+// hotFunc is a handler[D] for any D.
+type hotFunc func(payload any, in unsafe.Pointer) ([]Action, error)
+
+// hot is the handler an in-process instance took for the last event in
+// its state, with what the runtime needs to call it without the Instance
+// interface: the type word of the payloads it takes, and the instance.
+// The instance clears fn when its state changes, so that after a call
+// a nil fn tells the caller that the state changed.
+type hot struct {
+	word unsafe.Pointer // the type word of the payload
+	fn   hotFunc        // nil: none
+	in   unsafe.Pointer // the *instance[D] fn applies to
+}
+
+// hotInstance is an Instance with a hot handler: those of a Machine.
+type hotInstance interface {
+	hotSlot() *hot
+}
+
+func (in *instance[D]) hotSlot() *hot { return &in.hot }
 
 func (in *instance[D]) State() string { return in.state }
 
@@ -33,8 +63,8 @@ func (in *instance[D]) Encode() ([]byte, error) {
 }
 
 func (in *instance[D]) Handle(ev Event) (string, []Action, error) {
-	if in.hot != nil && typeWord(ev.Payload) == in.hotType {
-		acts, err := in.hot(ev.Payload, in)
+	if in.hot.fn != nil && typeWord(ev.Payload) == in.hot.word {
+		acts, err := in.hot.fn(ev.Payload, unsafe.Pointer(in))
 		return in.state, acts, err
 	}
 	return in.handle(ev)
@@ -55,21 +85,21 @@ func (in *instance[D]) handle(ev Event) (string, []Action, error) {
 	if h == nil {
 		if in.m.unknown != nil {
 			r := in.m.unknown(ev, in.data)
-			acts, err := in.apply(&r, false)
+			acts, err := in.apply(r, false)
 			return in.state, acts, err
 		}
 		return in.state, nil, fmt.Errorf("%w %s in state %q of %s %s", ErrUnknownEvent, ev.Name(), in.state, in.m.name, in.m.version)
 	}
 	p := ev.Payload
 	if same {
-		in.hotType, in.hot = e.word, h
+		in.hot = hot{word: e.word, fn: hotFunc(h), in: unsafe.Pointer(in)}
 	} else {
 		var err error
 		if p, err = e.convert(p); err != nil {
 			return in.state, nil, fmt.Errorf("%w (%s %s, state %q)", err, in.m.name, in.m.version, in.state)
 		}
 	}
-	acts, err := h(p, in)
+	acts, err := h(p, unsafe.Pointer(in))
 	return in.state, acts, err
 }
 
@@ -82,19 +112,11 @@ func (in *instance[D]) Enter(prev string) ([]Action, error) {
 		return nil, nil
 	}
 	r := h(prev, in.data)
-	return in.apply(&r, true)
+	return in.apply(r, true)
 }
 
-// take applies a handler's Result.
-func (in *instance[D]) take(r Result[D]) ([]Action, error) {
-	if r.acts == &keepHead {
-		in.data = r.data
-		return nil, nil
-	}
-	return in.apply(&r, false)
-}
-
-func (in *instance[D]) apply(r *Result[D], enter bool) ([]Action, error) {
+// apply applies a handler's Result.
+func (in *instance[D]) apply(r Result[D], enter bool) ([]Action, error) {
 	next, ok := r.next()
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %s: a handler in state %q returned the zero Result", ErrBadResult, in.m.name, in.m.version, in.state)
@@ -104,7 +126,7 @@ func (in *instance[D]) apply(r *Result[D], enter bool) ([]Action, error) {
 			return nil, fmt.Errorf("%w: %s %s: state %q: bad next state %q", ErrBadResult, in.m.name, in.m.version, in.state, r.state)
 		}
 		in.state, in.idx = r.state, in.t.index(r.state)
-		in.hotType, in.hot = nil, nil
+		in.hot = hot{}
 	}
 	in.data = r.data
 	return r.actions(), nil

@@ -49,10 +49,12 @@ type Machine[D any] struct {
 }
 
 // handler is a typed handler with its event type erased: it runs the
-// handler on in's data and applies the Result to in. (Applying it here,
-// field by field, spares the path every event takes a copy of the whole
-// Result through memory.)
-type handler[D any] func(payload any, in *instance[D]) ([]Action, error)
+// handler on the data of in, an *instance[D], and applies the Result to
+// it. (Applying it here, field by field, spares the path every event
+// takes a copy of the whole Result through memory.) The instance is passed
+// as an unsafe.Pointer so that every handler[D] converts to hotFunc, which
+// the runtime calls without knowing D.
+type handler[D any] func(payload any, in unsafe.Pointer) ([]Action, error)
 
 // An entry is everything a Machine knows about one event type.
 type entry[D any] struct {
@@ -122,17 +124,16 @@ var (
 	keepActs = Action{kind: headKeep}
 )
 
-// result makes a Result: head is keepHead or nextHead.
-func result[D any](head *Action, state string, data D, actions []Action) Result[D] {
-	switch {
-	case len(actions) == 0:
-		return Result[D]{data: data, state: state, acts: head}
-	case head == &keepHead:
-		a := make([]Action, len(actions))
-		copy(a, actions)
-		return Result[D]{data: data, state: unsafe.String((*byte)(unsafe.Pointer(&a[0])), len(a)), acts: &keepActs}
-	}
-	return Result[D]{data: data, state: state, acts: withHead(head.kind, actions)}
+// keepWith is Keep with actions.
+func keepWith[D any](data D, actions []Action) Result[D] {
+	a := make([]Action, len(actions))
+	copy(a, actions)
+	return Result[D]{data: data, state: unsafe.String((*byte)(unsafe.Pointer(&a[0])), len(a)), acts: &keepActs}
+}
+
+// nextWith is Next with actions.
+func nextWith[D any](state string, data D, actions []Action) Result[D] {
+	return Result[D]{data: data, state: state, acts: withHead(headNext, actions)}
 }
 
 // withHead copies actions behind a head of kind, so that a Result holds
@@ -169,12 +170,18 @@ func (r *Result[D]) actions() []Action {
 // data, then runs actions. A change of state cancels the state timeout,
 // runs the new state's enter handler, and retries the postponed events.
 func Next[D any](state string, data D, actions ...Action) Result[D] {
-	return result(&nextHead, state, data, actions)
+	if len(actions) > 0 {
+		return nextWith(state, data, actions)
+	}
+	return Result[D]{data: data, state: state, acts: &nextHead} // inlined: no call
 }
 
 // Keep keeps the state, sets data, and runs actions.
 func Keep[D any](data D, actions ...Action) Result[D] {
-	return result(&keepHead, "", data, actions)
+	if len(actions) > 0 {
+		return keepWith(data, actions)
+	}
+	return Result[D]{data: data, acts: &keepHead} // inlined: no call
 }
 
 // StopWith keeps the state, sets data, runs actions (a [Reply], say), then
@@ -230,8 +237,14 @@ func UpgradeEvent[D, E any](m *Machine[D], h func(raw msgpack.RawMessage) (E, er
 }
 
 func typed[D, E any](h func(E, D) Result[D]) handler[D] {
-	return func(p any, in *instance[D]) ([]Action, error) {
-		return in.take(h(p.(E), in.data))
+	return func(p any, ip unsafe.Pointer) ([]Action, error) {
+		in := (*instance[D])(ip)
+		r := h(p.(E), in.data)
+		if r.acts == &keepHead { // a Keep without actions: take is not inlined
+			in.data = r.data
+			return nil, nil
+		}
+		return in.apply(r, false)
 	}
 }
 
