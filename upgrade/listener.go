@@ -38,13 +38,17 @@ type listener struct {
 	paused    chan struct{}
 	holdMu    sync.Mutex
 	held      chan struct{} // while a handoff holds Accept back; closed at release
+	accepting int           // goroutines in the socket's accept, under holdMu
+	acceptEnd sync.Cond     // signalled when accepting falls, with holdMu
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
 }
 
 func newListener(ln net.Listener, ready <-chan struct{}) *listener {
-	return &listener{Listener: ln, ready: ready, paused: make(chan struct{}), closed: make(chan struct{})}
+	l := &listener{Listener: ln, ready: ready, paused: make(chan struct{}), closed: make(chan struct{})}
+	l.acceptEnd.L = &l.holdMu
+	return l
 }
 
 // deadliner is implemented by *net.TCPListener and *net.UnixListener.
@@ -65,6 +69,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		l.holdMu.Lock()
 		held := l.held
+		if held == nil {
+			l.accepting++
+		}
 		l.holdMu.Unlock()
 		if held != nil {
 			select {
@@ -75,6 +82,10 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		c, err := l.Listener.Accept()
+		l.holdMu.Lock()
+		l.accepting--
+		l.acceptEnd.Broadcast()
+		l.holdMu.Unlock()
 		if err == nil {
 			return c, nil
 		}
@@ -121,7 +132,10 @@ func (l *listener) pause() {
 // hold makes Accept take no connection until release: they wait in the
 // socket's queue. A state handoff holds the listeners from the moment it
 // pauses the connections, so that none is accepted that it would not hand
-// over.
+// over. It returns once no goroutine is in the socket's accept: one that
+// had checked the deadline just before it was set may still take a
+// connection, and it is handed to its caller before hold returns, not
+// after.
 func (l *listener) hold() {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
@@ -131,6 +145,9 @@ func (l *listener) hold() {
 	l.held = make(chan struct{})
 	if d, ok := l.Listener.(deadliner); ok {
 		_ = d.SetDeadline(time.Unix(1, 0))
+		for l.accepting > 0 {
+			l.acceptEnd.Wait()
+		}
 	}
 }
 
