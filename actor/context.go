@@ -14,6 +14,7 @@ type Context struct {
 	call     *call // the Call being handled, if any
 	gen      uint64
 	detached bool  // From was taken
+	worker   bool  // on a System's worker goroutine: see handOffSignal
 	stop     error // set by Stop
 }
 
