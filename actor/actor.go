@@ -516,11 +516,12 @@ func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor)
 	if l.ext != nil {
 		l.ext.links.remove(a)
 	}
-	l.mu.Unlock()
-	switch {
-	case sig == handOffSignal && l.claim():
+	if sig == handOffSignal && l.claimLocked() {
+		l.mu.Unlock()
 		return l
-	case sig != noSignal:
+	}
+	l.mu.Unlock()
+	if sig != noSignal {
 		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
 	}
 	return nil

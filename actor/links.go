@@ -58,6 +58,17 @@ func (c *Context) signal() signalMode {
 	return queueSignal
 }
 
+// claimLocked is claim (actor.go) with a's lock held: the exit path
+// claims a link under the lock it takes to unlink it.
+func (a *actor) claimLocked() bool {
+	if a.flags&(fScheduled|fSuspended|fDead) != 0 ||
+		(a.mb != nil && (a.mb.user.n > 0 || a.mb.cur.n > 0 || len(a.mb.sys) > 0)) {
+		return false
+	}
+	a.flags |= fScheduled
+	return true
+}
+
 // handOff handles the exit signal of a, which has exited, on the goroutine
 // that ran a, for l, which unlinkFrom claimed for it: as l's worker would
 // handle it as the only message in its mailbox, in the same order (nothing

@@ -165,16 +165,23 @@ func (s *System) Spawn(b Behavior, opts ...SpawnOption) (Ref, error) {
 	return Ref{a}, nil
 }
 
-// newSpawnConfig applies opts; without any, nothing is allocated.
+// newSpawnConfig applies opts in order: a later option overrides what an
+// earlier one set. Nothing is allocated.
 func newSpawnConfig(opts []SpawnOption) spawnConfig {
-	if len(opts) == 0 {
-		return spawnConfig{}
+	var cfg spawnConfig
+	for i := range opts {
+		o := &opts[i]
+		if o.set&setName != 0 {
+			cfg.name = o.cfg.name
+		}
+		if o.set&setMailbox != 0 {
+			cfg.bound, cfg.policy = o.cfg.bound, o.cfg.policy
+		}
+		if o.set&setLink != 0 {
+			cfg.link = o.cfg.link
+		}
 	}
-	cfg := new(spawnConfig)
-	for _, o := range opts {
-		o(cfg)
-	}
-	return *cfg
+	return cfg
 }
 
 func runInit(in Initializer, c *Context) (err error) {
