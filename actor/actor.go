@@ -404,7 +404,7 @@ func (a *actor) terminate(c *Context, reason error) {
 	if t, ok := a.b.(Terminator); ok && !errors.Is(reason, Killed) {
 		a.runTerminate(t, c, reason)
 	}
-	a.exit(reason, true)
+	a.exit(reason, c)
 }
 
 func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
@@ -419,12 +419,14 @@ func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
 // abandon ends an actor whose Init failed: nobody hears of it but Spawn's
 // caller.
 func (a *actor) abandon(reason error) {
-	a.exit(reason, false)
+	a.exit(reason, nil)
 }
 
 // exit marks the actor dead, answers or dead-letters what it still held,
-// and tells its links and monitors (when signal is set).
-func (a *actor) exit(reason error, signal bool) {
+// and tells its links and monitors; c is the Context of the goroutine it
+// exits on, nil when nobody is to hear of it (see signalMode).
+func (a *actor) exit(reason error, c *Context) {
+	sig := c.signal()
 	a.mu.Lock()
 	a.flags |= fDead
 	a.flags &^= fScheduled
@@ -439,8 +441,12 @@ func (a *actor) exit(reason error, signal bool) {
 	// Leave the registry and the count before anyone hears of the exit.
 	a.sys.remove(a, name)
 
-	for t := range timers {
-		t.t.Stop()
+	// Most actors have none of these maps: ranging over a nil map still
+	// costs a call, so each range is guarded.
+	if len(timers) > 0 {
+		for t := range timers {
+			t.t.Stop()
+		}
 	}
 	if mb != nil {
 		fail := func(e envelope) { a.failEnvelope(e, reason) }
@@ -448,26 +454,35 @@ func (a *actor) exit(reason error, signal bool) {
 		mb.user.drain(&a.sys.segs, fail)
 		a.dropSys(mb.sys)
 	}
-	for cl, gen := range pending {
-		cl.reply(gen, nil, &ExitError{Actor: Ref{a}, Reason: reason})
-	}
-	for id, t := range monitoring {
-		t.mu.Lock()
-		if t.ext != nil {
-			delete(t.ext.watchers, id)
+	if len(pending) > 0 {
+		for cl, gen := range pending {
+			cl.reply(gen, nil, &ExitError{Actor: Ref{a}, Reason: reason})
 		}
-		t.mu.Unlock()
 	}
+	if len(monitoring) > 0 {
+		for id, t := range monitoring {
+			t.mu.Lock()
+			if t.ext != nil {
+				delete(t.ext.watchers, id)
+			}
+			t.mu.Unlock()
+		}
+	}
+	var held *actor // a link claimed for this goroutine: see handOff
 	if links.one != nil {
-		a.unlinkFrom(links.one, signal, reason)
+		held = a.unlinkFrom(links.one, sig, reason)
 	}
-	for l := range links.many {
-		a.unlinkFrom(l, signal, reason)
+	if len(links.many) > 0 {
+		for l := range links.many {
+			a.unlinkFrom(l, min(sig, queueSignal), reason)
+		}
 	}
-	for id, w := range watchers {
-		_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+	if len(watchers) > 0 {
+		for id, w := range watchers {
+			_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+		}
 	}
-	if signal {
+	if sig != noSignal {
 		a.logExit(reason)
 	}
 	a.mu.Lock()
@@ -476,6 +491,9 @@ func (a *actor) exit(reason error, signal bool) {
 	}
 	e.done = closedChan
 	a.mu.Unlock()
+	if held != nil {
+		a.handOff(held, reason, c)
+	}
 }
 
 // logExit reports an exit that was not orderly: a panic as an error with
@@ -495,17 +513,23 @@ func (a *actor) logExit(reason error) {
 	}
 }
 
-// unlinkFrom removes the exited actor a from l's links and, when signal is
-// set, sends l the exit signal.
-func (a *actor) unlinkFrom(l *actor, signal bool, reason error) {
+// unlinkFrom removes the exited actor a from l's links and sends l the exit
+// signal, as sig says; it returns l when it claimed l to hand it the signal
+// on this goroutine (see handOff).
+func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor) {
 	l.mu.Lock()
 	if l.ext != nil {
 		l.ext.links.remove(a)
 	}
+	if sig == handOffSignal && l.claimLocked() {
+		l.mu.Unlock()
+		return l
+	}
 	l.mu.Unlock()
-	if signal {
+	if sig != noSignal {
 		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
 	}
+	return nil
 }
 
 // closedChan stands for the done channel of an actor nobody waited for.

@@ -14,6 +14,7 @@ type Context struct {
 	call     *call // the Call being handled, if any
 	gen      uint64
 	detached bool  // From was taken
+	worker   bool  // on a System's worker goroutine: see handOffSignal
 	stop     error // set by Stop
 }
 
@@ -262,8 +263,23 @@ func (tm *Timer) Stop() bool {
 	return true
 }
 
-// A SpawnOption configures an actor at [System.Spawn].
-type SpawnOption func(*spawnConfig)
+// A SpawnOption configures an actor at [System.Spawn]; make one with
+// [WithName], [WithMailbox] or [LinkTo]. It is a small value, safe to copy
+// and to reuse for many spawns; a spawn applies its options without
+// allocating. The zero SpawnOption changes nothing.
+type SpawnOption struct {
+	set spawnField  // which fields of cfg the option sets
+	cfg spawnConfig // their values
+}
+
+// spawnField names the fields of a spawnConfig that an option sets.
+type spawnField uint8
+
+const (
+	setName spawnField = 1 << iota
+	setMailbox
+	setLink
+)
 
 type spawnConfig struct {
 	name   string
@@ -286,18 +302,18 @@ const (
 
 // WithName registers the actor under name; see [System.Register].
 func WithName(name string) SpawnOption {
-	return func(c *spawnConfig) { c.name = name }
+	return SpawnOption{set: setName, cfg: spawnConfig{name: name}}
 }
 
 // WithMailbox bounds the mailbox to n messages waiting to be handled, with
 // the given overflow policy. The default is an unbounded mailbox: Send
 // never fails for a live actor.
 func WithMailbox(n int, policy Overflow) SpawnOption {
-	return func(c *spawnConfig) { c.bound, c.policy = n, policy }
+	return SpawnOption{set: setMailbox, cfg: spawnConfig{bound: n, policy: policy}}
 }
 
 // LinkTo links the new actor to parent before its Init runs, as OTP's
 // spawn_link does.
 func LinkTo(parent Ref) SpawnOption {
-	return func(c *spawnConfig) { c.link = parent.a }
+	return SpawnOption{set: setLink, cfg: spawnConfig{link: parent.a}}
 }

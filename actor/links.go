@@ -27,3 +27,62 @@ func (s *linkSet) remove(b *actor) {
 		s.one = nil
 	}
 }
+
+// signalMode says how an exiting actor tells its links.
+type signalMode uint8
+
+const (
+	// noSignal: nobody hears (an Init that failed: only Spawn's caller).
+	noSignal signalMode = iota
+	// queueSignal: each link gets the exit signal in its mailbox.
+	queueSignal
+	// handOffSignal: as queueSignal, except that a link that is idle (on
+	// no goroutine, not suspended, nothing queued) is claimed for the
+	// exiting goroutine, which handles the signal itself once the exit is
+	// complete: a supervisor restarts its child on the worker the child
+	// crashed on, with no goroutine woken in between. Only a worker
+	// exits this way: a Call run on its caller's goroutine must not make
+	// that caller run another actor's handler, which may wait for it.
+	handOffSignal
+)
+
+// signal is how an actor exiting on c's goroutine tells its links; nil
+// stands for nobody hears.
+func (c *Context) signal() signalMode {
+	switch {
+	case c == nil:
+		return noSignal
+	case c.worker:
+		return handOffSignal
+	}
+	return queueSignal
+}
+
+// claimLocked is claim (actor.go) with a's lock held: the exit path
+// claims a link under the lock it takes to unlink it.
+func (a *actor) claimLocked() bool {
+	if a.flags&(fScheduled|fSuspended|fDead) != 0 ||
+		(a.mb != nil && (a.mb.user.n > 0 || a.mb.cur.n > 0 || len(a.mb.sys) > 0)) {
+		return false
+	}
+	a.flags |= fScheduled
+	return true
+}
+
+// handOff handles the exit signal of a, which has exited, on the goroutine
+// that ran a, for l, which unlinkFrom claimed for it: as l's worker would
+// handle it as the only message in its mailbox, in the same order (nothing
+// was queued for l when it was claimed; what came since waits behind the
+// signal, and release hands it to a worker). It runs after a's exit is
+// complete (done closed, monitors told), so a handler that waits for a
+// does not wait for itself. c is the worker's Context, which a no longer
+// needs: it serves l meanwhile, and is given back as it was.
+func (a *actor) handOff(l *actor, reason error, c *Context) {
+	saved := *c
+	*c = Context{a: l, worker: true}
+	m := sysMsg{kind: sigExit, from: a, reason: reason}
+	if !l.handleSys(c, &m, true) {
+		l.release()
+	}
+	*c = saved
+}

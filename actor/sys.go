@@ -60,7 +60,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		answer(m.done, nil)
 		return true
 	case sysKill:
-		a.exit(Killed, true)
+		a.exit(Killed, c)
 		answer(m.done, nil)
 		return true
 	case sigExit:
@@ -70,8 +70,8 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		// one handled: hand it over at once rather than through the
 		// mailbox. A supervisor restarts a child this way without a trip
 		// through its own queue.
-		now := trap && last && a.flags&fSuspended == 0 && len(a.mb.sys) == 0 &&
-			a.mb.user.n == 0 && a.mb.cur.n == 0
+		now := trap && last && a.flags&fSuspended == 0 &&
+			(a.mb == nil || len(a.mb.sys) == 0 && a.mb.user.n == 0 && a.mb.cur.n == 0)
 		a.mu.Unlock()
 		switch {
 		case now:

@@ -33,8 +33,7 @@ type System struct {
 
 	idle    chan *actor // hands a runnable actor to a parked worker
 	idleN   atomic.Int32
-	quit    chan struct{}
-	quitted sync.Once
+	quitted sync.Once // closes idle
 	workers sync.WaitGroup
 
 	calls sync.Pool // *call
@@ -80,7 +79,6 @@ func NewSystem(opts ...SystemOption) *System {
 		logger:  slog.Default(),
 		maxIdle: int32(4 * runtime.GOMAXPROCS(0)),
 		idle:    make(chan *actor),
-		quit:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -167,16 +165,23 @@ func (s *System) Spawn(b Behavior, opts ...SpawnOption) (Ref, error) {
 	return Ref{a}, nil
 }
 
-// newSpawnConfig applies opts; without any, nothing is allocated.
+// newSpawnConfig applies opts in order: a later option overrides what an
+// earlier one set. Nothing is allocated.
 func newSpawnConfig(opts []SpawnOption) spawnConfig {
-	if len(opts) == 0 {
-		return spawnConfig{}
+	var cfg spawnConfig
+	for i := range opts {
+		o := &opts[i]
+		if o.set&setName != 0 {
+			cfg.name = o.cfg.name
+		}
+		if o.set&setMailbox != 0 {
+			cfg.bound, cfg.policy = o.cfg.bound, o.cfg.policy
+		}
+		if o.set&setLink != 0 {
+			cfg.link = o.cfg.link
+		}
 	}
-	cfg := new(spawnConfig)
-	for _, o := range opts {
-		o(cfg)
-	}
-	return *cfg
+	return cfg
 }
 
 func runInit(in Initializer, c *Context) (err error) {
@@ -270,7 +275,10 @@ func (s *System) Shutdown(ctx context.Context) error {
 			return err
 		}
 	}
-	s.quitted.Do(func() { close(s.quit) })
+	// Every actor has exited: no schedule can come any more (an actor is
+	// scheduled before it runs, and exits only by running), so closing
+	// idle is safe, and it lets every parked worker go.
+	s.quitted.Do(func() { close(s.idle) })
 	s.workers.Wait()
 	return nil
 }
@@ -371,10 +379,13 @@ func (s *System) schedule(a *actor) {
 	}
 }
 
-// worker runs actors until it has been idle while enough others are.
+// worker runs actors until it has been idle while enough others are, or
+// the System has shut down (idle closed). It parks on idle alone, not in a
+// select: a plain receive costs less to park and to wake, and a worker
+// parks once per turn.
 func (s *System) worker(a *actor) {
 	defer s.workers.Done()
-	c := new(Context)
+	c := &Context{worker: true}
 	for {
 		c.a = a
 		a.run(c)
@@ -383,11 +394,9 @@ func (s *System) worker(a *actor) {
 			s.idleN.Add(-1)
 			return
 		}
-		select {
-		case a = <-s.idle:
-			s.idleN.Add(-1)
-		case <-s.quit:
-			s.idleN.Add(-1)
+		a = <-s.idle
+		s.idleN.Add(-1)
+		if a == nil {
 			return
 		}
 	}

@@ -78,7 +78,7 @@ func (r terminateReq) serve(s *supervisor, c *actor.Context) (any, error) {
 	var ch *child
 	switch {
 	case r.byRef:
-		ch = s.byRef[r.ref]
+		ch = s.running(r.ref)
 	case s.strategy == SimpleOneForOne:
 		return nil, fmt.Errorf("supervisor: TerminateChild by ID: %w (name the child by its Ref)", ErrStrategy)
 	default:

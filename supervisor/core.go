@@ -13,11 +13,23 @@ import (
 // window is the restart-intensity window: the times of the latest
 // restarts, at most intensity of them, in a ring that grows to that size
 // and then is overwritten in place, so that counting a restart allocates
-// nothing once the window is full. Times are offsets from any fixed origin
-// (the supervisor uses its start), so that the window holds no pointers.
+// nothing once the window is full. The ring is held in blocks of
+// windowBlock times, added as it grows, so that growing never copies what
+// it holds (a supervisor allowed a million restarts an hour would
+// otherwise copy megabytes, again and again, as its window fills). Times
+// are offsets from any fixed origin (the supervisor uses its start), so
+// that the window holds no pointers but the blocks'.
 type window struct {
-	times []time.Duration // the latest restarts; oldest at next once full
-	next  int             // the oldest entry, once len(times) == intensity
+	blocks [][]time.Duration // the ring, windowBlock times a block (one block of intensity if fewer)
+	n      int               // times held, up to intensity
+	next   int               // the oldest entry, once n == intensity
+}
+
+const windowBlock = 256
+
+// at returns the entry i of the ring.
+func (w *window) at(i int) *time.Duration {
+	return &w.blocks[i/windowBlock][i%windowBlock]
 }
 
 // add records a restart at now (no earlier than those recorded) and
@@ -33,14 +45,18 @@ func (w *window) add(now time.Duration, intensity int, period time.Duration) boo
 	if intensity <= 0 {
 		return false
 	}
-	if len(w.times) < intensity {
-		w.times = append(w.times, now)
+	if w.n < intensity {
+		if w.n%windowBlock == 0 {
+			w.blocks = append(w.blocks, make([]time.Duration, min(intensity-w.n, windowBlock)))
+		}
+		*w.at(w.n) = now
+		w.n++
 		return true
 	}
-	if w.times[w.next] >= now-period {
+	if *w.at(w.next) >= now-period {
 		return false
 	}
-	w.times[w.next] = now
+	*w.at(w.next) = now
 	w.next = (w.next + 1) % intensity
 	return true
 }

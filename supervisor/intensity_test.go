@@ -52,25 +52,50 @@ func TestWindowMatchesDefinition(t *testing.T) {
 	for run := range 300 {
 		intensity := rng.IntN(6)
 		period := time.Duration(1+rng.IntN(20)) * time.Second
-		var times []time.Duration
-		now := time.Duration(0)
-		for range 200 {
-			now += time.Duration(rng.Int64N(int64(period) / 2))
+		checkWindow(t, rng, run, intensity, period, 200, int64(period)/2, false)
+	}
+}
+
+// The same with windows of hundreds of restarts, which the ring holds in
+// blocks of 256: filled, wrapped several times, then refused by a burst.
+func TestWindowMatchesDefinitionAcrossBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for run, intensity := range []int{255, 256, 257, 511, 512, 513, 700} {
+		period := time.Second
+		// Gaps average 1.5 × period/intensity: the window fills and
+		// wraps without refusing (mostly), until the burst at the end.
+		checkWindow(t, rng, run, intensity, period, 4*intensity, 3*int64(period)/int64(intensity), true)
+	}
+}
+
+// checkWindow runs n restarts, each after a random gap below maxGap, then
+// (with burst) intensity+1 more at once, through a fresh window, and
+// checks each answer against the definition up to the first refusal.
+func checkWindow(t *testing.T, rng *rand.Rand, run, intensity int, period time.Duration, n int, maxGap int64, burst bool) {
+	t.Helper()
+	var times []time.Duration
+	now := time.Duration(0)
+	for range n {
+		now += time.Duration(rng.Int64N(maxGap))
+		times = append(times, now)
+	}
+	if burst {
+		for range intensity + 1 {
 			times = append(times, now)
 		}
-		got := supervisor.AddRestarts(times, intensity, period)
-		for i, tm := range times {
-			n := 0
-			for _, u := range times[:i+1] {
-				if u >= tm-period {
-					n++
-				}
+	}
+	got := supervisor.AddRestarts(times, intensity, period)
+	for i, tm := range times {
+		n := 0
+		for _, u := range times[:i+1] {
+			if u >= tm-period {
+				n++
 			}
-			want := n <= intensity
-			require.Equal(t, want, got[i], "run %d (intensity %d, period %v): restart %d at %v", run, intensity, period, i, tm)
-			if !want {
-				break
-			}
+		}
+		want := n <= intensity
+		require.Equal(t, want, got[i], "run %d (intensity %d, period %v): restart %d at %v", run, intensity, period, i, tm)
+		if !want {
+			return
 		}
 	}
 }

@@ -72,7 +72,7 @@ func (s *supervisor) forget(ch *child) {
 	}
 	ch.gen++
 	if ch.status == Running {
-		delete(s.byRef, ch.ref)
+		s.untrack(ch)
 	}
 	ch.ref, ch.status = actor.Ref{}, Stopped
 }

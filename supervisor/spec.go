@@ -166,11 +166,12 @@ func validateSpecs(strategy Strategy, specs []ChildSpec) error {
 // supervisor that runs it. It is made by the supervisor and is valid only
 // during the call.
 type StartContext struct {
-	sys  *actor.System
-	sup  actor.Ref
-	id   string
-	args []any
-	link []actor.SpawnOption // LinkTo(sup), made once per supervisor
+	sys    *actor.System
+	sup    actor.Ref
+	id     string
+	args   []any
+	link   []actor.SpawnOption // LinkTo(sup), made once per supervisor
+	linked *actor.Ref          // where Spawn records the child it linked to sup
 }
 
 // System returns the supervisor's System.
@@ -193,12 +194,20 @@ func (sc StartContext) Spawn(b actor.Behavior, opts ...actor.SpawnOption) (actor
 	if link == nil {
 		link = []actor.SpawnOption{actor.LinkTo(sc.sup)}
 	}
+	var ref actor.Ref
+	var err error
 	if len(opts) == 0 {
 		// The usual case: the supervisor's own option, with nothing to
 		// allocate at each start.
-		return sc.sys.Spawn(b, link...)
+		ref, err = sc.sys.Spawn(b, link...)
+	} else {
+		ref, err = sc.sys.Spawn(b, append(slices.Clip(opts), link...)...)
 	}
-	return sc.sys.Spawn(b, append(slices.Clip(opts), link...)...)
+	if err == nil && sc.linked != nil {
+		// LinkTo comes last: whatever opts say, ref is linked to sup.
+		*sc.linked = ref
+	}
+	return ref, err
 }
 
 // SubtreeSpec returns the spec of a child that is itself a supervisor,

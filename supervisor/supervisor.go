@@ -79,14 +79,15 @@ type supervisor struct {
 	self     actor.Ref
 	sys      *actor.System
 
-	children []*child        // the static strategies': in start order
-	template ChildSpec       // SimpleOneForOne's one spec
-	dynamic  map[*child]bool // SimpleOneForOne's children
-	seq      uint64          // SimpleOneForOne: start order, for listing
-	byRef    map[actor.Ref]*child
-	link     []actor.SpawnOption // LinkTo(self), for StartContext.Spawn
-	epoch    time.Time           // when the supervisor started: the origin of restarts
-	restarts window              // the latest restarts, for the intensity
+	children []*child             // the static strategies': in start order
+	template ChildSpec            // SimpleOneForOne's one spec
+	dynamic  map[*child]bool      // SimpleOneForOne's children
+	seq      uint64               // SimpleOneForOne: start order, for listing
+	byRef    map[actor.Ref]*child // SimpleOneForOne's running children; see running
+	link     []actor.SpawnOption  // LinkTo(self), for StartContext.Spawn
+	linked   actor.Ref            // the last child StartContext.Spawn linked to the supervisor
+	epoch    time.Time            // when the supervisor started: the origin of restarts
+	restarts window               // the latest restarts, for the intensity
 }
 
 // child is one child slot: its spec, and its process when it has one.
@@ -96,10 +97,10 @@ type child struct {
 	seq     uint64
 	ref     actor.Ref // zero unless status is Running
 	status  Status
-	started time.Time    // when the running process started (with a backoff)
-	fails   int          // consecutive restarts, for the backoff
-	timer   *actor.Timer // a pending delayed restart
-	gen     uint64       // which restartDue message is current
+	started time.Duration // when the running process started, since epoch (with a backoff)
+	fails   int           // consecutive restarts, for the backoff
+	timer   *actor.Timer  // a pending delayed restart
+	gen     uint64        // which restartDue message is current
 }
 
 // restartDue is the message a supervisor sends itself to restart a child
@@ -118,11 +119,11 @@ func newSupervisor(strategy Strategy, specs []ChildSpec, cfg config) *supervisor
 		strategy: strategy,
 		cfg:      cfg,
 		parent:   cfg.parent,
-		byRef:    make(map[actor.Ref]*child),
 	}
 	if strategy == SimpleOneForOne {
 		s.template = specs[0]
 		s.dynamic = make(map[*child]bool)
+		s.byRef = make(map[actor.Ref]*child)
 		return s
 	}
 	s.children = make([]*child, len(specs))
@@ -174,8 +175,8 @@ func (s *supervisor) Receive(c *actor.Context, msg any) {
 
 // onExit handles an exit signal: a child's, its parent's, or another's.
 func (s *supervisor) onExit(c *actor.Context, m actor.Exit) {
-	ch, ok := s.byRef[m.From]
-	if !ok {
+	ch := s.running(m.From)
+	if ch == nil {
 		// The parent's exit, or one from outside any actor (SendExit) that
 		// is not Normal, ends the supervisor; other exit signals come from
 		// children already stopped, or from actors that linked to the
@@ -186,10 +187,10 @@ func (s *supervisor) onExit(c *actor.Context, m actor.Exit) {
 		}
 		return
 	}
-	now := time.Now()
-	delete(s.byRef, ch.ref)
+	now := time.Since(s.epoch) // the monotonic clock alone
+	s.untrack(ch)
 	ch.ref, ch.status = actor.Ref{}, Stopped
-	if s.cfg.backoffMin > 0 && now.Sub(ch.started) >= s.cfg.backoffMax {
+	if s.cfg.backoffMin > 0 && now-ch.started >= s.cfg.backoffMax {
 		ch.fails = 0
 	}
 	if !shouldRestart(ch.spec.Restart, m.Reason) {
@@ -207,8 +208,8 @@ func (s *supervisor) onExit(c *actor.Context, m actor.Exit) {
 // again: at once after an exit without a backoff, or later, by a message
 // to itself, after a backoff delay or a failed start (as OTP's
 // try_again_restart, to let other requests in between).
-func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time.Time, retry bool) {
-	if !s.restarts.add(now.Sub(s.epoch), s.cfg.intensity, s.cfg.period) {
+func (s *supervisor) restart(c *actor.Context, ch *child, reason error, now time.Duration, retry bool) {
+	if !s.restarts.add(now, s.cfg.intensity, s.cfg.period) {
 		err := &IntensityError{Child: ch.spec.ID, Restarts: s.cfg.intensity + 1, Period: s.cfg.period, Last: reason}
 		c.Logger().Error("supervisor: too many restarts; stopping the children and exiting",
 			"child", ch.spec.ID, "restarts", err.Restarts, "period", err.Period, "reason", reason)
@@ -272,7 +273,7 @@ func (s *supervisor) startGroup(c *actor.Context, ch *child) {
 		}
 		err = &StartError{Child: m.spec.ID, Err: err}
 		c.Logger().Error("supervisor: child failed to restart", "child", m.spec.ID, "error", err)
-		s.restart(c, m, err, time.Now(), true)
+		s.restart(c, m, err, time.Since(s.epoch), true)
 		return
 	}
 }
@@ -280,7 +281,8 @@ func (s *supervisor) startGroup(c *actor.Context, ch *child) {
 // startChild runs ch's Start function and records the child it started.
 // A declined start leaves ch stopped (a temporary ch is dropped).
 func (s *supervisor) startChild(c *actor.Context, ch *child) error {
-	ref, err := runStart(ch.spec.Start, StartContext{sys: s.sys, sup: s.self, id: ch.spec.ID, args: ch.args, link: s.link})
+	s.linked = actor.Ref{}
+	ref, err := runStart(ch.spec.Start, StartContext{sys: s.sys, sup: s.self, id: ch.spec.ID, args: ch.args, link: s.link, linked: &s.linked})
 	if err != nil {
 		return err
 	}
@@ -291,12 +293,15 @@ func (s *supervisor) startChild(c *actor.Context, ch *child) error {
 		}
 		return nil
 	}
-	c.Link(ref)
+	if ref != s.linked {
+		// Linked at its spawn already when StartContext.Spawn made it.
+		c.Link(ref)
+	}
 	ch.ref, ch.status = ref, Running
 	if s.cfg.backoffMin > 0 {
-		ch.started = time.Now() // for the backoff's reset only
+		ch.started = time.Since(s.epoch) // for the backoff's reset only
 	}
-	s.byRef[ref] = ch
+	s.track(ch)
 	if ch.spec.Kind == Subtree {
 		// A child that is already gone has its exit signal on its way.
 		_ = actor.Send(ref, adopt{s.self})
@@ -311,6 +316,36 @@ func runStart(start func(StartContext) (actor.Ref, error), sc StartContext) (ref
 		}
 	}()
 	return start(sc)
+}
+
+// running returns the child whose process is ref, or nil. A static
+// supervisor's children are few: it looks through them, which costs less
+// than keeping a map up to date at every restart. A simple-one-for-one
+// supervisor may have many, and keeps a map.
+func (s *supervisor) running(ref actor.Ref) *child {
+	if s.byRef != nil {
+		return s.byRef[ref]
+	}
+	for _, ch := range s.children {
+		if ch.status == Running && ch.ref == ref {
+			return ch
+		}
+	}
+	return nil
+}
+
+// track records ch, which has just started, for running.
+func (s *supervisor) track(ch *child) {
+	if s.byRef != nil {
+		s.byRef[ch.ref] = ch
+	}
+}
+
+// untrack forgets ch's process, which has exited or is being stopped.
+func (s *supervisor) untrack(ch *child) {
+	if s.byRef != nil {
+		delete(s.byRef, ch.ref)
+	}
 }
 
 // holds reports whether ch is still one of the supervisor's children.
