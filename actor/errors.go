@@ -21,6 +21,14 @@ var (
 	// trapped; the exit signal that the killed actor then sends to its
 	// links carries Killed and can be trapped.
 	Killed = errors.New("actor: killed")
+
+	// Moved is the reason of an actor whose work goes on elsewhere, such
+	// as a state machine handed over to a new process at a binary restart
+	// (upgrade.ErrHandedOff wraps it). It propagates along links like any
+	// reason other than Normal; a supervisor does not restart a child that
+	// exits with it, whatever the child's restart type, since the child
+	// has not ended.
+	Moved = errors.New("actor: moved elsewhere")
 )
 
 // Errors returned by the functions of this package.

@@ -91,6 +91,9 @@ func minDuration(a, b time.Duration) time.Duration {
 // Normal or Shutdown (an error that wraps Shutdown counts as Shutdown, as
 // OTP's {shutdown, Term} does).
 func shouldRestart(r Restart, reason error) bool {
+	if errors.Is(reason, actor.Moved) {
+		return false // it runs on elsewhere: a restart would make two
+	}
 	switch r {
 	case Permanent:
 		return true

@@ -31,20 +31,19 @@ var (
 
 	// ErrHandedOff is the exit reason of the machines the old process
 	// stops once the new process has taken them over: they run on there.
-	// It wraps [actor.Shutdown], so that the System does not log the exit
-	// (one line per machine) and a supervisor does not restart a
-	// transient child (a permanent one it restarts, as after any exit:
-	// see doc/binary-upgrade.md), and [actor.Killed], so that no terminate
-	// hook runs (the machine has not ended) and code that matched the
-	// Killed of earlier builds still does. Links and monitors get it as
-	// any reason.
+	// It wraps [actor.Moved], so that a supervisor does not restart it
+	// whatever its restart type (the machine runs on in the new process);
+	// [actor.Shutdown], so that the System does not log the exit (one line
+	// per machine); and [actor.Killed], so that no terminate hook runs (the
+	// machine has not ended) and code that matched the Killed of earlier
+	// builds still does. Links and monitors get it as any reason.
 	ErrHandedOff error = handedOff{}
 )
 
 type handedOff struct{}
 
 func (handedOff) Error() string   { return "upgrade: machine handed over to the new process" }
-func (handedOff) Unwrap() []error { return []error{actor.Shutdown, actor.Killed} }
+func (handedOff) Unwrap() []error { return []error{actor.Moved, actor.Shutdown, actor.Killed} }
 
 // DefaultHandoffTimeout bounds the old process's side of a handoff, from
 // the new process's connection to its acknowledgement; see

@@ -17,8 +17,8 @@ import (
 // The machines handed over are stopped on purpose, with ErrHandedOff: the
 // old process's System does not log their exits (one line per machine,
 // before), their monitors and links learn the reason, and a supervisor
-// does not restart a transient child (it did after Killed) or a
-// temporary one.
+// does not restart a child of any restart type (it restarted a transient
+// one after Killed, and would restart a permanent one after Shutdown).
 func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "handoff")
@@ -36,9 +36,9 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	start := func(sc supervisor.StartContext) (actor.Ref, error) {
 		return fsm.Start(ctx, sc.System(), sessionCode("v1"), fsm.WithID(sc.ID()), fsm.WithSpawnOptions(actor.LinkTo(sc.Supervisor())))
 	}
-	restarts := map[string]supervisor.Restart{"temp": supervisor.Temporary, "trans": supervisor.Transient}
+	restarts := map[string]supervisor.Restart{"temp": supervisor.Temporary, "trans": supervisor.Transient, "perm": supervisor.Permanent}
 	var specs []supervisor.ChildSpec
-	for _, id := range []string{"temp", "trans"} {
+	for _, id := range []string{"temp", "trans", "perm"} {
 		specs = append(specs, supervisor.ChildSpec{ID: id, Restart: restarts[id], Start: start})
 	}
 	sup, err := supervisor.Start(sys, supervisor.OneForOne, specs, supervisor.WithIntensity(100, time.Minute))
@@ -65,7 +65,7 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	nw.h.cfg.parentPID = func() int { return old.r.pid }
 	got, err := nw.h.Receive(ctx)
 	require.NoError(t, err)
-	require.Len(t, got.Machines, 3)
+	require.Len(t, got.Machines, 4)
 	reply <- nil
 	require.NoError(t, <-done)
 
@@ -73,6 +73,7 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 		reason, err := actor.Wait(ctx, ref)
 		require.NoError(t, err)
 		require.ErrorIs(t, reason, ErrHandedOff, id)
+		require.ErrorIs(t, reason, actor.Moved, "%s: not to be restarted", id)
 		require.ErrorIs(t, reason, actor.Shutdown, "%s: an orderly stop", id)
 		require.ErrorIs(t, reason, actor.Killed, "%s: no terminate hook, as before", id)
 		d := <-downs[id]
@@ -89,7 +90,7 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	}
 	require.NotContains(t, sysLog.String(), "actor: exited")
 	require.Contains(t, old.log.String(), "upgrade: handoff: state handed over")
-	require.Contains(t, old.log.String(), "machines=3")
+	require.Contains(t, old.log.String(), "machines=4")
 	for _, c := range got.Conns {
 		require.NoError(t, c.Conn.Close())
 	}
