@@ -27,8 +27,11 @@ const MaxDepth = 256
 func Check(b []byte) error {
 	bad := func(what string, at int) error { return fmt.Errorf("msgpack: %s at byte %d", what, at) }
 	// need[len(need)-1] is the number of values the innermost open array
-	// or map still holds; the outermost level holds the one value.
-	need := []int{1}
+	// or map still holds; the outermost level holds the one value. The
+	// first levels live on the stack: most data nests a few levels deep,
+	// and Check then allocates nothing.
+	var levels [16]int
+	need := append(levels[:0], 1)
 	i := 0
 	for len(need) > 0 {
 		if need[len(need)-1] == 0 {
