@@ -4,25 +4,89 @@ import (
 	"bytes"
 	"fmt"
 	"runtime/debug"
+	"sync"
+	"unsafe"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
+// The codec is on the path of every event of a plugin-hosted machine (the
+// plugin decodes the data and the event, and encodes the data, each time),
+// so what a call needs beyond the bytes it returns is reused: an encoder
+// with the buffer it appends to, and a decoder with the reader it reads
+// from, kept in pools (a cache, not state: any pooled one does).
+
+// appender is an io.Writer (and io.ByteWriter, so that msgpack writes to
+// it directly) that appends to b.
+type appender struct{ b []byte }
+
+func (a *appender) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+func (a *appender) WriteByte(c byte) error {
+	a.b = append(a.b, c)
+	return nil
+}
+
+// An encoder is a msgpack encoder bound to the buffer it appends to.
+type encoder struct {
+	enc *msgpack.Encoder
+	out appender
+}
+
+// A decoder is a msgpack decoder bound to the reader it reads from.
+type decoder struct {
+	dec *msgpack.Decoder
+	in  bytes.Reader
+}
+
+// keepBuffer is the largest buffer a pooled encoder keeps: data larger
+// than this is rare, and is not worth holding on to.
+const keepBuffer = 64 << 10
+
+var (
+	encoders = sync.Pool{New: func() any {
+		e := new(encoder)
+		e.enc = msgpack.NewEncoder(&e.out)
+		return e
+	}}
+	decoders = sync.Pool{New: func() any {
+		d := new(decoder)
+		d.dec = msgpack.NewDecoder(&d.in)
+		return d
+	}}
+)
+
 // encode returns v as msgpack, with the keys of string-keyed maps sorted so
-// that equal data encodes to equal bytes.
+// that equal data encodes to equal bytes. The bytes are the caller's: one
+// allocation of their exact size.
 func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.GetEncoder()
-	enc.Reset(&buf)
-	enc.SetSortMapKeys(true)
-	err := enc.Encode(v)
-	msgpack.PutEncoder(enc)
-	if err != nil {
+	e := encoders.Get().(*encoder)
+	b, err := e.encode(v)
+	// An encoder that failed is not put back: a value's own encoder may
+	// have failed halfway, or kept the Encoder it was given.
+	if err == nil && cap(e.out.b) <= keepBuffer {
+		encoders.Put(e)
+	}
+	return b, err
+}
+
+func (e *encoder) encode(v any) ([]byte, error) {
+	e.out.b = e.out.b[:0]
+	// Reset sets every option back (a value's own EncodeMsgpack may
+	// have changed some), and it is cheap: the writer is the same.
+	e.enc.Reset(&e.out)
+	e.enc.SetSortMapKeys(true)
+	if err := e.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	b := make([]byte, len(e.out.b))
+	copy(b, e.out.b)
+	return b, nil
 }
 
 // decode decodes b, which must hold exactly one msgpack value, into v (a
@@ -32,18 +96,26 @@ func decode(b []byte, v any) (err error) {
 		return err
 	}
 	defer func() {
+		// A decoder that panicked is not put back.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("msgpack: %v", p)
 		}
 	}()
-	r := bytes.NewReader(b)
-	dec := msgpack.GetDecoder()
-	dec.Reset(r)
-	err = dec.Decode(v)
-	msgpack.PutDecoder(dec)
-	if err == nil && r.Len() > 0 {
+	d := decoders.Get().(*decoder)
+	err = d.decode(b, v)
+	decoders.Put(d)
+	return err
+}
+
+// decode decodes b, checked, into v.
+func (d *decoder) decode(b []byte, v any) error {
+	d.in.Reset(b)
+	d.dec.Reset(&d.in) // every option back to its default, as Reset of a new decoder
+	err := d.dec.Decode(v)
+	if err == nil && d.in.Len() > 0 {
 		err = msgpackcheck.ErrTrailing
 	}
+	d.in.Reset(nil) // hold no caller's bytes in the pool
 	return err
 }
 
@@ -57,4 +129,42 @@ func protect(f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// eventDecoder returns a function that decodes msgpack into an E, for an
+// event type's entry.
+func eventDecoder[E any]() func(raw []byte) (any, error) {
+	box := boxer[E]()
+	return func(raw []byte) (any, error) {
+		p := new(E)
+		if err := decode(raw, p); err != nil {
+			return nil, err
+		}
+		return box(p), nil
+	}
+}
+
+// boxer returns a function that returns *p in an interface, without the
+// copy that converting *p would make where E is not pointer-shaped: the
+// interface then points at p, which the caller must not use again.
+func boxer[E any]() func(p *E) any {
+	// An interface holds a zero value of a pointer-shaped type (a
+	// pointer, a map, a struct of one pointer) as a nil data word, which
+	// converting copies nothing to; any other value, as a pointer to it.
+	if dataWord(*new(E)) == nil {
+		return func(p *E) any { return *p }
+	}
+	typ := typeWord(*new(E))
+	return func(p *E) any {
+		var v any
+		w := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))
+		w[0], w[1] = typ, unsafe.Pointer(p)
+		return v
+	}
+}
+
+// dataWord returns the word of an interface value that holds or points at
+// its value.
+func dataWord(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
 }

@@ -268,13 +268,7 @@ func entryFor[D, E any](m *Machine[D]) *entry[D] {
 	e := &entry[D]{
 		typ: t, word: typeWord(zero), name: name,
 		inState: make(map[string]handler[D]),
-		decode: func(raw []byte) (any, error) {
-			var v E
-			if err := decode(raw, &v); err != nil {
-				return nil, err
-			}
-			return v, nil
-		},
+		decode:  eventDecoder[E](),
 	}
 	m.entries = append(m.entries, e)
 	return e
@@ -463,14 +457,17 @@ func (m *Machine[D]) New(_ context.Context, id string) (Instance, error) {
 // Load returns an instance with state and data in this version's format.
 func (m *Machine[D]) Load(_ context.Context, state string, data []byte) (Instance, error) {
 	t := m.table()
-	var d D
-	if err := decode(data, &d); err != nil {
+	var zero D
+	in := m.instance(t, state, zero)
+	// Into the instance's own data: decoding into a D of its own would
+	// take one allocation more.
+	if err := decode(data, &in.data); err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %w", ErrBadData, m.name, m.version, err)
 	}
 	if state == "" {
 		return nil, fmt.Errorf("%w: %s %s: empty state", ErrBadData, m.name, m.version)
 	}
-	return m.instance(t, state, d), nil
+	return in, nil
 }
 
 // Upgrade runs the UPGRADE row on the state and data of version from.

@@ -27,8 +27,11 @@ const MaxDepth = 256
 func Check(b []byte) error {
 	bad := func(what string, at int) error { return fmt.Errorf("msgpack: %s at byte %d", what, at) }
 	// need[len(need)-1] is the number of values the innermost open array
-	// or map still holds; the outermost level holds the one value.
-	need := []int{1}
+	// or map still holds; the outermost level holds the one value. The
+	// first levels live on the stack: most data nests a few levels deep,
+	// and Check then allocates nothing.
+	var levels [16]int
+	need := append(levels[:0], 1)
 	i := 0
 	for len(need) > 0 {
 		if need[len(need)-1] == 0 {
@@ -41,41 +44,10 @@ func Check(b []byte) error {
 		}
 		c := b[i]
 		i++
-		var skip, items int // bytes to skip; values the container holds
-		var size int        // bytes of a length that follows c
-		switch {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		case c >= 0x80 && c <= 0x8f:
-			items = 2 * int(c&0x0f)
-		case c >= 0x90 && c <= 0x9f:
-			items = int(c & 0x0f)
-		case c >= 0xa0 && c <= 0xbf:
-			skip = int(c & 0x1f)
-		case c == 0xc1:
-			return bad("reserved code 0xc1", i-1)
-		case c >= 0xc4 && c <= 0xc6: // bin 8, 16, 32
-			size = 1 << (c - 0xc4)
-		case c >= 0xc7 && c <= 0xc9: // ext 8, 16, 32: length, type, data
-			size = 1 << (c - 0xc7)
-			skip = 1
-		case c == 0xca || c == 0xce || c == 0xd2:
-			skip = 4
-		case c == 0xcb || c == 0xcf || c == 0xd3:
-			skip = 8
-		case c == 0xcc || c == 0xd0:
-			skip = 1
-		case c == 0xcd || c == 0xd1:
-			skip = 2
-		case c >= 0xd4 && c <= 0xd8: // fixext 1 to 16, and its type
-			skip = 1 + 1<<(c-0xd4)
-		case c >= 0xd9 && c <= 0xdb: // str 8, 16, 32
-			size = 1 << (c - 0xd9)
-		case c == 0xdc || c == 0xdd: // array 16, 32
-			size = 2 << (c - 0xdc)
-		case c == 0xde || c == 0xdf: // map 16, 32
-			size = 2 << (c - 0xde)
-		}
-		if size > 0 {
+		d := codes[c]
+		skip, items := int(d.skip), int(d.items)
+		if d.length > 0 {
+			size := int(d.length)
 			if len(b)-i < size {
 				return bad("unexpected end", i)
 			}
@@ -84,14 +56,16 @@ func Check(b []byte) error {
 				n = n<<8 | int(x)
 			}
 			i += size
-			switch {
-			case c >= 0xdc && c <= 0xdd:
+			switch d.counts {
+			case countsItems:
 				items = n
-			case c >= 0xde:
+			case countsPairs:
 				items = 2 * n
 			default:
 				skip += n
 			}
+		} else if d.counts == countsBad {
+			return bad("reserved code 0xc1", i-1)
 		}
 		if skip > len(b)-i || items > len(b)-i {
 			return bad("length beyond the input", i)
@@ -109,3 +83,62 @@ func Check(b []byte) error {
 	}
 	return nil
 }
+
+// A code describes what follows a msgpack type byte.
+type code struct {
+	skip   uint8 // bytes that follow, besides a length's and what it counts
+	items  uint8 // values a fixed map or array holds
+	length uint8 // bytes of a length that follows
+	counts uint8 // what that length counts
+}
+
+// What a length counts.
+const (
+	countsBytes = iota
+	countsItems // an array's values
+	countsPairs // a map's keys and values
+	countsBad   // the reserved code 0xc1
+)
+
+// codes describes every type byte, for Check: a table lookup is cheaper
+// than a chain of comparisons on each value. Read-only after init.
+var codes = func() (t [256]code) {
+	for c := range 256 {
+		d := &t[c]
+		switch {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		case c >= 0x80 && c <= 0x8f:
+			d.items = uint8(2 * (c & 0x0f))
+		case c >= 0x90 && c <= 0x9f:
+			d.items = uint8(c & 0x0f)
+		case c >= 0xa0 && c <= 0xbf:
+			d.skip = uint8(c & 0x1f)
+		case c == 0xc1:
+			d.counts = countsBad
+		case c >= 0xc4 && c <= 0xc6: // bin 8, 16, 32
+			d.length = 1 << (c - 0xc4)
+		case c >= 0xc7 && c <= 0xc9: // ext 8, 16, 32: length, type, data
+			d.length = 1 << (c - 0xc7)
+			d.skip = 1
+		case c == 0xca || c == 0xce || c == 0xd2:
+			d.skip = 4
+		case c == 0xcb || c == 0xcf || c == 0xd3:
+			d.skip = 8
+		case c == 0xcc || c == 0xd0:
+			d.skip = 1
+		case c == 0xcd || c == 0xd1:
+			d.skip = 2
+		case c >= 0xd4 && c <= 0xd8: // fixext 1 to 16, and its type
+			d.skip = 1 + 1<<(c-0xd4)
+		case c >= 0xd9 && c <= 0xdb: // str 8, 16, 32
+			d.length = 1 << (c - 0xd9)
+		case c == 0xdc || c == 0xdd: // array 16, 32
+			d.length = 2 << (c - 0xdc)
+			d.counts = countsItems
+		case c == 0xde || c == 0xdf: // map 16, 32
+			d.length = 2 << (c - 0xde)
+			d.counts = countsPairs
+		}
+	}
+	return t
+}()
