@@ -57,7 +57,7 @@ fuzz:
 ## rolls back, kills and hangs plugins and restarts the binary; SOAK=10m for longer, SEED=N to replay.
 SOAK       ?= 2m
 soak: build
-	$(GO) build -o bin/plugins/ ./examples/phoneswitch/plugins/phone-chaos
+	$(GO) build -o bin/soak-plugins/ ./examples/phoneswitch/plugins/phone-chaos
 	bin/phoneswitch soak --duration $(SOAK) $(if $(SEED),--seed $(SEED))
 
 ## plot: event latency across an all-at-once and a rolling upgrade, drawn into doc/upgrade-latency.png

@@ -62,7 +62,7 @@ func soak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.seed, "seed", 0, "`N` the chaos schedule is drawn from (0: from the clock; printed either way)")
 	fs.IntVar(&cfg.phones, "phones", 20, "`N` phones calling in pairs (even), plus 2 idle phones")
 	fs.BoolVar(&cfg.inProcess, "in-process", false, "run the phone versions compiled into the switch (no plugin faults then)")
-	fs.StringVar(&cfg.plugins, "plugins", "", "`DIR` holding the phone-chaos plugin (default: plugins/ beside this binary)")
+	fs.StringVar(&cfg.plugins, "plugins", "", "`DIR` holding the phone-chaos plugin (default: soak-plugins/ beside this binary; not plugins/, where serve and demo refuse a file SHA256SUMS does not list)")
 	fs.DurationVar(&cfg.pluginTimeout, "plugin-timeout", 2*time.Second, "the switch's --plugin-timeout: how long a hung plugin holds its event")
 	fs.DurationVar(&cfg.callLength, "call", 1500*time.Millisecond, "length of each call")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the working directory (the switch's log)")
@@ -93,7 +93,7 @@ func soak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("soak: %w", err)
 	}
 	if cfg.plugins == "" {
-		cfg.plugins = filepath.Join(filepath.Dir(exe), "plugins")
+		cfg.plugins = filepath.Join(filepath.Dir(exe), "soak-plugins")
 	}
 	res, err := runSoak(ctx, exe, cfg, stdout)
 	if err != nil {
@@ -258,7 +258,7 @@ func runSoak(ctx context.Context, exe string, cfg soakConfig, stdout io.Writer) 
 func installChaosPlugins(from, dir string) error {
 	b, err := os.ReadFile(filepath.Join(from, "phone-chaos"))
 	if err != nil {
-		return fmt.Errorf("soak: the chaos plugin (go build -o bin/plugins/ ./examples/phoneswitch/plugins/phone-chaos): %w", err)
+		return fmt.Errorf("soak: the chaos plugin (go build -o bin/soak-plugins/ ./examples/phoneswitch/plugins/phone-chaos): %w", err)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("soak: %w", err)
