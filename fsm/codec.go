@@ -61,9 +61,12 @@ var (
 	}}
 )
 
-// encode returns v as msgpack, with the keys of string-keyed maps sorted so
-// that equal data encodes to equal bytes. The bytes are the caller's: one
-// allocation of their exact size.
+// encode returns v as msgpack, with msgpack's SetSortMapKeys on: the keys
+// of map[string]string, map[string]bool and map[string]any come out sorted;
+// those of other maps (a map[string]int, say) in Go's random order, so equal
+// data does not always encode to equal bytes, and what compares data (fsm's
+// RoundTrip, a shadow's replies) compares decoded values. The bytes are the
+// caller's: one allocation of their exact size.
 func encode(v any) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	b, err := e.encode(v)
