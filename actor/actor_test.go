@@ -512,6 +512,30 @@ func TestShutdownDeadline(t *testing.T) {
 	})
 }
 
+// A Shutdown cut short by its ctx leaves no goroutine behind once the
+// killed actors have finished, without a second Shutdown: synctest.Test
+// fails if a worker is still parked when the bubble ends.
+func TestShutdownDeadlineReleasesWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		release := make(chan struct{})
+		busy := make(chan struct{})
+		stuck := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) { close(busy); <-release }))
+		idle := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) {}))
+		require.NoError(t, actor.Send(idle, "run"))
+		require.NoError(t, actor.Send(stuck, "block"))
+		<-busy
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		require.ErrorIs(t, s.Shutdown(ctx), context.DeadlineExceeded)
+		close(release)
+		reason, err := actor.Wait(context.Background(), stuck)
+		require.NoError(t, err)
+		require.ErrorIs(t, reason, actor.Killed, "killed once its message was handled")
+		synctest.Wait()
+	})
+}
+
 func TestInitFailure(t *testing.T) {
 	s := actortest.NewSystem(t)
 	bad := errors.New("no config")

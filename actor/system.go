@@ -34,6 +34,7 @@ type System struct {
 	idle    chan *actor // hands a runnable actor to a parked worker
 	idleN   atomic.Int32
 	quitted sync.Once // closes idle
+	janitor sync.Once // starts releaseWorkers after a Shutdown cut short
 	workers sync.WaitGroup
 
 	calls sync.Pool // *call
@@ -259,8 +260,9 @@ func (s *System) Whereis(name string) (Ref, bool) {
 //
 // New spawns fail with ErrStopped from the moment Shutdown begins. If ctx
 // ends first, the actors not yet stopped are killed (each still finishes
-// the message it is handling) and Shutdown returns ctx's error. Shutdown
-// may be called more than once.
+// the message it is handling) and Shutdown returns ctx's error; the
+// System's own goroutines end once those actors have exited. Shutdown may
+// be called more than once.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopped = true
@@ -272,15 +274,33 @@ func (s *System) Shutdown(ctx context.Context) error {
 		}
 		if err := stopActor(ctx, a, Shutdown); err != nil && !errors.Is(err, ErrNoProc) {
 			s.killAll()
+			// The System's goroutines are let go once the killed actors
+			// have finished the messages they are handling, whether or not
+			// Shutdown is called again.
+			s.janitor.Do(func() { go s.releaseWorkers() })
 			return err
 		}
 	}
-	// Every actor has exited: no schedule can come any more (an actor is
-	// scheduled before it runs, and exits only by running), so closing
-	// idle is safe, and it lets every parked worker go.
+	s.releaseWorkers()
+	return nil
+}
+
+// releaseWorkers waits until every actor has exited, then lets every
+// parked worker go and waits for the workers to end. Once every actor has
+// exited no schedule can come any more (an actor is scheduled before it
+// runs, and exits only by running), so closing idle is safe.
+func (s *System) releaseWorkers() {
+	for {
+		s.mu.Lock()
+		a := s.head
+		s.mu.Unlock()
+		if a == nil {
+			break
+		}
+		_ = a.wait(context.Background())
+	}
 	s.quitted.Do(func() { close(s.idle) })
 	s.workers.Wait()
-	return nil
 }
 
 // newestRoot returns the live root spawned last (see Shutdown), or nil when
