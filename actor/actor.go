@@ -241,12 +241,7 @@ func killFirst(msgs []sysMsg) {
 func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			p := newPanicError(v)
-			if c.call != nil && !c.detached {
-				c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
-			}
-			c.call = nil
-			a.terminate(c, p)
+			a.panicked(c, v)
 			exited = true
 		}
 	}()
@@ -342,17 +337,24 @@ func (a *actor) runCall(cl *call, gen uint64) {
 	a.sys.putContext(c)
 }
 
+// panicked ends the actor whose Behavior panicked with v (called from the
+// deferred recover, so the stack is still the panic's): a call being
+// handled gets the *ExitError.
+func (a *actor) panicked(c *Context, v any) {
+	p := newPanicError(v)
+	if c.call != nil && !c.detached {
+		c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
+	}
+	c.call = nil
+	a.terminate(c, p)
+}
+
 // handleCall runs the Behavior on one call and reports whether the actor
 // exited.
 func (a *actor) handleCall(c *Context, cl *call, gen uint64) (exited bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			p := newPanicError(v)
-			if c.call != nil && !c.detached {
-				c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
-			}
-			c.call = nil
-			a.terminate(c, p)
+			a.panicked(c, v)
 			exited = true
 		}
 	}()
