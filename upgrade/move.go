@@ -71,6 +71,27 @@ type moveConfig struct {
 	machine string
 }
 
+// changeTarget changes the code of the suspended tg to code (through the
+// downgrade direction if tg's step goes down). A machine that has exited
+// meanwhile is marked gone, not failed; a failure is a *MachineError.
+func changeTarget(ctx context.Context, r *release, tg *target, code fsm.Code) error {
+	var opts []fsm.ChangeOption
+	if tg.step.down {
+		opts = append(opts, fsm.AsDowngrade())
+	}
+	err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
+	switch {
+	case err == nil:
+		tg.changed = true
+		return nil
+	case isNoProc(err):
+		tg.gone = true
+		return nil
+	default:
+		return &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
+	}
+}
+
 // codeFor returns the code tg moves to.
 func (c moveConfig) codeFor(tg *target) fsm.Code {
 	if c.wrap != nil {
@@ -563,22 +584,11 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 			failed.Store(true)
 			return err
 		}
-		var opts []fsm.ChangeOption
-		if tg.step.down {
-			opts = append(opts, fsm.AsDowngrade())
-		}
-		err = fsm.ChangeSuspended(ctx, tg.ref, cfg.codeFor(tg), opts...)
-		switch {
-		case err == nil:
-			tg.changed = true
-		case isNoProc(err):
-			tg.gone = true
-			err = nil
-		default:
+		if err := changeTarget(ctx, r, tg, cfg.codeFor(tg)); err != nil {
 			failed.Store(true)
-			err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: tg.step.code.Version(), Err: err}
+			return err
 		}
-		return err
+		return nil
 	})
 	cfg.report("suspended", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	cfg.report("changed", count(targets, func(tg *target) bool { return tg.changed }), len(targets))

@@ -137,20 +137,7 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 	}
 	enter()
 	at := h.cfg.now()
-	var opts []fsm.ChangeOption
-	if tg.step.down {
-		opts = append(opts, fsm.AsDowngrade())
-	}
-	err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
-	switch {
-	case err == nil:
-		tg.changed = true
-	case isNoProc(err):
-		tg.gone = true
-		err = nil
-	default:
-		err = &MachineError{Machine: r.name, ID: tg.t.id, Ref: tg.ref.String(), From: tg.from, To: code.Version(), Err: err}
-	}
+	err := changeTarget(ctx, r, tg, code)
 	if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
 		err = errors.Join(err, rerr)
 	}
