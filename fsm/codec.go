@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/internal/appendbuf"
 	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -18,24 +19,10 @@ import (
 // with the buffer it appends to, and a decoder with the reader it reads
 // from, kept in pools (a cache, not state: any pooled one does).
 
-// appender is an io.Writer (and io.ByteWriter, so that msgpack writes to
-// it directly) that appends to b.
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
-func (a *appender) WriteByte(c byte) error {
-	a.b = append(a.b, c)
-	return nil
-}
-
 // An encoder is a msgpack encoder bound to the buffer it appends to.
 type encoder struct {
 	enc *msgpack.Encoder
-	out appender
+	out appendbuf.Buffer
 }
 
 // A decoder is a msgpack decoder bound to the reader it reads from.
@@ -72,14 +59,14 @@ func encode(v any) ([]byte, error) {
 	b, err := e.encode(v)
 	// An encoder that failed is not put back: a value's own encoder may
 	// have failed halfway, or kept the Encoder it was given.
-	if err == nil && cap(e.out.b) <= keepBuffer {
+	if err == nil && cap(e.out.B) <= keepBuffer {
 		encoders.Put(e)
 	}
 	return b, err
 }
 
 func (e *encoder) encode(v any) ([]byte, error) {
-	e.out.b = e.out.b[:0]
+	e.out.B = e.out.B[:0]
 	// Reset sets every option back (a value's own EncodeMsgpack may
 	// have changed some), and it is cheap: the writer is the same.
 	e.enc.Reset(&e.out)
@@ -87,8 +74,8 @@ func (e *encoder) encode(v any) ([]byte, error) {
 	if err := e.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	b := make([]byte, len(e.out.b))
-	copy(b, e.out.b)
+	b := make([]byte, len(e.out.B))
+	copy(b, e.out.B)
 	return b, nil
 }
 

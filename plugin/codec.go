@@ -5,31 +5,18 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/hotline-go/hotline/internal/appendbuf"
 	"github.com/hotline-go/hotline/internal/wire"
 )
-
-// appender is an io.Writer (and io.ByteWriter, so that msgpack uses it
-// as it is) that appends to b.
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
-func (a *appender) WriteByte(c byte) error {
-	a.b = append(a.b, c)
-	return nil
-}
 
 // scratch is what one event's encoding needs, reused from a pool: an
 // encoder that appends, and the buffers it appends to. Nothing that
 // outlives the event may alias its buffers.
 type scratch struct {
 	enc  *msgpack.Encoder
-	out  appender     // values: an event's payload, the actions' values
-	body []byte       // a call's or a result's body
-	strs wire.Strings // the plugin's calls' version, state and event names
+	out  appendbuf.Buffer // values: an event's payload, the actions' values
+	body []byte           // a call's or a result's body
+	strs wire.Strings     // the plugin's calls' version, state and event names
 }
 
 // scratchKeep is the largest buffer a scratch keeps between events.
@@ -49,22 +36,22 @@ func getScratch() *scratch {
 }
 
 func putScratch(s *scratch) {
-	if cap(s.out.b) > scratchKeep || cap(s.body) > scratchKeep {
+	if cap(s.out.B) > scratchKeep || cap(s.body) > scratchKeep {
 		return
 	}
-	s.out.b, s.body = s.out.b[:0], s.body[:0]
+	s.out.B, s.body = s.out.B[:0], s.body[:0]
 	scratches.Put(s)
 }
 
 // encode appends the msgpack of v to s.out and returns its bytes, which
 // alias s.out until the next encode.
 func (s *scratch) encode(v any) ([]byte, error) {
-	start := len(s.out.b)
+	start := len(s.out.B)
 	if err := s.enc.Encode(v); err != nil {
-		s.out.b = s.out.b[:start]
+		s.out.B = s.out.B[:start]
 		return nil, err
 	}
-	return s.out.b[start:len(s.out.b):len(s.out.b)], nil
+	return s.out.B[start:len(s.out.B):len(s.out.B)], nil
 }
 
 // decodeValue decodes one msgpack value, which must be all of b, as
