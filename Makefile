@@ -18,9 +18,11 @@ build:
 demo: build
 	bin/phoneswitch demo --in-process=false
 
-## test: what CI runs: gofmt, go vet, then every package under the race detector.
+## test: what CI runs: gofmt, go vet, every package under the race detector, then every
+## benchmark once (b.N = 1: that each still runs and checks what it measures, not its speed).
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout $(TIMEOUT) $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout $(TIMEOUT) $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)

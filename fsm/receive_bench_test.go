@@ -22,7 +22,7 @@ func BenchmarkReceive(b *testing.B) {
 		c := &actor.Context{}
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			beh.Receive(c, add{i & 0xff})
+			beh.Receive(c, add{i&0xff | 1})
 		}
 	})
 	b.Run("machine", func(b *testing.B) {
@@ -38,7 +38,7 @@ func BenchmarkReceive(b *testing.B) {
 		c := &actor.Context{}
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			beh.Receive(c, add{i & 0xff})
+			beh.Receive(c, add{i&0xff | 1})
 		}
 		if want := 0; in.(*instance[int]).data <= want {
 			b.Fatalf("data %d: the handler did not run", in.(*instance[int]).data)
