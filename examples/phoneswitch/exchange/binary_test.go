@@ -41,6 +41,10 @@ func TestHandoffPauseResume(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, conns, 3)
 	require.NoError(t, gone.nc.Close())
+	// Once the switch has seen that line end, its reader cannot park: a
+	// pause of it reports the end (before, under load, the pause could
+	// come first and find it parked).
+	require.Eventually(t, func() bool { return exchange.ConnCount(s) == 2 }, 10*time.Second, time.Millisecond)
 
 	stop := make(chan struct{})
 	wait := stream(t, stop, a, b)

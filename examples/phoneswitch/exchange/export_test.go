@@ -23,3 +23,11 @@ func HandoffConns(s *Switch) ([]upgrade.Conn, error) {
 
 // Supervisor returns the phones supervisor of s.
 func Supervisor(s *Switch) actor.Ref { return s.sup }
+
+// ConnCount returns how many connections s is serving: a connection whose
+// reader has seen its end is not counted.
+func ConnCount(s *Switch) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
