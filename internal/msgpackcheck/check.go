@@ -51,18 +51,31 @@ func Check(b []byte) error {
 			if len(b)-i < size {
 				return bad("unexpected end", i)
 			}
-			n := 0
+			var n uint64 // a 4-byte length overflows a 32-bit int
 			for _, x := range b[i : i+size] {
-				n = n<<8 | int(x)
+				n = n<<8 | uint64(x)
 			}
 			i += size
+			// Each item takes a byte at least, and each pair two: a length
+			// the rest of the input cannot hold is refused before it is an
+			// int, so that what follows fits one.
+			rest := uint64(len(b) - i)
 			switch d.counts {
 			case countsItems:
-				items = n
+				if n > rest {
+					return bad("length beyond the input", i)
+				}
+				items = int(n)
 			case countsPairs:
-				items = 2 * n
+				if n > rest/2 {
+					return bad("length beyond the input", i)
+				}
+				items = 2 * int(n)
 			default:
-				skip += n
+				if n > rest {
+					return bad("length beyond the input", i)
+				}
+				skip += int(n)
 			}
 		} else if d.counts == countsBad {
 			return bad("reserved code 0xc1", i-1)

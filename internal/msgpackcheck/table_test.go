@@ -102,18 +102,27 @@ func reference(b []byte) error {
 			if len(b)-i < size {
 				return bad("unexpected end", i)
 			}
-			n := 0
+			var n int64 // wide enough for 2 × a 4-byte length, where int is 32 bits
 			for _, x := range b[i : i+size] {
-				n = n<<8 | int(x)
+				n = n<<8 | int64(x)
 			}
 			i += size
+			var need int64
 			switch {
 			case c >= 0xdc && c <= 0xdd:
-				items = n
+				need = n
 			case c >= 0xde:
-				items = 2 * n
+				need = 2 * n
 			default:
-				skip += n
+				need = int64(skip) + n
+			}
+			if need > int64(len(b)-i) {
+				return bad("length beyond the input", i)
+			}
+			if c >= 0xdc {
+				items = int(need)
+			} else {
+				skip = int(need)
 			}
 		}
 		if skip > len(b)-i || items > len(b)-i {
