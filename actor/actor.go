@@ -301,14 +301,9 @@ func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
 // unless it exited.
 func (a *actor) claim() bool {
 	a.mu.Lock()
-	if a.flags&(fScheduled|fSuspended|fDead) != 0 ||
-		(a.mb != nil && (a.mb.user.n > 0 || a.mb.cur.n > 0 || len(a.mb.sys) > 0)) {
-		a.mu.Unlock()
-		return false
-	}
-	a.flags |= fScheduled
+	ok := a.claimLocked()
 	a.mu.Unlock()
-	return true
+	return ok
 }
 
 // release lets go of an actor run on a goroutine that is not a worker
