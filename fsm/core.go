@@ -21,15 +21,8 @@ type core struct {
 	// What every event reads comes first, in two cache lines: the
 	// instance, its hot handler, and what sends an event off the direct
 	// path (see machine.Receive).
-	in Instance
-	// The hot handler slot of in (nil if in has none), and the two words
-	// of the in it was taken from: in is replaced by a change of code, a
-	// revert or a reload, and the shell notices by comparing the words.
-	// As uintptrs they keep nothing alive; hot keeps the instance it
-	// points into alive, so that its address cannot be reused while the
-	// words name it.
-	hot     *hot
-	hotOf   [2]uintptr
+	in      Instance
+	hot     *hot   // in's hot handler slot (nil if in has none): set with in by setIn
 	undo    *undo  // the last change of code, until an event is handled
 	queue   []item // inserted and retried events, handled before the mailbox
 	stopped bool
@@ -45,17 +38,15 @@ type core struct {
 	dropped   uint64     // events no handler took, casts only
 }
 
-// inWords returns the two words of the interface value c.in: its type and
-// its data.
-func (c *core) inWords() *[2]uintptr { return (*[2]uintptr)(unsafe.Pointer(&c.in)) }
-
-// bindHot takes the hot handler slot of a new instance.
-func (c *core) bindHot() *hot {
-	c.hot, c.hotOf = nil, *(*[2]uintptr)(unsafe.Pointer(&c.in))
-	if h, ok := c.in.(hotInstance); ok {
+// setIn makes in the machine's instance, with its hot handler slot: every
+// place that puts an instance in place (a start, a restore, a change of
+// code, a revert, a reload) goes through it, so that the direct path never
+// calls into an instance that is no longer the machine's.
+func (c *core) setIn(in Instance) {
+	c.in, c.hot = in, nil
+	if h, ok := in.(hotInstance); ok {
 		c.hot = h.hotSlot()
 	}
-	return c.hot
 }
 
 // shell carries out what the core decides.
@@ -425,7 +416,8 @@ func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Qu
 		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
 	}
 	c.bindFlags(in)
-	c.code, c.in, c.postponed, c.undo = to, in, postponed, u
+	c.code, c.postponed, c.undo = to, postponed, u
+	c.setIn(in)
 	c.state = in.State()
 	return msgs, nil
 }
@@ -494,7 +486,8 @@ func (c *core) revert(queued []actor.Queued) ([]any, error) {
 		return nil, ErrNoRevert
 	}
 	dropped := c.in
-	c.code, c.in, c.postponed, c.undo = u.code, u.in, u.postponed, nil
+	c.code, c.postponed, c.undo = u.code, u.postponed, nil
+	c.setIn(u.in)
 	if dropped != c.in {
 		closeInstance(dropped)
 	}

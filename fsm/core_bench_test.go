@@ -35,7 +35,8 @@ func BenchmarkCoreDispatch(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &core{code: m, in: in}
+			c := &core{code: m}
+			c.setIn(in)
 			var sh nopShell
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {

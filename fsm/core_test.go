@@ -116,7 +116,8 @@ func newCore(t *testing.T, code Code) (*core, *recShell) {
 	t.Helper()
 	in, err := code.New(context.Background(), "id1")
 	require.NoError(t, err)
-	c := &core{code: code, in: in, id: "id1"}
+	c := &core{code: code, id: "id1"}
+	c.setIn(in)
 	sh := &recShell{}
 	require.NoError(t, c.start(sh))
 	return c, sh
@@ -492,4 +493,32 @@ func TestKindString(t *testing.T) {
 		names = append(names, k.String())
 	}
 	require.Equal(t, "cast call internal state_timeout event_timeout timeout kind(6)", strings.Join(names, " "))
+}
+
+// Every place that puts an instance in place takes its hot handler slot
+// with it (setIn), so that the direct path of machine.Receive never calls
+// the handler of an instance the machine no longer runs: a change of
+// code, a revert of it, a reload.
+func TestInstanceAndHotSlotMoveTogether(t *testing.T) {
+	ctx := context.Background()
+	v1 := Define("counter", "v1", "on", 0)
+	On(v1, "on", func(_ int, n int) Result[int] { return Keep(n + 1) })
+	v2 := Define("counter", "v2", "on", 0)
+	On(v2, "on", func(_ int, n int) Result[int] { return Keep(n + 2) })
+	c, _ := newCore(t, v1)
+	same := func(step string) {
+		t.Helper()
+		h, ok := c.in.(hotInstance)
+		require.True(t, ok, step)
+		require.Same(t, h.hotSlot(), c.hot, "%s: the hot slot is the running instance's", step)
+	}
+	same("start")
+	_, err := c.change(ctx, v2, false, nil)
+	require.NoError(t, err)
+	same("change of code")
+	_, err = c.revert(nil)
+	require.NoError(t, err)
+	same("revert")
+	require.NoError(t, c.reload(ctx, v1))
+	same("reload")
 }

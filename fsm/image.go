@@ -252,7 +252,8 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 		}
 		queued[i] = ev.Payload
 	}
-	m := &machine{core: core{code: code, in: in, id: img.ID, tags: maps.Clone(img.Tags), flags: cfg.flags}, restored: r}
+	m := &machine{core: core{code: code, id: img.ID, tags: maps.Clone(img.Tags), flags: cfg.flags}, restored: r}
+	m.setIn(in)
 	m.bindFlags(in)
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {

@@ -32,7 +32,8 @@ func BenchmarkReceive(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		mc := &machine{core: core{code: m, in: in}}
+		mc := &machine{core: core{code: m}}
+		mc.setIn(in)
 		mc.state = in.State()
 		var beh actor.Behavior = mc
 		c := &actor.Context{}

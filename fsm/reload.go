@@ -50,7 +50,8 @@ func (c *core) reload(ctx context.Context, to Code) error {
 		u.payloads[i] = c.timers[i].payload
 	}
 	c.bindFlags(in) // as a change of code does: the reloaded instance reads the machine's flags
-	c.code, c.in, c.undo = to, in, u
+	c.code, c.undo = to, u
+	c.setIn(in)
 	c.state = in.State()
 	return nil
 }

@@ -39,9 +39,6 @@ func (m *machine) Receive(c *actor.Context, msg any) {
 	// the result needs it. (Each call between the mailbox and the user's
 	// handler costs about as much as the handler.)
 	h := m.hot
-	if w := m.inWords(); w[0] != m.hotOf[0] || w[1] != m.hotOf[1] {
-		h = m.bindHot() // a new instance since the last event
-	}
 	if h == nil || h.fn == nil || typeWord(msg) != h.word ||
 		c.IsCall() || m.stopped || len(m.queue) > 0 {
 		m.receive(c, msg)
@@ -255,7 +252,8 @@ func Start(ctx context.Context, sys *actor.System, code Code, opts ...StartOptio
 	if err != nil {
 		return actor.Ref{}, fmt.Errorf("fsm: start %s %s: %w", code.Machine(), code.Version(), err)
 	}
-	m := &machine{core: core{code: code, in: in, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
+	m := &machine{core: core{code: code, id: cfg.id, tags: cfg.tags, flags: cfg.flags}}
+	m.setIn(in)
 	m.bindFlags(in)
 	ref, err := sys.Spawn(m, cfg.spawn...)
 	if err != nil {
