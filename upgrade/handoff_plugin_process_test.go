@@ -3,16 +3,13 @@
 package upgrade_test
 
 import (
-	"bufio"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -87,19 +84,7 @@ func TestHandoffPluginMachines(t *testing.T) {
 
 	// A session armed (its state timeout running), with an increment
 	// postponed until the timeout fires.
-	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
-	r := bufio.NewReader(c)
-	ask := func(line string) string {
-		t.Helper()
-		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err := fmt.Fprintf(c, "%s\n", line)
-		require.NoError(t, err)
-		reply, err := r.ReadString('\n')
-		require.NoError(t, err)
-		return strings.TrimSuffix(reply, "\n")
-	}
+	_, ask := lineClient(t, h.addr)
 	for i := 1; i <= 3; i++ {
 		require.Equal(t, fmt.Sprintf("%d %d v1 x", i, h.pid()), ask("x"))
 	}

@@ -496,17 +496,7 @@ func TestHandoffFailures(t *testing.T) {
 // after the time it had left, not at once, not again from the start.
 func TestHandoffTimerTravels(t *testing.T) {
 	h := startSeqServer(t)
-	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
-	r := bufio.NewReader(c)
-	ask := func(line string) string {
-		_, err := fmt.Fprintf(c, "%s\n", line)
-		require.NoError(t, err)
-		reply, err := r.ReadString('\n')
-		require.NoError(t, err)
-		return strings.TrimSuffix(reply, "\n")
-	}
+	_, ask := lineClient(t, h.addr)
 	// The timeout is long enough that a handoff on a loaded machine ends
 	// before it fires; the bounds below are relative to when the handoff
 	// ended, so load does not decide the outcome.
@@ -533,19 +523,7 @@ func TestHandoffTimerTravels(t *testing.T) {
 // handoff).
 func TestHandoffQueuedEventsAndUnreadBytes(t *testing.T) {
 	h := startSeqServer(t)
-	c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
-	r := bufio.NewReader(c)
-	ask := func(line string) string {
-		t.Helper()
-		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-		_, err := fmt.Fprintf(c, "%s\n", line)
-		require.NoError(t, err)
-		reply, err := r.ReadString('\n')
-		require.NoError(t, err)
-		return strings.TrimSuffix(reply, "\n")
-	}
+	c, ask := lineClient(t, h.addr)
 	// The machine is busy until the handoff has paused the connections
 	// (and suspended it): these events wait in its mailbox.
 	require.Equal(t, "cast", ask("hold"))
@@ -554,7 +532,7 @@ func TestHandoffQueuedEventsAndUnreadBytes(t *testing.T) {
 		require.Equal(t, "cast", ask(fmt.Sprintf("cast q%d", i)))
 		want = append(want, fmt.Sprintf("q%d", i))
 	}
-	_, err = fmt.Fprint(c, "cast par") // half a line, read and not handled
+	_, err := fmt.Fprint(c, "cast par") // half a line, read and not handled
 	require.NoError(t, err)
 	old := h.pid()
 	pid := h.hup()
@@ -566,4 +544,24 @@ func TestHandoffQueuedEventsAndUnreadBytes(t *testing.T) {
 	require.Equal(t, strings.Join(want, ","), ask("fired"), "handled in the new process, in order")
 	require.Equal(t, 1, h.count(fmt.Sprintf("state handed over\" pid=%d", old)))
 	require.Regexp(t, fmt.Sprintf(`state handed over" pid=%d machines=1 conns=1 .* queued=50 unread=8\n`, old), h.logText())
+}
+
+// lineClient dials a test server's line protocol at addr, closed when the
+// test ends, and returns the connection and ask, which sends a line and
+// returns the answer line (without its newline), each within 10 seconds.
+func lineClient(t *testing.T, addr string) (net.Conn, func(line string) string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	r := bufio.NewReader(c)
+	return c, func(line string) string {
+		t.Helper()
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err := fmt.Fprintf(c, "%s\n", line)
+		require.NoError(t, err)
+		reply, err := r.ReadString('\n')
+		require.NoError(t, err)
+		return strings.TrimSuffix(reply, "\n")
+	}
 }
