@@ -16,7 +16,8 @@ import (
 // Client runs one plugin binary and makes calls to it. It starts the
 // process on first use (or [Client.Start]), restarts it after it dies, and
 // stops it on [Client.Close]. It is safe for concurrent use: calls from any
-// number of goroutines share the process and are pipelined on one socket.
+// number of goroutines share the process and are pipelined on its pool of
+// event connections ([WithConns]).
 //
 // A Client must be made with [New] and must not be copied.
 type Client struct {
@@ -135,7 +136,7 @@ func (c *Client) call(ctx context.Context, key, method string, body []byte) ([]b
 
 func (c *Client) callOn(ctx context.Context, p *proc, key, method string, body []byte) ([]byte, error) {
 	req := wire.Request{Key: key, Method: method, Body: body}
-	resp, err := p.conn.roundTrip(ctx, &req, c.cfg.callTimeout)
+	resp, err := p.connFor(key).roundTrip(ctx, &req, c.cfg.callTimeout)
 	if err != nil {
 		return nil, c.wrap(err)
 	}
@@ -245,7 +246,7 @@ func (c *Client) stopUnusedLocked() {
 	c.log.Info("plugin stopped: no machine uses it", "pid", p.pid)
 	go func() {
 		defer c.wg.Done()
-		p.conn.die(errUnused)
+		p.die(errUnused)
 		p.kill(false)
 	}()
 }

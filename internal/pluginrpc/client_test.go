@@ -102,14 +102,7 @@ func TestLastHoldStopsTheProcess(t *testing.T) {
 		_, err := c.Call(ctx, "k", "hold", []byte("never"))
 		inFlight <- err
 	}()
-	require.Eventually(t, func() bool {
-		c.mu.Lock()
-		p := c.cur
-		c.mu.Unlock()
-		p.conn.mu.Lock()
-		defer p.conn.mu.Unlock()
-		return len(p.conn.pending) == 1
-	}, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return inFlightCalls(c) == 1 }, 5*time.Second, time.Millisecond)
 
 	r2()
 	err := <-inFlight
@@ -157,4 +150,110 @@ func TestIdleStopKeepsTheProcessForTheGrace(t *testing.T) {
 	require.Equal(t, Stats{Starts: 1, Stops: 1}, c.Stats())
 	requireGone(t, first)
 	require.True(t, rec.has("plugin stopped: no machine uses it"))
+}
+
+// keysOnConns returns, for a process with a pool of n conns, one key
+// carried by each conn, found among "key-0", "key-1", …
+func keysOnConns(t *testing.T, c *Client, n int) []string {
+	t.Helper()
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	require.NotNil(t, p)
+	require.Len(t, p.conns, n)
+	keys := make([]string, n)
+	for i, left := 0, n; left > 0; i++ {
+		require.Less(t, i, 1000, "no key found for every conn")
+		k := fmt.Sprintf("key-%d", i)
+		for j, pc := range p.conns {
+			if pc == p.connFor(k) && keys[j] == "" {
+				keys[j] = k
+				left--
+			}
+		}
+	}
+	return keys
+}
+
+// TestPoolKeepsEachKeysOrder: the calls of many machines spread over the
+// pool's connections (every connection carries some), and each machine's
+// calls run once each, in the order sent.
+func TestPoolKeepsEachKeysOrder(t *testing.T) {
+	const conns, keys, calls = 4, 24, 40
+	c, _ := testClient(t, "echo", WithConns(conns))
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	used := map[*conn]int{}
+	for k := range keys {
+		used[p.connFor(fmt.Sprintf("machine-%d", k))]++
+	}
+	require.Len(t, used, conns, "the keys spread over every connection")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, keys)
+	for k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("machine-%d", k)
+			for i := 1; i <= calls; i++ {
+				out, err := c.Call(ctx, key, "incr", nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if string(out) != strconv.Itoa(i) {
+					errs <- fmt.Errorf("%s: call %d counted %s", key, i, out)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, c.Stats().Starts)
+}
+
+// TestPoolSlowHandlerStallsNoOtherConn: with nudges turned off, a handler
+// that does not return holds up its own connection only; a machine on
+// another connection is answered. (On one connection, the second call
+// would wait for the call timeout and fail.)
+func TestPoolSlowHandlerStallsNoOtherConn(t *testing.T) {
+	c, _ := testClient(t, "echo", WithConns(2), WithCallTimeout(3*time.Second))
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	keys := keysOnConns(t, c, 2)
+	c.mu.Lock()
+	for _, pc := range c.cur.conns {
+		pc.nudge = nil // no call has been made yet: no reader reads it
+	}
+	c.mu.Unlock()
+
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, keys[0], "hold", []byte("gate"))
+		held <- err
+	}()
+	require.Eventually(t, func() bool { return inFlightCalls(c) == 1 }, 5*time.Second, time.Millisecond)
+	for range 20 {
+		out, err := c.Call(ctx, keys[1], "echo", []byte("meanwhile"))
+		require.NoError(t, err)
+		require.Equal(t, "meanwhile", string(out))
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("the held call returned: %v", err)
+	default:
+	}
+	_, err := c.Call(ctx, keys[1], "release", []byte("gate"))
+	require.NoError(t, err)
+	require.NoError(t, <-held)
+	require.Equal(t, Stats{Starts: 1, PID: c.Stats().PID}, c.Stats())
 }

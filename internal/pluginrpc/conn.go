@@ -38,7 +38,8 @@ import (
 //
 // Any read or write error, a malformed frame, or a call unanswered past the
 // call timeout kills the conn: every call in flight fails with a
-// *diedError, and onDeath tells the Client, once.
+// *diedError, and onDeath tells the process (proc.connDied), once; the
+// process then fails its other conns with the same error.
 type conn struct {
 	nc      net.Conn
 	rd      *wire.Reader // used only by the holder of the reader role
@@ -83,12 +84,14 @@ type call struct {
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func newConn(nc net.Conn, rd *wire.Reader, maxInFlight int, writeTimeout time.Duration, nudge func(), onDeath func(error)) *conn {
+// newConn makes the host's end of one event connection. slots caps the
+// calls in flight; the connections of one process share it.
+func newConn(nc net.Conn, rd *wire.Reader, slots chan struct{}, writeTimeout time.Duration, nudge func(), onDeath func(error)) *conn {
 	c := &conn{
 		nc:      nc,
 		rd:      rd,
 		w:       newFrameWriter(nc, writeTimeout),
-		slots:   make(chan struct{}, maxInFlight),
+		slots:   slots,
 		nudge:   nudge,
 		onDeath: onDeath,
 		pending: make(map[uint64]*call),
@@ -374,8 +377,12 @@ func (c *conn) release(cl *call) {
 }
 
 // die kills the conn for cause: it closes the socket and fails every call
-// in flight. Only the first call has an effect.
-func (c *conn) die(cause error) {
+// in flight. Only the first call of die or fail has an effect.
+func (c *conn) die(cause error) { c.fail(&diedError{cause: cause}) }
+
+// fail is die with the error the calls in flight get: a *diedError, or
+// ErrClosed. A conn being closed fails them with ErrClosed whatever err.
+func (c *conn) fail(err error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -384,7 +391,7 @@ func (c *conn) die(cause error) {
 	if c.closing {
 		c.err = ErrClosed
 	} else {
-		c.err = &diedError{cause: cause}
+		c.err = err
 	}
 	for p := c.oldest; p != nil; {
 		next := p.next
@@ -398,19 +405,11 @@ func (c *conn) die(cause error) {
 	}
 	clear(c.pending)
 	c.oldest, c.newest = nil, nil
-	err := c.err
+	err = c.err
 	c.mu.Unlock()
 	_ = c.nc.Close()
-	if dieHook != nil && !dieHook() {
-		return
-	}
 	c.onDeath(err)
 }
-
-// dieHook, if set, runs in die after the calls in flight were woken, and
-// says whether die tells the Client; a test seam, to play a Client told
-// late (here: never).
-var dieHook func() bool
 
 // close kills the conn with ErrClosed.
 func (c *conn) close() {

@@ -48,7 +48,7 @@ func newPipeline(t *testing.T, h Handler, timeout time.Duration, cfg serveConfig
 	hostEnd, pluginEnd := socketPair(t)
 	p := &pipeline{died: make(chan error, 1), plugin: pluginEnd}
 	s := newServer(h, pluginEnd, cfg)
-	p.c = newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, timeout, s.nudge, func(err error) {
+	p.c = newConn(hostEnd, wire.NewReader(hostEnd, 4096), make(chan struct{}, 64), timeout, s.nudge, func(err error) {
 		if p.deaths.Add(1) == 1 {
 			p.died <- err
 		}
@@ -187,7 +187,7 @@ func TestConnTimeout(t *testing.T) {
 	hostEnd, pluginEnd := socketPair(t)
 	deaths := make(chan error, 2)
 	s := newServer(h, pluginEnd, serveConfig{})
-	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, time.Second, s.nudge, func(err error) { deaths <- err })
+	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), make(chan struct{}, 64), time.Second, s.nudge, func(err error) { deaths <- err })
 	go func() { _ = s.serve(context.Background(), wire.NewReader(pluginEnd, 4096)) }()
 	defer func() {
 		close(release)
@@ -261,7 +261,7 @@ func FuzzConnResponses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, answers []byte) {
 		hostEnd, pluginEnd := socketPair(t)
 		defer func() { _ = pluginEnd.Close() }()
-		c := newConn(hostEnd, wire.NewReader(hostEnd, 64), 4, time.Second, nil, func(error) {})
+		c := newConn(hostEnd, wire.NewReader(hostEnd, 64), make(chan struct{}, 4), time.Second, nil, func(error) {})
 		defer c.close()
 		go func() {
 			_, _ = wire.NewReader(pluginEnd, 64).Next() // the request
@@ -292,7 +292,7 @@ func TestConnHangUnderTraffic(t *testing.T) {
 	}
 	hostEnd, pluginEnd := socketPair(t)
 	s := newServer(h, pluginEnd, serveConfig{})
-	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), 64, 300*time.Millisecond, s.nudge, func(error) {})
+	c := newConn(hostEnd, wire.NewReader(hostEnd, 4096), make(chan struct{}, 64), 300*time.Millisecond, s.nudge, func(error) {})
 	go func() { _ = s.serve(context.Background(), wire.NewReader(pluginEnd, 4096)) }()
 	defer func() {
 		c.close()

@@ -34,9 +34,9 @@ func handshake(protocol int) plugin.HandshakeConfig {
 
 // controlPlugin is the go-plugin plugin of the control plane: one net/rpc
 // service, "Plugin", with two methods. Open takes a msgpack wire.Hello and
-// answers a msgpack wire.Welcome; the calls go through the event socket
-// that it opens. Nudge tells the plugin that a call has waited long (see
-// server.nudge). On the host, server is nil.
+// answers a msgpack wire.Welcome; the calls go through the pool of event
+// connections to the socket that it opens. Nudge(i) tells the plugin that a
+// call on the connection of index i has waited long (see server.nudge). On the host, server is nil.
 type controlPlugin struct {
 	server *controlServer
 }
@@ -55,12 +55,13 @@ func (p *controlPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) 
 // controlServer is the plugin's net/rpc service.
 type controlServer struct {
 	open  func(hello []byte) ([]byte, error)
-	nudge func()
+	nudge func(conn int)
 }
 
-// Nudge hands the reading of the event socket off from a slow handler.
-func (s *controlServer) Nudge(_ bool, _ *struct{}) error {
-	s.nudge()
+// Nudge hands the reading of the event connection of index conn off from
+// a slow handler.
+func (s *controlServer) Nudge(conn int, _ *struct{}) error {
+	s.nudge(conn)
 	return nil
 }
 
@@ -79,9 +80,10 @@ type controlClient struct {
 	c *rpc.Client
 }
 
-// nudge calls Nudge, and does not wait for the answer.
-func (c *controlClient) nudge() {
-	c.c.Go("Plugin.Nudge", true, new(struct{}), make(chan *rpc.Call, 1))
+// nudge calls Nudge for the event connection of index conn, and does not
+// wait for the answer.
+func (c *controlClient) nudge(conn int) {
+	c.c.Go("Plugin.Nudge", conn, new(struct{}), make(chan *rpc.Call, 1))
 }
 
 // open calls Open, waiting at most timeout.

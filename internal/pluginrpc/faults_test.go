@@ -299,17 +299,8 @@ func TestCloseWithCallsInFlight(t *testing.T) {
 		_, err := c.Do(context.Background(), "k", "block", []byte("forever"))
 		done <- err
 	}()
-	require.Eventually(t, func() bool { // the call is in flight
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		p := c.cur
-		if p == nil {
-			return false
-		}
-		p.conn.mu.Lock()
-		defer p.conn.mu.Unlock()
-		return len(p.conn.pending) == 1
-	}, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return inFlightCalls(c) == 1 }, // the call is in flight
+		10*time.Second, time.Millisecond)
 	require.NoError(t, c.Close())
 	err := <-done
 	require.ErrorIs(t, err, ErrClosed)
@@ -336,7 +327,9 @@ func TestOrphanExits(t *testing.T) {
 	c.mu.Lock()
 	p := c.cur
 	c.mu.Unlock()
-	require.NoError(t, p.conn.nc.Close()) // as the kernel would when the host dies
+	for _, pc := range p.conns {
+		require.NoError(t, pc.nc.Close()) // as the kernel would when the host dies
+	}
 	requireGone(t, pid)
 	_, err := c.Call(context.Background(), "k", "echo", nil)
 	require.True(t, err == nil || errors.Is(err, ErrPluginDied), "%v", err)
@@ -377,5 +370,50 @@ func TestRedeliveryNotToTheDeadProcess(t *testing.T) {
 	st := c.Stats()
 	require.Equal(t, 2, st.Starts)
 	require.Equal(t, 1, st.Deaths, "counted by Do")
+	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
+}
+
+// TestPoolConnBrokenMidCall: one connection of the pool breaks while calls
+// are in flight on it and on another. The process is taken for dead: every
+// call in flight fails as a death (on both connections), it is killed and
+// restarted, and Do delivers its call again: nothing is lost.
+func TestPoolConnBrokenMidCall(t *testing.T) {
+	c, rec := testClient(t, "echo", WithConns(2))
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	keys := keysOnConns(t, c, 2)
+	marker := filepath.Join(t.TempDir(), "marker")
+
+	var wg sync.WaitGroup
+	var doOut []byte
+	var doErr, callErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		doOut, doErr = c.Do(ctx, keys[0], "mark", []byte(marker))
+	}()
+	go func() {
+		defer wg.Done()
+		_, callErr = c.Call(ctx, keys[1], "block", []byte("forever"))
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(marker)
+		return err == nil && inFlightCalls(c) == 2
+	}, 10*time.Second, 5*time.Millisecond)
+	c.mu.Lock()
+	broken := c.cur.connFor(keys[1])
+	c.mu.Unlock()
+	require.NoError(t, broken.nc.Close()) // the connection of the blocked call
+
+	wg.Wait()
+	require.NoError(t, doErr, "delivered again to a new process")
+	require.Equal(t, "marked", string(doOut))
+	require.ErrorIs(t, callErr, ErrPluginDied)
+	require.ErrorContains(t, callErr, "plugin died: reading: ")
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	require.Equal(t, st.PID, pidOf(t, c))
 	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
 }

@@ -325,3 +325,21 @@ func (r *recorder) dump() string {
 }
 
 var _ io.Writer = (*lineWriter)(nil)
+
+// inFlightCalls counts the calls in flight on the running process's conns;
+// 0 if none runs.
+func inFlightCalls(c *Client) int {
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, pc := range p.conns {
+		pc.mu.Lock()
+		n += len(pc.pending)
+		pc.mu.Unlock()
+	}
+	return n
+}

@@ -3,7 +3,10 @@ package pluginrpc
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
+
+	"github.com/hotline-go/hotline/internal/wire"
 )
 
 // An Option configures a [Client] (and, given to [NewLoader], every Client
@@ -21,6 +24,7 @@ type config struct {
 	backoffMax   time.Duration
 	redeliveries int
 	maxInFlight  int
+	conns        int
 	socketDir    string
 	idleStop     time.Duration
 	env          []string // test seam: extra environment for the plugin
@@ -37,6 +41,7 @@ func newConfig(path string, opts []Option) config {
 		backoffMax:   2 * time.Second,
 		redeliveries: 3,
 		maxInFlight:  256,
+		conns:        defaultConns(),
 		socketDir:    os.TempDir(),
 	}
 	for _, o := range opts {
@@ -149,3 +154,21 @@ func WithSocketDir(dir string) Option { return func(c *config) { c.socketDir = d
 
 // withEnv adds variables to the plugin's environment (test seam).
 func withEnv(kv ...string) Option { return func(c *config) { c.env = append(c.env, kv...) } }
+
+// WithConns sets how many event connections the host opens to each plugin
+// process. The calls of one key (one machine) always go over the same
+// connection, in order; calls of different keys spread over the pool, and
+// the plugin serves each connection on its own goroutine, so machines busy
+// at once use more than one core of the plugin. The default is
+// min(GOMAXPROCS, 4) at the time the Client is made (doc/plugins.md says
+// why); n is clamped to 1 to 64, and n <= 0 keeps the default.
+func WithConns(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.conns = min(n, wire.MaxConns)
+		}
+	}
+}
+
+// defaultConns is WithConns's default.
+func defaultConns() int { return min(runtime.GOMAXPROCS(0), 4) }

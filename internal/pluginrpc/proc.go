@@ -31,15 +31,67 @@ const maxSocketPath = 107
 const socketNameRoom = 20
 
 // proc is one run of the plugin process: the go-plugin client that started
-// it (the control plane) and the event socket.
+// it (the control plane) and the pool of event connections.
+//
+// The connections are one transport. A call goes to the connection of its
+// key (connFor), so the calls of one key keep their order; the death of any
+// connection is the death of the process: connDied fails the others with
+// the same error and tells the Client, once.
 type proc struct {
 	gp       *plugin.Client
 	cmd      *exec.Cmd
 	dir      string // owned by the host, removed by kill
-	conn     *conn
+	conns    []*conn
 	pid      int
 	manifest Manifest
 	stopping atomic.Bool // set when the host stops the process on purpose
+	dead     atomic.Bool // a conn died: the others were failed, the Client told
+	onDeath  func(*proc, error)
+}
+
+// connFor returns the connection that carries the calls of key: always the
+// same one for a key (FNV-1a of the key, modulo the pool's size), so that
+// the plugin, which keeps order per connection, sees a key's calls in the
+// order they were sent.
+func (p *proc) connFor(key string) *conn {
+	if len(p.conns) == 1 {
+		return p.conns[0]
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return p.conns[h%uint32(len(p.conns))]
+}
+
+// connDied is every conn's onDeath: the first death fails the other conns
+// with the same error (their calls in flight may be delivered again) and
+// tells the Client.
+func (p *proc) connDied(err error) {
+	if !p.dead.CompareAndSwap(false, true) {
+		return
+	}
+	for _, c := range p.conns {
+		c.fail(err) // a no-op for the conn that died
+	}
+	if dieHook != nil && !dieHook() {
+		return
+	}
+	p.onDeath(p, err)
+}
+
+// dieHook, if set, runs at a process's first conn death, after every call
+// in flight was failed, and says whether the Client is told; a test seam,
+// to play a Client told late (here: never).
+var dieHook func() bool
+
+// die kills every conn of the process for cause.
+func (p *proc) die(cause error) {
+	err := &diedError{cause: cause}
+	for _, c := range p.conns {
+		c.fail(err)
+	}
 }
 
 // launch starts a process of the plugin and connects to it. onDeath is
@@ -68,7 +120,7 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 
 	cmd := exec.Command(path)
 	cmd.Env = pluginEnv(dir, cfg.env)
-	p := &proc{cmd: cmd, dir: dir}
+	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath}
 	p.gp = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: handshake(wire.ProtocolVersion),
 		Plugins:         plugin.PluginSet{pluginName: &controlPlugin{}},
@@ -105,7 +157,7 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 	if !ok {
 		return nil, fmt.Errorf("%w: dispensed a %T", ErrHandshake, raw)
 	}
-	hello := wire.Hello{Protocol: wire.ProtocolVersion, SocketDir: dir}
+	hello := wire.Hello{Protocol: wire.ProtocolVersion, SocketDir: dir, Conns: cfg.conns}
 	reply, err := ctl.open(hello.Append(nil), time.Until(deadline))
 	if err != nil {
 		if strings.Contains(err.Error(), "protocol version mismatch") {
@@ -128,23 +180,37 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 	}
 	p.manifest = Manifest{Machine: welcome.Machine, Versions: welcome.Versions}
 
-	d := net.Dialer{Deadline: deadline}
-	nc, err := d.Dial("unix", welcome.Socket)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dialing the event socket: %w", ErrStart, err)
+	slots := make(chan struct{}, cfg.maxInFlight)
+	for i := range cfg.conns {
+		c, err := dialConn(welcome.Socket, welcome.Token, i, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: event connection %d of %d: %w", ErrStart, i, cfg.conns, err)
+		}
+		p.conns = append(p.conns, newConn(c, wire.NewReader(c, 64<<10), slots, cfg.callTimeout,
+			func() { ctl.nudge(i) }, p.connDied))
 	}
-	auth, err := wire.AppendFrame(nil, &wire.Auth{Token: welcome.Token})
+	return p, nil
+}
+
+// dialConn connects to the event socket at path and presents the token
+// for the connection of index i.
+func dialConn(path string, token []byte, i int, deadline time.Time) (net.Conn, error) {
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dialing the event socket: %w", err)
+	}
+	auth, err := wire.AppendFrame(nil, &wire.Auth{Token: token, Conn: i})
 	if err == nil {
-		_ = nc.SetWriteDeadline(deadline)
-		_, err = nc.Write(auth)
+		if err = nc.SetWriteDeadline(deadline); err == nil {
+			_, err = nc.Write(auth)
+		}
 	}
 	if err != nil {
 		_ = nc.Close()
-		return nil, fmt.Errorf("%w: authenticating on the event socket: %w", ErrStart, err)
+		return nil, fmt.Errorf("authenticating on the event socket: %w", err)
 	}
-	p.conn = newConn(nc, wire.NewReader(nc, 64<<10), cfg.maxInFlight, cfg.callTimeout,
-		ctl.nudge, func(err error) { onDeath(p, err) })
-	return p, nil
+	return nc, nil
 }
 
 // pluginEnv is the host's environment for the plugin, with go-plugin's
@@ -224,8 +290,8 @@ func ParseChecksum(s string) ([]byte, error) {
 // kills it if it has not within 2 seconds.
 func (p *proc) kill(hard bool) {
 	p.stopping.Store(true)
-	if p.conn != nil {
-		p.conn.close()
+	for _, c := range p.conns {
+		c.close()
 	}
 	if hard && p.cmd.Process != nil {
 		_ = p.cmd.Process.Kill() // by pidfd: never another process

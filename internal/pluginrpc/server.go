@@ -109,18 +109,33 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := newServer(h, a.nc, cfg)
-	o.server.Store(s)
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, a.rd) }()
+	servers := make([]*server, len(a.ncs))
+	for i, nc := range a.ncs {
+		servers[i] = newServer(h, nc, cfg)
+	}
+	o.servers.Store(&servers)
+	done := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { done <- s.serve(ctx, a.rds[i]) }()
+	}
+	closeAll := func() {
+		for _, nc := range a.ncs {
+			_ = nc.Close()
+		}
+	}
 
+	// The connections are one transport: the end of any one of them (the
+	// host closes them all to stop the plugin, or broke one and kills the
+	// process) ends all.
 	var err error
+	ended := 0
 	select {
 	case <-quit:
 		cancel()
-		_ = a.nc.Close()
-		err = <-done
+		closeAll()
 	case err = <-done:
+		ended++
+		closeAll()
 		// The host closed the event socket: it stops the plugin, or it is
 		// gone. Wait a little for go-plugin's quit, then go anyway.
 		t := time.NewTimer(orphanGrace)
@@ -130,39 +145,49 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 		case <-t.C:
 			log.Warn("event socket closed and no quit from the host: exiting")
 		}
+		cancel()
 	}
-	cancel()
-	s.wait(drainGrace)
+	for ; ended < len(servers); ended++ {
+		if e := <-done; err == nil {
+			err = e
+		}
+	}
+	deadline := time.Now().Add(drainGrace)
+	for _, s := range servers {
+		s.wait(time.Until(deadline))
+	}
 	if err != nil {
 		log.Error("event socket", "error", err)
 	}
 	return err
 }
 
-// accepted is the authenticated event connection, or why there is none.
+// accepted is the pool of authenticated event connections, in the order of
+// their index, or why there is none.
 type accepted struct {
-	nc  net.Conn
-	rd  *wire.Reader
+	ncs []net.Conn
+	rds []*wire.Reader
 	err error
 }
 
 // opener answers the control service's Open: it listens on a socket in the
-// host's directory and accepts the one connection that presents the token.
+// host's directory and accepts the connections that present the token, as
+// many as the host asked for, each once.
 type opener struct {
 	manifest Manifest
 	cfg      serveConfig
 	log      hclog.Logger
 	conns    chan accepted
-	server   atomic.Pointer[server] // set once the event socket is served
+	servers  atomic.Pointer[[]*server] // set once the event socket is served
 
 	mu     sync.Mutex
 	opened bool
 }
 
-// nudge answers the control service's Nudge.
-func (o *opener) nudge() {
-	if s := o.server.Load(); s != nil {
-		s.nudge()
+// nudge answers the control service's Nudge for the connection of index i.
+func (o *opener) nudge(i int) {
+	if ss := o.servers.Load(); ss != nil && i >= 0 && i < len(*ss) {
+		(*ss)[i].nudge()
 	}
 }
 
@@ -200,50 +225,69 @@ func (o *opener) open(helloBytes []byte) ([]byte, error) {
 		return nil, err
 	}
 	o.opened = true
-	go func() { o.conns <- o.accept(l, token) }()
+	go func() { o.conns <- o.accept(l, token, hello.Conns) }()
 	w := wire.Welcome{Protocol: o.cfg.protocol, Machine: o.manifest.Machine,
 		Versions: o.manifest.Versions, Socket: path, Token: token}
 	return w.Append(nil), nil
 }
 
-// accept waits for the connection that presents token, then closes the
-// listener (which removes the socket file).
-func (o *opener) accept(l *net.UnixListener, token []byte) accepted {
+// accept waits for the n connections that present token, one for each
+// index from 0 to n-1, then closes the listener (which removes the socket
+// file). A connection with a wrong token, or an index out of range or
+// taken already, is refused and closed.
+func (o *opener) accept(l *net.UnixListener, token []byte, n int) accepted {
 	defer func() { _ = l.Close() }()
-	if err := l.SetDeadline(time.Now().Add(acceptTimeout)); err != nil {
+	a := accepted{ncs: make([]net.Conn, n), rds: make([]*wire.Reader, n)}
+	fail := func(err error) accepted {
+		for _, nc := range a.ncs {
+			if nc != nil {
+				_ = nc.Close()
+			}
+		}
 		return accepted{err: err}
 	}
-	for {
+	if err := l.SetDeadline(time.Now().Add(acceptTimeout)); err != nil {
+		return fail(err)
+	}
+	for left := n; left > 0; {
 		nc, err := l.Accept()
 		if err != nil {
-			return accepted{err: fmt.Errorf("waiting for the host to connect: %w", err)}
+			return fail(fmt.Errorf("waiting for the host to connect (%d of %d connections made): %w", n-left, n, err))
 		}
 		rd := wire.NewReader(nc, 64<<10)
-		if err := authenticate(nc, rd, token); err != nil {
+		i, err := authenticate(nc, rd, token)
+		if err == nil && (i >= n || a.ncs[i] != nil) {
+			err = fmt.Errorf("connection index %d is out of range or taken (pool of %d)", i, n)
+		}
+		if err != nil {
 			o.log.Warn("refused a connection to the event socket", "error", err)
 			_ = nc.Close()
 			continue
 		}
-		return accepted{nc: nc, rd: rd}
+		a.ncs[i], a.rds[i] = nc, rd
+		left--
 	}
+	return a
 }
 
-func authenticate(nc net.Conn, rd *wire.Reader, token []byte) error {
+// authenticate reads the Auth frame of a new connection, checks its token,
+// and returns the connection's index.
+func authenticate(nc net.Conn, rd *wire.Reader, token []byte) (int, error) {
 	if err := nc.SetReadDeadline(time.Now().Add(authTimeout)); err != nil {
-		return err
+		return 0, err
 	}
 	msg, err := rd.Next()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var a wire.Auth
 	if err := a.Decode(msg); err != nil {
-		return err
+		return 0, err
 	}
 	if subtle.ConstantTimeCompare(a.Token, token) != 1 {
-		return errors.New("wrong token")
+		return 0, errors.New("wrong token")
 	}
-	return nc.SetReadDeadline(time.Time{})
+	return a.Conn, nc.SetReadDeadline(time.Time{})
 }
 
 // server is the plugin's end of the event socket.

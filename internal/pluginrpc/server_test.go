@@ -199,7 +199,7 @@ func TestOpener(t *testing.T) {
 		cfg: serveConfig{protocol: wire.ProtocolVersion}, conns: make(chan accepted, 1), log: hclog.NewNullLogger()}
 
 	hello := func(protocol int) []byte {
-		return (&wire.Hello{Protocol: protocol, SocketDir: dir}).Append(nil)
+		return (&wire.Hello{Protocol: protocol, SocketDir: dir, Conns: 2}).Append(nil)
 	}
 	_, err := o.open(hello(wire.ProtocolVersion + 1))
 	require.EqualError(t, err, fmt.Sprintf("protocol version mismatch: host speaks %d, plugin speaks %d", wire.ProtocolVersion+1, wire.ProtocolVersion))
@@ -221,25 +221,44 @@ func TestOpener(t *testing.T) {
 	_, err = o.open(hello(wire.ProtocolVersion))
 	require.EqualError(t, err, "event socket already opened")
 
-	authenticate := func(token []byte) net.Conn {
+	authenticate := func(token []byte, i int) net.Conn {
 		nc, err := net.Dial("unix", w.Socket)
 		require.NoError(t, err)
-		frame, err := wire.AppendFrame(nil, &wire.Auth{Token: token})
+		frame, err := wire.AppendFrame(nil, &wire.Auth{Token: token, Conn: i})
 		require.NoError(t, err)
 		_, err = nc.Write(frame)
 		require.NoError(t, err)
 		return nc
 	}
-	wrong := authenticate(make([]byte, wire.TokenSize))
-	_, err = wrong.Read(make([]byte, 1))
-	require.ErrorIs(t, err, io.EOF, "a connection with the wrong token is closed")
-	require.NoError(t, wrong.Close())
+	refused := func(nc net.Conn, why string) {
+		_, err := nc.Read(make([]byte, 1))
+		require.ErrorIs(t, err, io.EOF, why)
+		require.NoError(t, nc.Close())
+	}
+	refused(authenticate(make([]byte, wire.TokenSize), 0), "a connection with the wrong token is closed")
+	refused(authenticate(w.Token, 2), "an index out of the pool is refused")
 
-	right := authenticate(w.Token)
-	defer func() { require.NoError(t, right.Close()) }()
+	second := authenticate(w.Token, 1)
+	defer func() { require.NoError(t, second.Close()) }()
+	refused(authenticate(w.Token, 1), "an index taken already is refused")
+	first := authenticate(w.Token, 0)
+	defer func() { require.NoError(t, first.Close()) }()
+
 	a := <-o.conns
 	require.NoError(t, a.err)
-	require.NoError(t, a.nc.Close())
+	require.Len(t, a.ncs, 2)
+	// The pool is in the order of the indexes: the plugin's end of first
+	// is a.ncs[0].
+	_, err = first.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, a.ncs[0].SetReadDeadline(time.Now().Add(10*time.Second)))
+	buf := make([]byte, 1)
+	_, err = io.ReadFull(a.ncs[0], buf)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(buf))
+	for _, nc := range a.ncs {
+		require.NoError(t, nc.Close())
+	}
 	_, err = os.Stat(w.Socket)
 	require.ErrorIs(t, err, fs.ErrNotExist, "the socket file is removed once the host is connected")
 }

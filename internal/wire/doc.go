@@ -12,9 +12,9 @@
 //
 // Every message is a msgpack array whose first element is its [Type]:
 //
-//	Hello    [1, protocol, socketDir]                         host → plugin, control RPC
+//	Hello    [1, protocol, socketDir, conns]                  host → plugin, control RPC
 //	Welcome  [2, protocol, machine, [versions...], socket, token] plugin → host, its answer
-//	Auth     [3, token]                                       host → plugin, first frame on the socket
+//	Auth     [3, token, conn]                                 host → plugin, first frame on each connection
 //	Request  [4, id, key, method, timeoutNanos, body]         host → plugin
 //	Response [5, id, status, body, message, stack]            plugin → host
 //

@@ -11,8 +11,12 @@ import (
 // package. A host and a plugin speak to each other only if theirs are
 // equal: the version is negotiated in go-plugin's handshake, then checked
 // again in [Hello] and [Welcome]. Any change to an encoding below is a new
-// ProtocolVersion.
-const ProtocolVersion = 2
+// ProtocolVersion. 2 added MachineCall's flags; 3 the pool of event
+// connections ([Hello].Conns, [Auth].Conn).
+const ProtocolVersion = 3
+
+// MaxConns is the largest pool of event connections a [Hello] may ask for.
+const MaxConns = 64
 
 // MaxFrameSize is the largest message, in bytes, that a frame may carry.
 const MaxFrameSize = 16 << 20
@@ -65,27 +69,36 @@ func (t Type) String() string {
 }
 
 // Hello is the argument of the control RPC that opens the event socket: the
-// host's protocol version and the directory, owned by the host (mode 0700),
-// in which the plugin must create the socket.
+// host's protocol version, the directory, owned by the host (mode 0700),
+// in which the plugin must create the socket, and how many connections the
+// host will make to it (1 to [MaxConns]).
 type Hello struct {
 	Protocol  int
 	SocketDir string
+	Conns     int
 }
 
 // Append appends the msgpack of h to b.
 func (h *Hello) Append(b []byte) []byte {
-	b = appendArrayLen(b, 3)
+	b = appendArrayLen(b, 4)
 	b = appendUint(b, uint64(TypeHello))
 	b = appendUint(b, uint64(h.Protocol))
-	return appendStr(b, h.SocketDir)
+	b = appendStr(b, h.SocketDir)
+	return appendUint(b, uint64(max(h.Conns, 0)))
 }
 
-// Decode sets h from the msgpack in b.
+// Decode sets h from the msgpack in b. A count of connections outside 1 to
+// [MaxConns] is malformed.
 func (h *Hello) Decode(b []byte) error {
 	d := decoder{b: b, msg: "Hello"}
-	d.header(TypeHello, 3)
+	d.header(TypeHello, 4)
 	h.Protocol = d.protocol()
 	h.SocketDir = d.str("socketDir")
+	if n := d.uint("conns"); d.err == nil && (n < 1 || n > MaxConns) {
+		d.fail("conns", "%d connections, want 1 to %d", n, MaxConns)
+	} else {
+		h.Conns = int(n)
+	}
 	return d.end()
 }
 
@@ -136,24 +149,33 @@ func (w *Welcome) Decode(b []byte) error {
 	return d.end()
 }
 
-// Auth is the first frame the host sends on the event socket: the token
-// from [Welcome].
+// Auth is the first frame the host sends on each connection to the event
+// socket: the token from [Welcome], and the connection's index in the
+// pool (0 to [Hello].Conns-1), by which the control plane's nudge names it.
 type Auth struct {
 	Token []byte
+	Conn  int
 }
 
 // Append appends the msgpack of a to b.
 func (a *Auth) Append(b []byte) []byte {
-	b = appendArrayLen(b, 2)
+	b = appendArrayLen(b, 3)
 	b = appendUint(b, uint64(TypeAuth))
-	return appendBin(b, a.Token)
+	b = appendBin(b, a.Token)
+	return appendUint(b, uint64(max(a.Conn, 0)))
 }
 
-// Decode sets a from the msgpack in b. Token aliases b.
+// Decode sets a from the msgpack in b. Token aliases b. An index of
+// [MaxConns] or more is malformed.
 func (a *Auth) Decode(b []byte) error {
 	d := decoder{b: b, msg: "Auth"}
-	d.header(TypeAuth, 2)
+	d.header(TypeAuth, 3)
 	a.Token = d.raw("token")
+	if n := d.uint("conn"); d.err == nil && n >= MaxConns {
+		d.fail("conn", "index %d, want below %d", n, MaxConns)
+	} else {
+		a.Conn = int(n)
+	}
 	return d.end()
 }
 

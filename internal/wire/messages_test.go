@@ -34,12 +34,12 @@ var samples = []struct {
 	msg  wire.Message
 	new  func() wire.Message
 }{
-	{"hello", &wire.Hello{Protocol: 1, SocketDir: "/tmp/hotline-1234"},
+	{"hello", &wire.Hello{Protocol: 1, SocketDir: "/tmp/hotline-1234", Conns: 4},
 		func() wire.Message { return new(wire.Hello) }},
 	{"welcome", &wire.Welcome{Protocol: 1, Machine: "phone", Versions: []string{"v1", "v2"},
 		Socket: "/tmp/hotline-1234/ev-5678", Token: token()},
 		func() wire.Message { return new(wire.Welcome) }},
-	{"auth", &wire.Auth{Token: token()},
+	{"auth", &wire.Auth{Token: token(), Conn: 2},
 		func() wire.Message { return new(wire.Auth) }},
 	{"request", &wire.Request{ID: 7, Key: "m-42", Method: "event", Timeout: 5 * time.Second,
 		Body: []byte{0x92, 0xa3, 'o', 'f', 'f', 0xc0}},
@@ -114,7 +114,7 @@ func TestGolden(t *testing.T) {
 func TestProtocolVersion(t *testing.T) {
 	// Changing the goldens without changing this is the mistake the golden
 	// test is there to catch.
-	require.Equal(t, 2, wire.ProtocolVersion)
+	require.Equal(t, 3, wire.ProtocolVersion)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -231,4 +231,22 @@ func TestStringsIntern(t *testing.T) {
 		require.NoError(t, r.DecodeWith(b, &strs))
 		require.Equal(t, key, r.Key)
 	}
+}
+
+// TestConnsBounds: a Hello must ask for 1 to MaxConns connections, and an
+// Auth's index must be below MaxConns; anything else is malformed and
+// named.
+func TestConnsBounds(t *testing.T) {
+	for _, n := range []int{0, wire.MaxConns + 1} {
+		b := (&wire.Hello{Protocol: 3, SocketDir: "/d", Conns: n}).Append(nil)
+		err := new(wire.Hello).Decode(b)
+		require.ErrorIs(t, err, wire.ErrMalformed)
+		require.ErrorContains(t, err, fmt.Sprintf("Hello: conns at offset %d: %d connections, want 1 to %d", len(b), n, wire.MaxConns))
+	}
+	require.NoError(t, new(wire.Hello).Decode((&wire.Hello{Protocol: 3, SocketDir: "/d", Conns: wire.MaxConns}).Append(nil)))
+
+	b := (&wire.Auth{Token: token(), Conn: wire.MaxConns}).Append(nil)
+	err := new(wire.Auth).Decode(b)
+	require.ErrorIs(t, err, wire.ErrMalformed)
+	require.ErrorContains(t, err, fmt.Sprintf("Auth: conn at offset %d: index %d, want below %d", len(b), wire.MaxConns, wire.MaxConns))
 }
