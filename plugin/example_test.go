@@ -46,3 +46,15 @@ func ExampleEnvCPUProfile() {
 	fmt.Println(plugin.EnvCPUProfile)
 	// Output: HOTLINE_PLUGIN_CPUPROFILE
 }
+
+// To trace a plugin process (goroutines, system calls, the scheduler), set
+// EnvTrace in the host's environment before the plugin starts, as in
+//
+//	HOTLINE_PLUGIN_TRACE=/tmp/phone.trace ./host
+//
+// Each plugin process then writes /tmp/phone.trace.<pid> when the host
+// stops it, for go tool trace.
+func ExampleEnvTrace() {
+	fmt.Println(plugin.EnvTrace)
+	// Output: HOTLINE_PLUGIN_TRACE
+}

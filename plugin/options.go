@@ -68,3 +68,11 @@ func ParseChecksum(s string) ([]byte, error) { return pluginrpc.ParseChecksum(s)
 // then finds the old version's process running, instead of starting one
 // while the machines are suspended. The default, 0, stops it at once.
 func WithIdleStop(d time.Duration) Option { return opt(pluginrpc.WithIdleStop(d)) }
+
+// WithConns sets how many connections the host opens to each plugin
+// process for its events. A machine's events always take the same one, in
+// order; machines busy at once spread over them, and the plugin serves
+// each on its own goroutine. The default is GOMAXPROCS/2, at least 1 and
+// at most 4: one connection on a 2-core machine, where more brought no
+// throughput and cost the plugin CPU (doc/plugins.md).
+func WithConns(n int) Option { return opt(pluginrpc.WithConns(n)) }

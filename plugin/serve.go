@@ -33,11 +33,14 @@ import (
 // process writes a CPU profile (runtime/pprof) of its serving to that path
 // with ".<pid>" appended, once Serve returns (so when the host stops the
 // plugin, not when it kills it). The variable reaches the plugin from the
-// host's environment.
+// host's environment. HOTLINE_PLUGIN_TRACE ([EnvTrace]) does the same with
+// an execution trace (runtime/trace).
 func Serve(codes ...fsm.Code) {
 	s := newServer(codes)
 	stop := startProfile(os.Getenv(EnvCPUProfile))
+	stopTrace := startTrace(os.Getenv(EnvTrace))
 	err := pluginrpc.Serve(s.manifest, s.handle)
+	stopTrace()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plugin:", err)

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -39,7 +40,23 @@ const (
 	callers = 8
 	// envSocket names the raw echo server's socket.
 	envSocket = "HOTLINE_TEST_SOCKET"
+	// envConns, if set, is the size of the pool of event connections in
+	// the benchmarks of the event path (WithConns); unset, the default.
+	envConns = "HOTLINE_BENCH_CONNS"
 )
+
+// benchConns is the pool size that envConns asks for; the default
+// (defaultConns) if unset.
+func benchConns(b *testing.B) int {
+	s, ok := os.LookupEnv(envConns)
+	if !ok {
+		return defaultConns()
+	}
+	n, err := strconv.Atoi(s)
+	require.NoError(b, err, "%s=%q", envConns, s)
+	b.Logf("%s=%d", envConns, n)
+	return n
+}
 
 // parallel runs op b.N times in total over callers goroutines; op gets the
 // goroutine's index.
@@ -183,7 +200,7 @@ func BenchmarkGoPluginBaseline(b *testing.B) {
 // Client.Call to the test plugin's echo handler, with a request of about
 // 290 bytes of msgpack.
 func BenchmarkPluginRoundTrip(b *testing.B) {
-	c, _ := testClient(b, "echo", WithLogger(slog.New(slog.DiscardHandler)))
+	c, _ := testClient(b, "echo", WithLogger(slog.New(slog.DiscardHandler)), WithConns(benchConns(b)))
 	ctx := context.Background()
 	require.NoError(b, c.Start(ctx))
 	body := make([]byte, eventBody)

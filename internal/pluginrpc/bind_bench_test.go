@@ -45,7 +45,8 @@ func BenchmarkPluginEvent(b *testing.B) {
 
 	ctx := context.Background()
 	p, err := plugin.Load(ctx, exe, sum, plugin.WithSocketDir(dir),
-		plugin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		plugin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		plugin.WithConns(pluginrpc.BenchConns(b)))
 	require.NoError(b, err)
 	b.Cleanup(func() { require.NoError(b, p.Close()) })
 	code, err := p.Code("v1")

@@ -15,9 +15,10 @@
 // Open, then learns what the plugin serves (a [Manifest]: one machine, in
 // one or more versions) and where its event socket is: a Unix socket in a
 // directory that the host owns (mode 0700, the socket 0600), entered with
-// a random token. Every call afterwards goes over that socket, pipelined:
-// any number of goroutines call at once, each request tagged with an ID,
-// answered in any order. go-plugin remains the control plane: start,
+// a random token. The host opens a small pool of connections to it
+// ([WithConns]); every call afterwards goes over the connection of its
+// key, pipelined: any number of goroutines call at once, each request
+// tagged with an ID, answered in any order. go-plugin remains the control plane: start,
 // checksum, handshake, logs, and kill.
 //
 // [Client.Call] sends one call; [Client.Do] delivers it again when the
@@ -29,17 +30,18 @@
 //
 // # Ordering, deadlines, failure
 //
-// Each call has an ordering key (a machine's identity). The plugin runs the
-// calls of one key one at a time, in the order they were sent, and those of
-// different keys concurrently: a slow handler holds up its own key, and the
-// others only until the host notices and nudges the plugin, within 10 to
-// 60 milliseconds. A call must be answered within the call timeout
+// Each call has an ordering key (a machine's identity). The calls of a key
+// always take the same connection of the pool, and the plugin runs them one
+// at a time, in the order they were sent, and those of different keys
+// concurrently: a slow handler holds up its own key, and the others on its
+// connection only until the host notices and nudges the plugin, within 10
+// to 60 milliseconds. A call must be answered within the call timeout
 // ([WithCallTimeout]); a plugin that does not answer in time is taken for
 // hung and killed. A caller's context can end a call earlier; that only
 // abandons the call, and its late answer is dropped.
 //
-// A plugin that crashes, is killed, hangs, breaks the stream or sends a
-// malformed message is dead: every call in flight to it fails with
+// A plugin that crashes, is killed, hangs, breaks a stream (any
+// connection of the pool) or sends a malformed message is dead: every call in flight to it fails with
 // [ErrPluginDied] (and the cause: [ErrTimeout], [ErrMalformed], an I/O
 // error), and the next call starts a new process, after a backoff that
 // doubles with each failure in a row ([WithRestartBackoff]). After more

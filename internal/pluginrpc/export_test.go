@@ -35,3 +35,7 @@ func manualIdleStops(t interface{ Cleanup(func()) }) (armed *[]*manualTimer, del
 
 // MeterCPU lets the external benchmarks report CPU per operation.
 var MeterCPU = meterCPU
+
+// BenchConns lets the external benchmarks size the pool as the internal
+// ones do (HOTLINE_BENCH_CONNS).
+var BenchConns = benchConns

@@ -229,7 +229,10 @@ func testClientAt(t testing.TB, exe string, sum []byte, mode string, opts ...Opt
 	t.Helper()
 	dir := shortDir(t)
 	rec := &recorder{}
-	base := []Option{WithSocketDir(dir), WithLogger(slog.New(rec)), WithName("test-" + mode), withEnv(pluginEnvFor(mode)...)}
+	// A pool of two connections, whatever the default here: every test
+	// of the transport's faults runs over more than one connection.
+	base := []Option{WithSocketDir(dir), WithLogger(slog.New(rec)), WithName("test-" + mode), withEnv(pluginEnvFor(mode)...),
+		WithConns(2)}
 	c := New(exe, sum, append(base, opts...)...)
 	t.Cleanup(func() {
 		require.NoError(t, c.Close())

@@ -159,9 +159,12 @@ func withEnv(kv ...string) Option { return func(c *config) { c.env = append(c.en
 // process. The calls of one key (one machine) always go over the same
 // connection, in order; calls of different keys spread over the pool, and
 // the plugin serves each connection on its own goroutine, so machines busy
-// at once use more than one core of the plugin. The default is
-// min(GOMAXPROCS, 4) at the time the Client is made (doc/plugins.md says
-// why); n is clamped to 1 to 64, and n <= 0 keeps the default.
+// at once can use more than one core of the plugin; each connection also
+// batches less (fewer requests per read, answers per write), which costs
+// the plugin CPU per call. The default is GOMAXPROCS/2 at the time the
+// Client is made, at least 1 and at most 4: one connection on 2 cores,
+// where a pool was measured to bring no throughput (doc/plugins.md says
+// why). n is clamped to 1 to 64; n <= 0 keeps the default.
 func WithConns(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -171,4 +174,4 @@ func WithConns(n int) Option {
 }
 
 // defaultConns is WithConns's default.
-func defaultConns() int { return min(runtime.GOMAXPROCS(0), 4) }
+func defaultConns() int { return max(1, min(runtime.GOMAXPROCS(0)/2, 4)) }

@@ -29,8 +29,9 @@ import (
 // stack (the host returns a [*PanicError]), and the process goes on.
 //
 // Calls with the same key run one at a time, in the order the host sent
-// them; calls with different keys run concurrently, each on its own
-// goroutine. ctx ends at the host's deadline for the call, or when the
+// them; calls with different keys run concurrently: those on different
+// connections of the pool always, those on one connection once one of them
+// is slow. ctx ends at the host's deadline for the call, or when the
 // plugin stops: a handler that may take long should watch it. body is the
 // handler's to keep.
 type Handler func(ctx context.Context, key, method string, body []byte) ([]byte, error)
@@ -290,7 +291,10 @@ func authenticate(nc net.Conn, rd *wire.Reader, token []byte) (int, error) {
 	return a.Conn, nc.SetReadDeadline(time.Time{})
 }
 
-// server is the plugin's end of the event socket.
+// server is the plugin's end of one event connection of the pool; each
+// connection has its own server, with its own reading goroutine, writer and
+// keys. The host sends all the calls of a key over one connection, so a
+// server sees every call of the keys it serves, and keeps their order.
 //
 // One goroutine reads requests, and runs each itself when its key is idle:
 // a fast handler costs no hand-off to another goroutine (waking one costs

@@ -13,7 +13,7 @@ import (
 // handler that is busy for the given µs before it answers: how the round
 // trip grows with the plugin's work.
 func BenchmarkPluginRoundTripWork(b *testing.B) {
-	c, _ := testClient(b, "echo", WithLogger(slog.New(slog.DiscardHandler)))
+	c, _ := testClient(b, "echo", WithLogger(slog.New(slog.DiscardHandler)), WithConns(benchConns(b)))
 	ctx := context.Background()
 	require.NoError(b, c.Start(ctx))
 	body := make([]byte, eventBody)
