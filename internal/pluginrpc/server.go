@@ -129,13 +129,15 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 	// host closes them all to stop the plugin, or broke one and kills the
 	// process) ends all.
 	var err error
-	ended := 0
+	ended, first := 0, false
 	select {
 	case <-quit:
 		cancel()
 		closeAll()
 	case err = <-done:
-		ended++
+		// Only this connection's end says why: the others end because
+		// closeAll closed them.
+		ended, first = 1, true
 		closeAll()
 		// The host closed the event socket: it stops the plugin, or it is
 		// gone. Wait a little for go-plugin's quit, then go anyway.
@@ -149,7 +151,7 @@ func serve(m Manifest, h Handler, cfg serveConfig) error {
 		cancel()
 	}
 	for ; ended < len(servers); ended++ {
-		if e := <-done; err == nil {
+		if e := <-done; err == nil && !first {
 			err = e
 		}
 	}
