@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/hotline-go/hotline/internal/pluginrpc"
 )
@@ -105,4 +106,51 @@ func ExampleLoader() {
 	// one process: true 1
 	// still loaded: 1
 	// unloaded: 0
+}
+
+// A pool of three event connections to the plugin process: the calls of
+// one machine always take the same connection, in order (the test plugin's
+// "incr" counts a machine's calls), and machines busy at once spread over
+// the pool, which the plugin serves on as many goroutines.
+func ExampleWithConns() {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	sum, err := pluginrpc.FileChecksum(exe)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := pluginrpc.New(exe, sum, pluginrpc.WithConns(3),
+		pluginrpc.WithLogger(slog.New(slog.DiscardHandler)))
+	defer func() { _ = c.Close() }()
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	counts := make([][]byte, 4)
+	for m := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				out, err := c.Do(ctx, fmt.Sprintf("machine-%d", m), "incr", nil)
+				if err != nil {
+					fmt.Println(err)
+					return
+				}
+				counts[m] = append(counts[m], out...)
+			}
+		}()
+	}
+	wg.Wait()
+	for m, n := range counts {
+		fmt.Printf("machine-%d: %s\n", m, n)
+	}
+	// Output:
+	// machine-0: 12345
+	// machine-1: 12345
+	// machine-2: 12345
+	// machine-3: 12345
 }
