@@ -30,21 +30,14 @@ func (l onList) Flag(name, _ string) bool { return slices.Contains(l, name) }
 
 func (l onList) AppendOn(dst []string, _ string) []string { return append(dst, l...) }
 
-// giveFlags hands the call's flags to an instance that reads them, and
-// reports whether it now reads any on. flagged says whether it was given
-// some on before (an instance kept from the machine's last call, see
-// memo): with none on, and none before, there is nothing to hand, as an
-// instance just loaded reads every flag off.
-func giveFlags(in fsm.Instance, on []string, flagged bool) bool {
-	if len(on) == 0 && !flagged {
-		return false
+// giveFlags hands the call's flags to an instance that reads them. With
+// none on there is nothing to hand: an instance just loaded reads every
+// flag off.
+func giveFlags(in fsm.Instance, on []string) {
+	if len(on) == 0 {
+		return
 	}
 	if u, ok := in.(fsm.FlagUser); ok {
-		if len(on) == 0 {
-			u.UseFlags(fsm.Flags{})
-			return false
-		}
 		u.UseFlags(fsm.NewFlags(onList(on), ""))
 	}
-	return len(on) > 0
 }

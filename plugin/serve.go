@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,15 +52,13 @@ func Serve(codes ...fsm.Code) {
 type server struct {
 	manifest pluginrpc.Manifest
 	codes    map[string]fsm.Code
-	memo     *memo // each machine's instance between its calls
 }
 
 func newServer(codes []fsm.Code) *server {
 	if len(codes) == 0 {
 		panic("plugin: Serve needs at least one version of a machine's code")
 	}
-	s := &server{manifest: pluginrpc.Manifest{Machine: codes[0].Machine()}, codes: make(map[string]fsm.Code, len(codes)),
-		memo: newMemo(memoBudget)}
+	s := &server{manifest: pluginrpc.Manifest{Machine: codes[0].Machine()}, codes: make(map[string]fsm.Code, len(codes))}
 	for _, c := range codes {
 		if c.Machine() != s.manifest.Machine {
 			panic(fmt.Sprintf("plugin: Serve given two machines, %q and %q", s.manifest.Machine, c.Machine()))
@@ -77,7 +74,7 @@ func newServer(codes []fsm.Code) *server {
 
 // handle serves one call. A panic in the code is recovered by pluginrpc
 // and reaches the host as a panic, which ends the machine.
-func (s *server) handle(ctx context.Context, key, method string, body []byte) ([]byte, error) {
+func (s *server) handle(ctx context.Context, _, method string, body []byte) ([]byte, error) {
 	sc := getScratch()
 	defer putScratch(sc)
 	var call wire.MachineCall
@@ -89,7 +86,7 @@ func (s *server) handle(ctx context.Context, key, method string, body []byte) ([
 		return nil, fmt.Errorf("plugin: %s has no version %q", s.manifest.Machine, call.Version)
 	}
 	var res wire.MachineResult
-	if err := s.run(ctx, sc, key, code, method, &call, &res); err != nil {
+	if err := s.run(ctx, sc, code, method, &call, &res); err != nil {
 		res = wire.MachineResult{State: call.State, Fail: failOf(err), Message: err.Error()}
 	}
 	size := 32 + len(res.State) + len(res.Data) + len(res.Message)
@@ -100,48 +97,39 @@ func (s *server) handle(ctx context.Context, key, method string, body []byte) ([
 }
 
 // run runs one call; the values of the actions it sets in res alias sc.
-//
-// The instance a call leaves is kept in s.memo for key's next call; one
-// that fails leaves none.
-func (s *server) run(ctx context.Context, sc *scratch, key string, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
+func (s *server) run(ctx context.Context, sc *scratch, code fsm.Code, method string, call *wire.MachineCall, res *wire.MachineResult) error {
 	var (
-		in      fsm.Instance
-		flagged bool // in reads flags on
-		acts    []fsm.Action
-		err     error
+		in   fsm.Instance
+		acts []fsm.Action
+		err  error
 	)
 	switch method {
 	case wire.MethodNew:
 		in, err = code.New(ctx, call.Arg)
 	case wire.MethodLoad:
-		in, flagged, err = s.load(ctx, key, code, call)
-		if flagged {
-			giveFlags(in, nil, true)
-			flagged = false
-		}
+		in, err = code.Load(ctx, call.State, call.Data)
 	case wire.MethodUpgrade:
 		in, err = code.Upgrade(ctx, call.Arg, call.State, call.Data)
 	case wire.MethodDowngrade:
-		if in, _, err = s.load(ctx, key, code, call); err != nil {
+		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
 		res.State, res.Data, err = code.Downgrade(ctx, call.Arg, in)
 		return err
 	case wire.MethodHandle:
-		if in, flagged, err = s.load(ctx, key, code, call); err != nil {
+		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
-		flagged = giveFlags(in, call.Flags, flagged)
+		giveFlags(in, call.Flags)
 		var p any
 		if p, err = decodeEvent(ctx, code, call.Event, call.Payload); err != nil {
 			return err
 		}
 		_, acts, err = in.Handle(fsm.Event{Kind: fsm.Kind(call.Kind), Payload: p})
 	case wire.MethodEnter:
-		if in, flagged, err = s.load(ctx, key, code, call); err != nil {
+		if in, err = code.Load(ctx, call.State, call.Data); err != nil {
 			return err
 		}
-		flagged = giveFlags(in, call.Flags, flagged)
 		acts, err = in.Enter(call.Arg)
 	default:
 		return fmt.Errorf("plugin: no method %q", method)
@@ -153,23 +141,8 @@ func (s *server) run(ctx context.Context, sc *scratch, key string, code fsm.Code
 	if res.Data, err = in.Encode(); err != nil {
 		return err
 	}
-	if res.Actions, err = encodeActions(sc, acts); err != nil {
-		return err
-	}
-	// A copy: an Instance's Encode may hand out a buffer of its own.
-	s.memo.put(key, call.Version, res.State, bytes.Clone(res.Data), in, flagged)
-	return nil
-}
-
-// load returns the instance of code in call's state and data: the one
-// key's last call left, if it encoded exactly these (flagged if it was
-// given flags on), else a new one.
-func (s *server) load(ctx context.Context, key string, code fsm.Code, call *wire.MachineCall) (fsm.Instance, bool, error) {
-	if in, flagged := s.memo.take(key, call.Version, call.State, call.Data); in != nil {
-		return in, flagged, nil
-	}
-	in, err := code.Load(ctx, call.State, call.Data)
-	return in, false, err
+	res.Actions, err = encodeActions(sc, acts)
+	return err
 }
 
 // decodeEvent turns an event's name and msgpack into the payload the
