@@ -118,6 +118,9 @@ type undo struct {
 	in        Instance
 	postponed []item
 	payloads  []any // of timers, in order
+	// marker: not a change but a Stager's mark that the machine has
+	// handled no event since it was staged; nothing to revert.
+	marker bool
 }
 
 // start runs the enter handler of the initial state.
@@ -482,7 +485,7 @@ func convertQueued(ctx context.Context, to Code, queued []actor.Queued, u *undo)
 // place of the queued ones (those the change converted), or nil.
 func (c *core) revert(queued []actor.Queued) ([]any, error) {
 	u := c.undo
-	if u == nil {
+	if u == nil || u.marker {
 		return nil, ErrNoRevert
 	}
 	dropped := c.in
