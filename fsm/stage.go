@@ -73,7 +73,7 @@ type Stager struct {
 
 // NewStager returns a Stager with nothing staged.
 func NewStager() *Stager {
-	s := &Stager{mark: &undo{marker: true}}
+	s := &Stager{mark: &undo{}} // no instance: a marker
 	s.enc = newEncoder()
 	s.stageFn = s.stage
 	s.commitFn = s.commit

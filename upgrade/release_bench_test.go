@@ -101,33 +101,47 @@ func benchUpgrade10k(b *testing.B, ropts []upgrade.ReleaseOption, opts ...upgrad
 // in room made before the timer starts, so that recording allocates
 // nothing.
 type pauseLog struct {
-	on    atomic.Bool
-	next  atomic.Int64
-	pause []time.Duration
+	on            atomic.Bool
+	next          atomic.Int64
+	stage, commit []time.Duration
 }
 
-func (l *pauseLog) size(n int) { l.pause = make([]time.Duration, n) }
+func (l *pauseLog) size(n int) {
+	l.stage, l.commit = make([]time.Duration, n), make([]time.Duration, n)
+}
 
 func (l *pauseLog) observe(stage, commit time.Duration) {
 	if !l.on.Load() {
 		return
 	}
-	if i := l.next.Add(1) - 1; i < int64(len(l.pause)) {
-		l.pause[i] = stage + commit
+	if i := l.next.Add(1) - 1; i < int64(len(l.stage)) {
+		l.stage[i], l.commit[i] = stage, commit
 	}
 }
 
-// report reports the median and the 99.9th percentile of the pauses, if
-// any were recorded (a rolling upgrade).
+// report reports the median and the 99.9th percentile of the pauses (a
+// machine's two suspensions together), and the medians of each
+// suspension, if any were recorded (a rolling upgrade).
 func (l *pauseLog) report(b *testing.B) {
-	ps := l.pause[:min(int(l.next.Load()), len(l.pause))]
-	if len(ps) == 0 {
+	n := min(int(l.next.Load()), len(l.stage))
+	if n == 0 {
 		return
 	}
-	slices.Sort(ps)
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	b.ReportMetric(us(ps[len(ps)/2]), "pause-p50-us")
-	b.ReportMetric(us(ps[len(ps)*999/1000]), "pause-p999-us")
+	stage, commit := l.stage[:n], l.commit[:n]
+	pause := make([]time.Duration, n)
+	for i := range pause {
+		pause[i] = stage[i] + commit[i]
+	}
+	us := func(ds []time.Duration, q float64) float64 {
+		slices.Sort(ds)
+		return float64(ds[int(float64(len(ds)-1)*q)].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(us(pause, 0.5), "pause-p50-us")
+	b.ReportMetric(us(pause, 0.999), "pause-p999-us")
+	if slices.Max(commit) > 0 {
+		b.ReportMetric(us(stage, 0.5), "stage-p50-us")
+		b.ReportMetric(us(commit, 0.5), "commit-p50-us")
+	}
 }
 
 // BenchmarkUpgrade10kPlugin is [BenchmarkUpgrade10k] with plugin-hosted
