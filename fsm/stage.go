@@ -22,8 +22,9 @@ import (
 //
 // What runs while the machine is suspended is what must see its current
 // data, and nothing else: for an in-process machine ([Machine]) with an
-// empty mailbox, neither Stage nor Commit allocates, so no garbage
-// collection starts and no mark assist runs while the machine waits.
+// empty mailbox, Stage allocates nothing and Commit one small closure
+// (actor.ChangeCodeQueued's), so that a garbage collection or a mark
+// assist is unlikely to start while the machine waits.
 //
 // The result is the change [ChangeSuspended] makes: same checks, same
 // errors, same conversions; [Revert] undoes it until the machine handles
@@ -101,10 +102,14 @@ func (s *Stager) stage(b actor.Behavior) (actor.Behavior, error) {
 	if !ok {
 		return b, ErrNotMachine
 	}
-	if m.stopped || m.undo != nil && m.undo != s.mark {
-		return b, nil
+	if m.stopped || m.undo != nil && !m.undo.marker() {
+		return b, nil // a marker, ours or another Stager's, holds nothing
 	}
-	data, err := appendData(s.enc, m.in, s.data[:0])
+	var data []byte
+	err := protect(func() (err error) {
+		data, err = appendData(s.enc, m.in, s.data[:0])
+		return err
+	})
 	if err != nil {
 		// Commit makes the whole change, which fails and says why.
 		if _, ok := m.in.(dataAppender); ok {

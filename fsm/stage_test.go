@@ -257,9 +257,9 @@ func TestStagerClosesWhatItDoesNotUse(t *testing.T) {
 	require.Empty(t, l.open(t))
 }
 
-// Neither suspension of a staged change of an in-process machine allocates
-// (its mailbox empty): no garbage collection can start in it, and no mark
-// assist can run in it.
+// The suspensions of a staged change of an in-process machine (its
+// mailbox empty) allocate nothing but Commit's one closure, so that
+// garbage collection is unlikely to start or assist in them.
 func TestStagerWindowsAllocateNothing(t *testing.T) {
 	ctx := context.Background()
 	sys := actortest.NewSystem(t)
@@ -350,4 +350,25 @@ func stageDataV2() *fsm.Machine[stageDataV2x] {
 		return state, d.stageData, nil
 	})
 	return m
+}
+
+// A second Stager may stage a machine that another staged (a marker
+// holds nothing); the first then finds its marker gone, as after an
+// event, and makes the whole change.
+func TestStagerOverAnotherStagersMarker(t *testing.T) {
+	ctx := context.Background()
+	sys := actortest.NewSystem(t)
+	ref := start(t, sys, recorderV1())
+	cast(t, ref, Rec{1})
+	require.NoError(t, fsm.Sync(ctx, ref))
+	first, second := fsm.NewStager(), fsm.NewStager()
+	defer first.Release()
+	var ups atomic.Int32
+	require.NoError(t, suspended(t, ref, func() error { return first.Stage(ctx, ref) }))
+	require.NoError(t, first.Prepare(ctx, upgradeCounter{recorderV2(), &ups}))
+	require.NoError(t, stagedChange(t, second, ref, upgradeCounter{recorderV2(), &ups}, nil))
+	require.EqualValues(t, 2, ups.Load(), "once on each copy")
+	require.Equal(t, "v2", info(t, ref).Version)
+	require.ErrorIs(t, suspended(t, ref, func() error { return first.Commit(ctx, ref) }), fsm.ErrSameVersion)
+	require.Equal(t, []string{"v1:1"}, data[[]string](t, ref))
 }
