@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,8 +138,11 @@ func (l *pauseLog) report(b *testing.B) {
 		slices.Sort(ds)
 		return float64(ds[int(float64(len(ds)-1)*q)].Nanoseconds()) / 1e3
 	}
+	slices.Sort(pause)
 	b.ReportMetric(us(pause, 0.5), "pause-p50-us")
 	b.ReportMetric(us(pause, 0.999), "pause-p999-us")
+	long := len(pause) - sort.Search(len(pause), func(i int) bool { return pause[i] >= time.Millisecond })
+	b.ReportMetric(float64(long), "pauses>1ms")
 	if slices.Max(commit) > 0 {
 		b.ReportMetric(us(stage, 0.5), "stage-p50-us")
 		b.ReportMetric(us(commit, 0.5), "commit-p50-us")
@@ -217,15 +222,21 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	phase.Store(2)
 
 	var total, maxPause time.Duration
+	var ms runtime.MemStats
+	var gcs uint32 // garbage collections during the upgrades
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		phase.Store(1)
 		if pauses != nil {
+			runtime.ReadMemStats(&ms)
+			gcs -= ms.NumGC
 			pauses.on.Store(true)
 		}
 		rep, err := h.Upgrade(ctx, machine, "v2", opts...)
 		if pauses != nil {
 			pauses.on.Store(false)
+			runtime.ReadMemStats(&ms)
+			gcs += ms.NumGC
 		}
 		phase.Store(2)
 		if err != nil {
@@ -247,6 +258,9 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	wg.Wait()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "total-ms")
 	b.ReportMetric(float64(maxPause.Microseconds()), "maxpause-us")
+	if pauses != nil {
+		b.ReportMetric(float64(gcs)/float64(b.N), "gcs/upgrade")
+	}
 	if p := p99(before); p > 0 && len(during) > 0 {
 		b.ReportMetric(float64(p99(during))/float64(p), "p99-ratio")
 	}
