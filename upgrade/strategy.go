@@ -40,6 +40,10 @@ func RollingPause(d time.Duration) RollingOption {
 // Rolling moves the selected machines in batches of k (by ID order): each
 // machine is suspended only for its own change, and at most k are
 // suspended at any moment; a batch starts when the previous one is done.
+// A machine is suspended twice, briefly: once to copy its data, then, after
+// its UPGRADE has run on the copy with the machine running, once to swap
+// the new version in (see [fsm.Stager]); its pause in the Report is the two
+// together.
 // Machines may start during the rollout: they start on the old version,
 // and are moved at the end, in batches too, under the start lock (held
 // only for that), so that none is left behind. If a change fails, the
@@ -145,6 +149,7 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 	if serr != nil {
 		err = errors.Join(changed(r, tg, code, serr), err)
 	}
+	tg.pause = stage // if it goes no further
 	if err != nil || tg.gone {
 		return err
 	}
