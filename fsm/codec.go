@@ -31,16 +31,18 @@ type decoder struct {
 	in  bytes.Reader
 }
 
+func newEncoder() *encoder {
+	e := new(encoder)
+	e.enc = msgpack.NewEncoder(&e.out)
+	return e
+}
+
 // keepBuffer is the largest buffer a pooled encoder keeps: data larger
 // than this is rare, and is not worth holding on to.
 const keepBuffer = 64 << 10
 
 var (
-	encoders = sync.Pool{New: func() any {
-		e := new(encoder)
-		e.enc = msgpack.NewEncoder(&e.out)
-		return e
-	}}
+	encoders = sync.Pool{New: func() any { return newEncoder() }}
 	decoders = sync.Pool{New: func() any {
 		d := new(decoder)
 		d.dec = msgpack.NewDecoder(&d.in)

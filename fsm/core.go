@@ -120,6 +120,11 @@ type undo struct {
 	payloads  []any // of timers, in order
 }
 
+// marker reports whether u is not a change but a Stager's mark that the
+// machine has handled no event since it was staged: an undo with no
+// instance (a change's always has one). There is nothing to revert.
+func (u *undo) marker() bool { return u.in == nil }
+
 // start runs the enter handler of the initial state.
 func (c *core) start(sh shell) error {
 	c.state = c.in.State()
@@ -482,7 +487,7 @@ func convertQueued(ctx context.Context, to Code, queued []actor.Queued, u *undo)
 // place of the queued ones (those the change converted), or nil.
 func (c *core) revert(queued []actor.Queued) ([]any, error) {
 	u := c.undo
-	if u == nil {
+	if u == nil || u.marker() {
 		return nil, ErrNoRevert
 	}
 	dropped := c.in

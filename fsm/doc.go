@@ -69,7 +69,8 @@
 // machine keeps its old version and data, its events as they were, and the
 // error is an *[UpgradeError]. [ChangeSuspended] and [Revert] are the
 // pieces a release handler uses to move many machines at one point, or
-// none.
+// none; a [Stager] makes one machine's change in two short suspensions,
+// with UPGRADE run on a copy of its data in between.
 //
 // Package [github.com/hotline-go/hotline/fsm/fsmtest] checks that an
 // UPGRADE and its downgrade round-trip, and runs machines in tests.

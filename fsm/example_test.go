@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -121,6 +122,55 @@ func ExampleChangeCode() {
 	fmt.Printf("%q\n", number)
 	// Output:
 	// "411"
+}
+
+// A change of code in two short suspensions: Stage copies the data of the
+// suspended machine, Prepare runs UPGRADE on the copy while the machine
+// runs, and Commit swaps the new version in, with the machine suspended
+// only for that. Had the machine handled an event after Stage, Commit
+// would have made the whole change on its data as it was then.
+func ExampleStager() {
+	ctx := context.Background()
+	sys := actor.NewSystem()
+	defer shutdownExample(sys)
+
+	ref, err := fsm.Start(ctx, sys, line())
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range []int{5, 5, 5} {
+		if err := fsm.Cast(ref, Dial{d}); err != nil {
+			panic(err)
+		}
+	}
+	if err := fsm.Sync(ctx, ref); err != nil {
+		panic(err)
+	}
+	st := fsm.NewStager()
+	defer st.Release()
+	suspended := func(f func() error) error {
+		if err := actor.Suspend(ctx, ref); err != nil {
+			return err
+		}
+		err := f()
+		return errors.Join(err, actor.Resume(ctx, ref))
+	}
+	if err := suspended(func() error { return st.Stage(ctx, ref) }); err != nil {
+		panic(err)
+	}
+	if err := st.Prepare(ctx, lineV2()); err != nil {
+		panic(err)
+	}
+	if err := suspended(func() error { return st.Commit(ctx, ref) }); err != nil {
+		panic(err)
+	}
+	number, err := fsm.Call(ctx, ref, Number{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%q\n", number)
+	// Output:
+	// "555"
 }
 
 // A failed UPGRADE leaves the machine on its version, with its data.

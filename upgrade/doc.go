@@ -109,7 +109,8 @@
 //     handled in between), the new version is unloaded, and the error
 //     wraps [ErrRolledBack] and a [*MachineError] naming the machine.
 //     [Rolling] moves k machines at a time, each held for its own change
-//     only; [Canary] moves a few, watches their exits, error replies and
+//     only, and briefly: its UPGRADE runs on a copy of its data while it
+//     runs ([fsm.Stager]); [Canary] moves a few, watches their exits, error replies and
 //     a health check, then goes on or moves them back by itself;
 //     [NewSessions] moves none and starts a share of the new machines on
 //     the new version; [Shadow] moves none and mirrors their events to

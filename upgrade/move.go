@@ -79,7 +79,12 @@ func changeTarget(ctx context.Context, r *release, tg *target, code fsm.Code) er
 	if tg.step.down {
 		opts = append(opts, fsm.AsDowngrade())
 	}
-	err := fsm.ChangeSuspended(ctx, tg.ref, code, opts...)
+	return changed(r, tg, code, fsm.ChangeSuspended(ctx, tg.ref, code, opts...))
+}
+
+// changed records the outcome err of tg's change to code: changed, gone
+// (the machine exited meanwhile: not a failure) or a *MachineError.
+func changed(r *release, tg *target, code fsm.Code, err error) error {
 	switch {
 	case err == nil:
 		tg.changed = true

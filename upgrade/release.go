@@ -117,6 +117,12 @@ type releaseConfig struct {
 
 	now     func() time.Time // test seam: the clock of reports
 	gosched func()           // test seam: how a rolling worker yields its time slice
+	// Test seams of the rolling worker: oneWindow moves each machine in
+	// one suspension (ChangeSuspended, as before the Stager), for a
+	// baseline; observePause, if set, gets the length of each machine's
+	// two suspensions (commit is 0 with oneWindow).
+	oneWindow    bool
+	observePause func(stage, commit time.Duration)
 }
 
 // WithReleaseLogger sets where the handler logs each upgrade, rollback and

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,18 +64,29 @@ func benchV2() *fsm.Machine[BenchDataV2] {
 // the p99 of the clients' call latency during the upgrades over the p99
 // before them. Each iteration is one upgrade v1 -> v2; the rollback that
 // sets up the next one is not timed.
-func BenchmarkUpgrade10k(b *testing.B) { benchUpgrade10k(b) }
+func BenchmarkUpgrade10k(b *testing.B) { benchUpgrade10k(b, nil) }
 
 // BenchmarkUpgrade10kRolling is [BenchmarkUpgrade10k] with the machines
-// moved in rolling batches of 256, each suspended only for its own change.
+// moved in rolling batches of 256, each suspended only for its own change
+// (twice: see fsm.Stager). It also reports the median and the 99.9th
+// percentile of the machines' pauses (pause-p50-us, pause-p999-us; a
+// machine's pause is its two suspensions together).
 func BenchmarkUpgrade10kRolling(b *testing.B) {
-	benchUpgrade10k(b, upgrade.WithStrategy(upgrade.Rolling(256)))
+	benchUpgrade10k(b, nil, upgrade.WithStrategy(upgrade.Rolling(256)))
 }
 
-func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
+// BenchmarkUpgrade10kRollingOneSuspension is [BenchmarkUpgrade10kRolling]
+// with each machine moved in one suspension, the whole change inside it:
+// the baseline of the two short suspensions.
+func BenchmarkUpgrade10kRollingOneSuspension(b *testing.B) {
+	benchUpgrade10k(b, []upgrade.ReleaseOption{upgrade.RollingInOneSuspension()}, upgrade.WithStrategy(upgrade.Rolling(256)))
+}
+
+func benchUpgrade10k(b *testing.B, ropts []upgrade.ReleaseOption, opts ...upgrade.MoveOption) {
 	const n = 10_000
 	ctx := context.Background()
-	h := benchHandler(b, []fsm.Code{benchV1(), benchV2()})
+	pauses := &pauseLog{}
+	h := benchHandler(b, []fsm.Code{benchV1(), benchV2()}, append(ropts, upgrade.RollingPauseObserver(pauses.observe))...)
 	var err error
 	refs := make([]actor.Ref, n)
 	for i := range refs {
@@ -81,7 +94,59 @@ func benchUpgrade10k(b *testing.B, opts ...upgrade.MoveOption) {
 			b.Fatal(err)
 		}
 	}
-	measureUpgrade10k(b, h, "bench", refs, Get{}, opts...)
+	pauses.size(n * b.N)
+	measureUpgrade10k(b, h, "bench", refs, Get{}, pauses, opts...)
+	pauses.report(b)
+}
+
+// A pauseLog records the pauses of the machines of the timed upgrades,
+// in room made before the timer starts, so that recording allocates
+// nothing.
+type pauseLog struct {
+	on            atomic.Bool
+	next          atomic.Int64
+	stage, commit []time.Duration
+}
+
+func (l *pauseLog) size(n int) {
+	l.stage, l.commit = make([]time.Duration, n), make([]time.Duration, n)
+}
+
+func (l *pauseLog) observe(stage, commit time.Duration) {
+	if !l.on.Load() {
+		return
+	}
+	if i := l.next.Add(1) - 1; i < int64(len(l.stage)) {
+		l.stage[i], l.commit[i] = stage, commit
+	}
+}
+
+// report reports the median and the 99.9th percentile of the pauses (a
+// machine's two suspensions together), and the medians of each
+// suspension, if any were recorded (a rolling upgrade).
+func (l *pauseLog) report(b *testing.B) {
+	n := min(int(l.next.Load()), len(l.stage))
+	if n == 0 {
+		return
+	}
+	stage, commit := l.stage[:n], l.commit[:n]
+	pause := make([]time.Duration, n)
+	for i := range pause {
+		pause[i] = stage[i] + commit[i]
+	}
+	us := func(ds []time.Duration, q float64) float64 {
+		slices.Sort(ds)
+		return float64(ds[int(float64(len(ds)-1)*q)].Nanoseconds()) / 1e3
+	}
+	slices.Sort(pause)
+	b.ReportMetric(us(pause, 0.5), "pause-p50-us")
+	b.ReportMetric(us(pause, 0.999), "pause-p999-us")
+	long := len(pause) - sort.Search(len(pause), func(i int) bool { return pause[i] >= time.Millisecond })
+	b.ReportMetric(float64(long), "pauses>1ms")
+	if slices.Max(commit) > 0 {
+		b.ReportMetric(us(stage, 0.5), "stage-p50-us")
+		b.ReportMetric(us(commit, 0.5), "commit-p50-us")
+	}
 }
 
 // BenchmarkUpgrade10kPlugin is [BenchmarkUpgrade10k] with plugin-hosted
@@ -109,12 +174,13 @@ func BenchmarkUpgrade10kPlugin(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	measureUpgrade10k(b, h, "counter", refs, tm.Get{})
+	measureUpgrade10k(b, h, "counter", refs, tm.Get{}, nil)
 }
 
 // measureUpgrade10k upgrades machine to v2 b.N times (rolling back, not
 // timed, between) while four clients call random machines with get.
-func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, refs []actor.Ref, get any, opts ...upgrade.MoveOption) {
+// pauses, if not nil, records the pauses of the timed upgrades.
+func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, refs []actor.Ref, get any, pauses *pauseLog, opts ...upgrade.MoveOption) {
 	const clients = 4
 	ctx := context.Background()
 	n := len(refs)
@@ -156,10 +222,22 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	phase.Store(2)
 
 	var total, maxPause time.Duration
+	var ms runtime.MemStats
+	var gcs uint32 // garbage collections during the upgrades
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		phase.Store(1)
+		if pauses != nil {
+			runtime.ReadMemStats(&ms)
+			gcs -= ms.NumGC
+			pauses.on.Store(true)
+		}
 		rep, err := h.Upgrade(ctx, machine, "v2", opts...)
+		if pauses != nil {
+			pauses.on.Store(false)
+			runtime.ReadMemStats(&ms)
+			gcs += ms.NumGC
+		}
 		phase.Store(2)
 		if err != nil {
 			b.Fatal(err)
@@ -180,6 +258,9 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	wg.Wait()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "total-ms")
 	b.ReportMetric(float64(maxPause.Microseconds()), "maxpause-us")
+	if pauses != nil {
+		b.ReportMetric(float64(gcs)/float64(b.N), "gcs/upgrade")
+	}
 	if p := p99(before); p > 0 && len(during) > 0 {
 		b.ReportMetric(float64(p99(during))/float64(p), "p99-ratio")
 	}

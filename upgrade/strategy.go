@@ -40,6 +40,10 @@ func RollingPause(d time.Duration) RollingOption {
 // Rolling moves the selected machines in batches of k (by ID order): each
 // machine is suspended only for its own change, and at most k are
 // suspended at any moment; a batch starts when the previous one is done.
+// A machine is suspended twice, briefly: once to copy its data, then, after
+// its UPGRADE has run on the copy with the machine running, once to swap
+// the new version in (see [fsm.Stager]); its pause in the Report is the two
+// together.
 // Machines may start during the rollout: they start on the old version,
 // and are moved at the end, in batches too, under the start lock (held
 // only for that), so that none is left behind. If a change fails, the
@@ -83,7 +87,7 @@ func (h *ReleaseHandler) roll(ctx context.Context, r *release, targets []*target
 		}
 		batch := targets[i:min(i+s.k, len(targets))]
 		merr = h.parallelEach(ctx, batch, func() func(*target) error {
-			w := rollWorker{h: h}
+			w := newRollWorker(h)
 			return func(tg *target) error { return w.move(ctx, r, cfg, tg, enter, &inflight) }
 		})
 		done += len(batch)
@@ -106,7 +110,12 @@ const rollSlice = 2 * time.Millisecond
 // other on one goroutine of a rolling batch.
 type rollWorker struct {
 	h     *ReleaseHandler
-	since time.Time // when the worker last got a fresh time slice
+	st    *fsm.Stager // reused machine after machine
+	since time.Time   // when the worker last got a fresh time slice
+}
+
+func newRollWorker(h *ReleaseHandler) *rollWorker {
+	return &rollWorker{h: h, st: fsm.NewStager()}
 }
 
 // fresh yields the worker's time slice if it has run for rollSlice since
@@ -123,27 +132,81 @@ func (w *rollWorker) fresh() {
 	}
 }
 
-// move suspends, changes and resumes one machine.
+// move changes one machine's code in two short suspensions (see
+// [fsm.Stager]): one to copy its data and held events, then, with the
+// machine running, UPGRADE on the copy and the new instance made, then
+// one to swap it in (or, if the machine handled an event in between, to
+// make the whole change). Its pause is the sum of the two.
 func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *target, enter func(), inflight *atomic.Int64) error {
 	h := w.h
 	code := cfg.codeFor(tg)
+	if h.cfg.oneWindow {
+		return w.moveInOne(ctx, r, tg, code, enter, inflight)
+	}
+	defer w.st.Release()
+	var serr error
+	stage, err := w.window(ctx, tg, enter, inflight, func() { serr = w.st.Stage(ctx, tg.ref) })
+	if serr != nil {
+		err = errors.Join(changed(r, tg, code, serr), err)
+	}
+	tg.pause = stage // if it goes no further
+	if err != nil || tg.gone {
+		return err
+	}
+	var opts []fsm.ChangeOption
+	if tg.step.down {
+		opts = append(opts, fsm.AsDowngrade())
+	}
+	if err := w.st.Prepare(ctx, code, opts...); err != nil {
+		return changed(r, tg, code, err)
+	}
+	var cerr error
+	commit, err := w.window(ctx, tg, enter, inflight, func() { cerr = changed(r, tg, code, w.st.Commit(ctx, tg.ref)) })
+	w.observe(tg, stage+commit, stage, commit)
+	return errors.Join(cerr, err)
+}
+
+// window suspends tg, runs f and resumes tg, and returns how long tg was
+// suspended (from the suspension done to the resumption done) and the
+// error of the suspension or of the resumption. A machine that has exited
+// is marked gone, and f does not run.
+func (w *rollWorker) window(ctx context.Context, tg *target, enter func(), inflight *atomic.Int64, f func()) (time.Duration, error) {
+	h := w.h
 	w.fresh()
 	if err := actor.Suspend(ctx, tg.ref); err != nil {
 		if isNoProc(err) {
 			tg.gone = true
-			return nil
+			return 0, nil
 		}
-		return err
+		return 0, err
 	}
 	enter()
 	at := h.cfg.now()
-	err := changeTarget(ctx, r, tg, code)
-	if rerr := actor.Resume(context.WithoutCancel(ctx), tg.ref); rerr != nil && !isNoProc(rerr) {
-		err = errors.Join(err, rerr)
-	}
-	tg.pause = h.cfg.now().Sub(at)
+	f()
+	err := actor.Resume(context.WithoutCancel(ctx), tg.ref)
+	d := h.cfg.now().Sub(at)
 	inflight.Add(-1)
-	return err
+	if err != nil && !isNoProc(err) {
+		return d, err
+	}
+	return d, nil
+}
+
+// observe records tg's pause, and gives the test seam its parts.
+func (w *rollWorker) observe(tg *target, pause, stage, commit time.Duration) {
+	tg.pause = pause
+	if f := w.h.cfg.observePause; f != nil && !tg.gone {
+		f(stage, commit)
+	}
+}
+
+// moveInOne is move in one suspension: the whole change while the machine
+// is suspended (the baseline of BenchmarkUpgrade10kRollingOneSuspension).
+func (w *rollWorker) moveInOne(ctx context.Context, r *release, tg *target, code fsm.Code, enter func(), inflight *atomic.Int64) error {
+	var cerr error
+	d, err := w.window(ctx, tg, enter, inflight, func() { cerr = changeTarget(ctx, r, tg, code) })
+	w.observe(tg, d, d, 0)
+	return errors.Join(cerr, err)
 }
 
 // moveBack moves the changed targets (resumed, so they may have handled
