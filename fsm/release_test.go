@@ -128,6 +128,16 @@ func TestInstanceClosedWhenDropped(t *testing.T) {
 		require.NoError(t, actor.Stop(ctx, ref, actor.Normal))
 		require.Empty(t, l.open(t))
 	})
+	t.Run("reload after a change closes the change's old instance", func(t *testing.T) {
+		sys, l, v1, v2 := setup(t)
+		ref, err := fsm.Start(ctx, sys, v1)
+		require.NoError(t, err)
+		require.NoError(t, fsm.ChangeCode(ctx, ref, v2))
+		require.NoError(t, fsm.ChangeCode(ctx, ref, v2, fsm.Reload()))
+		require.Equal(t, []string{"v2", "v2"}, l.open(t), "v1 can no longer be put back; the v2 before the reload can")
+		require.NoError(t, actor.Stop(ctx, ref, actor.Normal))
+		require.Empty(t, l.open(t))
+	})
 	t.Run("revert closes the new instance", func(t *testing.T) {
 		sys, l, v1, v2 := setup(t)
 		ref, err := fsm.Start(ctx, sys, v1)

@@ -50,6 +50,7 @@ func (c *core) reload(ctx context.Context, to Code) error {
 		u.payloads[i] = c.timers[i].payload
 	}
 	c.bindFlags(in) // as a change of code does: the reloaded instance reads the machine's flags
+	c.dropUndo()    // an earlier change without an event since can no longer be undone
 	c.code, c.undo = to, u
 	c.setIn(in)
 	c.state = in.State()
