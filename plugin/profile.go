@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -24,48 +25,36 @@ const EnvTrace = "HOTLINE_PLUGIN_TRACE"
 // and returns what stops it. A profile that cannot be started is reported
 // on stderr (the host's log) and the plugin serves on without it.
 func startProfile(path string) (stop func()) {
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path + "." + strconv.Itoa(os.Getpid()))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "plugin: cpu profile:", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "plugin: cpu profile:", err)
-		_ = f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "plugin: cpu profile:", err)
-		}
-	}
+	return record(path, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace starts an execution trace into path.<pid> if path is not
-// empty, and returns what stops it; like startProfile, a trace that cannot
-// be started is reported on stderr and the plugin serves on.
+// empty, and returns what stops it, as startProfile does.
 func startTrace(path string) (stop func()) {
+	return record(path, "trace", trace.Start, trace.Stop)
+}
+
+// record runs start on a file path.<pid> if path is not empty, and returns
+// what runs end and closes the file. What fails is reported on stderr as
+// what, and the plugin serves on.
+func record(path, what string, start func(io.Writer) error, end func()) (stop func()) {
 	if path == "" {
 		return func() {}
 	}
 	f, err := os.Create(path + "." + strconv.Itoa(os.Getpid()))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "plugin: trace:", err)
+		fmt.Fprintf(os.Stderr, "plugin: %s: %v\n", what, err)
 		return func() {}
 	}
-	if err := trace.Start(f); err != nil {
-		fmt.Fprintln(os.Stderr, "plugin: trace:", err)
+	if err := start(f); err != nil {
+		fmt.Fprintf(os.Stderr, "plugin: %s: %v\n", what, err)
 		_ = f.Close()
 		return func() {}
 	}
 	return func() {
-		trace.Stop()
+		end()
 		if err := f.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "plugin: trace:", err)
+			fmt.Fprintf(os.Stderr, "plugin: %s: %v\n", what, err)
 		}
 	}
 }

@@ -47,32 +47,7 @@ func TestConcurrentKeys(t *testing.T) {
 		held <- err
 	}()
 
-	const keys, calls = 16, 30
-	var wg sync.WaitGroup
-	errs := make(chan error, keys)
-	for k := range keys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := fmt.Sprintf("machine-%d", k)
-			for i := 1; i <= calls; i++ {
-				out, err := c.Call(ctx, key, "incr", nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if string(out) != strconv.Itoa(i) { // each call ran once, in order
-					errs <- fmt.Errorf("%s: call %d counted %s", key, i, out)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	countInOrder(t, c, 16, 30)
 	select {
 	case err := <-held:
 		t.Fatalf("the held call returned: %v", err)
@@ -193,15 +168,23 @@ func TestPoolKeepsEachKeysOrder(t *testing.T) {
 	}
 	require.Len(t, used, conns, "the keys spread over every connection")
 
+	countInOrder(t, c, keys, calls)
+	require.Equal(t, 1, c.Stats().Starts)
+}
+
+// countInOrder makes calls "incr" calls on each of keys machines
+// ("machine-0" and on) at once, and fails the test unless each machine's
+// calls ran once each, in the order sent (the echo plugin's incr counts
+// per key).
+func countInOrder(t *testing.T, c *Client, keys, calls int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, keys)
 	for k := range keys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			key := fmt.Sprintf("machine-%d", k)
 			for i := 1; i <= calls; i++ {
-				out, err := c.Call(ctx, key, "incr", nil)
+				out, err := c.Call(context.Background(), key, "incr", nil)
 				if err != nil {
 					errs <- err
 					return
@@ -211,14 +194,13 @@ func TestPoolKeepsEachKeysOrder(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Equal(t, 1, c.Stats().Starts)
 }
 
 // TestPoolSlowHandlerStallsNoOtherConn: with nudges turned off, a handler
