@@ -214,7 +214,7 @@ func (c *conn) read(ctx context.Context, cl *call) {
 	}
 	for {
 		if err := c.setReadDeadline(c.nextCheck); err != nil {
-			c.die(err)
+			c.die(fmt.Errorf("reading: %w", err)) // the socket is closed, as a read would find
 			break
 		}
 		if ctx.Err() != nil {
