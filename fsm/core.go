@@ -363,11 +363,8 @@ func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Qu
 	fail := func(err error) ([]any, error) {
 		return nil, &UpgradeError{Machine: from.Machine(), ID: c.id, From: from.Version(), To: to.Version(), Down: down, Err: err}
 	}
-	switch {
-	case to.Machine() != from.Machine():
-		return fail(fmt.Errorf("%w: %s", ErrWrongMachine, to.Machine()))
-	case to.Version() == from.Version():
-		return fail(ErrSameVersion)
+	if err := checkChange(from, to, false); err != nil {
+		return fail(err)
 	}
 	var in Instance
 	err := protect(func() error {
@@ -389,27 +386,16 @@ func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Qu
 	if err != nil {
 		return fail(err)
 	}
-	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
-	postponed := make([]item, len(c.postponed))
-	payloads := make([]any, len(c.timers))
-	var msgs []any
+	u := &undo{payloads: make([]any, len(c.timers))}
+	var postponed []item
+	var payloads, msgs []any
 	err = protect(func() error {
-		for i, it := range c.postponed {
-			ev, err := to.ConvertEvent(ctx, it.ev)
-			if err != nil {
-				return err
-			}
-			postponed[i] = item{ev: ev, from: it.from}
-		}
-		for i, t := range c.timers {
-			ev, err := to.ConvertEvent(ctx, Event{Kind: t.msg.kind, Payload: t.payload})
-			if err != nil {
-				return err
-			}
-			payloads[i] = ev.Payload
-		}
 		var err error
-		msgs, err = convertQueued(ctx, to, queued, u)
+		postponed, payloads, err = convertHeld(ctx, to, c.postponed, c.timers,
+			make([]item, 0, len(c.postponed)), make([]any, 0, len(c.timers)))
+		if err == nil {
+			msgs, err = convertQueued(ctx, to, queued, u)
+		}
 		return err
 	})
 	if err != nil {
@@ -417,14 +403,61 @@ func (c *core) change(ctx context.Context, to Code, down bool, queued []actor.Qu
 		return fail(err)
 	}
 	c.dropUndo() // a second change without an event: the first can no longer be undone
-	for i := range c.timers {
-		u.payloads[i], c.timers[i].payload = c.timers[i].payload, payloads[i]
-	}
 	c.bindFlags(in)
+	c.install(to, in, postponed, payloads, u)
+	return msgs, nil
+}
+
+// checkChange says what is wrong with a change of code from from to to:
+// another machine, the same version (or, for a reload, another one).
+func checkChange(from, to Code, reload bool) error {
+	switch {
+	case to.Machine() != from.Machine():
+		return fmt.Errorf("%w: %s", ErrWrongMachine, to.Machine())
+	case reload && to.Version() != from.Version():
+		return fmt.Errorf("fsm: reload needs a code of version %s", from.Version())
+	case !reload && to.Version() == from.Version():
+		return ErrSameVersion
+	}
+	return nil
+}
+
+// convertHeld converts the held events for code to: it appends the
+// postponed events, converted, to post, and the payloads of the pending
+// timeouts, converted, to pay, in order.
+func convertHeld(ctx context.Context, to Code, postponed []item, timers []timer, post []item, pay []any) ([]item, []any, error) {
+	for _, it := range postponed {
+		ev, err := to.ConvertEvent(ctx, it.ev)
+		if err != nil {
+			return post, pay, err
+		}
+		post = append(post, item{ev: ev, from: it.from})
+	}
+	for _, t := range timers {
+		ev, err := to.ConvertEvent(ctx, Event{Kind: t.msg.kind, Payload: t.payload})
+		if err != nil {
+			return post, pay, err
+		}
+		pay = append(pay, ev.Payload)
+	}
+	return post, pay, nil
+}
+
+// install puts in, an instance of code to, in the place of the machine's
+// instance, with postponed as its held events and payloads as its pending
+// timeouts' (nil: kept as they are); u, which the change made with room
+// for the timeouts' payloads, records what it replaces, for a Revert.
+func (c *core) install(to Code, in Instance, postponed []item, payloads []any, u *undo) {
+	u.code, u.in, u.postponed = c.code, c.in, c.postponed
+	for i := range c.timers {
+		u.payloads[i] = c.timers[i].payload
+		if payloads != nil {
+			c.timers[i].payload = payloads[i]
+		}
+	}
 	c.code, c.postponed, c.undo = to, postponed, u
 	c.setIn(in)
 	c.state = in.State()
-	return msgs, nil
 }
 
 // A converted is an event in the mailbox whose payload a change of code

@@ -107,11 +107,15 @@ func (in *instance[D]) UseFlags(f Flags) { in.flags = &f }
 
 // bindFlags gives in the machine's flags, if it has a source and in reads
 // flags.
-func (c *core) bindFlags(in Instance) {
-	if c.flags == nil {
+func (c *core) bindFlags(in Instance) { bindFlags(in, c.flags, c.id) }
+
+// bindFlags gives in the flags of src for the machine id, if there is a
+// source and in reads flags.
+func bindFlags(in Instance, src FlagSource, id string) {
+	if src == nil {
 		return
 	}
 	if u, ok := in.(FlagUser); ok {
-		u.UseFlags(Flags{src: c.flags, id: c.id})
+		u.UseFlags(Flags{src: src, id: id})
 	}
 }

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"context"
-	"fmt"
 	"maps"
 )
 
@@ -28,11 +27,8 @@ func (c *core) reload(ctx context.Context, to Code) error {
 	fail := func(err error) error {
 		return &UpgradeError{Machine: from.Machine(), ID: c.id, From: from.Version(), To: to.Version(), Err: err}
 	}
-	switch {
-	case to.Machine() != from.Machine():
-		return fail(fmt.Errorf("%w: %s", ErrWrongMachine, to.Machine()))
-	case to.Version() != from.Version():
-		return fail(fmt.Errorf("fsm: reload needs a code of version %s", from.Version()))
+	if err := checkChange(from, to, true); err != nil {
+		return fail(err)
 	}
 	var in Instance
 	err := protect(func() error {
@@ -45,15 +41,9 @@ func (c *core) reload(ctx context.Context, to Code) error {
 	if err != nil {
 		return fail(err)
 	}
-	u := &undo{code: c.code, in: c.in, postponed: c.postponed, payloads: make([]any, len(c.timers))}
-	for i := range c.timers {
-		u.payloads[i] = c.timers[i].payload
-	}
-	c.bindFlags(in) // as a change of code does: the reloaded instance reads the machine's flags
 	c.dropUndo()    // an earlier change without an event since can no longer be undone
-	c.code, c.undo = to, u
-	c.setIn(in)
-	c.state = in.State()
+	c.bindFlags(in) // as a change of code does: the reloaded instance reads the machine's flags
+	c.install(to, in, c.postponed, nil, &undo{payloads: make([]any, len(c.timers))})
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/vmihailenco/msgpack/v5"
@@ -52,7 +51,7 @@ type Stager struct {
 	data      []byte   // the data, in code's format
 	enc       *encoder // Stage's own, for in-process instances
 	postponed []item
-	timers    []Event // pending timeouts' events, in the machine's order
+	timers    []timer // pending timeouts, in the machine's order
 
 	// What Prepare made.
 	to        Code
@@ -120,9 +119,7 @@ func (s *Stager) stage(b actor.Behavior) (actor.Behavior, error) {
 	s.data = data
 	s.code, s.state, s.id, s.flags = m.code, m.in.State(), m.id, m.flags
 	s.postponed = append(s.postponed, m.postponed...)
-	for _, t := range m.timers {
-		s.timers = append(s.timers, Event{Kind: t.msg.kind, Payload: t.payload})
-	}
+	s.timers = append(s.timers, m.timers...)
 	m.undo = s.mark
 	s.staged = true
 	return b, nil
@@ -183,13 +180,8 @@ func (s *Stager) Prepare(ctx context.Context, to Code, opts ...ChangeOption) err
 	fail := func(err error) error {
 		return &UpgradeError{Machine: from.Machine(), ID: s.id, From: from.Version(), To: to.Version(), Down: s.down && !s.reload, Err: err}
 	}
-	switch {
-	case to.Machine() != from.Machine():
-		return fail(fmt.Errorf("%w: %s", ErrWrongMachine, to.Machine()))
-	case s.reload && to.Version() != from.Version():
-		return fail(fmt.Errorf("fsm: reload needs a code of version %s", from.Version()))
-	case !s.reload && to.Version() == from.Version():
-		return fail(ErrSameVersion)
+	if err := checkChange(from, to, s.reload); err != nil {
+		return fail(err)
 	}
 	data := bytes.Clone(s.data) // the code may keep it
 	var in Instance
@@ -208,37 +200,21 @@ func (s *Stager) Prepare(ctx context.Context, to Code, opts ...ChangeOption) err
 	if err != nil {
 		return fail(err)
 	}
-	// The machine's postponed events become these: a slice of their
-	// own, as a change of code makes.
-	s.converted = make([]item, 0, len(s.postponed))
 	if !s.reload {
+		// The machine's postponed events become these: a slice of their
+		// own, as a change of code makes.
 		err = protect(func() error {
-			for _, it := range s.postponed {
-				ev, err := to.ConvertEvent(ctx, it.ev)
-				if err != nil {
-					return err
-				}
-				s.converted = append(s.converted, item{ev: ev, from: it.from})
-			}
-			for _, ev := range s.timers {
-				ev, err := to.ConvertEvent(ctx, ev)
-				if err != nil {
-					return err
-				}
-				s.payloads = append(s.payloads, ev.Payload)
-			}
-			return nil
+			var err error
+			s.converted, s.payloads, err = convertHeld(ctx, to, s.postponed, s.timers,
+				make([]item, 0, len(s.postponed)), s.payloads)
+			return err
 		})
 		if err != nil {
 			closeInstance(in)
 			return fail(err)
 		}
 	}
-	if s.flags != nil {
-		if u, ok := in.(FlagUser); ok {
-			u.UseFlags(Flags{src: s.flags, id: s.id})
-		}
-	}
+	bindFlags(in, s.flags, s.id)
 	s.in, s.prepared = in, true
 	s.u = &undo{payloads: make([]any, len(s.timers))}
 	return nil
@@ -307,19 +283,11 @@ func (s *Stager) commit(b actor.Behavior, q []actor.Queued) (actor.Behavior, []a
 			return m, nil, &UpgradeError{Machine: m.code.Machine(), ID: m.id, From: m.code.Version(), To: s.to.Version(), Down: s.down, Err: err}
 		}
 	}
-	u.code, u.in, u.postponed = m.code, m.in, m.postponed
-	for i := range m.timers {
-		u.payloads[i] = m.timers[i].payload
-		if !s.reload {
-			m.timers[i].payload = s.payloads[i]
-		}
+	postponed, payloads := s.converted, s.payloads
+	if s.reload {
+		postponed, payloads = m.postponed, nil // kept as they are
 	}
-	m.code, m.undo = s.to, u
-	if !s.reload {
-		m.postponed = s.converted
-	}
-	m.setIn(s.in)
-	m.state = s.in.State()
+	m.install(s.to, s.in, postponed, payloads, u)
 	s.in, s.u, s.converted, s.prepared = nil, nil, nil, false
 	return m, msgs, nil
 }
