@@ -75,11 +75,16 @@ type moveConfig struct {
 // downgrade direction if tg's step goes down). A machine that has exited
 // meanwhile is marked gone, not failed; a failure is a *MachineError.
 func changeTarget(ctx context.Context, r *release, tg *target, code fsm.Code) error {
-	var opts []fsm.ChangeOption
+	return changed(r, tg, code, fsm.ChangeSuspended(ctx, tg.ref, code, changeOpts(tg)...))
+}
+
+// changeOpts returns the options of tg's change: the downgrade direction
+// if its step goes down.
+func changeOpts(tg *target) []fsm.ChangeOption {
 	if tg.step.down {
-		opts = append(opts, fsm.AsDowngrade())
+		return []fsm.ChangeOption{fsm.AsDowngrade()}
 	}
-	return changed(r, tg, code, fsm.ChangeSuspended(ctx, tg.ref, code, opts...))
+	return nil
 }
 
 // changed records the outcome err of tg's change to code: changed, gone

@@ -153,16 +153,12 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 	if err != nil || tg.gone {
 		return err
 	}
-	var opts []fsm.ChangeOption
-	if tg.step.down {
-		opts = append(opts, fsm.AsDowngrade())
-	}
-	if err := w.st.Prepare(ctx, code, opts...); err != nil {
+	if err := w.st.Prepare(ctx, code, changeOpts(tg)...); err != nil {
 		return changed(r, tg, code, err)
 	}
 	var cerr error
 	commit, err := w.window(ctx, tg, enter, inflight, func() { cerr = changed(r, tg, code, w.st.Commit(ctx, tg.ref)) })
-	w.observe(tg, stage+commit, stage, commit)
+	w.observe(tg, stage, commit)
 	return errors.Join(cerr, err)
 }
 
@@ -192,9 +188,10 @@ func (w *rollWorker) window(ctx context.Context, tg *target, enter func(), infli
 	return d, nil
 }
 
-// observe records tg's pause, and gives the test seam its parts.
-func (w *rollWorker) observe(tg *target, pause, stage, commit time.Duration) {
-	tg.pause = pause
+// observe records tg's pause, its two suspensions together, and gives the
+// test seam its parts.
+func (w *rollWorker) observe(tg *target, stage, commit time.Duration) {
+	tg.pause = stage + commit
 	if f := w.h.cfg.observePause; f != nil && !tg.gone {
 		f(stage, commit)
 	}
@@ -205,7 +202,7 @@ func (w *rollWorker) observe(tg *target, pause, stage, commit time.Duration) {
 func (w *rollWorker) moveInOne(ctx context.Context, r *release, tg *target, code fsm.Code, enter func(), inflight *atomic.Int64) error {
 	var cerr error
 	d, err := w.window(ctx, tg, enter, inflight, func() { cerr = changeTarget(ctx, r, tg, code) })
-	w.observe(tg, d, d, 0)
+	w.observe(tg, d, 0)
 	return errors.Join(cerr, err)
 }
 

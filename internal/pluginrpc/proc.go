@@ -86,13 +86,8 @@ func (p *proc) connDied(err error) {
 // to play a Client told late (here: never).
 var dieHook func() bool
 
-// die kills every conn of the process for cause.
-func (p *proc) die(cause error) {
-	err := &diedError{cause: cause}
-	for _, c := range p.conns {
-		c.fail(err)
-	}
-}
+// die kills every conn of the process for cause, as the death of one does.
+func (p *proc) die(cause error) { p.connDied(&diedError{cause: cause}) }
 
 // launch starts a process of the plugin and connects to it. onDeath is
 // given to the conn. On error nothing is left running, and the error wraps
