@@ -23,44 +23,49 @@ func ChangeCodeQueued(ctx context.Context, r Ref, fn func(old Behavior, queued [
 	if r.a == nil {
 		return ErrNoProc
 	}
-	a := r.a
-	return request(ctx, r, sysMsg{kind: sysChangeCode, fn: func(b Behavior) (Behavior, error) {
-		// The actor is ours (on its goroutine, or claimed inline): no one
-		// else takes messages from cur or user; senders only append to
-		// user, and a DropOldest bound drops from its head.
-		a.mu.Lock()
-		var q []Queued
-		inCur, drops := 0, 0
-		if mb := a.mb; mb != nil {
-			q = make([]Queued, 0, mb.cur.n+mb.user.n)
-			q = mb.cur.appendTo(q)
-			inCur, drops = len(q), mb.drops
-			q = mb.user.appendTo(q)
-		}
-		a.mu.Unlock()
+	return request(ctx, r, sysMsg{kind: sysChangeCode, qfn: fn})
+}
 
-		nb, msgs, err := fn(b, q)
-		switch {
-		case err != nil:
-			return b, err
-		case nb == nil:
-			return b, errors.New("actor: change code returned a nil behavior")
-		case len(msgs) == 0 && len(q) == 0, msgs == nil:
-			return nb, nil
-		case len(msgs) != len(q):
-			return b, fmt.Errorf("actor: change code returned %d messages for %d queued", len(msgs), len(q))
-		}
-		a.mu.Lock()
-		mb := a.mb
-		mb.cur.rewrite(msgs[:inCur])
-		// The user queue's head lost the messages dropped since the list
-		// was taken: the oldest of the list's tail.
-		if rest := msgs[inCur:]; mb.drops-drops < len(rest) {
-			mb.user.rewrite(rest[mb.drops-drops:])
-		}
-		a.mu.Unlock()
+// changeQueued is the change of a ChangeCodeQueued: it runs fn on b and
+// the list of queued messages, and rewrites them with what fn returns.
+// (A method, not a closure made by ChangeCodeQueued, so that a change
+// allocates nothing of its own while the actor is suspended.)
+func (a *actor) changeQueued(fn func(Behavior, []Queued) (Behavior, []any, error), b Behavior) (Behavior, error) {
+	// The actor is ours (on its goroutine, or claimed inline): no one
+	// else takes messages from cur or user; senders only append to
+	// user, and a DropOldest bound drops from its head.
+	a.mu.Lock()
+	var q []Queued
+	inCur, drops := 0, 0
+	if mb := a.mb; mb != nil {
+		q = make([]Queued, 0, mb.cur.n+mb.user.n)
+		q = mb.cur.appendTo(q)
+		inCur, drops = len(q), mb.drops
+		q = mb.user.appendTo(q)
+	}
+	a.mu.Unlock()
+
+	nb, msgs, err := fn(b, q)
+	switch {
+	case err != nil:
+		return b, err
+	case nb == nil:
+		return b, errors.New("actor: change code returned a nil behavior")
+	case len(msgs) == 0 && len(q) == 0, msgs == nil:
 		return nb, nil
-	}})
+	case len(msgs) != len(q):
+		return b, fmt.Errorf("actor: change code returned %d messages for %d queued", len(msgs), len(q))
+	}
+	a.mu.Lock()
+	mb := a.mb
+	mb.cur.rewrite(msgs[:inCur])
+	// The user queue's head lost the messages dropped since the list
+	// was taken: the oldest of the list's tail.
+	if rest := msgs[inCur:]; mb.drops-drops < len(rest) {
+		mb.user.rewrite(rest[mb.drops-drops:])
+	}
+	a.mu.Unlock()
+	return nb, nil
 }
 
 // rewrite replaces the first len(msgs) letters of the queue, which holds

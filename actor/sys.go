@@ -26,7 +26,8 @@ type sysMsg struct {
 	from   *actor // sigExit: the sender, nil when sent from outside any actor
 	reason error
 	fn     func(Behavior) (Behavior, error)
-	done   chan error // answers the request, if anyone waits
+	qfn    func(Behavior, []Queued) (Behavior, []any, error) // a ChangeCodeQueued's, instead of fn
+	done   chan error                                        // answers the request, if anyone waits
 }
 
 // handleSys handles one system message on the actor's goroutine and reports
@@ -97,7 +98,7 @@ func answer(done chan error, err error) {
 // runFn runs the function of a ChangeCode or an Inspect on the Behavior
 // and, for a change, installs the Behavior it returns.
 func (a *actor) runFn(m *sysMsg) error {
-	nb, err := callFn(m.fn, a.b)
+	nb, err := a.callFn(m)
 	if err != nil || m.kind != sysChangeCode {
 		return err
 	}
@@ -108,13 +109,17 @@ func (a *actor) runFn(m *sysMsg) error {
 	return nil
 }
 
-func callFn(fn func(Behavior) (Behavior, error), b Behavior) (nb Behavior, err error) {
+// callFn runs m's function on the Behavior, a panic as a *PanicError.
+func (a *actor) callFn(m *sysMsg) (nb Behavior, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = newPanicError(v)
 		}
 	}()
-	return fn(b)
+	if m.qfn != nil {
+		return a.changeQueued(m.qfn, a.b)
+	}
+	return m.fn(a.b)
 }
 
 // flip suspends or resumes an actor that is on no goroutine, at once, under

@@ -77,6 +77,7 @@ type table[D any] struct {
 	entries []*entry[D]
 	byType  map[unsafe.Pointer]*entry[D] // when there are too many to scan
 	byName  map[string]*entry[D]
+	copy    copyFunc // copies a D (see Stager); nil: D cannot be copied so
 }
 
 // Above this many event types, dispatch uses a map instead of a scan.
@@ -357,6 +358,7 @@ func (m *Machine[D]) table() *table[D] {
 			t.enter[m.states[s]] = h
 		}
 		t.entries = m.entries
+		t.copy, _ = copierFor(reflect.TypeFor[D]())
 		t.byName = make(map[string]*entry[D], len(m.entries))
 		for _, e := range m.entries {
 			e.byState = make([]handler[D], len(m.states))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/vmihailenco/msgpack/v5"
@@ -11,7 +12,7 @@ import (
 
 // A Stager makes a change of code of one machine in two short suspensions
 // instead of one: [Stager.Stage] copies what the change needs from the
-// suspended machine (its state, its data as msgpack, its held events);
+// suspended machine (its state, its data, its held events);
 // [Stager.Prepare], with the machine running again, runs the UPGRADE (or
 // the downgrade) on that copy, makes the new instance and converts the
 // held events; [Stager.Commit], on the machine suspended again, puts the
@@ -20,10 +21,15 @@ import (
 // does. [Stager.Release] then drops what Commit did not use.
 //
 // What runs while the machine is suspended is what must see its current
-// data, and nothing else: for an in-process machine ([Machine]) with an
-// empty mailbox, Stage allocates nothing and Commit one small closure
-// (actor.ChangeCodeQueued's), so that a garbage collection or a mark
-// assist is unlikely to start while the machine waits.
+// data, and nothing else. For an in-process machine ([Machine]) Stage
+// copies the data as a Go value, deeply (slices, maps and pointed-to
+// values, exported fields or not), into memory the Stager keeps from the
+// last machine of the same type, and Prepare encodes the copy; a data type
+// that holds an interface, a channel or a function, or is recursive, is
+// encoded in Stage's window instead. With an empty mailbox neither window
+// allocates (once the Stager's copy has grown to the data's size, and if
+// the data holds no map), so that a garbage collection or a mark assist is
+// unlikely to start while the machine waits.
 //
 // The result is the change [ChangeSuspended] makes: same checks, same
 // errors, same conversions; [Revert] undoes it until the machine handles
@@ -48,8 +54,10 @@ type Stager struct {
 	state     string
 	id        string
 	flags     FlagSource
-	data      []byte   // the data, in code's format
-	enc       *encoder // Stage's own, for in-process instances
+	data      []byte         // the data, in code's format
+	enc       *encoder       // Stage's own, for in-process instances
+	copied    dataAppender   // the data copied as a Go value, for Prepare to encode into data
+	scratch   []dataAppender // copies kept for their memory, one per type of data
 	postponed []item
 	timers    []timer // pending timeouts, in the machine's order
 
@@ -81,8 +89,8 @@ func NewStager() *Stager {
 }
 
 // Stage copies, from the machine ref that the caller has suspended, what
-// a change of its code needs: its state, its data as msgpack and the
-// events it holds; it marks the machine so that Commit knows whether it
+// a change of its code needs: its state, its data (as a Go value or as
+// msgpack) and the events it holds; it marks the machine so that Commit knows whether it
 // has handled an event since. It forgets what an earlier Stage copied. It
 // returns actor.ErrNotSuspended if the machine is not suspended,
 // ErrNotMachine, or actor.ErrNoProc if it has exited. A machine that cannot
@@ -104,9 +112,14 @@ func (s *Stager) stage(b actor.Behavior) (actor.Behavior, error) {
 	if m.stopped || m.undo != nil && !m.undo.marker() {
 		return b, nil // a marker, ours or another Stager's, holds nothing
 	}
-	var data []byte
+	data := s.data[:0]
 	err := protect(func() (err error) {
-		data, err = appendData(s.enc, m.in, s.data[:0])
+		if c, ok := m.in.(dataCopier); ok {
+			if s.copied, s.scratch, ok = c.copyData(s.scratch); ok {
+				return nil // encoded by Prepare, with the machine running
+			}
+		}
+		data, err = appendData(s.enc, m.in, data)
 		return err
 	})
 	if err != nil {
@@ -137,6 +150,11 @@ func appendData(e *encoder, in Instance, b []byte) ([]byte, error) {
 		}
 		return append(b, data...), nil
 	}
+	return appendWith(e, a, b)
+}
+
+// appendWith appends a's data in msgpack to b, with e.
+func appendWith(e *encoder, a dataAppender, b []byte) ([]byte, error) {
 	e.out.B = b
 	e.enc.Reset(&e.out)
 	e.enc.SetSortMapKeys(true)
@@ -158,6 +176,47 @@ type dataAppender interface {
 // in an interface) costs no allocation; msgpack encodes what it points at.
 func (in *instance[D]) encodeData(enc *msgpack.Encoder) error { return enc.Encode(&in.data) }
 
+// A dataCopier copies its data as a Go value: an instance of a Machine.
+type dataCopier interface {
+	// copyData copies the data into the copy of its type among scratch,
+	// or into a new one that it appends to scratch, and returns the copy
+	// and scratch. It returns false if the data's type cannot be copied
+	// (see copierFor).
+	copyData(scratch []dataAppender) (dataAppender, []dataAppender, bool)
+}
+
+// A dataCopy is a copy of a Machine's data, which a Stager encodes once
+// the machine runs again.
+type dataCopy[D any] struct{ data D }
+
+func (c *dataCopy[D]) encodeData(enc *msgpack.Encoder) error { return enc.Encode(&c.data) }
+
+// maxScratch is how many types of data a Stager keeps a copy of, for the
+// next machine of the same type to reuse its memory.
+const maxScratch = 4
+
+func (in *instance[D]) copyData(scratch []dataAppender) (dataAppender, []dataAppender, bool) {
+	if in.t.copy == nil {
+		return nil, scratch, false
+	}
+	var c *dataCopy[D]
+	for _, v := range scratch {
+		if p, ok := v.(*dataCopy[D]); ok {
+			c = p
+			break
+		}
+	}
+	if c == nil {
+		c = new(dataCopy[D])
+		if len(scratch) == maxScratch {
+			scratch = scratch[1:]
+		}
+		scratch = append(scratch, c)
+	}
+	in.t.copy(reflect.ValueOf(&c.data).Elem(), reflect.ValueOf(&in.data).Elem())
+	return c, scratch, true
+}
+
 // Prepare makes the change of the staged machine's code to to, with the
 // machine running: it runs to's UPGRADE (or, with [AsDowngrade], loads
 // the copy in the running version and runs its downgrade, or with
@@ -173,6 +232,19 @@ func (s *Stager) Prepare(ctx context.Context, to Code, opts ...ChangeOption) err
 		o(&cfg)
 	}
 	s.to, s.down, s.reload = to, cfg.down, cfg.reload
+	if s.staged && s.copied != nil {
+		err := protect(func() (err error) {
+			s.data, err = appendWith(s.enc, s.copied, s.data[:0])
+			return err
+		})
+		s.copied = nil
+		if err != nil {
+			// As if Stage could not encode it: Commit makes the whole
+			// change, which fails and says why.
+			s.enc = newEncoder() // it may have been left half way
+			s.staged = false
+		}
+	}
 	if !s.staged {
 		return nil
 	}
@@ -299,7 +371,7 @@ func (s *Stager) commit(b actor.Behavior, q []actor.Queued) (actor.Behavior, []a
 func (s *Stager) Release() {
 	s.dropPrepared()
 	s.ref, s.staged, s.to = actor.Ref{}, false, nil
-	s.code, s.flags = nil, nil
+	s.code, s.flags, s.copied = nil, nil, nil
 	clear(s.postponed)
 	clear(s.timers)
 	s.postponed, s.timers, s.data = s.postponed[:0], s.timers[:0], s.data[:0]

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -70,7 +71,11 @@ func BenchmarkUpgrade10k(b *testing.B) { benchUpgrade10k(b, nil) }
 // moved in rolling batches of 256, each suspended only for its own change
 // (twice: see fsm.Stager). It also reports the median and the 99.9th
 // percentile of the machines' pauses (pause-p50-us, pause-p999-us; a
-// machine's pause is its two suspensions together).
+// machine's pause is its two suspensions together), how many were over
+// 1 ms, and the same for as many windows of the median pause's length in
+// which nothing is done (null-maxpause-us, null-pauses>1ms: the host's own
+// stalls of a running thread, the baseline of maxpause-us; see
+// pauseLog.null).
 func BenchmarkUpgrade10kRolling(b *testing.B) {
 	benchUpgrade10k(b, nil, upgrade.WithStrategy(upgrade.Rolling(256)))
 }
@@ -119,6 +124,63 @@ func (l *pauseLog) observe(stage, commit time.Duration) {
 	if i := l.next.Add(1) - 1; i < int64(len(l.stage)) {
 		l.stage[i], l.commit[i] = stage, commit
 	}
+}
+
+// null measures the pauses' baseline: what the host does to a window of
+// the same length in which no machine is touched. As many windows as the
+// upgrades had, each of the median pause's length, are spent spinning on
+// the clock, by as many goroutines as a rolling upgrade's workers, each
+// yielding its time slice every 2 ms as they do, with 5 µs of spinning
+// between windows; it reports the longest (null-maxpause-us) and how many
+// took over 1 ms (null-pauses>1ms). A window is stretched only by what
+// stops its thread: the Go scheduler, the collector (the clients still
+// allocate), the operating system, or the hypervisor taking the virtual
+// CPU away.
+func (l *pauseLog) null(b *testing.B) {
+	n := min(int(l.next.Load()), len(l.stage))
+	if n == 0 {
+		return
+	}
+	pause := make([]time.Duration, n)
+	for i := range pause {
+		pause[i] = l.stage[i] + l.commit[i]
+	}
+	slices.Sort(pause)
+	w := pause[n/2]
+	spin := func(d time.Duration) time.Duration {
+		t0 := time.Now()
+		for {
+			if e := time.Since(t0); e >= d {
+				return e
+			}
+		}
+	}
+	workers := 4 * runtime.GOMAXPROCS(0)
+	var next atomic.Int64
+	var worst atomic.Int64
+	var long atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			since := time.Now()
+			for next.Add(1) <= int64(n) {
+				if time.Since(since) >= 2*time.Millisecond {
+					runtime.Gosched()
+					since = time.Now()
+				}
+				d := spin(w)
+				if d >= time.Millisecond {
+					long.Add(1)
+				}
+				for m := worst.Load(); int64(d) > m && !worst.CompareAndSwap(m, int64(d)); m = worst.Load() {
+				}
+				spin(5 * time.Microsecond)
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(time.Duration(worst.Load()).Microseconds()), "null-maxpause-us")
+	b.ReportMetric(float64(long.Load()), "null-pauses>1ms")
 }
 
 // report reports the median and the 99.9th percentile of the pauses (a
@@ -187,17 +249,17 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	n := len(refs)
 	var phase atomic.Int32 // 0: before, 1: during an upgrade, 2: other
 	var mu sync.Mutex
-	var before, during []time.Duration
+	var before, during latencies
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(c), 1))
-			var mine [3][]time.Duration
+			mine := new([2]latencies)
 			defer func() {
 				mu.Lock()
-				before = append(before, mine[0]...)
-				during = append(during, mine[1]...)
+				before.merge(&mine[0])
+				during.merge(&mine[1])
 				mu.Unlock()
 			}()
 			for {
@@ -212,8 +274,8 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 					b.Error(err)
 					return
 				}
-				if d := time.Since(t0); phase.Load() == p {
-					mine[p] = append(mine[p], d)
+				if d := time.Since(t0); p < 2 && phase.Load() == p {
+					mine[p].add(d)
 				}
 			}
 		})
@@ -255,6 +317,11 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 		b.StartTimer()
 	}
 	b.StopTimer()
+	if pauses != nil {
+		// The baseline of the pauses, under the same clients: as many
+		// windows of the median pause's length, spent spinning.
+		pauses.null(b)
+	}
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "total-ms")
@@ -262,18 +329,63 @@ func measureUpgrade10k(b *testing.B, h *upgrade.ReleaseHandler, machine string, 
 	if pauses != nil {
 		b.ReportMetric(float64(gcs)/float64(b.N), "gcs/upgrade")
 	}
-	if p := p99(before); p > 0 && len(during) > 0 {
-		b.ReportMetric(float64(p99(during))/float64(p), "p99-ratio")
+	if p := before.p99(); p > 0 && during.count() > 0 {
+		b.ReportMetric(float64(during.p99())/float64(p), "p99-ratio")
 	}
 }
 
-func p99(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// latencies is a histogram of durations in log-linear buckets: exact
+// below 256 ns, then 128 buckets per power of two, so that a value is
+// known within 1%. Recording allocates nothing: the clients record every
+// call, and a growing list of them would start some of the collections
+// whose effect on the pauses the benchmark measures.
+type latencies struct{ n [58 * 128]uint64 }
+
+func latencyBucket(d time.Duration) int {
+	v := uint64(max(d, 0))
+	if v < 256 {
+		return int(v)
 	}
-	ds = slices.Clone(ds)
-	slices.Sort(ds)
-	return ds[len(ds)*99/100]
+	e := bits.Len64(v) - 8 // v>>e is in [128, 256)
+	return (e+1)*128 + int(v>>e) - 128
+}
+
+// bucketFloor is the least duration of bucket i.
+func bucketFloor(i int) time.Duration {
+	if i < 256 {
+		return time.Duration(i)
+	}
+	e := i/128 - 1
+	return time.Duration(uint64(i%128+128) << e)
+}
+
+func (l *latencies) add(d time.Duration) { l.n[latencyBucket(d)]++ }
+
+func (l *latencies) merge(o *latencies) {
+	for i, c := range o.n {
+		l.n[i] += c
+	}
+}
+
+func (l *latencies) count() uint64 {
+	var t uint64
+	for _, c := range l.n {
+		t += c
+	}
+	return t
+}
+
+// p99 is the floor of the bucket of the 99th percentile: the value at
+// index count*99/100 of the sorted durations, within 1%.
+func (l *latencies) p99() time.Duration {
+	k := l.count() * 99 / 100
+	var seen uint64
+	for i, c := range l.n {
+		if seen += c; seen > k {
+			return bucketFloor(i)
+		}
+	}
+	return 0
 }
 
 // benchHandler returns a release handler, on a System of its own, with

@@ -37,6 +37,9 @@ func TestHandoffPauseResume(t *testing.T) {
 	a, b := phoneOn(t, addr, "100"), phoneOn(t, addr, "200")
 	gone := dial(t, addr)
 	call(a, b, "200", "100")
+	// The dial returns once the kernel has the connection; the switch
+	// counts it once it has accepted it.
+	require.Eventually(t, func() bool { return exchange.ConnCount(s) == 3 }, 10*time.Second, time.Millisecond)
 	conns, err := exchange.HandoffConns(s)
 	require.NoError(t, err)
 	require.Len(t, conns, 3)

@@ -1,0 +1,184 @@
+package fsm
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type copyInner struct {
+	Tags  []string
+	Score float64
+	hid   []int
+}
+
+type copyEmbedded struct{ Extra []byte }
+
+type copyData struct {
+	Name    string
+	Numbers []int
+	Blob    []byte
+	Empty   []int // empty, not nil: msgpack tells them apart
+	Nil     []int
+	Arr     [3][]int
+	Ptr     *copyInner
+	NilPtr  *copyInner
+	Inner   copyInner
+	Inners  []copyInner
+	Map     map[string][]int
+	Flat    map[int]string
+	At      time.Time
+	Skipped []int `msgpack:"-"`
+	copyEmbedded
+	private []int
+	mu      sync.Mutex // shallow: copied as it is
+}
+
+func sampleCopyData(rnd *rand.Rand) *copyData {
+	ints := func() []int {
+		s := make([]int, rnd.IntN(6))
+		for i := range s {
+			s[i] = rnd.Int()
+		}
+		return s
+	}
+	d := &copyData{
+		Name:    strings.Repeat("n", rnd.IntN(5)),
+		Numbers: ints(),
+		Blob:    []byte(strings.Repeat("b", rnd.IntN(200))),
+		Empty:   []int{},
+		Arr:     [3][]int{ints(), nil, ints()},
+		Ptr:     &copyInner{Tags: []string{"a", "b"}, Score: rnd.Float64(), hid: ints()},
+		Inner:   copyInner{Tags: []string{"c"}, hid: ints()},
+		Inners:  []copyInner{{Tags: []string{"d"}}, {Score: 2}},
+		Map:     map[string][]int{"x": ints(), "y": nil},
+		Flat:    map[int]string{1: "one", 2: "two"},
+		At:      time.Unix(rnd.Int64N(1e9), 0).In(time.FixedZone("z", 3600)),
+		Skipped: ints(),
+		private: ints(),
+	}
+	d.Extra = ints2bytes(ints())
+	return d
+}
+
+func ints2bytes(s []int) []byte {
+	b := make([]byte, len(s))
+	for i, v := range s {
+		b[i] = byte(v)
+	}
+	return b
+}
+
+// decoded is d as msgpack sees it: encoded, then decoded (the bytes are
+// not compared: msgpack does not sort the keys of every map type).
+func decoded(t *testing.T, d *copyData) *copyData {
+	b, err := encode(d)
+	require.NoError(t, err)
+	var v copyData
+	require.NoError(t, decode(b, &v))
+	return &v
+}
+
+// scribble writes over every piece of memory that d holds, as a handler
+// that writes into its data's slices and maps would.
+func scribble(d *copyData) {
+	d.Name = "changed"
+	for _, s := range [][]int{d.Numbers, d.Arr[0], d.Arr[2], d.Map["x"], d.private, d.Skipped, d.Inner.hid, d.Ptr.hid} {
+		for i := range s {
+			s[i] = -1
+		}
+	}
+	for i := range d.Blob {
+		d.Blob[i] = 'X'
+	}
+	for i := range d.Extra {
+		d.Extra[i] = 'X'
+	}
+	d.Ptr.Tags[0], d.Ptr.Score = "X", -1
+	d.Inner.Tags[0] = "X"
+	d.Inners[0].Tags[0] = "X"
+	d.Map["z"] = []int{9}
+	d.Flat[3] = "three"
+}
+
+// A copy is deep (writing into the original's memory leaves it as it
+// was, every field, exported or not, and msgpack encodes it as the
+// original was), keeps nil apart from empty, and copying again into the
+// same destination reuses its memory.
+func TestCopyIsDeep(t *testing.T) {
+	cp, ok := copierFor(reflect.TypeFor[copyData]())
+	require.True(t, ok)
+	rnd := rand.New(rand.NewPCG(1, 1))
+	var dst copyData
+	for range 50 {
+		src := sampleCopyData(rnd)
+		before := decoded(t, src)
+		cp(reflect.ValueOf(&dst).Elem(), reflect.ValueOf(src).Elem())
+
+		require.Equal(t, before, decoded(t, &dst), "msgpack of the copy")
+		require.Equal(t, src.private, dst.private, "an unexported field")
+		require.Equal(t, src.Ptr.hid, dst.Ptr.hid, "an unexported field behind a pointer")
+		require.NotNil(t, dst.Empty)
+		require.Nil(t, dst.Nil)
+		require.Nil(t, dst.NilPtr)
+		require.Nil(t, dst.Arr[1])
+
+		scribble(src)
+		require.Equal(t, before, decoded(t, &dst), "the copy changed with the original")
+		for _, f := range [][2][]int{{src.private, dst.private}, {src.Skipped, dst.Skipped}} {
+			if len(f[0]) > 0 {
+				require.NotEqual(t, f[0], f[1], "a field msgpack does not see is copied too")
+			}
+		}
+	}
+
+	// Copying a value of the same sizes again allocates nothing.
+	src := sampleCopyData(rnd)
+	cp(reflect.ValueOf(&dst).Elem(), reflect.ValueOf(src).Elem())
+	small := copyData{Name: "s", Numbers: []int{1}, Blob: []byte("b"), Empty: []int{}, Ptr: &copyInner{Tags: []string{"t"}}}
+	allocs := testing.AllocsPerRun(100, func() {
+		cp(reflect.ValueOf(&dst).Elem(), reflect.ValueOf(&small).Elem())
+	})
+	require.Zero(t, allocs)
+}
+
+type copyNode struct {
+	Next *copyNode
+	V    int
+}
+
+type copyTree struct{ Kids []copyTree }
+
+type copyMapOfPtrKeys struct{ M map[*int]int }
+
+// A type that cannot be copied so is refused: it is then encoded while
+// the machine is suspended, as before.
+func TestCopyRefuses(t *testing.T) {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[struct{ A any }](),
+		reflect.TypeFor[struct{ C chan int }](),
+		reflect.TypeFor[struct{ F func() }](),
+		reflect.TypeFor[struct{ M map[string]any }](),
+		reflect.TypeFor[copyNode](),
+		reflect.TypeFor[copyTree](),
+		reflect.TypeFor[copyMapOfPtrKeys](),
+	} {
+		_, ok := copierFor(typ)
+		require.False(t, ok, "%v", typ)
+	}
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[int](),
+		reflect.TypeFor[string](),
+		reflect.TypeFor[[4]int](),
+		reflect.TypeFor[time.Time](),
+		reflect.TypeFor[struct{ S, T copyInner }](), // one type twice is not recursion
+	} {
+		_, ok := copierFor(typ)
+		require.True(t, ok, "%v", typ)
+	}
+}
