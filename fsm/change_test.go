@@ -352,3 +352,44 @@ func TestChangeCodeContext(t *testing.T) {
 	require.True(t, errors.Is(err, context.Canceled), err)
 	require.Equal(t, "v1 [] in=0 out=0 calls=0", status(t, ref), "not left suspended")
 }
+
+// Data with maps whose keys msgpack neither sorts nor decodes into an any
+// (map[string]string is the easy case): RoundTrip compares values, so the
+// keys' order and type do not matter.
+func TestRoundTripMaps(t *testing.T) {
+	type byID struct {
+		Names map[int]string
+		Count map[string]int
+	}
+	type byIDV2 struct {
+		Names map[int64]string
+		Count map[string]int64
+		Gen   int `msgpack:",omitempty"`
+	}
+	v1 := fsm.Define("maps", "v1", "on", byID{})
+	v2 := fsm.Define("maps", "v2", "on", byIDV2{})
+	v2.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, byIDV2, error) {
+		var d byIDV2
+		err := msgpack.Unmarshal(raw, &d)
+		return state, d, err
+	})
+	v2.OnDowngrade(func(to, state string, d byIDV2) (string, any, error) { return state, d, nil })
+	d := byID{Names: map[int]string{}, Count: map[string]int{}}
+	for i := range 20 {
+		d.Names[i] = fmt.Sprint("n", i)
+		d.Count[fmt.Sprint("c", i)] = i
+	}
+	for range 5 { // each encoding writes the keys in another order
+		fsmtest.RoundTrip(t, v1, v2, fsmtest.Sample(t, v1, "on", d))
+	}
+	snap := fsmtest.Sample(t, v1, "on", d)
+	v2bad := fsm.Define("maps", "v2", "on", byIDV2{})
+	v2bad.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, byIDV2, error) {
+		var d byIDV2
+		err := msgpack.Unmarshal(raw, &d)
+		d.Names[3] = "changed"
+		return state, d, err
+	})
+	v2bad.OnDowngrade(func(to, state string, d byIDV2) (string, any, error) { return state, d, nil })
+	require.ErrorIs(t, fsm.RoundTrip(context.Background(), v1, v2bad, snap), fsm.ErrRoundTrip)
+}

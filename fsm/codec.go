@@ -54,7 +54,7 @@ var (
 // of map[string]string, map[string]bool and map[string]any come out sorted;
 // those of other maps (a map[string]int, say) in Go's random order, so equal
 // data does not always encode to equal bytes, and what compares data (fsm's
-// RoundTrip, a shadow's replies) compares decoded values. The bytes are the
+// RoundTrip, a shadow's replies) compares decoded values (msgpackcheck.Value). The bytes are the
 // caller's: one allocation of their exact size.
 func encode(v any) ([]byte, error) {
 	e := encoders.Get().(*encoder)

@@ -1,7 +1,6 @@
 package upgrade
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 )
 
 // DefaultShadowSamples is how many divergences a [Shadow] keeps by default.
@@ -347,9 +347,20 @@ func sameReply(a, b any) bool {
 	if reflect.DeepEqual(a, b) {
 		return true
 	}
-	ba, err1 := msgpack.Marshal(a)
-	bb, err2 := msgpack.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(ba, bb)
+	// Of different types (each version's own): the same if they are the
+	// same msgpack value.
+	va, err1 := msgpackValue(a)
+	vb, err2 := msgpackValue(b)
+	return err1 == nil && err2 == nil && reflect.DeepEqual(va, vb)
+}
+
+// msgpackValue is v as msgpack sees it (see msgpackcheck.Value).
+func msgpackValue(v any) (any, error) {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return msgpackcheck.Value(b)
 }
 
 func texts(vs []any) []string {

@@ -2,7 +2,9 @@
 // they are decoded: msgpack v5.4 sizes a slice by its declared length
 // before it reads the elements, so a few bytes can ask for gigabytes, which
 // no recover catches. Every decoder of outside bytes in Hotline (fsm's data
-// and events, the handoff format) calls Check first.
+// and events, the handoff format) calls Check first. Value decodes checked
+// bytes into a value to compare with another, which is how Hotline compares
+// data across versions (msgpack's bytes for equal values may differ).
 package msgpackcheck
 
 import (

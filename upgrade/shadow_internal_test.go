@@ -1,0 +1,30 @@
+package upgrade
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Two versions' replies of different types are the same when they are
+// the same msgpack value, whatever order a map's keys are written in.
+func TestSameReply(t *testing.T) {
+	type r1 struct{ Count map[string]int }
+	type r2 struct{ Count map[string]int64 }
+	a, b := r1{Count: map[string]int{}}, r2{Count: map[string]int64{}}
+	for i := range 20 {
+		a.Count[fmt.Sprint("k", i)] = i
+		b.Count[fmt.Sprint("k", i)] = int64(i)
+	}
+	for range 10 {
+		require.True(t, sameReply(a, b))
+	}
+	b.Count["k3"] = -1
+	require.False(t, sameReply(a, b))
+	require.True(t, sameReply(7, 7))
+	require.False(t, sameReply(7, 8))
+	require.True(t, sameReply(errors.New("x"), errors.New("x")))
+	require.False(t, sameReply(errors.New("x"), "x"))
+}
