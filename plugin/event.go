@@ -2,9 +2,12 @@ package plugin
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 )
 
 // Event is an event payload that crossed a process as msgpack and was not
@@ -72,9 +75,41 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func unmarshal(b []byte, v any) error {
+// unmarshal decodes b, bytes from the other process, into v: checked
+// first (msgpackcheck.Check: a few bytes of a declared length must not
+// make this process allocate gigabytes), and a panic of the decoder is an
+// error. Maps decoded into an any are map[string]any if their keys are
+// strings, as msgpack makes them, and map[any]any otherwise (msgpack
+// alone fails on those).
+func unmarshal(b []byte, v any) (err error) {
+	if err := msgpackcheck.Check(b); err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("msgpack: %v", p)
+		}
+	}()
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(b))
+	dec.SetMapDecoder(decodeMap)
 	return dec.Decode(v)
+}
+
+// decodeMap decodes a map into an any (see unmarshal).
+func decodeMap(d *msgpack.Decoder) (any, error) {
+	m, err := d.DecodeUntypedMap()
+	if err != nil {
+		return nil, err
+	}
+	s := make(map[string]any, len(m))
+	for k, v := range m {
+		ks, ok := k.(string)
+		if !ok {
+			return m, nil
+		}
+		s[ks] = v
+	}
+	return s, nil
 }
