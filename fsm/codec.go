@@ -103,6 +103,7 @@ func decode(b []byte, v any) (err error) {
 func (d *decoder) decode(b []byte, v any) error {
 	d.in.Reset(b)
 	d.dec.Reset(&d.in) // every option back to its default, as Reset of a new decoder
+	d.dec.SetMapDecoder(msgpackcheck.DecodeMap)
 	err := d.dec.Decode(v)
 	if err == nil && d.in.Len() > 0 {
 		err = msgpackcheck.ErrTrailing

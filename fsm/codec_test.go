@@ -86,3 +86,25 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// Data whose `any` fields hold maps with keys that are not strings loads:
+// such a map decodes as a map[any]any (msgpack alone fails on it), one
+// with string keys as the map[string]any msgpack makes.
+func TestDecodeAnyMaps(t *testing.T) {
+	type data struct {
+		Extra any
+		Meta  map[string]any
+	}
+	in := data{
+		Extra: map[int]string{1: "one", 2: "two"},
+		Meta:  map[string]any{"byID": map[uint8]bool{7: true}, "names": map[string]int{"a": 1}},
+	}
+	b, err := encode(in)
+	require.NoError(t, err)
+	var out data
+	require.NoError(t, decode(b, &out))
+	require.Equal(t, data{
+		Extra: map[any]any{int8(1): "one", int8(2): "two"},
+		Meta:  map[string]any{"byID": map[any]any{uint8(7): true}, "names": map[string]any{"a": int8(1)}},
+	}, out)
+}

@@ -93,23 +93,6 @@ func unmarshal(b []byte, v any) (err error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(b))
-	dec.SetMapDecoder(decodeMap)
+	dec.SetMapDecoder(msgpackcheck.DecodeMap)
 	return dec.Decode(v)
-}
-
-// decodeMap decodes a map into an any (see unmarshal).
-func decodeMap(d *msgpack.Decoder) (any, error) {
-	m, err := d.DecodeUntypedMap()
-	if err != nil {
-		return nil, err
-	}
-	s := make(map[string]any, len(m))
-	for k, v := range m {
-		ks, ok := k.(string)
-		if !ok {
-			return m, nil
-		}
-		s[ks] = v
-	}
-	return s, nil
 }

@@ -54,3 +54,25 @@ func normal(v any) any {
 	}
 	return v
 }
+
+// DecodeMap decodes a map into an any as msgpack does (a map[string]any)
+// when its keys are all strings, and as a map[any]any when they are not,
+// where msgpack alone fails ("invalid code ... decoding string/bytes
+// length"). Set it with a Decoder's SetMapDecoder after its Reset (which
+// clears it): then data whose `any` fields hold a map[int]string, say,
+// decodes.
+func DecodeMap(d *msgpack.Decoder) (any, error) {
+	m, err := d.DecodeUntypedMap()
+	if err != nil {
+		return nil, err
+	}
+	s := make(map[string]any, len(m))
+	for k, v := range m {
+		ks, ok := k.(string)
+		if !ok {
+			return m, nil
+		}
+		s[ks] = v
+	}
+	return s, nil
+}
