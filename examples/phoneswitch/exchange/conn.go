@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
@@ -54,9 +55,17 @@ func newConn(s *Switch, nc net.Conn) *conn {
 
 // close ends the connection: the writer stops, the reader's read fails.
 // It reports whether this call closed it (false: it was closed already).
-func (c *conn) close(reason string) (closed bool) {
+func (c *conn) close(reason string) (closed bool) { return c.closeCounted(reason, nil) }
+
+// closeCounted is close, counting the close in n (if not nil) before
+// anything can see the connection closed: a metric read after one of the
+// close's consequences (the peer's HANGUP) includes it.
+func (c *conn) closeCounted(reason string, n *atomic.Uint64) (closed bool) {
 	c.closeOnce.Do(func() {
 		closed = true
+		if n != nil {
+			n.Add(1)
+		}
 		c.s.log.Debug("exchange: connection closed", "remote", c.nc.RemoteAddr(), "reason", reason)
 		close(c.done)
 		c.cancel()
@@ -96,8 +105,7 @@ func (c *conn) enqueue(lines ...string) {
 // dropSlow closes the connection of a client that does not read what the
 // switch writes, counted and logged with the reason.
 func (c *conn) dropSlow(reason string) {
-	if c.close("slow consumer: " + reason) {
-		c.s.counters.slow.Add(1)
+	if c.closeCounted("slow consumer: "+reason, &c.s.counters.slow) {
 		c.s.log.Warn("exchange: dropped a line that does not read", "remote", c.nc.RemoteAddr(), "reason", reason)
 	}
 }
