@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -12,47 +15,149 @@ import (
 // made to be compared with another by reflect.DeepEqual: every map as a
 // map[any]any (msgpack decodes a map into a map[string]any by default, and
 // fails on any other key), every integer as an int64 (a uint64 if it is too
-// large for one) and every float as a float64, whatever width and
-// signedness it was written with. Two encodings of
-// one value (a map's keys written in another order: msgpack sorts the keys
-// of only a few map types) give equal values.
+// large for one), every float as a float64, whatever width and signedness
+// it was written with, and a bin as a string. Two encodings of one value
+// (a map's keys written in another order: msgpack sorts the keys of only a
+// few map types) give equal values.
+//
+// Three kinds of values are stood for, so that DeepEqual finds equal
+// values equal: a NaN float (which is equal to nothing, itself included)
+// by a value of an unexported type; a map key that is an array or a map
+// (a Go map[[2]int]string, or a map whose keys are structs, which msgpack
+// writes as maps), which no map[any]any can hold, by a comparable value
+// of an unexported type that holds the key's own value in a canonical
+// text; and a map's NaN keys (which a map holds as many of as were
+// written) by one key whose value is the list of their values, in a
+// canonical order. The types are unexported: compare the values, do not
+// look inside them.
 func Value(b []byte) (v any, err error) {
 	if err := Check(b); err != nil {
 		return nil, err
 	}
 	defer func() {
-		if p := recover(); p != nil { // a map key that is an array or a map
+		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("msgpack: %v", p)
 		}
 	}()
 	d := msgpack.NewDecoder(bytes.NewReader(b))
 	d.UseLooseInterfaceDecoding(true)
-	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	d.SetMapDecoder(valueMap)
 	if err := d.Decode(&v); err != nil {
 		return nil, err
 	}
 	return normal(v), nil
 }
 
-// normal makes the unsigned integers in v that fit in an int64 int64s.
+// nan stands for a NaN float in a Value.
+type nan struct{}
+
+// nanKeys is the key of a map's NaN keys in a Value: its value is the list
+// of theirs, in the order of their canonical texts.
+type nanKeys struct{}
+
+// compositeKey stands for a map key that is an array or a map in a Value:
+// the canonical text of its value.
+type compositeKey struct{ text string }
+
+// valueMap decodes a map for Value: its keys and values normal, a key
+// that cannot be a Go map's as a compositeKey, its NaN keys under nanKeys.
+func valueMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[any]any, n)
+	var nans []any
+	for range n {
+		k, err := d.DecodeInterfaceLoose()
+		if err != nil {
+			return nil, err
+		}
+		e, err := d.DecodeInterfaceLoose()
+		if err != nil {
+			return nil, err
+		}
+		e = normal(e)
+		switch k := normal(k).(type) {
+		case nan:
+			nans = append(nans, e)
+		case []any, map[any]any:
+			m[compositeKey{canonical(k)}] = e
+		default:
+			m[k] = e
+		}
+	}
+	if nans != nil {
+		slices.SortStableFunc(nans, func(a, b any) int { return strings.Compare(canonical(a), canonical(b)) })
+		m[nanKeys{}] = nans
+	}
+	return m, nil
+}
+
+// normal makes the unsigned integers in v that fit in an int64 int64s,
+// and NaN floats nan. Maps are made normal by valueMap.
 func normal(v any) any {
-	switch v := v.(type) {
+	switch x := v.(type) {
 	case uint64:
-		if v <= math.MaxInt64 {
-			return int64(v)
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
+	case float64:
+		if math.IsNaN(x) {
+			return nan{}
 		}
 	case []any:
-		for i := range v {
-			v[i] = normal(v[i])
+		for i := range x {
+			x[i] = normal(x[i])
 		}
-	case map[any]any:
-		m := make(map[any]any, len(v))
-		for k, e := range v {
-			m[normal(k)] = normal(e)
-		}
-		return m
 	}
 	return v
+}
+
+// canonical is a text of v, a normal value, that is the same for values
+// that DeepEqual finds equal and differs otherwise: a map's pairs in the
+// order of their texts.
+func canonical(v any) string {
+	var b strings.Builder
+	writeCanonical(&b, v)
+	return b.String()
+}
+
+func writeCanonical(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCanonical(b, e)
+		}
+		b.WriteByte(']')
+	case map[any]any:
+		pairs := make([]string, 0, len(x))
+		for k, e := range x {
+			pairs = append(pairs, canonical(k)+":"+canonical(e))
+		}
+		slices.Sort(pairs)
+		b.WriteByte('{')
+		b.WriteString(strings.Join(pairs, ","))
+		b.WriteByte('}')
+	case string:
+		b.WriteString(strconv.Quote(x))
+	case compositeKey:
+		b.WriteString("key")
+		b.WriteString(strconv.Quote(x.text))
+	case float64:
+		if x == 0 {
+			x = 0 // -0 == 0, as DeepEqual has it
+		}
+		b.WriteString("float64(")
+		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		b.WriteByte(')')
+	default: // nil, bool, int64, uint64, nan, nanKeys' list, a time, an extension's type
+		fmt.Fprintf(b, "%T(%+v)", x, x)
+	}
 }
 
 // DecodeMap decodes a map into an any as msgpack does (a map[string]any)

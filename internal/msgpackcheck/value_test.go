@@ -1,6 +1,7 @@
 package msgpackcheck_test
 
 import (
+	"math"
 	"reflect"
 	"testing"
 
@@ -52,6 +53,82 @@ func TestValue(t *testing.T) {
 
 	_, err := msgpackcheck.Value([]byte{0x91}) // an array of one, without it
 	require.Error(t, err)
-	_, err = msgpackcheck.Value([]byte{0x81, 0x91, 0x01, 0x02}) // {[1]: 2}: a key that cannot be a map key
+	_, err = msgpackcheck.Value([]byte{0x81, 0x91}) // {[1]: ?}
 	require.Error(t, err)
+}
+
+// value is x encoded by msgpack, as Value decodes it.
+func value(t *testing.T, x any) any {
+	t.Helper()
+	raw, err := msgpack.Marshal(x)
+	require.NoError(t, err)
+	v, err := msgpackcheck.Value(raw)
+	require.NoError(t, err)
+	return v
+}
+
+// NaN floats, which are equal to nothing, are equal in Values: the same
+// bytes decoded twice were values DeepEqual found unequal.
+func TestValueNaN(t *testing.T) {
+	type data struct {
+		F  float64
+		G  float32
+		Fs []float64
+		M  map[string]float32
+	}
+	nan := math.NaN()
+	a := data{F: nan, G: float32(nan), Fs: []float64{1, nan}, M: map[string]float32{"x": float32(nan)}}
+	require.True(t, reflect.DeepEqual(value(t, a), value(t, a)))
+	b := a
+	b.Fs = []float64{1, 2}
+	require.False(t, reflect.DeepEqual(value(t, a), value(t, b)))
+	require.False(t, reflect.DeepEqual(value(t, nan), value(t, 0.0)))
+}
+
+type point struct{ X, Y int }
+
+// Map keys that are arrays or maps (a Go map[[2]int]string, a map whose
+// keys are structs, which msgpack writes as maps) decode: Value failed on
+// them ("hash of unhashable type []interface {}"), and fsm.RoundTrip with
+// it, on data that encodes and decodes well. A map's NaN keys, one or
+// many, compare by their values, whatever order they are written in.
+func TestValueMapKeys(t *testing.T) {
+	arrays := map[[2]int]string{{1, 2}: "a", {3, 4}: "b", {5, 6}: "c", {7, 8}: "d"}
+	arrays64 := map[[2]int64]string{{7, 8}: "d", {5, 6}: "c", {3, 4}: "b", {1, 2}: "a"}
+	points := map[point][]int{{1, 2}: {1}, {3, 4}: {2}, {5, 6}: nil, {7, 8}: {}}
+	nested := map[string]map[point]bool{"n": {{1, 1}: true, {2, 2}: false}}
+	nan := math.NaN()
+	nans := map[float64]int{nan: 1, 1.5: 2}
+	nans[nan] = 3
+	nans[nan] = 4
+	for range 20 { // the keys go out in another order each time
+		require.True(t, reflect.DeepEqual(value(t, arrays), value(t, arrays64)))
+		require.True(t, reflect.DeepEqual(value(t, points), value(t, points)))
+		require.True(t, reflect.DeepEqual(value(t, nested), value(t, nested)))
+		require.True(t, reflect.DeepEqual(value(t, nans), value(t, nans)))
+	}
+
+	arrays64[[2]int64{3, 4}] = "changed"
+	require.False(t, reflect.DeepEqual(value(t, arrays), value(t, arrays64)))
+	delete(arrays64, [2]int64{3, 4})
+	arrays64[[2]int64{4, 3}] = "b"
+	require.False(t, reflect.DeepEqual(value(t, arrays), value(t, arrays64)))
+	other := map[point][]int{{1, 2}: {1}, {3, 4}: {2}, {5, 6}: {}, {7, 8}: {}}
+	require.False(t, reflect.DeepEqual(value(t, points), value(t, other)))
+	other = map[point][]int{{1, 2}: {1}, {3, 4}: {2}, {5, 6}: nil, {8, 7}: {}}
+	require.False(t, reflect.DeepEqual(value(t, points), value(t, other)))
+	fewer := map[float64]int{nan: 1, 1.5: 2}
+	fewer[nan] = 4
+	require.False(t, reflect.DeepEqual(value(t, nans), value(t, fewer)))
+	fewer[nan] = 3
+	require.True(t, reflect.DeepEqual(value(t, nans), value(t, fewer)))
+	// A key [1] and a key "[1]" are not one key.
+	keys := [][]byte{{0x81, 0x91, 0x01, 0x02}, {0x81, 0xa3, '[', '1', ']', 0x02}}
+	vs := make([]any, len(keys))
+	for i, b := range keys {
+		var err error
+		vs[i], err = msgpackcheck.Value(b)
+		require.NoError(t, err)
+	}
+	require.False(t, reflect.DeepEqual(vs[0], vs[1]))
 }
