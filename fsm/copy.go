@@ -162,13 +162,22 @@ func mapCopier(t reflect.Type, open map[reflect.Type]bool) copyFunc {
 		}
 		k := reflect.New(t.Key()).Elem()
 		v := reflect.New(t.Elem()).Elem()
+		// A map's value is not addressable, and the copier of a struct
+		// with unexported fields reaches them through their address: it
+		// reads an addressable copy of the value, sv (a shallow copy,
+		// which it only reads).
+		var sv reflect.Value
+		if !flat {
+			sv = reflect.New(t.Elem()).Elem()
+		}
 		for it := src.MapRange(); it.Next(); {
 			k.SetIterKey(it)
 			if flat {
 				v.SetIterValue(it)
 			} else {
 				v = reflect.New(t.Elem()).Elem() // the map keeps v's memory
-				elem(v, it.Value())
+				sv.SetIterValue(it)
+				elem(v, sv)
 			}
 			dst.SetMapIndex(k, v)
 		}
