@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"math/big"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 type copyInner struct {
@@ -180,5 +183,72 @@ func TestCopyRefuses(t *testing.T) {
 	} {
 		_, ok := copierFor(typ)
 		require.True(t, ok, "%v", typ)
+	}
+}
+
+// copyZone encodes itself, comparing its pointer with time.UTC's.
+type copyZone struct{ Loc *time.Location }
+
+func (z copyZone) EncodeMsgpack(e *msgpack.Encoder) error {
+	if z.Loc == time.UTC {
+		return e.EncodeString("Z")
+	}
+	return e.EncodeString(z.Loc.String())
+}
+
+// copyMode is one of a few modes, each a pointer: a copy of the pointer
+// is none of them.
+type copyMode struct{ name string }
+
+var copyFast = &copyMode{"fast"}
+
+type copyModed struct{ Mode *copyMode }
+
+func (m copyModed) MarshalMsgpack() ([]byte, error) { return msgpack.Marshal(m.Mode == copyFast) }
+
+// copyTags encodes itself and holds only a slice, which no method can
+// compare but with nil.
+type copyTags []string
+
+func (t copyTags) MarshalMsgpack() ([]byte, error) { return msgpack.Marshal(strings.Join(t, ",")) }
+
+// A type that encodes itself may compare pointers, whose identity a deep
+// copy does not keep: netip.Addr (whose interned zone pointer a copy made
+// anew, so that 10.0.0.1 encoded as ::ffff:10.0.0.1%), a zone compared
+// with time.UTC, a pointer compared with a variable's. Interned pointers
+// (unique.Handle, *time.Location) are shared; any other such type is not
+// copied (it is encoded in Stage's window), and a type that encodes itself
+// but holds no pointer is.
+func TestCopyOwnEncodings(t *testing.T) {
+	for _, v := range []any{
+		&struct {
+			A netip.Addr
+			P netip.AddrPort
+			N netip.Prefix
+			S []netip.Addr
+		}{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddrPort("[fe80::1%eth0]:80"), netip.MustParsePrefix("10.0.0.0/8"), []netip.Addr{netip.MustParseAddr("::1")}},
+		&struct{ Z, L copyZone }{copyZone{time.UTC}, copyZone{time.FixedZone("z", 60)}},
+		&struct{ Tags copyTags }{copyTags{"a", "b"}},
+		&struct{ Zone *time.Location }{time.UTC},
+	} {
+		typ := reflect.TypeOf(v).Elem()
+		cp, ok := copierFor(typ)
+		require.True(t, ok, "%v", typ)
+		dst := reflect.New(typ)
+		cp(dst.Elem(), reflect.ValueOf(v).Elem())
+		want, err := encode(v)
+		require.NoError(t, err)
+		got, err := encode(dst.Interface())
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%v: msgpack of the copy", typ)
+		require.Equal(t, reflect.ValueOf(v).Elem().Interface(), dst.Elem().Interface(), "%v: the copy", typ)
+	}
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[copyModed](),
+		reflect.TypeFor[struct{ M []copyModed }](),
+		reflect.TypeFor[struct{ F *big.Float }](), // a pointer that encodes itself: its method may compare it
+	} {
+		_, ok := copierFor(typ)
+		require.False(t, ok, "%v", typ)
 	}
 }

@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -464,4 +465,38 @@ func TestStagerCopiesMapsOfStructs(t *testing.T) {
 	st.Release()
 	require.Equal(t, []int{1, 99}, seen, "then on the data as Scribble left it")
 	require.Equal(t, "v2", info(t, ref).Version)
+}
+
+// peerData holds addresses, which encode themselves (netip.Addr's
+// MarshalBinary).
+type peerData struct {
+	Peer  netip.Addr
+	Peers []netip.AddrPort
+}
+
+// A staged change gives UPGRADE the data as the machine holds it: a copy
+// of a netip.Addr made its interned zone anew, and UPGRADE read 10.0.0.1
+// as ::ffff:10.0.0.1 (an IPv6 address, with an empty zone).
+func TestStagerKeepsAddresses(t *testing.T) {
+	ctx := context.Background()
+	sys := actortest.NewSystem(t)
+	want := peerData{Peer: netip.MustParseAddr("10.0.0.1"), Peers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.7:5060")}}
+	v1 := fsm.Define("peer", "v1", "on", peerData{})
+	v1.InitFunc(func(id string) (string, peerData) { return "on", want })
+	var seen []peerData
+	v2 := fsm.Define("peer", "v2", "on", peerData{})
+	v2.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, peerData, error) {
+		var d peerData
+		err := msgpack.Unmarshal(raw, &d)
+		seen = append(seen, d)
+		return state, d, err
+	})
+	ref := start(t, sys, v1)
+	st := fsm.NewStager()
+	require.NoError(t, suspended(t, ref, func() error { return st.Stage(ctx, ref) }))
+	require.NoError(t, st.Prepare(ctx, v2))
+	require.NoError(t, suspended(t, ref, func() error { return st.Commit(ctx, ref) }))
+	st.Release()
+	require.Equal(t, []peerData{want}, seen)
+	require.True(t, seen[0].Peer.Is4())
 }
