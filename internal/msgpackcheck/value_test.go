@@ -132,3 +132,69 @@ func TestValueMapKeys(t *testing.T) {
 	}
 	require.False(t, reflect.DeepEqual(vs[0], vs[1]))
 }
+
+// FuzzValue: Value never panics, and the same bytes give values that
+// DeepEqual finds equal (NaN, whose values were unequal, and keys that are
+// arrays or maps, which failed, included); a map written again in another
+// order of its pairs gives an equal value, unless those pairs have one key
+// (then the last one written is the map's, as a decoder into a Go map or
+// struct has it).
+func FuzzValue(f *testing.F) {
+	nan := math.NaN()
+	for _, v := range []any{nil, 1, "s", []any{1, []any{2}}, map[string]any{"a": 1.5}, nan,
+		map[[2]int]string{{1, 2}: "a"}, map[point]float64{{1, 2}: nan}, map[float64]int{nan: 1, 2: 3}} {
+		b, err := msgpack.Marshal(v)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte{0x82, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1, 0x01, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1, 0x02}) // {NaN: 1, NaN: 2}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v1, err := msgpackcheck.Value(b)
+		if err != nil {
+			return
+		}
+		v2, err := msgpackcheck.Value(b)
+		require.NoError(t, err)
+		require.True(t, reflect.DeepEqual(v1, v2), "% x", b)
+		if len(b) > 0 && b[0]&0xf0 == 0x80 && b[0] > 0x81 { // a fixmap of two pairs or more
+			if k1, e1, k2, e2, ok := firstPairs(b); ok && !sameKey(b[1:k1], b[e1:k2]) {
+				r := append([]byte{b[0]}, b[e1:e2]...) // the first two pairs swapped
+				r = append(append(r, b[1:e1]...), b[e2:]...)
+				v3, err := msgpackcheck.Value(r)
+				require.NoError(t, err, "% x", r)
+				require.True(t, reflect.DeepEqual(v1, v3), "% x / % x", b, r)
+			}
+		}
+	})
+}
+
+// firstPairs returns where the first two pairs of b, a fixmap, end: the
+// first key at k1, its value at v1, the second key at k2, its value at v2.
+func firstPairs(b []byte) (k1, v1, k2, v2 int, ok bool) {
+	end := func(at int) int { // the end of the value at b[at:], or 0
+		for n := at + 1; n <= len(b); n++ {
+			if msgpackcheck.Check(b[at:n]) == nil {
+				return n
+			}
+		}
+		return 0
+	}
+	if k1 = end(1); k1 == 0 {
+		return
+	}
+	if v1 = end(k1); v1 == 0 {
+		return
+	}
+	if k2 = end(v1); k2 == 0 {
+		return
+	}
+	v2 = end(k2)
+	return k1, v1, k2, v2, v2 != 0
+}
+
+// sameKey reports whether two keys are one key of a map (NaN included).
+func sameKey(a, b []byte) bool {
+	va, err1 := msgpackcheck.Value(a)
+	vb, err2 := msgpackcheck.Value(b)
+	return err1 == nil && err2 == nil && reflect.DeepEqual(va, vb)
+}
