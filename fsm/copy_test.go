@@ -1,17 +1,24 @@
 package fsm
 
 import (
+	"context"
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
 )
 
 type copyInner struct {
@@ -251,4 +258,78 @@ func TestCopyOwnEncodings(t *testing.T) {
 		_, ok := copierFor(typ)
 		require.False(t, ok, "%v", typ)
 	}
+}
+
+type copyRaceA struct {
+	S []copyInner
+	M map[string][]int
+}
+
+type copyRaceB struct{ P *copyRaceA }
+
+// copierFor is called from many goroutines (each Machine's table builds
+// its type's copier once), and the copiers it returns are used at once
+// (each Stager on its own values): one answer per type, no race.
+func TestCopierForConcurrent(t *testing.T) {
+	types := []reflect.Type{reflect.TypeFor[copyRaceA](), reflect.TypeFor[copyRaceB](), reflect.TypeFor[[]copyRaceB]()}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				typ := types[(g+i)%len(types)]
+				cp, ok := copierFor(typ)
+				if !assert.True(t, ok, "%v", typ) { // not require: not the test's goroutine
+					return
+				}
+				src, dst := reflect.New(typ).Elem(), reflect.New(typ).Elem()
+				fill(src, rand.New(rand.NewPCG(uint64(g), uint64(i))))
+				cp(dst, src)
+				assert.Equal(t, dump(src), dump(dst))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// scratchData is a data type per T, for TestStagerScratchLetsGo.
+type scratchData[T any] struct{ A []T }
+
+// stageOne stages a new machine whose data is a scratchData[T] with st,
+// and returns a weak pointer to the copy st made.
+func stageOne[T any](t *testing.T, sys *actor.System, st *Stager) weak.Pointer[dataCopy[scratchData[T]]] {
+	t.Helper()
+	ctx := context.Background()
+	code := Define("scratch", "v1", "on", scratchData[T]{A: make([]T, 1000)})
+	ref, err := Start(ctx, sys, code)
+	require.NoError(t, err)
+	require.NoError(t, actor.Suspend(ctx, ref))
+	require.NoError(t, st.Stage(ctx, ref))
+	require.NoError(t, actor.Resume(ctx, ref))
+	c, ok := st.copied.(*dataCopy[scratchData[T]])
+	require.True(t, ok, "staged as a copy")
+	st.Release()
+	return weak.Make(c)
+}
+
+// A Stager keeps the copies of the last maxScratch types of data it
+// staged, for their memory, and lets go of the others: the copy it
+// evicted stayed in the array behind its list (scratch[1:]), alive.
+func TestStagerScratchLetsGo(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	st := NewStager()
+	w0 := stageOne[int8](t, sys, st)
+	w1 := stageOne[int16](t, sys, st)
+	w2 := stageOne[int32](t, sys, st)
+	w3 := stageOne[int64](t, sys, st)
+	w4 := stageOne[uint8](t, sys, st)
+	w5 := stageOne[uint16](t, sys, st)
+	w6 := stageOne[uint32](t, sys, st)
+	alive := func() []bool { // whether each copy is
+		return []bool{w0.Value() != nil, w1.Value() != nil, w2.Value() != nil, w3.Value() != nil,
+			w4.Value() != nil, w5.Value() != nil, w6.Value() != nil}
+	}
+	runtime.GC()
+	runtime.GC()
+	require.Equal(t, []bool{false, false, false, true, true, true, true}, alive(), "the last %d types' copies kept", maxScratch)
+	runtime.KeepAlive(st)
 }

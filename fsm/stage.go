@@ -212,9 +212,13 @@ func (in *instance[D]) copyData(scratch []dataAppender) (dataAppender, []dataApp
 	if c == nil {
 		c = new(dataCopy[D])
 		if len(scratch) == maxScratch {
-			scratch = scratch[1:]
+			// The oldest goes; not by scratch[1:], which would keep it
+			// alive in the array behind the slice.
+			copy(scratch, scratch[1:])
+			scratch[len(scratch)-1] = c
+		} else {
+			scratch = append(scratch, c)
 		}
-		scratch = append(scratch, c)
 	}
 	in.t.copy(reflect.ValueOf(&c.data).Elem(), reflect.ValueOf(&in.data).Elem())
 	return c, scratch, true
