@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Value decodes b, one msgpack value that Check passes, into a Go value
@@ -160,24 +162,61 @@ func writeCanonical(b *strings.Builder, v any) {
 	}
 }
 
-// DecodeMap decodes a map into an any as msgpack does (a map[string]any)
-// when its keys are all strings, and as a map[any]any when they are not,
-// where msgpack alone fails ("invalid code ... decoding string/bytes
-// length"). Set it with a Decoder's SetMapDecoder after its Reset (which
-// clears it): then data whose `any` fields hold a map[int]string, say,
-// decodes.
+// DecodeMap decodes a map into an any as msgpack does (a map[string]any,
+// str and bin keys as strings) when its keys are all strings or bins, and
+// as a map[any]any when they are not, where msgpack alone fails ("invalid
+// code ... decoding string/bytes length"). A key that is an array or a
+// map, which no Go map holds, is an error that says so. Set it with a
+// Decoder's SetMapDecoder after its Reset (which clears it), on a decoder
+// in msgpack's default (not loose) interface decoding: then data whose
+// `any` fields hold a map[int]string, say, decodes.
 func DecodeMap(d *msgpack.Decoder) (any, error) {
-	m, err := d.DecodeUntypedMap()
+	n, err := d.DecodeMapLen()
 	if err != nil {
 		return nil, err
 	}
-	s := make(map[string]any, len(m))
-	for k, v := range m {
-		ks, ok := k.(string)
-		if !ok {
-			return m, nil
+	if n < 0 {
+		return map[string]any(nil), nil
+	}
+	s := make(map[string]any, n)
+	var m map[any]any // once a key is not a string
+	for range n {
+		var k any
+		c, err := d.PeekCode()
+		if err != nil {
+			return nil, err
 		}
-		s[ks] = v
+		if msgpcode.IsString(c) || msgpcode.IsBin(c) {
+			// As msgpack's own DecodeMap: a map[[16]byte]T writes its
+			// keys as bins.
+			k, err = d.DecodeString()
+		} else {
+			k, err = d.DecodeInterface()
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		ks, isString := k.(string)
+		switch {
+		case m == nil && isString:
+			s[ks] = v
+			continue
+		case k != nil && !reflect.TypeOf(k).Comparable():
+			return nil, fmt.Errorf("msgpack: a map key that is %T cannot be a Go map's key, in an any", k)
+		case m == nil:
+			m = make(map[any]any, n)
+			for k, v := range s {
+				m[k] = v
+			}
+		}
+		m[k] = v
+	}
+	if m != nil {
+		return m, nil
 	}
 	return s, nil
 }

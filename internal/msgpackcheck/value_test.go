@@ -1,6 +1,7 @@
 package msgpackcheck_test
 
 import (
+	"bytes"
 	"math"
 	"reflect"
 	"testing"
@@ -197,4 +198,56 @@ func sameKey(a, b []byte) bool {
 	va, err1 := msgpackcheck.Value(a)
 	vb, err2 := msgpackcheck.Value(b)
 	return err1 == nil && err2 == nil && reflect.DeepEqual(va, vb)
+}
+
+// DecodeMap decodes a map into an any as msgpack alone does when msgpack
+// can (keys that are strs or bins: a map[[2]byte]int writes its keys as
+// bins, and failed with "hash of unhashable type []uint8"), as a
+// map[any]any when a key is not, and a key that no Go map can hold is an
+// error that says so.
+func TestDecodeMap(t *testing.T) {
+	decodeAny := func(b []byte) (any, error) {
+		d := msgpack.NewDecoder(bytes.NewReader(b))
+		d.SetMapDecoder(msgpackcheck.DecodeMap)
+		var v any
+		err := d.Decode(&v)
+		return v, err
+	}
+	for _, x := range []any{
+		map[string]int{"a": 1, "b": 2},
+		map[[2]byte]int{{'a', 'b'}: 1, {'c', 'd'}: 2},
+		map[string]any{"n": map[[1]byte][]any{{'z'}: {map[string]bool{"t": true}}}},
+		map[string]int{},
+	} {
+		b, err := msgpack.Marshal(x)
+		require.NoError(t, err)
+		var want any
+		require.NoError(t, msgpack.Unmarshal(b, &want))
+		got, err := decodeAny(b)
+		require.NoError(t, err, "%#v", x)
+		require.Equal(t, want, got, "%#v: as msgpack alone", x)
+	}
+
+	for _, tt := range []struct {
+		x    any
+		want any
+	}{
+		{map[int]string{1: "a", 2: "b"}, map[any]any{int8(1): "a", int8(2): "b"}},
+		{map[any]int{"s": 1, 2: 3, true: 4}, map[any]any{"s": int8(1), int8(2): int8(3), true: int8(4)}},
+		{[]any{map[any]any{[2]byte{'x', 'y'}: 1, 7: map[int]int{1: 2}}}, []any{map[any]any{"xy": int8(1), int8(7): map[any]any{int8(1): int8(2)}}}},
+	} {
+		b, err := msgpack.Marshal(tt.x)
+		require.NoError(t, err)
+		got, err := decodeAny(b)
+		require.NoError(t, err, "%#v", tt.x)
+		require.Equal(t, tt.want, got, "%#v", tt.x)
+	}
+
+	_, err := decodeAny([]byte{0x82, 0xa1, 'a', 0x01, 0x91, 0x01, 0x02}) // {"a": 1, [1]: 2}
+	require.ErrorContains(t, err, "a map key that is []interface {} cannot be a Go map's key")
+	_, err = decodeAny([]byte{0x81, 0x80, 0x02}) // {{}: 2}
+	require.ErrorContains(t, err, "a map key that is map[string]interface {} cannot be a Go map's key")
+	v, err := decodeAny([]byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02}) // {"a": 1, "a": 2}
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"a": int8(2)}, v, "the last of two equal keys, as msgpack")
 }
