@@ -49,3 +49,16 @@ func TestSameReplyNaN(t *testing.T) {
 	require.False(t, sameReply(r1{Mean: nan}, r1{Mean: 1}))
 	require.False(t, sameReply(nan, 1.0))
 }
+
+// An int reply and another version's int64 (or uint8, or float) reply of
+// the same value are the same msgpack value: the fast path for two ints
+// counted them a divergence, where the other order (int64, int) was not.
+func TestSameReplyIntWidths(t *testing.T) {
+	require.True(t, sameReply(7, int64(7)))
+	require.True(t, sameReply(int64(7), 7))
+	require.True(t, sameReply(7, uint8(7)))
+	require.True(t, sameReply(-1, int32(-1)))
+	require.False(t, sameReply(7, int64(8)))
+	require.False(t, sameReply(7, "7"))
+	require.False(t, sameReply(7, nil))
+}
