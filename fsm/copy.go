@@ -49,12 +49,14 @@ var (
 	locationType = reflect.TypeFor[*time.Location]()
 )
 
-// The interfaces through which msgpack lets a type encode itself.
+// The interfaces through which msgpack lets a type encode itself, or
+// decide whether a field tagged omitempty is written (IsZero).
 var encodingTypes = []reflect.Type{
 	reflect.TypeFor[msgpack.CustomEncoder](),
 	reflect.TypeFor[msgpack.Marshaler](),
 	reflect.TypeFor[encoding.BinaryMarshaler](),
 	reflect.TypeFor[encoding.TextMarshaler](),
+	reflect.TypeFor[interface{ IsZero() bool }](),
 }
 
 // ownEncoding reports whether msgpack encodes a value of t with a method

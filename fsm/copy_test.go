@@ -333,3 +333,39 @@ func TestStagerScratchLetsGo(t *testing.T) {
 	require.Equal(t, []bool{false, false, false, true, true, true, true}, alive(), "the last %d types' copies kept", maxScratch)
 	runtime.KeepAlive(st)
 }
+
+// copyLevel is a level, the default one when it points at
+// copyDefaultLevel: its IsZero, which msgpack asks for omitempty,
+// compares pointers.
+type copyLevel struct{ def *copyLevelDef }
+
+type copyLevelDef struct{ Name string }
+
+var copyDefaultLevel = &copyLevelDef{"default"}
+
+func (l copyLevel) IsZero() bool { return l.def == nil || l.def == copyDefaultLevel }
+
+// msgpack decides whether to write a field tagged omitempty with its
+// type's IsZero, which may compare pointers, as an encoding may: a copy
+// wrote a default level that the original left out. Such a type is not
+// copied.
+func TestCopyIsZero(t *testing.T) {
+	type data struct {
+		Level copyLevel `msgpack:",omitempty"`
+		N     int
+	}
+	v := &data{Level: copyLevel{copyDefaultLevel}, N: 1}
+	cp, ok := copierFor(reflect.TypeFor[data]())
+	if ok {
+		var dst data
+		cp(reflect.ValueOf(&dst).Elem(), reflect.ValueOf(v).Elem())
+		want, err := encode(v)
+		require.NoError(t, err)
+		got, err := encode(&dst)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "msgpack of the copy")
+	}
+	require.False(t, ok)
+	_, ok = copierFor(reflect.TypeFor[struct{ At []time.Time }]()) // IsZero, and no pointer but time's
+	require.True(t, ok)
+}
