@@ -1,13 +1,16 @@
 package fsm
 
 import (
-	"github.com/hotline-go/hotline/internal/msgpackcheck"
+	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 )
 
 func TestCheck(t *testing.T) {
@@ -107,4 +110,68 @@ func TestDecodeAnyMaps(t *testing.T) {
 		Extra: map[any]any{int8(1): "one", int8(2): "two"},
 		Meta:  map[string]any{"byID": map[any]any{uint8(7): true}, "names": map[string]any{"a": int8(1)}},
 	}, out)
+}
+
+// RoundTrip compares data as values (msgpackcheck.Value): data holding a
+// NaN float, or a map whose keys are arrays or structs, round-trips. It
+// failed with ErrRoundTrip (NaN is equal to nothing) or with "hash of
+// unhashable type" (the keys) on an upgrade that changed nothing.
+func TestRoundTripNaNAndCompositeKeys(t *testing.T) {
+	type cell struct{ Row, Col int }
+	type grid struct {
+		Mean  float64
+		ByPos map[[2]int]string
+		Cells map[cell]float32
+	}
+	v1 := Define("grid", "v1", "on", grid{})
+	v2 := Define("grid", "v2", "on", grid{})
+	v2.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, grid, error) {
+		var d grid
+		err := decode(raw, &d)
+		return state, d, err
+	})
+	v2.OnDowngrade(func(to, state string, d grid) (string, any, error) { return state, d, nil })
+	d := grid{Mean: math.NaN(), ByPos: map[[2]int]string{}, Cells: map[cell]float32{}}
+	for i := range 10 {
+		d.ByPos[[2]int{i, -i}] = fmt.Sprint(i)
+		d.Cells[cell{i, i + 1}] = float32(i) / 2
+	}
+	d.Cells[cell{-1, -1}] = float32(math.NaN())
+	snap, err := v1.Snapshot("on", d)
+	require.NoError(t, err)
+	for range 5 { // each encoding writes the keys in another order
+		require.NoError(t, RoundTrip(context.Background(), v1, v2, snap))
+	}
+
+	bad := Define("grid", "v2", "on", grid{})
+	bad.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, grid, error) {
+		var d grid
+		err := decode(raw, &d)
+		d.Cells[cell{3, 4}] = 0.25
+		return state, d, err
+	})
+	bad.OnDowngrade(func(to, state string, d grid) (string, any, error) { return state, d, nil })
+	require.ErrorIs(t, RoundTrip(context.Background(), v1, bad, snap), ErrRoundTrip)
+}
+
+// A map with keys that msgpack writes as bins (a map[[16]byte]T: a UUID
+// key) in an any field decodes as msgpack alone decodes it, a
+// map[string]any; it failed with "hash of unhashable type []uint8" once
+// maps with other keys decoded too. A key no Go map can hold is an error
+// that says so.
+func TestDecodeAnyMapsBinKeys(t *testing.T) {
+	type data struct{ Extra any }
+	id := [16]byte{'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'}
+	b, err := encode(data{Extra: map[[16]byte]int{id: 1}})
+	require.NoError(t, err)
+	var want, got data
+	require.NoError(t, msgpack.Unmarshal(b, &want))
+	require.NoError(t, decode(b, &got))
+	require.Equal(t, data{Extra: map[string]any{"0123456789abcdef": int8(1)}}, got)
+	require.Equal(t, want, got, "as msgpack alone")
+
+	b, err = encode(data{Extra: map[[2]int]int{{1, 2}: 3}})
+	require.NoError(t, err)
+	var bad data
+	require.ErrorContains(t, decode(b, &bad), "a map key that is []interface {} cannot be a Go map's key")
 }

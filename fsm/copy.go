@@ -1,10 +1,14 @@
 package fsm
 
 import (
+	"encoding"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // A copyFunc copies src into dst, two addressable values of one type, so
@@ -27,7 +31,9 @@ var copiers sync.Map // reflect.Type -> copyFunc (nil: none)
 // copierFor returns the copyFunc of t, or false if a value of t cannot be
 // copied so: t holds an interface, a channel, a function or an
 // unsafe.Pointer, or it is recursive (a list, a tree: a value of it may
-// be cyclic). Those are encoded while the machine is suspended, as before.
+// be cyclic), or it holds a type with an encoding of its own that holds a
+// pointer (see ownEncoding). Those are encoded while the machine is
+// suspended, as before.
 func copierFor(t reflect.Type) (copyFunc, bool) {
 	if f, ok := copiers.Load(t); ok {
 		f := f.(copyFunc)
@@ -38,7 +44,72 @@ func copierFor(t reflect.Type) (copyFunc, bool) {
 	return f, f != nil
 }
 
-var timeType = reflect.TypeFor[time.Time]()
+var (
+	timeType     = reflect.TypeFor[time.Time]()
+	locationType = reflect.TypeFor[*time.Location]()
+)
+
+// The interfaces through which msgpack lets a type encode itself, or
+// decide whether a field tagged omitempty is written (IsZero).
+var encodingTypes = []reflect.Type{
+	reflect.TypeFor[msgpack.CustomEncoder](),
+	reflect.TypeFor[msgpack.Marshaler](),
+	reflect.TypeFor[encoding.BinaryMarshaler](),
+	reflect.TypeFor[encoding.TextMarshaler](),
+	reflect.TypeFor[interface{ IsZero() bool }](),
+}
+
+// ownEncoding reports whether msgpack encodes a value of t with a method
+// of t's (on the value or on its pointer) and t holds a pointer that the
+// copier would follow: such a t is not copied. A deep copy keeps every
+// value but not the identity of a pointer, which msgpack's own encoding
+// never looks at and a method may compare: netip.Addr's MarshalBinary
+// compares an interned pointer with its IPv4 one, and a copy (before
+// unique.Handle was shared) encoded 10.0.0.1 as ::ffff:10.0.0.1. Slices
+// and maps cannot be compared but with nil, which a copy keeps, so a
+// type with its own encoding that holds only those (a named []string,
+// big.Int's words) is copied.
+func ownEncoding(t reflect.Type) bool {
+	for _, e := range encodingTypes {
+		if t.Implements(e) || reflect.PointerTo(t).Implements(e) {
+			return holdsPointer(t, map[reflect.Type]bool{})
+		}
+	}
+	return false
+}
+
+// holdsPointer reports whether a value of t may hold a pointer that is
+// not interned; seen holds the types already looked into.
+func holdsPointer(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if interned(t) || seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array, reflect.Slice:
+		return holdsPointer(t.Elem(), seen)
+	case reflect.Map:
+		return holdsPointer(t.Key(), seen) || holdsPointer(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsPointer(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// interned reports whether t is a pointer that is never written through,
+// and whose identity may matter: time's *Location (time compares it with
+// &utcLoc, and so may a custom encoding with time.UTC) and unique's
+// Handle (a struct of one such pointer). It is shared, not copied.
+func interned(t reflect.Type) bool {
+	return t == locationType ||
+		t.Kind() == reflect.Struct && t.PkgPath() == "unique" && strings.HasPrefix(t.Name(), "Handle[")
+}
 
 // buildCopier builds the copyFunc of t; open holds the types being built
 // around it, so that a recursive type is found and refused.
@@ -46,7 +117,7 @@ func buildCopier(t reflect.Type, open map[reflect.Type]bool) copyFunc {
 	if shallow(t) {
 		return func(dst, src reflect.Value) { dst.Set(src) }
 	}
-	if open[t] {
+	if open[t] || ownEncoding(t) {
 		return nil
 	}
 	open[t] = true
@@ -88,9 +159,12 @@ func buildCopier(t reflect.Type, open map[reflect.Type]bool) copyFunc {
 }
 
 // shallow reports whether assigning a value of t copies all of it: t
-// holds no pointer but strings (which are never written) and time's
-// *Location (which is treated as never written by package time itself).
+// holds no pointer but strings (which are never written) and interned
+// pointers (see interned).
 func shallow(t reflect.Type) bool {
+	if interned(t) {
+		return true
+	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
@@ -162,13 +236,22 @@ func mapCopier(t reflect.Type, open map[reflect.Type]bool) copyFunc {
 		}
 		k := reflect.New(t.Key()).Elem()
 		v := reflect.New(t.Elem()).Elem()
+		// A map's value is not addressable, and the copier of a struct
+		// with unexported fields reaches them through their address: it
+		// reads an addressable copy of the value, sv (a shallow copy,
+		// which it only reads).
+		var sv reflect.Value
+		if !flat {
+			sv = reflect.New(t.Elem()).Elem()
+		}
 		for it := src.MapRange(); it.Next(); {
 			k.SetIterKey(it)
 			if flat {
 				v.SetIterValue(it)
 			} else {
 				v = reflect.New(t.Elem()).Elem() // the map keeps v's memory
-				elem(v, it.Value())
+				sv.SetIterValue(it)
+				elem(v, sv)
 			}
 			dst.SetMapIndex(k, v)
 		}

@@ -25,8 +25,11 @@ import (
 // copies the data as a Go value, deeply (slices, maps and pointed-to
 // values, exported fields or not), into memory the Stager keeps from the
 // last machine of the same type, and Prepare encodes the copy; a data type
-// that holds an interface, a channel or a function, or is recursive, is
-// encoded in Stage's window instead. With an empty mailbox neither window
+// that holds an interface, a channel or a function, or is recursive, or
+// holds a type with its own msgpack encoding (EncodeMsgpack, MarshalBinary,
+// ...) and a pointer that the encoding might compare (a copy keeps values,
+// not pointers' identity; *time.Location and unique.Handle, hence
+// netip.Addr, are shared), is encoded in Stage's window instead. With an empty mailbox neither window
 // allocates (once the Stager's copy has grown to the data's size, and if
 // the data holds no map), so that a garbage collection or a mark assist is
 // unlikely to start while the machine waits.
@@ -209,9 +212,13 @@ func (in *instance[D]) copyData(scratch []dataAppender) (dataAppender, []dataApp
 	if c == nil {
 		c = new(dataCopy[D])
 		if len(scratch) == maxScratch {
-			scratch = scratch[1:]
+			// The oldest goes; not by scratch[1:], which would keep it
+			// alive in the array behind the slice.
+			copy(scratch, scratch[1:])
+			scratch[len(scratch)-1] = c
+		} else {
+			scratch = append(scratch, c)
 		}
-		scratch = append(scratch, c)
 	}
 	in.t.copy(reflect.ValueOf(&c.data).Elem(), reflect.ValueOf(&in.data).Elem())
 	return c, scratch, true

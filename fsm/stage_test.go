@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -418,4 +419,84 @@ func TestStagerCopyIsItsOwn(t *testing.T) {
 	v, err := fsm.Call(ctx, ref, Ping{})
 	require.NoError(t, err)
 	require.Equal(t, 99, v)
+}
+
+// lineData's map holds structs with an unexported field: a map's values
+// are not addressable, and the copier reaches unexported fields through
+// their address.
+type lineData struct{ Lines map[string]lineState }
+
+type lineState struct {
+	Digits []int
+	dialed int // not encoded; copied all the same
+}
+
+// Stage copies data whose map holds structs with unexported fields (it
+// panicked, and the machine was not staged: Commit made the whole change
+// in its window), and the copy is its own.
+func TestStagerCopiesMapsOfStructs(t *testing.T) {
+	ctx := context.Background()
+	sys := actortest.NewSystem(t)
+	v1 := fsm.Define("lines", "v1", "on", lineData{})
+	v1.InitFunc(func(id string) (string, lineData) {
+		return "on", lineData{Lines: map[string]lineState{"a": {Digits: []int{1, 2}, dialed: 2}}}
+	})
+	fsm.On(v1, "on", func(_ Scribble, d lineData) fsm.Result[lineData] {
+		d.Lines["a"].Digits[0] = 99
+		return fsm.Keep(d)
+	})
+	var seen []int // Lines["a"].Digits[0] as each UPGRADE read it
+	v2 := fsm.Define("lines", "v2", "on", lineData{})
+	v2.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, lineData, error) {
+		var d lineData
+		err := msgpack.Unmarshal(raw, &d)
+		seen = append(seen, d.Lines["a"].Digits[0])
+		return state, d, err
+	})
+
+	ref := start(t, sys, v1)
+	st := fsm.NewStager()
+	require.NoError(t, suspended(t, ref, func() error { return st.Stage(ctx, ref) }))
+	cast(t, ref, Scribble{})
+	require.NoError(t, fsm.Sync(ctx, ref))
+	require.NoError(t, st.Prepare(ctx, v2))
+	require.Equal(t, []int{1}, seen, "UPGRADE on the staged copy, made before Scribble")
+	require.NoError(t, suspended(t, ref, func() error { return st.Commit(ctx, ref) }))
+	st.Release()
+	require.Equal(t, []int{1, 99}, seen, "then on the data as Scribble left it")
+	require.Equal(t, "v2", info(t, ref).Version)
+}
+
+// peerData holds addresses, which encode themselves (netip.Addr's
+// MarshalBinary).
+type peerData struct {
+	Peer  netip.Addr
+	Peers []netip.AddrPort
+}
+
+// A staged change gives UPGRADE the data as the machine holds it: a copy
+// of a netip.Addr made its interned zone anew, and UPGRADE read 10.0.0.1
+// as ::ffff:10.0.0.1 (an IPv6 address, with an empty zone).
+func TestStagerKeepsAddresses(t *testing.T) {
+	ctx := context.Background()
+	sys := actortest.NewSystem(t)
+	want := peerData{Peer: netip.MustParseAddr("10.0.0.1"), Peers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.7:5060")}}
+	v1 := fsm.Define("peer", "v1", "on", peerData{})
+	v1.InitFunc(func(id string) (string, peerData) { return "on", want })
+	var seen []peerData
+	v2 := fsm.Define("peer", "v2", "on", peerData{})
+	v2.OnUpgrade(func(from, state string, raw msgpack.RawMessage) (string, peerData, error) {
+		var d peerData
+		err := msgpack.Unmarshal(raw, &d)
+		seen = append(seen, d)
+		return state, d, err
+	})
+	ref := start(t, sys, v1)
+	st := fsm.NewStager()
+	require.NoError(t, suspended(t, ref, func() error { return st.Stage(ctx, ref) }))
+	require.NoError(t, st.Prepare(ctx, v2))
+	require.NoError(t, suspended(t, ref, func() error { return st.Commit(ctx, ref) }))
+	st.Release()
+	require.Equal(t, []peerData{want}, seen)
+	require.True(t, seen[0].Peer.Is4())
 }

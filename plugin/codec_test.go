@@ -83,3 +83,17 @@ func TestDecodeValueChecksAndMaps(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"a": map[any]any{int8(7): int8(8)}, "b": []any{map[string]any{"c": int8(1)}}}, v)
 }
+
+// A reply holding a map whose keys msgpack writes as bins (a
+// map[[16]byte]T: UUIDs) decodes as msgpack alone decodes it, a
+// map[string]any (it failed with "hash of unhashable type []uint8").
+func TestDecodeValueBinKeys(t *testing.T) {
+	b, err := msgpack.Marshal(map[[4]byte]string{{'a', 'b', 'c', 'd'}: "x"})
+	require.NoError(t, err)
+	want, err := libraryValue(b)
+	require.NoError(t, err)
+	v, err := plugin.DecodeValue(b)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"abcd": "x"}, v)
+	require.Equal(t, want, v)
+}

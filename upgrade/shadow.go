@@ -336,8 +336,9 @@ func isReply(a fsm.Action) bool {
 
 func sameReply(a, b any) bool {
 	if ia, ok := a.(int); ok { // the common case, without reflection
-		ib, ok := b.(int)
-		return ok && ia == ib
+		if ib, ok := b.(int); ok {
+			return ia == ib
+		}
 	}
 	ea, aErr := a.(error)
 	eb, bErr := b.(error)
