@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // System messages overtake user messages: they are handled before the next
@@ -28,12 +29,26 @@ type sysMsg struct {
 	fn     func(Behavior) (Behavior, error)
 	qfn    func(Behavior, []Queued) (Behavior, []any, error) // a ChangeCodeQueued's, instead of fn
 	done   chan error                                        // answers the request, if anyone waits
+	// claim, for a request whose caller can give up (its ctx can end): 0
+	// while it waits, claimTaken once the actor handles it, claimDropped
+	// once its caller gave up, and the actor then skips it. So a request
+	// whose call returned ctx's error was not carried out, and one that
+	// was is answered.
+	claim *atomic.Int32
 }
+
+const (
+	claimTaken   = 1
+	claimDropped = 2
+)
 
 // handleSys handles one system message on the actor's goroutine and reports
 // whether the actor exited. last says that no other system message of the
 // batch follows it.
 func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
+	if m.claim != nil && !m.claim.CompareAndSwap(0, claimTaken) {
+		return false // its caller gave up
+	}
 	var err error
 	switch m.kind {
 	case sysSuspend:
@@ -196,6 +211,9 @@ func request(ctx context.Context, r Ref, m sysMsg) error {
 		}
 	}
 	m.done = make(chan error, 1)
+	if ctx.Done() != nil && m.kind != sysResume {
+		m.claim = new(atomic.Int32)
+	}
 	if err := r.a.pushSys(m); err != nil {
 		return err
 	}
@@ -203,6 +221,9 @@ func request(ctx context.Context, r Ref, m sysMsg) error {
 	case err := <-m.done:
 		return err
 	case <-ctx.Done():
+		if m.claim != nil && !m.claim.CompareAndSwap(0, claimDropped) {
+			return <-m.done // the actor took it: its answer comes
+		}
 		return fmt.Errorf("actor: %v: %w", r, ctx.Err())
 	}
 }
@@ -210,7 +231,11 @@ func request(ctx context.Context, r Ref, m sysMsg) error {
 // Suspend returns once the actor is between messages and has stopped
 // handling user messages, which go on queuing until [Resume]. System
 // operations (ChangeCode, Inspect, Stop, Kill, SendExit and links' exit signals) still reach a
-// suspended actor. It returns ErrNoProc if the actor has exited.
+// suspended actor. It returns ErrNoProc if the actor has exited. If ctx
+// ends while the request waits for a busy actor, Suspend returns ctx's
+// error and the request is dropped: the actor is not suspended by it
+// later (Suspend, ChangeCode and Inspect are carried out exactly when
+// they do not return ctx's error). Resume, Stop and Kill stand once asked.
 func Suspend(ctx context.Context, r Ref) error {
 	return request(ctx, r, sysMsg{kind: sysSuspend})
 }
@@ -228,6 +253,9 @@ func Resume(ctx context.Context, r Ref) error {
 // the actor keeps its Behavior and ChangeCode returns the error (a panic as
 // a *[PanicError]). It returns ErrNotSuspended unless the actor was
 // suspended by [Suspend]. This is the primitive that live upgrades build on.
+// If ctx ends before the actor takes the change, ChangeCode returns ctx's
+// error and fn never runs; once taken, ChangeCode waits for fn and
+// returns its result, whatever ctx does meanwhile.
 func ChangeCode(ctx context.Context, r Ref, fn func(old Behavior) (Behavior, error)) error {
 	return request(ctx, r, sysMsg{kind: sysChangeCode, fn: fn})
 }
