@@ -91,8 +91,9 @@ func unmarshal(b []byte, v any) (err error) {
 		}
 	}()
 	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(b))
 	dec.SetMapDecoder(msgpackcheck.DecodeMap)
-	return dec.Decode(v)
+	err = dec.Decode(v)
+	msgpack.PutDecoder(dec) // not one that panicked
+	return err
 }
