@@ -587,6 +587,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 		case err == nil:
 			tg.suspended = true
 			tg.pausedAt = h.cfg.now()
+			h.cfg.at(tg.ref, 0, false)
 		case isNoProc(err):
 			tg.gone = true
 			return nil
@@ -626,6 +627,7 @@ func (h *ReleaseHandler) resumeAll(ctx context.Context, targets []*target) time.
 		if !tg.suspended {
 			return nil
 		}
+		h.cfg.at(tg.ref, 0, true)
 		if err := actor.Resume(context.WithoutCancel(ctx), tg.ref); err != nil && !isNoProc(err) {
 			h.cfg.logger.Error("upgrade: resume", "actor", tg.ref, "error", err)
 		}
@@ -658,17 +660,25 @@ func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func
 }
 
 // parallelEach is parallel with a function of each worker's own, made by
-// mk on that worker's goroutine: a worker may keep state in it.
+// mk on that worker's goroutine: a worker may keep state in it. Once ctx
+// ends, no worker starts on another target, and parallelEach returns
+// ctx's error if no target failed: a move given up stops at the next
+// machine, whatever the number of workers, and even though a suspension
+// or a change of an idle machine is carried out with a done ctx (see
+// actor.Suspend).
 func (h *ReleaseHandler) parallelEach(ctx context.Context, targets []*target, mk func() func(*target) error) error {
 	n := min(h.cfg.workers, len(targets))
 	if n <= 1 {
 		f := mk()
 		for _, tg := range targets {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := f(tg); err != nil {
 				return err
 			}
 		}
-		return nil
+		return ctx.Err()
 	}
 	errs := make([]error, len(targets))
 	var next atomic.Int64
@@ -684,7 +694,7 @@ func (h *ReleaseHandler) parallelEach(ctx context.Context, targets []*target, mk
 				if i >= len(targets) {
 					return
 				}
-				for j := i; j < min(i+int(chunk), len(targets)); j++ {
+				for j := i; j < min(i+int(chunk), len(targets)) && ctx.Err() == nil; j++ {
 					errs[j] = f(targets[j])
 				}
 			}

@@ -1,0 +1,311 @@
+package upgrade
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
+)
+
+// The tests of this file give up on a move (its ctx is cancelled) at each
+// point where it waits for a machine, and check what is left: every
+// machine resumed, on one version, the one the handler, the Report and
+// the journal say; no instance of the new version left open; the caller
+// told why.
+
+type (
+	holdData struct{ N int }
+	hold     struct{} // the handler holds its machine until the rig lets go
+	holdGet  struct{}
+)
+
+// A holdRig is the "held" machine in two versions, v1 and v2, with the
+// means to make a rollout wait for one machine: hold it in a handler,
+// hold it in a system operation (an Inspect), or hold its UPGRADE.
+type holdRig struct {
+	entered   chan struct{} // a hold handler or a held UPGRADE has begun (buffered)
+	letGo     chan struct{} // closed: holds end
+	upgrading bool          // v2's UPGRADE waits for letGo
+	open      atomic.Int64  // v2 instances made and not closed
+	twice     atomic.Int64  // v2 instances closed twice
+}
+
+func newHoldRig() *holdRig {
+	return &holdRig{entered: make(chan struct{}, 1), letGo: make(chan struct{})}
+}
+
+func (g *holdRig) enter() {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+}
+
+func (g *holdRig) machine(ver string) *fsm.Machine[holdData] {
+	m := fsm.Define("held", ver, "on", holdData{})
+	fsm.On(m, "on", func(_ hold, d holdData) fsm.Result[holdData] {
+		g.enter()
+		<-g.letGo
+		return fsm.Keep(d)
+	})
+	fsm.On(m, "on", func(_ holdGet, d holdData) fsm.Result[holdData] { return fsm.Keep(d, fsm.Reply(d.N)) })
+	if ver == "v2" {
+		m.OnUpgrade(func(_, state string, raw msgpack.RawMessage) (string, holdData, error) {
+			if g.upgrading {
+				g.enter()
+				<-g.letGo
+			}
+			var d holdData
+			err := msgpack.Unmarshal(raw, &d)
+			return state, d, err
+		})
+		m.OnDowngrade(func(_, state string, d holdData) (string, any, error) { return state, d, nil })
+		m.UpgradesFromVersions("v1")
+		m.DowngradesToVersions("v1")
+	}
+	return m
+}
+
+// holdIn holds ref in a system operation (an Inspect, on a goroutine of
+// its own) until the rig lets go, and returns once it holds it.
+func (g *holdRig) holdIn(ref actor.Ref, wg *sync.WaitGroup) {
+	holding := make(chan struct{})
+	wg.Go(func() {
+		_ = actor.Inspect(context.Background(), ref, func(actor.Behavior) error {
+			close(holding)
+			<-g.letGo
+			return nil
+		})
+	})
+	<-holding
+	g.enter()
+}
+
+// countCode counts the instances of its Code that are open: those made
+// and not yet closed, as a plugin-hosted version's would hold a share of
+// its process.
+type countCode struct {
+	fsm.Code
+	g *holdRig
+}
+
+type countInstance struct {
+	fsm.Instance
+	g      *holdRig
+	closed atomic.Bool
+}
+
+func (i *countInstance) Close() error {
+	if i.closed.Swap(true) {
+		i.g.twice.Add(1)
+	} else {
+		i.g.open.Add(-1)
+	}
+	return nil
+}
+
+func (c *countCode) wrap(in fsm.Instance, err error) (fsm.Instance, error) {
+	if err != nil {
+		return nil, err
+	}
+	c.g.open.Add(1)
+	return &countInstance{Instance: in, g: c.g}, nil
+}
+
+func (c *countCode) New(ctx context.Context, id string) (fsm.Instance, error) {
+	return c.wrap(c.Code.New(ctx, id))
+}
+
+func (c *countCode) Load(ctx context.Context, state string, data []byte) (fsm.Instance, error) {
+	return c.wrap(c.Code.Load(ctx, state, data))
+}
+
+func (c *countCode) Upgrade(ctx context.Context, from, state string, data []byte) (fsm.Instance, error) {
+	return c.wrap(c.Code.Upgrade(ctx, from, state, data))
+}
+
+func (c *countCode) Downgrade(ctx context.Context, to string, in fsm.Instance) (string, []byte, error) {
+	if ci, ok := in.(*countInstance); ok {
+		in = ci.Instance
+	}
+	return c.Code.Downgrade(ctx, to, in)
+}
+
+// A giveUp says where a move is given up: how the first machine (m0) is
+// made to wait, and at which point of the move.
+type giveUp struct {
+	name string
+	// how: "busy" (m0 handles a hold event: the suspension waits),
+	// "sys" (a system operation holds m0, suspended, at the seam: the
+	// change or the resumption waits behind it), "upgrade" (v2's UPGRADE
+	// of m0 waits: for Rolling it runs between the two windows, with m0
+	// running; for the cut, inside the change that m0's actor took).
+	how    string
+	window int  // for "sys": the window of the seam
+	resume bool // for "sys": before the resumption, not the change
+}
+
+func TestMoveGivenUp(t *testing.T) {
+	const n = 3
+	points := []giveUp{
+		{name: "while the suspension waits", how: "busy"},
+		{name: "while the first change waits", how: "sys"},
+		{name: "during UPGRADE", how: "upgrade"},
+		{name: "while the first resumption waits", how: "sys", resume: true},
+		{name: "while the commit waits", how: "sys", window: 1},
+		{name: "while the commit's resumption waits", how: "sys", window: 1, resume: true},
+	}
+	for _, strat := range []Strategy{Rolling(1), Rolling(2), AllAtOnce()} {
+		for _, workers := range []int{1, 2} {
+			for _, p := range points {
+				_, isRolling := strat.(*rolling)
+				if p.window == 1 && !isRolling {
+					continue // the cut has one window
+				}
+				// The cut resumes its machines once it has committed: given
+				// up then, the move is done.
+				committed := !isRolling && p.resume
+				t.Run(fmt.Sprintf("%v/workers=%d/%s", strat, workers, p.name), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						testMoveGivenUp(t, strat, workers, p, n, committed)
+					})
+				})
+			}
+		}
+	}
+}
+
+func testMoveGivenUp(t *testing.T, strat Strategy, workers int, p giveUp, n int, committed bool) {
+	bg := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewSystem(actor.WithLogger(quiet))
+	g := newHoldRig()
+	g.upgrading = p.how == "upgrade"
+	var holders sync.WaitGroup
+	var m0 actor.Ref
+	var once sync.Once
+	dir := t.TempDir()
+	h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(workers), WithJournal(dir), func(c *releaseConfig) {
+		c.atWindow = func(ref actor.Ref, window int, resume bool) {
+			if p.how == "sys" && ref == m0 && window == p.window && resume == p.resume {
+				once.Do(func() { g.holdIn(ref, &holders) })
+			}
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, h.Close(bg))
+		require.NoError(t, sys.Shutdown(bg))
+	})
+	require.NoError(t, h.Register(g.machine("v1")))
+	require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
+	refs := make([]actor.Ref, n)
+	for i := range refs {
+		refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
+		require.NoError(t, err)
+	}
+	m0 = refs[0]
+	if p.how == "busy" {
+		require.NoError(t, fsm.Cast(m0, hold{}))
+		<-g.entered
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(strat))
+		done <- result{rep, err}
+	}()
+	if p.how != "busy" {
+		<-g.entered
+	}
+	synctest.Wait() // the move waits for m0
+	select {
+	case res := <-done:
+		t.Fatalf("the move did not wait for m0: %+v, %v", res.rep, res.err)
+	default:
+	}
+	cancel()
+	synctest.Wait()
+	close(g.letGo)
+	res := <-done
+	holders.Wait()
+
+	want := "v1"
+	if committed {
+		want = "v2"
+		require.NoError(t, res.err)
+		require.Equal(t, "ok", res.rep.Result)
+		require.Equal(t, n, res.rep.Changed)
+	} else {
+		require.ErrorIs(t, res.err, context.Canceled, "the caller is told it gave up")
+		require.ErrorIs(t, res.err, ErrRolledBack)
+		require.Equal(t, "rolled back", res.rep.Result)
+		require.Zero(t, res.rep.Changed)
+	}
+	for i, ref := range refs {
+		// A machine left suspended would not answer: the bubble's clock
+		// runs out the minute at once.
+		cctx, ccancel := context.WithTimeout(bg, time.Minute)
+		_, err := fsm.Call(cctx, ref, holdGet{})
+		ccancel()
+		require.NoError(t, err, "m%d answers: it was resumed", i)
+		inf, err := fsm.Inspect(bg, ref)
+		require.NoError(t, err)
+		require.Equal(t, want, inf.Version, "m%d", i)
+	}
+	st := h.Status()
+	require.Len(t, st, 1)
+	require.Equal(t, want, st[0].Current)
+	for _, v := range st[0].Versions {
+		if v.Version == want {
+			require.Equal(t, n, v.Machines, "the handler tracks every machine on %s", want)
+		} else {
+			require.Zero(t, v.Machines, "the handler tracks a machine on %s", v.Version)
+		}
+	}
+	require.Equal(t, journalLast(t, dir), map[bool]string{true: "commit", false: "abort"}[committed])
+	wantOpen := int64(0)
+	if committed {
+		wantOpen = int64(n)
+	}
+	require.Equal(t, wantOpen, g.open.Load(), "v2 instances open: one per machine on v2, no prepared one leaked")
+	require.Zero(t, g.twice.Load(), "v2 instances closed twice")
+}
+
+// journalLast returns the op of the journal's last record.
+func journalLast(t *testing.T, dir string) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, journalFile))
+	require.NoError(t, err)
+	defer f.Close()
+	var last string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	require.NoError(t, sc.Err())
+	var rec struct{ Op string }
+	require.NoError(t, json.Unmarshal([]byte(last), &rec))
+	return rec.Op
+}
