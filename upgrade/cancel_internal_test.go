@@ -309,3 +309,151 @@ func journalLast(t *testing.T, dir string) string {
 	require.NoError(t, json.Unmarshal([]byte(last), &rec))
 	return rec.Op
 }
+
+// A canary upgrade given up during the window, or while the rest moves,
+// moves the canaries back, and the caller is told it gave up.
+func TestCanaryGivenUp(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		phase string // the progress phase at which the caller gives up
+		then  Strategy
+		back  int // machines moved back
+	}{
+		{"during the window", "canaries", AllAtOnce(), 1},
+		{"while the rest rolls", "batch", Rolling(1), 2}, // the canary, and the rest's first batch
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 4
+				bg := context.Background()
+				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+				sys := actor.NewSystem(actor.WithLogger(quiet))
+				g := newHoldRig()
+				dir := t.TempDir()
+				h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(1), WithJournal(dir))
+				require.NoError(t, err)
+				t.Cleanup(func() {
+					require.NoError(t, h.Close(bg))
+					require.NoError(t, sys.Shutdown(bg))
+				})
+				require.NoError(t, h.Register(g.machine("v1")))
+				require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
+				refs := make([]actor.Ref, n)
+				for i := range refs {
+					refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
+					require.NoError(t, err)
+				}
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Canary(CanaryCount(1), CanaryWindow(time.Minute), CanaryThen(tc.then))),
+					WithProgress(func(p Progress) {
+						if p.Phase == tc.phase {
+							cancel()
+						}
+					}))
+				require.ErrorIs(t, err, context.Canceled, "the caller is told it gave up")
+				require.Equal(t, "rolled back", rep.Verdict)
+				require.Equal(t, "rolled back", rep.Result)
+				require.Zero(t, rep.Changed)
+				require.Equal(t, tc.back, rep.RolledBack)
+				for i, ref := range refs {
+					cctx, ccancel := context.WithTimeout(bg, time.Minute)
+					_, err := fsm.Call(cctx, ref, holdGet{})
+					ccancel()
+					require.NoError(t, err, "m%d answers: it was resumed", i)
+					inf, err := fsm.Inspect(bg, ref)
+					require.NoError(t, err)
+					require.Equal(t, "v1", inf.Version, "m%d", i)
+				}
+				st := h.Status()
+				require.Equal(t, "v1", st[0].Current)
+				for _, v := range st[0].Versions {
+					if v.Version == "v1" {
+						require.Equal(t, n, v.Machines)
+					} else {
+						require.Zero(t, v.Machines, v.Version)
+					}
+				}
+				require.Equal(t, "commit", journalLast(t, dir), "the canary's move back, a move of some machines")
+				require.Zero(t, g.open.Load(), "v2 instances open")
+				require.Zero(t, g.twice.Load(), "v2 instances closed twice")
+			})
+		})
+	}
+}
+
+// A shadow given up while a machine's reload waits for it ends the
+// shadow: every machine answers on its own version; the caller is told.
+// A shadow that ran closes the shadow instances it drops (a plugin-hosted
+// one holds a share of its process): at the end, and when the machine
+// stops.
+func TestShadowGivenUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 3
+		bg := context.Background()
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		sys := actor.NewSystem(actor.WithLogger(quiet))
+		g := newHoldRig()
+		h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(1))
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			require.NoError(t, h.Close(bg))
+			require.NoError(t, sys.Shutdown(bg))
+		})
+		require.NoError(t, h.Register(g.machine("v1")))
+		require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
+		refs := make([]actor.Ref, n)
+		for i := range refs {
+			refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
+			require.NoError(t, err)
+		}
+		answer := func() {
+			t.Helper()
+			for i, ref := range refs {
+				cctx, ccancel := context.WithTimeout(bg, time.Minute)
+				_, err := fsm.Call(cctx, ref, holdGet{})
+				ccancel()
+				require.NoError(t, err, "m%d answers: it was resumed", i)
+				inf, err := fsm.Inspect(bg, ref)
+				require.NoError(t, err)
+				require.Equal(t, "v1", inf.Version, "m%d", i)
+			}
+		}
+
+		require.NoError(t, fsm.Cast(refs[0], hold{}))
+		<-g.entered
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Shadow()))
+			errc <- err
+		}()
+		synctest.Wait() // m0's reload waits
+		cancel()
+		synctest.Wait()
+		close(g.letGo)
+		require.ErrorIs(t, <-errc, context.Canceled)
+		answer()
+		require.Zero(t, g.open.Load(), "no shadow instance: the shadow ended")
+
+		_, err = h.Upgrade(bg, "held", "v2", WithStrategy(Shadow()))
+		require.NoError(t, err)
+		answer() // mirrored: each machine makes its shadow instance
+		require.Equal(t, int64(n), g.open.Load(), "a shadow instance per machine")
+		_, err = h.EndShadow(bg, "held")
+		require.NoError(t, err)
+		answer() // not mirrored: each drops its shadow instance
+		require.Zero(t, g.open.Load(), "shadow instances open after the shadow ended")
+
+		_, err = h.Upgrade(bg, "held", "v2", WithStrategy(Shadow()))
+		require.NoError(t, err)
+		answer()
+		require.Equal(t, int64(n), g.open.Load())
+		for _, ref := range refs {
+			require.NoError(t, actor.Stop(bg, ref, actor.Normal))
+		}
+		require.Zero(t, g.open.Load(), "shadow instances open after their machines stopped")
+		require.Zero(t, g.twice.Load(), "v2 instances closed twice")
+	})
+}
