@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,14 @@ type (
 	holdData struct{ N int }
 	hold     struct{} // the handler holds its machine until the rig lets go
 	holdGet  struct{}
+	holdSet  struct{ N int }
+)
+
+// Data the rig's v2 refuses: UPGRADE fails for badUp, the downgrade for
+// badDown.
+const (
+	badUp   = -1
+	badDown = 7
 )
 
 // A holdRig is the "held" machine in two versions, v1 and v2, with the
@@ -64,6 +73,7 @@ func (g *holdRig) machine(ver string) *fsm.Machine[holdData] {
 		return fsm.Keep(d)
 	})
 	fsm.On(m, "on", func(_ holdGet, d holdData) fsm.Result[holdData] { return fsm.Keep(d, fsm.Reply(d.N)) })
+	fsm.On(m, "on", func(e holdSet, d holdData) fsm.Result[holdData] { d.N = e.N; return fsm.Keep(d) })
 	if ver == "v2" {
 		m.OnUpgrade(func(_, state string, raw msgpack.RawMessage) (string, holdData, error) {
 			if g.upgrading {
@@ -72,9 +82,17 @@ func (g *holdRig) machine(ver string) *fsm.Machine[holdData] {
 			}
 			var d holdData
 			err := msgpack.Unmarshal(raw, &d)
+			if err == nil && d.N == badUp {
+				err = errors.New("UPGRADE refuses this machine")
+			}
 			return state, d, err
 		})
-		m.OnDowngrade(func(_, state string, d holdData) (string, any, error) { return state, d, nil })
+		m.OnDowngrade(func(_, state string, d holdData) (string, any, error) {
+			if d.N == badDown {
+				return "", nil, errors.New("the downgrade refuses this machine")
+			}
+			return state, d, nil
+		})
 		m.UpgradesFromVersions("v1")
 		m.DowngradesToVersions("v1")
 	}
@@ -456,4 +474,69 @@ func TestShadowGivenUp(t *testing.T) {
 		require.Zero(t, g.open.Load(), "shadow instances open after their machines stopped")
 		require.Zero(t, g.twice.Load(), "v2 instances closed twice")
 	})
+}
+
+// A machine that a failed move could not move back runs the new version:
+// the handler tracks it there (so that version stays loaded under it) and
+// the Report counts it in Changed. Before, it was tracked on the old
+// version, and the new one, neither current nor tracked, was unloaded
+// under it.
+func TestMoveBackFailedIsTracked(t *testing.T) {
+	for _, strat := range []Strategy{Rolling(1), AllAtOnce()} {
+		t.Run(strat.String(), func(t *testing.T) {
+			bg := context.Background()
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			sys := actor.NewSystem(actor.WithLogger(quiet))
+			g := newHoldRig()
+			h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(1))
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				require.NoError(t, h.Close(bg))
+				require.NoError(t, sys.Shutdown(bg))
+			})
+			require.NoError(t, h.Register(g.machine("v1")))
+			var unloaded atomic.Bool
+			require.NoError(t, h.RegisterSource("held", "v2", func(context.Context) (fsm.Code, error) {
+				return &closingCountCode{countCode{Code: g.machine("v2"), g: g}, &unloaded}, nil
+			}))
+			refs := make([]actor.Ref, 2)
+			for i, n := range []int{badDown, badUp} { // m0 moves, m1 fails, m0 does not move back
+				refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
+				require.NoError(t, err)
+				require.NoError(t, fsm.Cast(refs[i], holdSet{n}))
+				require.NoError(t, fsm.Sync(bg, refs[i]))
+			}
+			rep, err := h.Upgrade(bg, "held", "v2", WithStrategy(strat))
+			require.ErrorIs(t, err, ErrRolledBack)
+			inf, ierr := fsm.Inspect(bg, refs[0])
+			require.NoError(t, ierr)
+			if inf.Version == "v1" {
+				return // the cut reverts exactly: no downgrade to fail
+			}
+			require.Equal(t, "v2", inf.Version)
+			require.Equal(t, 1, rep.Changed, "m0 is on v2")
+			require.Equal(t, map[string]int{"v1": 1, "v2": 1}, versionCounts(h))
+			require.False(t, unloaded.Load(), "v2 was unloaded under m0")
+			_, err = fsm.Call(bg, refs[0], holdGet{})
+			require.NoError(t, err)
+		})
+	}
+}
+
+// closingCountCode is a countCode that records that it was unloaded.
+type closingCountCode struct {
+	countCode
+	unloaded *atomic.Bool
+}
+
+func (c *closingCountCode) Close() error { c.unloaded.Store(true); return nil }
+
+func versionCounts(h *ReleaseHandler) map[string]int {
+	out := map[string]int{}
+	for _, v := range h.Status()[0].Versions {
+		if v.Machines > 0 {
+			out[v.Version] = v.Machines
+		}
+	}
+	return out
 }

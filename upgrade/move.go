@@ -218,7 +218,7 @@ type Report struct {
 	Strategy string        `json:"strategy"`
 	Policy   string        `json:"policy"`
 	Selected int           `json:"selected"` // machines selected
-	Changed  int           `json:"changed"`  // machines now on To (0 if rolled back)
+	Changed  int           `json:"changed"`  // machines now on To (0 if rolled back, but for those that could not be moved back)
 	Exited   int           `json:"exited"`   // selected machines that exited meanwhile
 	MaxPause time.Duration `json:"max_pause_ns"`
 	Total    time.Duration `json:"total_ns"`
@@ -483,20 +483,23 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 			rep.Exited++
 		}
 	}
-	if err == nil {
-		if policy == PolicyMigrate {
-			for _, tg := range targets {
-				if tg.changed {
-					if r.live[tg.ref] != tg.t {
-						continue // it exited meanwhile, and was counted out
-					}
-					r.versions[tg.from].refs--
-					r.versions[to].refs++
-					tg.t.version = to
-					rep.Changed++
+	if policy == PolicyMigrate {
+		// A machine still changed when the move failed is one that could
+		// not be moved back (the error says why): it runs to, and is
+		// tracked there, so that to stays loaded under it.
+		for _, tg := range targets {
+			if tg.changed {
+				if r.live[tg.ref] != tg.t {
+					continue // it exited meanwhile, and was counted out
 				}
+				r.versions[tg.from].refs--
+				r.versions[to].refs++
+				tg.t.version = to
+				rep.Changed++
 			}
 		}
+	}
+	if err == nil {
 		if cfg.allMachines() {
 			r.sessions = nil // a move of every machine ends a new-sessions rollout
 		}
