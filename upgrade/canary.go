@@ -205,7 +205,7 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	if err != nil {
 		rep.Verdict, rep.Reason = "rolled back", "cannot watch the canaries: "+err.Error()
 		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
-		return fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, rep.Reason)
+		return fmt.Errorf("%w: %s: cannot watch the canaries: %w", ErrCanaryFailed, r.name, err)
 	}
 	defer stopWatch()
 	var crep Report

@@ -400,6 +400,41 @@ func TestCanaryGivenUp(t *testing.T) {
 	}
 }
 
+// A canary upgrade given up before it starts moves nothing, and says why.
+func TestCanaryGivenUpBeforeItStarts(t *testing.T) {
+	bg := context.Background()
+	_, h := newHeldRelease(t)
+	ref, err := h.Start(bg, "held", fsm.WithID("m0"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Canary()))
+	require.ErrorIs(t, err, context.Canceled, "the caller is told it gave up")
+	require.ErrorIs(t, err, ErrCanaryFailed)
+	require.Zero(t, rep.Changed)
+	inf, err := fsm.Inspect(bg, ref)
+	require.NoError(t, err)
+	require.Equal(t, "v1", inf.Version)
+}
+
+// newHeldRelease returns a handler with the rig's v1 and v2 registered.
+func newHeldRelease(t *testing.T) (*holdRig, *ReleaseHandler) {
+	t.Helper()
+	bg := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewSystem(actor.WithLogger(quiet))
+	g := newHoldRig()
+	h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, h.Close(bg))
+		require.NoError(t, sys.Shutdown(bg))
+	})
+	require.NoError(t, h.Register(g.machine("v1")))
+	require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
+	return g, h
+}
+
 // A shadow given up while a machine's reload waits for it ends the
 // shadow: every machine answers on its own version; the caller is told.
 // A shadow that ran closes the shadow instances it drops (a plugin-hosted
