@@ -38,21 +38,26 @@ func AsDowngrade() ChangeOption {
 // If anything fails, the machine keeps its old version, state and data,
 // its held events and its mailbox as they were, and ChangeCode returns an *[UpgradeError] that names the machine, both
 // versions and the reason (ErrWrongMachine, ErrSameVersion, the handler's
-// error, a *[actor.PanicError]). If ctx ends first, the change may or may
-// not have been made ([Inspect] tells), but the machine is resumed.
+// error, a *[actor.PanicError]). If ctx ends while ChangeCode waits for a
+// busy machine, it returns ctx's error and the machine was not changed;
+// it is resumed if ChangeCode had suspended it, and otherwise left as it
+// was (suspended, if another caller had suspended it). A change that the
+// machine had already taken when ctx ended is carried out, with ctx, and
+// ChangeCode returns its result (see [actor.ChangeCode]).
 func ChangeCode(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fsm: change code of %v: %w", ref, err)
 	}
-	err := actor.Suspend(ctx, ref)
-	if err == nil {
-		err = ChangeSuspended(ctx, ref, to, opts...)
+	// A suspension that fails was not made (actor.Suspend drops one given
+	// up): there is nothing to resume, and resuming could end another
+	// caller's suspension.
+	if err := actor.Suspend(ctx, ref); err != nil {
+		return err
 	}
+	err := ChangeSuspended(ctx, ref, to, opts...)
 	if errors.Is(err, actor.ErrNoProc) {
 		return err
 	}
-	// Resume even if Suspend failed: when ctx ended, the suspension may
-	// have been made all the same.
 	if rerr := actor.Resume(context.WithoutCancel(ctx), ref); rerr != nil && !errors.Is(rerr, actor.ErrNoProc) {
 		err = errors.Join(err, rerr)
 	}

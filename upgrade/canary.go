@@ -205,7 +205,7 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	if err != nil {
 		rep.Verdict, rep.Reason = "rolled back", "cannot watch the canaries: "+err.Error()
 		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
-		return fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, rep.Reason)
+		return fmt.Errorf("%w: %s: cannot watch the canaries: %w", ErrCanaryFailed, r.name, err)
 	}
 	defer stopWatch()
 	var crep Report
@@ -219,6 +219,9 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	cfg.report("canaries", crep.Changed, crep.Selected)
 
 	reason := c.judge(ctx, refs, downs, ct)
+	// The caller gave up (during the window, or while the rest moved):
+	// its error says so, as a move given up does.
+	var gaveUp error
 	ct.on.Store(false)
 	rep.CanaryReplies, rep.CanaryErrors = int(ct.replies.Load()), int(ct.errors.Load())
 	if reason == "" {
@@ -234,6 +237,9 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 			return nil
 		}
 		reason = "moving the rest failed: " + err.Error()
+	}
+	if err == nil {
+		gaveUp = ctx.Err()
 	}
 	rep.Verdict, rep.Reason = "rolled back", reason
 	cfg.reportDetail(Progress{Phase: "verdict", Done: len(refs), Total: rep.Selected, Detail: rep.Verdict + ": " + rep.Reason})
@@ -265,6 +271,9 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	rep.Result = "rolled back"
 	if err != nil {
 		return errors.Join(append(errs, err)...)
+	}
+	if gaveUp != nil {
+		return errors.Join(append(errs, fmt.Errorf("%w: %s: %s: %w", ErrCanaryFailed, r.name, reason, gaveUp))...)
 	}
 	return errors.Join(append(errs, fmt.Errorf("%w: %s: %s", ErrCanaryFailed, r.name, reason))...)
 }
@@ -320,7 +329,7 @@ func (c *canary) judge(ctx context.Context, refs []actor.Ref, downs <-chan actor
 	case d := <-downs:
 		return fmt.Sprintf("canary %v exited: %v", d.Actor, d.Reason)
 	case <-ctx.Done():
-		return "cancelled during the window: " + ctx.Err().Error()
+		return "cancelled during the window"
 	case <-t.C:
 	}
 	if n, errs := ct.replies.Load(), ct.errors.Load(); errs > 0 && float64(errs)*100 > c.maxRate*float64(n) {

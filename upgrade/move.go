@@ -218,7 +218,7 @@ type Report struct {
 	Strategy string        `json:"strategy"`
 	Policy   string        `json:"policy"`
 	Selected int           `json:"selected"` // machines selected
-	Changed  int           `json:"changed"`  // machines now on To (0 if rolled back)
+	Changed  int           `json:"changed"`  // machines now on To (0 if rolled back, but for those that could not be moved back)
 	Exited   int           `json:"exited"`   // selected machines that exited meanwhile
 	MaxPause time.Duration `json:"max_pause_ns"`
 	Total    time.Duration `json:"total_ns"`
@@ -483,20 +483,23 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 			rep.Exited++
 		}
 	}
-	if err == nil {
-		if policy == PolicyMigrate {
-			for _, tg := range targets {
-				if tg.changed {
-					if r.live[tg.ref] != tg.t {
-						continue // it exited meanwhile, and was counted out
-					}
-					r.versions[tg.from].refs--
-					r.versions[to].refs++
-					tg.t.version = to
-					rep.Changed++
+	if policy == PolicyMigrate {
+		// A machine still changed when the move failed is one that could
+		// not be moved back (the error says why): it runs to, and is
+		// tracked there, so that to stays loaded under it.
+		for _, tg := range targets {
+			if tg.changed {
+				if r.live[tg.ref] != tg.t {
+					continue // it exited meanwhile, and was counted out
 				}
+				r.versions[tg.from].refs--
+				r.versions[to].refs++
+				tg.t.version = to
+				rep.Changed++
 			}
 		}
+	}
+	if err == nil {
 		if cfg.allMachines() {
 			r.sessions = nil // a move of every machine ends a new-sessions rollout
 		}
@@ -587,6 +590,7 @@ func (h *ReleaseHandler) cut(ctx context.Context, r *release, targets []*target,
 		case err == nil:
 			tg.suspended = true
 			tg.pausedAt = h.cfg.now()
+			h.cfg.at(tg.ref, 0, false)
 		case isNoProc(err):
 			tg.gone = true
 			return nil
@@ -626,6 +630,7 @@ func (h *ReleaseHandler) resumeAll(ctx context.Context, targets []*target) time.
 		if !tg.suspended {
 			return nil
 		}
+		h.cfg.at(tg.ref, 0, true)
 		if err := actor.Resume(context.WithoutCancel(ctx), tg.ref); err != nil && !isNoProc(err) {
 			h.cfg.logger.Error("upgrade: resume", "actor", tg.ref, "error", err)
 		}
@@ -658,17 +663,25 @@ func (h *ReleaseHandler) parallel(ctx context.Context, targets []*target, f func
 }
 
 // parallelEach is parallel with a function of each worker's own, made by
-// mk on that worker's goroutine: a worker may keep state in it.
+// mk on that worker's goroutine: a worker may keep state in it. Once ctx
+// ends, no worker starts on another target, and parallelEach returns
+// ctx's error if no target failed: a move given up stops at the next
+// machine, whatever the number of workers, and even though a suspension
+// or a change of an idle machine is carried out with a done ctx (see
+// actor.Suspend).
 func (h *ReleaseHandler) parallelEach(ctx context.Context, targets []*target, mk func() func(*target) error) error {
 	n := min(h.cfg.workers, len(targets))
 	if n <= 1 {
 		f := mk()
 		for _, tg := range targets {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := f(tg); err != nil {
 				return err
 			}
 		}
-		return nil
+		return ctx.Err()
 	}
 	errs := make([]error, len(targets))
 	var next atomic.Int64
@@ -684,7 +697,7 @@ func (h *ReleaseHandler) parallelEach(ctx context.Context, targets []*target, mk
 				if i >= len(targets) {
 					return
 				}
-				for j := i; j < min(i+int(chunk), len(targets)); j++ {
+				for j := i; j < min(i+int(chunk), len(targets)) && ctx.Err() == nil; j++ {
 					errs[j] = f(targets[j])
 				}
 			}

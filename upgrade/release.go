@@ -123,6 +123,18 @@ type releaseConfig struct {
 	// two suspensions (commit is 0 with oneWindow).
 	oneWindow    bool
 	observePause func(stage, commit time.Duration)
+	// atWindow, a test seam, if set, runs on the worker that suspended a
+	// machine, once the suspension is made (resume false) and before it
+	// resumes it (resume true): window 0 is a rolling worker's Stage (or
+	// its one window) and the cut's change, window 1 the Commit.
+	atWindow func(ref actor.Ref, window int, resume bool)
+}
+
+// at calls the atWindow seam, if set.
+func (c *releaseConfig) at(ref actor.Ref, window int, resume bool) {
+	if c.atWindow != nil {
+		c.atWindow(ref, window, resume)
+	}
 }
 
 // WithReleaseLogger sets where the handler logs each upgrade, rollback and

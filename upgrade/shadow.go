@@ -186,7 +186,7 @@ func (s *shadowRun) report() ShadowReport {
 
 // build makes the shadow instance of ti from the live data.
 func (s *shadowRun) build(ctx context.Context, ti *tapInstance) {
-	ti.shadow = nil
+	ti.dropShadow()
 	var in fsm.Instance
 	err := guard(func() error {
 		data, err := ti.Instance.Encode()
@@ -210,7 +210,7 @@ func (s *shadowRun) build(ctx context.Context, ti *tapInstance) {
 // were not mirrored (the shadow's data would lag).
 func (s *shadowRun) before(ti *tapInstance, ev fsm.Event) {
 	if !s.on.Load() {
-		ti.shadow = nil
+		ti.dropShadow()
 		return
 	}
 	if s.events != nil && !s.events[ev.Name()] {
@@ -260,7 +260,7 @@ func (s *shadowRun) mirror(ti *tapInstance, ev fsm.Event) (state string, acts []
 //
 //go:noinline
 func (s *shadowRun) diverge(ti *tapInstance, ev fsm.Event, state string, acts []fsm.Action, err error, sstate string, sacts []fsm.Action, serr error) {
-	ti.shadow = nil
+	ti.dropShadow()
 	s.diverged.Add(1)
 	name := ev.Name()
 	sample := ShadowSample{ID: ti.c.id, Event: name, LiveState: state, ShadowState: sstate,

@@ -145,7 +145,7 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 	}
 	defer w.st.Release()
 	var serr error
-	stage, err := w.window(ctx, tg, enter, inflight, func() { serr = w.st.Stage(ctx, tg.ref) })
+	stage, err := w.window(ctx, tg, 0, enter, inflight, func() { serr = w.st.Stage(ctx, tg.ref) })
 	if serr != nil {
 		err = errors.Join(changed(r, tg, code, serr), err)
 	}
@@ -153,11 +153,19 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 	if err != nil || tg.gone {
 		return err
 	}
+	// Given up: no UPGRADE to run, and no commit, which an idle machine
+	// would take with a done ctx.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := w.st.Prepare(ctx, code, changeOpts(tg)...); err != nil {
 		return changed(r, tg, code, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var cerr error
-	commit, err := w.window(ctx, tg, enter, inflight, func() { cerr = changed(r, tg, code, w.st.Commit(ctx, tg.ref)) })
+	commit, err := w.window(ctx, tg, 1, enter, inflight, func() { cerr = changed(r, tg, code, w.st.Commit(ctx, tg.ref)) })
 	w.observe(tg, stage, commit)
 	return errors.Join(cerr, err)
 }
@@ -166,7 +174,7 @@ func (w *rollWorker) move(ctx context.Context, r *release, cfg moveConfig, tg *t
 // suspended (from the suspension done to the resumption done) and the
 // error of the suspension or of the resumption. A machine that has exited
 // is marked gone, and f does not run.
-func (w *rollWorker) window(ctx context.Context, tg *target, enter func(), inflight *atomic.Int64, f func()) (time.Duration, error) {
+func (w *rollWorker) window(ctx context.Context, tg *target, n int, enter func(), inflight *atomic.Int64, f func()) (time.Duration, error) {
 	h := w.h
 	w.fresh()
 	if err := actor.Suspend(ctx, tg.ref); err != nil {
@@ -178,7 +186,9 @@ func (w *rollWorker) window(ctx context.Context, tg *target, enter func(), infli
 	}
 	enter()
 	at := h.cfg.now()
+	h.cfg.at(tg.ref, n, false)
 	f()
+	h.cfg.at(tg.ref, n, true)
 	err := actor.Resume(context.WithoutCancel(ctx), tg.ref)
 	d := h.cfg.now().Sub(at)
 	inflight.Add(-1)
@@ -201,7 +211,7 @@ func (w *rollWorker) observe(tg *target, stage, commit time.Duration) {
 // is suspended (the baseline of BenchmarkUpgrade10kRollingOneSuspension).
 func (w *rollWorker) moveInOne(ctx context.Context, r *release, tg *target, code fsm.Code, enter func(), inflight *atomic.Int64) error {
 	var cerr error
-	d, err := w.window(ctx, tg, enter, inflight, func() { cerr = changeTarget(ctx, r, tg, code) })
+	d, err := w.window(ctx, tg, 0, enter, inflight, func() { cerr = changeTarget(ctx, r, tg, code) })
 	w.observe(tg, d, 0)
 	return errors.Join(cerr, err)
 }

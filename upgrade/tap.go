@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"io"
 
 	"github.com/hotline-go/hotline/fsm"
 )
@@ -90,6 +91,30 @@ func untapCode(c fsm.Code) fsm.Code {
 		return tc.Code
 	}
 	return c
+}
+
+// Close closes the version's own instance and the shadow's, when they
+// hold something (a share of a plugin's process): the runtime closes the
+// instance it drops, and that is the tapInstance.
+func (ti *tapInstance) Close() error {
+	ti.dropShadow()
+	return closeIn(ti.Instance)
+}
+
+// dropShadow closes and forgets the shadow's instance, if any.
+func (ti *tapInstance) dropShadow() {
+	if ti.shadow != nil {
+		_ = closeIn(ti.shadow)
+		ti.shadow = nil
+	}
+}
+
+// closeIn closes in if it is an io.Closer.
+func closeIn(in fsm.Instance) error {
+	if c, ok := in.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 func (ti *tapInstance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
