@@ -210,33 +210,19 @@ func TestMoveGivenUp(t *testing.T) {
 
 func testMoveGivenUp(t *testing.T, strat Strategy, workers int, p giveUp, n int, committed bool) {
 	bg := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := actor.NewSystem(actor.WithLogger(quiet))
 	g := newHoldRig()
 	g.upgrading = p.how == "upgrade"
 	var holders sync.WaitGroup
 	var m0 actor.Ref
 	var once sync.Once
 	dir := t.TempDir()
-	h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(workers), WithJournal(dir), func(c *releaseConfig) {
+	h, refs := heldRelease(t, g, n, WithWorkers(workers), WithJournal(dir), func(c *releaseConfig) {
 		c.atWindow = func(ref actor.Ref, window int, resume bool) {
 			if p.how == "sys" && ref == m0 && window == p.window && resume == p.resume {
 				once.Do(func() { g.holdIn(ref, &holders) })
 			}
 		}
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, h.Close(bg))
-		require.NoError(t, sys.Shutdown(bg))
-	})
-	require.NoError(t, h.Register(g.machine("v1")))
-	require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
-	refs := make([]actor.Ref, n)
-	for i := range refs {
-		refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
-		require.NoError(t, err)
-	}
 	m0 = refs[0]
 	if p.how == "busy" {
 		require.NoError(t, fsm.Cast(m0, hold{}))
@@ -344,23 +330,9 @@ func TestCanaryGivenUp(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n = 4
 				bg := context.Background()
-				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-				sys := actor.NewSystem(actor.WithLogger(quiet))
 				g := newHoldRig()
 				dir := t.TempDir()
-				h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(1), WithJournal(dir))
-				require.NoError(t, err)
-				t.Cleanup(func() {
-					require.NoError(t, h.Close(bg))
-					require.NoError(t, sys.Shutdown(bg))
-				})
-				require.NoError(t, h.Register(g.machine("v1")))
-				require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
-				refs := make([]actor.Ref, n)
-				for i := range refs {
-					refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
-					require.NoError(t, err)
-				}
+				h, refs := heldRelease(t, g, n, WithWorkers(1), WithJournal(dir))
 				ctx, cancel := context.WithCancel(bg)
 				defer cancel()
 				rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Canary(CanaryCount(1), CanaryWindow(time.Minute), CanaryThen(tc.then))),
@@ -403,9 +375,8 @@ func TestCanaryGivenUp(t *testing.T) {
 // A canary upgrade given up before it starts moves nothing, and says why.
 func TestCanaryGivenUpBeforeItStarts(t *testing.T) {
 	bg := context.Background()
-	_, h := newHeldRelease(t)
-	ref, err := h.Start(bg, "held", fsm.WithID("m0"))
-	require.NoError(t, err)
+	h, refs := heldRelease(t, newHoldRig(), 1)
+	ref := refs[0]
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
 	rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Canary()))
@@ -417,14 +388,15 @@ func TestCanaryGivenUpBeforeItStarts(t *testing.T) {
 	require.Equal(t, "v1", inf.Version)
 }
 
-// newHeldRelease returns a handler with the rig's v1 and v2 registered.
-func newHeldRelease(t *testing.T) (*holdRig, *ReleaseHandler) {
+// heldRelease returns a handler with opts, on a System of its own (both
+// closed when the test ends), with the rig's v1 and v2 registered and n
+// machines m0, m1, ... started on v1.
+func heldRelease(t *testing.T, g *holdRig, n int, opts ...ReleaseOption) (*ReleaseHandler, []actor.Ref) {
 	t.Helper()
 	bg := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sys := actor.NewSystem(actor.WithLogger(quiet))
-	g := newHoldRig()
-	h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet))
+	h, err := NewReleaseHandler(sys, append([]ReleaseOption{WithReleaseLogger(quiet)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, h.Close(bg))
@@ -432,7 +404,12 @@ func newHeldRelease(t *testing.T) (*holdRig, *ReleaseHandler) {
 	})
 	require.NoError(t, h.Register(g.machine("v1")))
 	require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
-	return g, h
+	refs := make([]actor.Ref, n)
+	for i := range refs {
+		refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
+		require.NoError(t, err)
+	}
+	return h, refs
 }
 
 // A shadow given up while a machine's reload waits for it ends the
@@ -444,22 +421,8 @@ func TestShadowGivenUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 3
 		bg := context.Background()
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		sys := actor.NewSystem(actor.WithLogger(quiet))
 		g := newHoldRig()
-		h, err := NewReleaseHandler(sys, WithReleaseLogger(quiet), WithWorkers(1))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			require.NoError(t, h.Close(bg))
-			require.NoError(t, sys.Shutdown(bg))
-		})
-		require.NoError(t, h.Register(g.machine("v1")))
-		require.NoError(t, h.Register(&countCode{Code: g.machine("v2"), g: g}))
-		refs := make([]actor.Ref, n)
-		for i := range refs {
-			refs[i], err = h.Start(bg, "held", fsm.WithID(fmt.Sprintf("m%d", i)))
-			require.NoError(t, err)
-		}
+		h, refs := heldRelease(t, g, n, WithWorkers(1))
 		answer := func() {
 			t.Helper()
 			for i, ref := range refs {
@@ -490,7 +453,7 @@ func TestShadowGivenUp(t *testing.T) {
 		answer()
 		require.Zero(t, g.open.Load(), "no shadow instance: the shadow ended")
 
-		_, err = h.Upgrade(bg, "held", "v2", WithStrategy(Shadow()))
+		_, err := h.Upgrade(bg, "held", "v2", WithStrategy(Shadow()))
 		require.NoError(t, err)
 		answer() // mirrored: each machine makes its shadow instance
 		require.Equal(t, int64(n), g.open.Load(), "a shadow instance per machine")
