@@ -1,0 +1,271 @@
+package supervisor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/supervisor"
+)
+
+// This file holds the audit of the supervisor against OTP's semantics:
+// one test per behaviour most likely to be subtly wrong.
+
+// TestAuditIntensityCountsRestarts: the window counts restarts, not exits.
+// A group restart is one restart, however many children it stops; the
+// exits of a temporary child and a transient child's normal exit are not
+// restarts; the (N+1)th restart within the period is the one refused.
+func TestAuditIntensityCountsRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		cs := []supervisor.ChildSpec{
+			spec(j, "a", supervisor.Permanent),
+			spec(j, "b", supervisor.Permanent),
+			spec(j, "tmp", supervisor.Temporary),
+			spec(j, "tr", supervisor.Transient),
+		}
+		sup := start(t, sys, supervisor.OneForAll, cs, supervisor.WithIntensity(2, time.Minute))
+		ctx := context.Background()
+
+		send(t, refs(t, sup)["tr"], exitWith{actor.Normal})
+		synctest.Wait()
+		_, err := supervisor.RestartChild(ctx, sup, "tr")
+		require.NoError(t, err)
+		send(t, refs(t, sup)["tr"], exitWith{fmt.Errorf("done: %w", actor.Shutdown)})
+		synctest.Wait()
+		_, err = supervisor.RestartChild(ctx, sup, "tr")
+		require.NoError(t, err)
+		send(t, refs(t, sup)["tmp"], exitWith{errCrash})
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "tr"}, ids(which(t, sup)), "the temporary child is dropped, not restarted")
+		j.take()
+
+		advance(time.Second)
+		send(t, refs(t, sup)["a"], exitWith{errCrash}) // restart 1, a group of three
+		synctest.Wait()
+		require.Equal(t, []string{"stop a: crash", "stop tr: actor: shutdown", "stop b: actor: shutdown", "start a", "start b", "start tr"}, j.take())
+		advance(time.Second)
+		send(t, refs(t, sup)["b"], exitWith{errCrash}) // restart 2
+		synctest.Wait()
+		_, gone := exited(t, sup)
+		require.False(t, gone, "two restarts within the period are allowed")
+		j.take()
+
+		advance(time.Second)
+		last := errors.New("b again")
+		send(t, refs(t, sup)["b"], exitWith{last}) // restart 3: one too many
+		reason := waitExit(t, sup)
+		var ie *supervisor.IntensityError
+		require.ErrorAs(t, reason, &ie)
+		require.Equal(t, "b", ie.Child)
+		require.Equal(t, 3, ie.Restarts)
+		require.ErrorIs(t, ie.Last, last)
+		require.Contains(t, reason.Error(), `child "b"`)
+		require.Contains(t, reason.Error(), "b again")
+		require.Equal(t, []string{"stop b: b again", "stop tr: actor: shutdown", "stop a: actor: shutdown"}, j.take(),
+			"b exits, then the others are stopped in reverse order")
+	})
+}
+
+// TestAuditFailedRestartInGroup: a rest-for-one restart in which a later
+// child fails to start is tried again, each try counted; past the
+// intensity the supervisor stops what runs, in reverse order, and exits
+// naming the child that failed and its start error.
+func TestAuditFailedRestartInGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		broken := errors.New("no route")
+		cStarts := 0
+		c := supervisor.ChildSpec{ID: "c", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			cStarts++
+			if cStarts > 1 {
+				return actor.Ref{}, broken
+			}
+			return sc.Spawn(&worker{id: "c", j: j})
+		}}
+		cs := append(specs(j, supervisor.Permanent, "a", "b"), c)
+		sup := start(t, sys, supervisor.RestForOne, cs, supervisor.WithIntensity(2, time.Minute))
+		j.take()
+		send(t, refs(t, sup)["b"], exitWith{errCrash})
+		reason := waitExit(t, sup)
+		var ie *supervisor.IntensityError
+		require.ErrorAs(t, reason, &ie)
+		require.Equal(t, "c", ie.Child)
+		var se *supervisor.StartError
+		require.ErrorAs(t, ie.Last, &se)
+		require.Equal(t, "c", se.Child)
+		require.ErrorIs(t, se, broken)
+		require.Equal(t, 3, cStarts, "the start, the restart, one try again; the second try again is one too many")
+		require.Equal(t, []string{
+			"stop b: crash",
+			"stop c: actor: shutdown", // b's restart stops c
+			"start b",                 // then starts b, and c fails
+			"stop b: actor: shutdown", // the supervisor gives up: reverse order
+			"stop a: actor: shutdown",
+		}, j.take())
+	})
+}
+
+// TestAuditTerminateRestartDelete: terminating a permanent child does not
+// restart it and keeps its spec; RestartChild starts it again; DeleteChild
+// refuses a running child and removes a stopped one.
+func TestAuditTerminateRestartDelete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		sup := start(t, sys, supervisor.OneForAll, specs(j, supervisor.Permanent, "a", "b"), supervisor.WithIntensity(0, time.Minute))
+		ctx := context.Background()
+		j.take()
+
+		require.ErrorIs(t, supervisor.DeleteChild(ctx, sup, "a"), supervisor.ErrRunning)
+		require.NoError(t, supervisor.TerminateChild(ctx, sup, "a"))
+		synctest.Wait()
+		require.Equal(t, []string{"stop a: actor: shutdown"}, j.take(), "not restarted, and b is left alone")
+		_, gone := exited(t, sup)
+		require.False(t, gone, "a terminated child is no restart, even with an intensity of 0")
+		ch := which(t, sup)
+		require.Equal(t, []string{"a", "b"}, ids(ch))
+		require.Equal(t, supervisor.Stopped, ch[0].Status)
+
+		r, err := supervisor.RestartChild(ctx, sup, "a")
+		require.NoError(t, err)
+		require.Equal(t, r, refs(t, sup)["a"])
+		require.Equal(t, []string{"start a"}, j.take())
+		_, err = supervisor.RestartChild(ctx, sup, "a")
+		require.ErrorIs(t, err, supervisor.ErrRunning)
+
+		require.NoError(t, supervisor.TerminateChild(ctx, sup, "a"))
+		require.NoError(t, supervisor.DeleteChild(ctx, sup, "a"))
+		require.Equal(t, []string{"b"}, ids(which(t, sup)))
+		require.ErrorIs(t, supervisor.DeleteChild(ctx, sup, "a"), supervisor.ErrNotFound)
+		require.ErrorIs(t, supervisor.TerminateChild(ctx, sup, "a"), supervisor.ErrNotFound)
+	})
+}
+
+// TestAuditDynamicShutdownAndRestart: a simple-one-for-one supervisor
+// restarts a crashed child with its arguments, and at its own stop stops
+// every child (in no promised order), each with reason Shutdown.
+func TestAuditDynamicShutdownAndRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		tmpl := supervisor.ChildSpec{ID: "session", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			return sc.Spawn(&worker{id: sc.Args()[0].(string), j: j})
+		}}
+		sup := start(t, sys, supervisor.SimpleOneForOne, []supervisor.ChildSpec{tmpl}, supervisor.WithIntensity(5, time.Minute))
+		ctx := context.Background()
+		var rs []actor.Ref
+		for _, n := range []string{"x", "y", "z"} {
+			r, err := supervisor.StartChild(ctx, sup, n)
+			require.NoError(t, err)
+			rs = append(rs, r)
+		}
+		j.take()
+		send(t, rs[1], exitWith{errCrash})
+		synctest.Wait()
+		require.Equal(t, []string{"stop y: crash", "start y"}, j.take())
+		ch := which(t, sup)
+		require.Len(t, ch, 3)
+		require.Equal(t, []any{"y"}, ch[1].Args, "the restarted child keeps its arguments and its place")
+		require.NotEqual(t, rs[1], ch[1].Ref)
+		live := []actor.Ref{ch[0].Ref, ch[1].Ref, ch[2].Ref}
+
+		require.NoError(t, actor.Stop(ctx, sup, actor.Shutdown))
+		for _, r := range live {
+			reason, gone := exited(t, r)
+			require.True(t, gone)
+			require.ErrorIs(t, reason, actor.Shutdown)
+		}
+		require.ElementsMatch(t, []string{"stop x: actor: shutdown", "stop y: actor: shutdown", "stop z: actor: shutdown"}, j.take())
+	})
+}
+
+// TestAuditBrutalKillAndInfinity: a brutal-kill child is killed (no
+// terminate hook); a subtree with an Infinity budget is waited for as long
+// as its own children take, far beyond the default budget.
+func TestAuditBrutalKillAndInfinity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		slow := supervisor.ChildSpec{ID: "slow", Shutdown: 2 * time.Hour, Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			return sc.Spawn(&worker{id: "slow", j: j, stopTakes: time.Hour})
+		}}
+		brutal := spec(j, "brutal", supervisor.Permanent)
+		brutal.Shutdown = supervisor.BrutalKill
+		sub := supervisor.SubtreeSpec("sub", supervisor.OneForOne, []supervisor.ChildSpec{slow})
+		sup := start(t, sys, supervisor.OneForOne, []supervisor.ChildSpec{sub, brutal})
+		rs := refs(t, sup)
+		j.take()
+		t0 := time.Now()
+		require.NoError(t, actor.Stop(context.Background(), sup, actor.Shutdown))
+		require.Equal(t, time.Hour, time.Since(t0), "the subtree was waited for")
+		reason, gone := exited(t, rs["brutal"])
+		require.True(t, gone)
+		require.ErrorIs(t, reason, actor.Killed)
+		reason, gone = exited(t, rs["sub"])
+		require.True(t, gone)
+		require.ErrorIs(t, reason, actor.Shutdown)
+		require.Equal(t, []string{"stop slow: actor: shutdown"}, j.take(), "brutal's hook never ran; slow's did, in full")
+	})
+}
+
+// lateExiter is a child that, when told, blocks until released and then
+// exits with its own reason: a child that exits while its supervisor is
+// stopping it.
+type lateExiter struct{}
+
+type crashLater struct {
+	release chan struct{}
+	reason  error
+}
+
+func (lateExiter) Init(*actor.Context) error { return nil }
+func (lateExiter) Receive(c *actor.Context, msg any) {
+	if m, ok := msg.(crashLater); ok {
+		<-m.release
+		c.Stop(m.reason)
+	}
+}
+
+// TestAuditChildExitsWhileBeingStopped: TerminateChild of a child that
+// exits on its own meanwhile: the child is not restarted, its reason is
+// reported (OTP's shutdown_error), and the supervisor carries on.
+func TestAuditChildExitsWhileBeingStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, logs := newSystem(t)
+		starts := 0
+		cs := []supervisor.ChildSpec{{ID: "x", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			starts++
+			return sc.Spawn(lateExiter{})
+		}}}
+		sup := start(t, sys, supervisor.OneForOne, cs, supervisor.WithIntensity(0, time.Minute))
+		x := refs(t, sup)["x"]
+		release := make(chan struct{})
+		own := errors.New("own reason")
+		send(t, x, crashLater{release, own})
+		synctest.Wait()
+		done := make(chan error, 1)
+		go func() { done <- supervisor.TerminateChild(context.Background(), sup, "x") }()
+		synctest.Wait()
+		close(release)
+		require.NoError(t, <-done)
+		synctest.Wait()
+		reason, gone := exited(t, x)
+		require.True(t, gone)
+		_, supGone := exited(t, sup)
+		require.False(t, supGone, "not a restart: the intensity of 0 is not reached")
+		require.Equal(t, 1, starts)
+		require.Equal(t, supervisor.Stopped, which(t, sup)[0].Status)
+		require.ErrorIs(t, reason, own, "a Stop asked of a busy child waits for its handler, which stopped it first")
+		require.Contains(t, logs.messages(slog.LevelError), "supervisor: child exited with an unexpected reason while being stopped")
+	})
+}
