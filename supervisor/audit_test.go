@@ -151,6 +151,35 @@ func TestAuditTerminateRestartDelete(t *testing.T) {
 	})
 }
 
+// TestAuditDynamicDeclinedRestart: a simple-one-for-one child whose
+// restart is declined (OTP's ignore) has no process and no Ref by which
+// TerminateChild could name it: it is dropped, not kept for ever.
+func TestAuditDynamicDeclinedRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		starts := 0
+		tmpl := supervisor.ChildSpec{ID: "session", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			starts++
+			if starts > 1 {
+				return actor.Ref{}, nil // declines
+			}
+			return sc.Spawn(&worker{id: "session", j: j})
+		}}
+		sup := start(t, sys, supervisor.SimpleOneForOne, []supervisor.ChildSpec{tmpl})
+		ctx := context.Background()
+		r, err := supervisor.StartChild(ctx, sup, "555-0100")
+		require.NoError(t, err)
+		send(t, r, exitWith{errCrash})
+		synctest.Wait()
+		require.Equal(t, 2, starts)
+		require.Empty(t, which(t, sup))
+		n, err := supervisor.CountChildren(ctx, sup)
+		require.NoError(t, err)
+		require.Equal(t, supervisor.Counts{Specs: 1}, n)
+	})
+}
+
 // TestAuditDynamicShutdownAndRestart: a simple-one-for-one supervisor
 // restarts a crashed child with its arguments, and at its own stop stops
 // every child (in no promised order), each with reason Shutdown.

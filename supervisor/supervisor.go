@@ -279,7 +279,8 @@ func (s *supervisor) startGroup(c *actor.Context, ch *child) {
 }
 
 // startChild runs ch's Start function and records the child it started.
-// A declined start leaves ch stopped (a temporary ch is dropped).
+// A declined start leaves ch stopped; a temporary ch is dropped, and so is
+// a simple-one-for-one child, which has no Ref left to name it by.
 func (s *supervisor) startChild(c *actor.Context, ch *child) error {
 	s.linked = actor.Ref{}
 	ref, err := runStart(ch.spec.Start, StartContext{sys: s.sys, sup: s.self, id: ch.spec.ID, args: ch.args, link: s.link, linked: &s.linked})
@@ -288,7 +289,7 @@ func (s *supervisor) startChild(c *actor.Context, ch *child) error {
 	}
 	if ref.IsZero() {
 		ch.status = Stopped
-		if ch.spec.Restart == Temporary {
+		if ch.spec.Restart == Temporary || s.strategy == SimpleOneForOne {
 			s.remove(ch)
 		}
 		return nil
