@@ -298,3 +298,89 @@ func TestAuditChildExitsWhileBeingStopped(t *testing.T) {
 		require.Contains(t, logs.messages(slog.LevelError), "supervisor: child exited with an unexpected reason while being stopped")
 	})
 }
+
+// TestAuditGroupRestartTriesAgain: a group restart in which a child fails
+// to start once stops what it started (in reverse order), counts one more
+// restart, and starts the whole group again, in start order, as OTP's
+// try_again_restart does.
+func TestAuditGroupRestartTriesAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		strategy supervisor.Strategy
+		crash    string
+		want     []string
+	}{
+		{"one-for-all", supervisor.OneForAll, "c", []string{
+			"stop c: crash", "stop b: actor: shutdown", "stop a: actor: shutdown",
+			"start a", "b fails", "stop a: actor: shutdown",
+			"start a", "start b", "start c",
+		}},
+		{"rest-for-one, the crashed child fails", supervisor.RestForOne, "b", []string{
+			"stop b: crash", "stop c: actor: shutdown",
+			"b fails",
+			"start b", "start c",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sys, _ := newSystem(t)
+				j := new(journal)
+				bStarts := 0
+				b := supervisor.ChildSpec{ID: "b", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+					bStarts++
+					if bStarts == 2 {
+						j.add("b fails")
+						return actor.Ref{}, errCrash
+					}
+					return sc.Spawn(&worker{id: "b", j: j})
+				}}
+				cs := []supervisor.ChildSpec{spec(j, "a", supervisor.Permanent), b, spec(j, "c", supervisor.Permanent)}
+				sup := start(t, sys, tc.strategy, cs, supervisor.WithIntensity(2, time.Minute))
+				j.take()
+				send(t, refs(t, sup)[tc.crash], exitWith{errCrash})
+				synctest.Wait()
+				require.Equal(t, tc.want, j.take())
+				for _, ch := range which(t, sup) {
+					require.Equal(t, supervisor.Running, ch.Status, ch.ID)
+				}
+				// Two restarts are counted: the next crash is one too many.
+				send(t, refs(t, sup)["a"], exitWith{errCrash})
+				var ie *supervisor.IntensityError
+				require.ErrorAs(t, waitExit(t, sup), &ie)
+				require.Equal(t, "a", ie.Child)
+			})
+		})
+	}
+}
+
+// TestAuditSimultaneousCrashesInGroup: two children of a one-for-all
+// supervisor crash together; the second one's exit is taken in by the
+// first one's group restart (it is stopped, or found stopped), so the
+// group restarts once and one restart is counted, as in OTP.
+func TestAuditSimultaneousCrashesInGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		sup := start(t, sys, supervisor.OneForAll, specs(j, supervisor.Permanent, "a", "b", "c"), supervisor.WithIntensity(1, time.Minute))
+		before := refs(t, sup)
+		j.take()
+		send(t, before["a"], exitWith{errCrash})
+		send(t, before["b"], exitWith{errCrash})
+		synctest.Wait()
+		_, gone := exited(t, sup)
+		require.False(t, gone, "one restart, within an intensity of 1")
+		after := refs(t, sup)
+		for id, r := range after {
+			require.NotEqual(t, before[id], r, id)
+			_, dead := exited(t, r)
+			require.False(t, dead, id)
+		}
+		starts := 0
+		for _, e := range j.take() {
+			if len(e) > 6 && e[:6] == "start " {
+				starts++
+			}
+		}
+		require.Equal(t, 3, starts, "the group started once")
+	})
+}
