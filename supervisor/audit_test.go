@@ -147,7 +147,12 @@ func TestAuditTerminateRestartDelete(t *testing.T) {
 		require.NoError(t, supervisor.DeleteChild(ctx, sup, "a"))
 		require.Equal(t, []string{"b"}, ids(which(t, sup)))
 		require.ErrorIs(t, supervisor.DeleteChild(ctx, sup, "a"), supervisor.ErrNotFound)
-		require.ErrorIs(t, supervisor.TerminateChild(ctx, sup, "a"), supervisor.ErrNotFound)
+		err = supervisor.TerminateChild(ctx, sup, "a")
+		require.ErrorIs(t, err, supervisor.ErrNotFound)
+		require.ErrorContains(t, err, `child "a"`, "the error names the child asked for")
+		err = supervisor.TerminateChild(ctx, sup, r)
+		require.ErrorIs(t, err, supervisor.ErrNotFound)
+		require.ErrorContains(t, err, r.String())
 	})
 }
 

@@ -85,7 +85,10 @@ func (r terminateReq) serve(s *supervisor, c *actor.Context) (any, error) {
 		ch = s.find(r.id)
 	}
 	if ch == nil {
-		return nil, ErrNotFound
+		if r.byRef {
+			return nil, fmt.Errorf("supervisor: child %v: %w", r.ref, ErrNotFound)
+		}
+		return nil, fmt.Errorf("supervisor: child %q: %w", r.id, ErrNotFound)
 	}
 	s.stopChild(c, ch)
 	if ch.spec.Restart == Temporary || s.strategy == SimpleOneForOne {
