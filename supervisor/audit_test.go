@@ -389,3 +389,48 @@ func TestAuditSimultaneousCrashesInGroup(t *testing.T) {
 		require.Equal(t, 3, starts, "the group started once")
 	})
 }
+
+// busy is a child whose handler, told to, takes d of (fake) time.
+type busy struct {
+	id string
+	j  *journal
+}
+
+type busyFor struct{ d time.Duration }
+
+func (b *busy) Init(*actor.Context) error { b.j.add("start %s", b.id); return nil }
+func (b *busy) Receive(_ *actor.Context, msg any) {
+	if m, ok := msg.(busyFor); ok {
+		time.Sleep(m.d) // only in bubbles: fake time
+	}
+}
+func (b *busy) Terminate(_ *actor.Context, reason error) { b.j.add("stop %s: %v", b.id, reason) }
+
+// TestAuditGroupStopBudgets: a rest-for-one restart stops the later
+// children in reverse order, each within its own budget: a busy child
+// past its budget is killed (no terminate hook), then the next is stopped.
+func TestAuditGroupStopBudgets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys, _ := newSystem(t)
+		j := new(journal)
+		c := supervisor.ChildSpec{ID: "c", Shutdown: time.Second, Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+			return sc.Spawn(&busy{id: "c", j: j})
+		}}
+		cs := []supervisor.ChildSpec{spec(j, "a", supervisor.Permanent), spec(j, "b", supervisor.Permanent), c}
+		sup := start(t, sys, supervisor.RestForOne, cs)
+		rs := refs(t, sup)
+		j.take()
+		send(t, rs["c"], busyFor{3 * time.Second})
+		synctest.Wait()
+		t0 := time.Now()
+		send(t, rs["a"], exitWith{errCrash})
+		synctest.Wait()
+		which(t, sup) // answered once the restart is done: fake time runs meanwhile
+		require.Equal(t, 3*time.Second, time.Since(t0), "c was asked, killed after its 1 s, and exited when its handler returned")
+		reason, gone := exited(t, rs["c"])
+		require.True(t, gone)
+		require.ErrorIs(t, reason, actor.Killed)
+		require.Equal(t, []string{"stop a: crash", "stop b: actor: shutdown", "start a", "start b", "start c"}, j.take(),
+			"c killed first (no hook), then b, then all started in order")
+	})
+}
