@@ -1,8 +1,6 @@
 package fsm
 
 import (
-	"bytes"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"unsafe"
@@ -16,19 +14,13 @@ import (
 // The codec is on the path of every event of a plugin-hosted machine (the
 // plugin decodes the data and the event, and encodes the data, each time),
 // so what a call needs beyond the bytes it returns is reused: an encoder
-// with the buffer it appends to, and a decoder with the reader it reads
-// from, kept in pools (a cache, not state: any pooled one does).
+// with the buffer it appends to, kept in a pool (a cache, not state: any
+// pooled one does), and msgpackcheck's pooled decoders.
 
 // An encoder is a msgpack encoder bound to the buffer it appends to.
 type encoder struct {
 	enc *msgpack.Encoder
 	out appendbuf.Buffer
-}
-
-// A decoder is a msgpack decoder bound to the reader it reads from.
-type decoder struct {
-	dec *msgpack.Decoder
-	in  bytes.Reader
 }
 
 func newEncoder() *encoder {
@@ -43,11 +35,6 @@ const keepBuffer = 64 << 10
 
 var (
 	encoders = sync.Pool{New: func() any { return newEncoder() }}
-	decoders = sync.Pool{New: func() any {
-		d := new(decoder)
-		d.dec = msgpack.NewDecoder(&d.in)
-		return d
-	}}
 )
 
 // encode returns v as msgpack, with msgpack's SetSortMapKeys on: the keys
@@ -83,34 +70,7 @@ func (e *encoder) encode(v any) ([]byte, error) {
 
 // decode decodes b, which must hold exactly one msgpack value, into v (a
 // pointer). It returns an error for any malformed input and never panics.
-func decode(b []byte, v any) (err error) {
-	if err := msgpackcheck.Check(b); err != nil {
-		return err
-	}
-	defer func() {
-		// A decoder that panicked is not put back.
-		if p := recover(); p != nil {
-			err = fmt.Errorf("msgpack: %v", p)
-		}
-	}()
-	d := decoders.Get().(*decoder)
-	err = d.decode(b, v)
-	decoders.Put(d)
-	return err
-}
-
-// decode decodes b, checked, into v.
-func (d *decoder) decode(b []byte, v any) error {
-	d.in.Reset(b)
-	d.dec.Reset(&d.in) // every option back to its default, as Reset of a new decoder
-	d.dec.SetMapDecoder(msgpackcheck.DecodeMap)
-	err := d.dec.Decode(v)
-	if err == nil && d.in.Len() > 0 {
-		err = msgpackcheck.ErrTrailing
-	}
-	d.in.Reset(nil) // hold no caller's bytes in the pool
-	return err
-}
+func decode(b []byte, v any) error { return msgpackcheck.Decode(b, v) }
 
 // protect runs f and turns a panic in it into a *actor.PanicError, for the
 // code a change of code runs: a failed change must leave the machine as it

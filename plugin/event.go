@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -75,25 +74,8 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// unmarshal decodes b, bytes from the other process, into v: checked
-// first (msgpackcheck.Check: a few bytes of a declared length must not
-// make this process allocate gigabytes), and a panic of the decoder is an
-// error. Maps decoded into an any are map[string]any if their keys are
-// strings, as msgpack makes them, and map[any]any otherwise (msgpack
-// alone fails on those).
-func unmarshal(b []byte, v any) (err error) {
-	if err := msgpackcheck.Check(b); err != nil {
-		return err
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("msgpack: %v", p)
-		}
-	}()
-	dec := msgpack.GetDecoder()
-	dec.Reset(bytes.NewReader(b))
-	dec.SetMapDecoder(msgpackcheck.DecodeMap)
-	err = dec.Decode(v)
-	msgpack.PutDecoder(dec) // not one that panicked
-	return err
-}
+// unmarshal decodes b, bytes from the other process, into v, checked and
+// without panicking (msgpackcheck.Decode: a few bytes of a declared
+// length must not make this process allocate gigabytes; a map in an any
+// whose keys are not strings is a map[any]any).
+func unmarshal(b []byte, v any) error { return msgpackcheck.Decode(b, v) }
