@@ -84,14 +84,7 @@ func TestAuditFailedRestartInGroup(t *testing.T) {
 		sys, _ := newSystem(t)
 		j := new(journal)
 		broken := errors.New("no route")
-		cStarts := 0
-		c := supervisor.ChildSpec{ID: "c", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
-			cStarts++
-			if cStarts > 1 {
-				return actor.Ref{}, broken
-			}
-			return sc.Spawn(&worker{id: "c", j: j})
-		}}
+		c, cStarts := startsOnce(j, "c", broken)
 		cs := append(specs(j, supervisor.Permanent, "a", "b"), c)
 		sup := start(t, sys, supervisor.RestForOne, cs, supervisor.WithIntensity(2, time.Minute))
 		j.take()
@@ -104,7 +97,7 @@ func TestAuditFailedRestartInGroup(t *testing.T) {
 		require.ErrorAs(t, ie.Last, &se)
 		require.Equal(t, "c", se.Child)
 		require.ErrorIs(t, se, broken)
-		require.Equal(t, 3, cStarts, "the start, the restart, one try again; the second try again is one too many")
+		require.Equal(t, 3, *cStarts, "the start, the restart, one try again; the second try again is one too many")
 		require.Equal(t, []string{
 			"stop b: crash",
 			"stop c: actor: shutdown", // b's restart stops c

@@ -157,6 +157,18 @@ func TestIntensity(t *testing.T) {
 	}
 }
 
+// startsOnce is the spec of a worker id whose first start succeeds and
+// every later one fails with err; *starts counts them.
+func startsOnce(j *journal, id string, err error) (spec supervisor.ChildSpec, starts *int) {
+	starts = new(int)
+	return supervisor.ChildSpec{ID: id, Start: func(sc supervisor.StartContext) (actor.Ref, error) {
+		if *starts++; *starts > 1 {
+			return actor.Ref{}, err
+		}
+		return sc.Spawn(&worker{id: id, j: j})
+	}}, starts
+}
+
 // A child whose restart fails is tried again, each try counted: a child
 // that cannot start any more takes its supervisor down, and the reason
 // says why.
@@ -165,14 +177,7 @@ func TestRestartFailureCounts(t *testing.T) {
 		sys, _ := newSystem(t)
 		j := new(journal)
 		broken := errors.New("database unreachable")
-		starts := 0
-		flaky := supervisor.ChildSpec{ID: "db", Start: func(sc supervisor.StartContext) (actor.Ref, error) {
-			starts++
-			if starts > 1 {
-				return actor.Ref{}, broken
-			}
-			return sc.Spawn(&worker{id: "db", j: j})
-		}}
+		flaky, starts := startsOnce(j, "db", broken)
 		sup := start(t, sys, supervisor.OneForOne, []supervisor.ChildSpec{flaky}, supervisor.WithIntensity(3, time.Minute))
 		send(t, refs(t, sup)["db"], exitWith{errCrash})
 		reason := waitExit(t, sup)
@@ -182,6 +187,6 @@ func TestRestartFailureCounts(t *testing.T) {
 		require.ErrorAs(t, ie.Last, &se)
 		require.Equal(t, "db", se.Child)
 		require.ErrorIs(t, se, broken)
-		require.Equal(t, 4, starts, "the first start, then a restart and two tries again; the next one is too many")
+		require.Equal(t, 4, *starts, "the first start, then a restart and two tries again; the next one is too many")
 	})
 }

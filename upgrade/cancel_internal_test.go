@@ -267,17 +267,7 @@ func testMoveGivenUp(t *testing.T, strat Strategy, workers int, p giveUp, n int,
 		require.Equal(t, "rolled back", res.rep.Result)
 		require.Zero(t, res.rep.Changed)
 	}
-	for i, ref := range refs {
-		// A machine left suspended would not answer: the bubble's clock
-		// runs out the minute at once.
-		cctx, ccancel := context.WithTimeout(bg, time.Minute)
-		_, err := fsm.Call(cctx, ref, holdGet{})
-		ccancel()
-		require.NoError(t, err, "m%d answers: it was resumed", i)
-		inf, err := fsm.Inspect(bg, ref)
-		require.NoError(t, err)
-		require.Equal(t, want, inf.Version, "m%d", i)
-	}
+	answerOn(t, refs, want)
 	st := h.Status()
 	require.Len(t, st, 1)
 	require.Equal(t, want, st[0].Current)
@@ -346,15 +336,7 @@ func TestCanaryGivenUp(t *testing.T) {
 				require.Equal(t, "rolled back", rep.Result)
 				require.Zero(t, rep.Changed)
 				require.Equal(t, tc.back, rep.RolledBack)
-				for i, ref := range refs {
-					cctx, ccancel := context.WithTimeout(bg, time.Minute)
-					_, err := fsm.Call(cctx, ref, holdGet{})
-					ccancel()
-					require.NoError(t, err, "m%d answers: it was resumed", i)
-					inf, err := fsm.Inspect(bg, ref)
-					require.NoError(t, err)
-					require.Equal(t, "v1", inf.Version, "m%d", i)
-				}
+				answerOn(t, refs, "v1")
 				st := h.Status()
 				require.Equal(t, "v1", st[0].Current)
 				for _, v := range st[0].Versions {
@@ -386,6 +368,23 @@ func TestCanaryGivenUpBeforeItStarts(t *testing.T) {
 	inf, err := fsm.Inspect(bg, ref)
 	require.NoError(t, err)
 	require.Equal(t, "v1", inf.Version)
+}
+
+// answerOn requires every machine of refs to answer a call (one left
+// suspended would not: in a synctest bubble the minute runs out at once)
+// and to run version.
+func answerOn(t *testing.T, refs []actor.Ref, version string) {
+	t.Helper()
+	bg := context.Background()
+	for i, ref := range refs {
+		cctx, ccancel := context.WithTimeout(bg, time.Minute)
+		_, err := fsm.Call(cctx, ref, holdGet{})
+		ccancel()
+		require.NoError(t, err, "m%d answers: it was resumed", i)
+		inf, err := fsm.Inspect(bg, ref)
+		require.NoError(t, err)
+		require.Equal(t, version, inf.Version, "m%d", i)
+	}
 }
 
 // heldRelease returns a handler with opts, on a System of its own (both
@@ -423,18 +422,7 @@ func TestShadowGivenUp(t *testing.T) {
 		bg := context.Background()
 		g := newHoldRig()
 		h, refs := heldRelease(t, g, n, WithWorkers(1))
-		answer := func() {
-			t.Helper()
-			for i, ref := range refs {
-				cctx, ccancel := context.WithTimeout(bg, time.Minute)
-				_, err := fsm.Call(cctx, ref, holdGet{})
-				ccancel()
-				require.NoError(t, err, "m%d answers: it was resumed", i)
-				inf, err := fsm.Inspect(bg, ref)
-				require.NoError(t, err)
-				require.Equal(t, "v1", inf.Version, "m%d", i)
-			}
-		}
+		answer := func() { t.Helper(); answerOn(t, refs, "v1") }
 
 		require.NoError(t, fsm.Cast(refs[0], hold{}))
 		<-g.entered

@@ -32,7 +32,7 @@ func TestLatencies(t *testing.T) {
 		require.LessOrEqual(t, f, max(d, 0))
 		require.Less(t, float64(max(d, 0)-f), float64(f)/128+1, "%v", d)
 	}
-	require.EqualValues(t, len(all)+0, l.count())
+	require.EqualValues(t, len(all), l.count())
 	slices.Sort(all)
 	want := all[len(all)*99/100]
 	require.InEpsilon(t, float64(want), float64(l.p99()), 0.01)

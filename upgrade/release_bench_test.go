@@ -111,6 +111,7 @@ type pauseLog struct {
 	on            atomic.Bool
 	next          atomic.Int64
 	stage, commit []time.Duration
+	pause         []time.Duration // stage+commit, sorted (see sorted)
 }
 
 func (l *pauseLog) size(n int) {
@@ -137,15 +138,11 @@ func (l *pauseLog) observe(stage, commit time.Duration) {
 // allocate), the operating system, or the hypervisor taking the virtual
 // CPU away.
 func (l *pauseLog) null(b *testing.B) {
-	n := min(int(l.next.Load()), len(l.stage))
+	pause, _, _ := l.sorted()
+	n := len(pause)
 	if n == 0 {
 		return
 	}
-	pause := make([]time.Duration, n)
-	for i := range pause {
-		pause[i] = l.stage[i] + l.commit[i]
-	}
-	slices.Sort(pause)
 	w := pause[n/2]
 	spin := func(d time.Duration) time.Duration {
 		t0 := time.Now()
@@ -183,21 +180,32 @@ func (l *pauseLog) null(b *testing.B) {
 	b.ReportMetric(float64(long.Load()), "null-pauses>1ms")
 }
 
+// sorted returns the recorded pauses (a machine's two suspensions
+// together) and each suspension apart, each sorted; made once, when the
+// upgrades have ended.
+func (l *pauseLog) sorted() (pause, stage, commit []time.Duration) {
+	if l.pause == nil {
+		n := min(int(l.next.Load()), len(l.stage))
+		l.pause = make([]time.Duration, n)
+		for i := range l.pause {
+			l.pause[i] = l.stage[i] + l.commit[i]
+		}
+		l.stage, l.commit = l.stage[:n], l.commit[:n]
+		for _, ds := range [][]time.Duration{l.pause, l.stage, l.commit} {
+			slices.Sort(ds)
+		}
+	}
+	return l.pause, l.stage, l.commit
+}
+
 // report reports the median and the 99.9th percentile of the pauses (a
 // machine's two suspensions together), and the medians of each
 // suspension, if any were recorded (a rolling upgrade).
 func (l *pauseLog) report(b *testing.B) {
-	n := min(int(l.next.Load()), len(l.stage))
+	pause, stage, commit := l.sorted()
+	n := len(pause)
 	if n == 0 {
 		return
-	}
-	stage, commit := l.stage[:n], l.commit[:n]
-	pause := make([]time.Duration, n)
-	for i := range pause {
-		pause[i] = stage[i] + commit[i]
-	}
-	for _, ds := range [][]time.Duration{pause, stage, commit} {
-		slices.Sort(ds)
 	}
 	us := func(sorted []time.Duration, q float64) float64 {
 		return float64(sorted[int(float64(len(sorted)-1)*q)].Nanoseconds()) / 1e3
