@@ -428,16 +428,27 @@ func TestShadowGivenUp(t *testing.T) {
 		<-g.entered
 		ctx, cancel := context.WithCancel(bg)
 		defer cancel()
-		errc := make(chan error, 1)
+		type result struct {
+			rep Report
+			err error
+		}
+		resc := make(chan result, 1)
 		go func() {
-			_, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Shadow()))
-			errc <- err
+			rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Shadow()))
+			resc <- result{rep, err}
 		}()
 		synctest.Wait() // m0's reload waits
 		cancel()
 		synctest.Wait()
 		close(g.letGo)
-		require.ErrorIs(t, <-errc, context.Canceled)
+		res := <-resc
+		require.ErrorIs(t, res.err, context.Canceled)
+		// The report says what is left: no machine shadowed, the shadow
+		// ended (before, Result "refused" beside Changed 2 and no Shadow).
+		require.Equal(t, "rolled back", res.rep.Result)
+		require.Zero(t, res.rep.Changed, "no machine is shadowed any more")
+		require.NotNil(t, res.rep.Shadow, "the ended shadow's report")
+		require.False(t, res.rep.Shadow.Active)
 		answer()
 		require.Zero(t, g.open.Load(), "no shadow instance: the shadow ended")
 
@@ -459,6 +470,40 @@ func TestShadowGivenUp(t *testing.T) {
 		}
 		require.Zero(t, g.open.Load(), "shadow instances open after their machines stopped")
 		require.Zero(t, g.twice.Load(), "v2 instances closed twice")
+	})
+}
+
+// A shadow given up during its window is ended, and its Report says so:
+// Result "rolled back" beside the error, no machine shadowed, the report
+// of what it saw until then. Before, Result was "ok" beside ctx's error.
+func TestShadowGivenUpInWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 3
+		bg := context.Background()
+		g := newHoldRig()
+		h, refs := heldRelease(t, g, n)
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
+		rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Shadow(ShadowWindow(time.Minute))),
+			WithProgress(func(p Progress) {
+				if p.Phase == "shadowed" {
+					go func() {
+						answerOn(t, refs, "v1") // mirrored
+						cancel()
+					}()
+				}
+			}))
+		require.ErrorIs(t, err, context.Canceled)
+		require.Equal(t, "rolled back", rep.Result)
+		require.Zero(t, rep.Changed, "no machine is shadowed any more")
+		require.NotNil(t, rep.Shadow)
+		require.False(t, rep.Shadow.Active)
+		require.Equal(t, int64(n), rep.Shadow.Mirrored, "what it saw before it was given up")
+		sr, err := h.ShadowReport("held")
+		require.NoError(t, err)
+		require.False(t, sr.Active)
+		answerOn(t, refs, "v1")
+		require.Zero(t, g.open.Load(), "shadow instances open after the shadow ended")
 	})
 }
 

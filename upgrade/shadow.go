@@ -58,6 +58,12 @@ func ShadowSamples(n int) ShadowOption {
 // report in [Report].Shadow. Default: 0, the upgrade returns once the
 // machines are shadowed and the shadow runs until
 // [ReleaseHandler.EndShadow] or the next upgrade of the machine name.
+//
+// An upgrade given up (its ctx ends) during the window, or while the
+// machines are reloaded, ends the shadow: it returns ctx's error and a
+// Report whose Result is "rolled back", Changed 0 (no machine is shadowed
+// any more) and Shadow what the shadow saw until then. So does a reload
+// that fails.
 func ShadowWindow(d time.Duration) ShadowOption {
 	return func(s *shadow) { s.window = max(d, 0) }
 }
@@ -469,7 +475,7 @@ func (h *ReleaseHandler) shadowMove(ctx context.Context, op string, r *release, 
 	rep.Exited = count(tgs, func(tg *target) bool { return tg.gone })
 	cfg.report("shadowed", rep.Changed, len(targets))
 	if err != nil {
-		h.endShadow(r, run)
+		h.takeBack(r, run, rep)
 		return fmt.Errorf("upgrade: shadow %s: %w", r.name, err)
 	}
 	rep.Result = "ok"
@@ -484,8 +490,7 @@ func (h *ReleaseHandler) shadowMove(ctx context.Context, op string, r *release, 
 			d = s.window - 9*step
 		}
 		if err := sleepCtx(ctx, d); err != nil {
-			sr := h.endShadow(r, run)
-			rep.Shadow = &sr
+			h.takeBack(r, run, rep)
 			return err
 		}
 		sr := run.report()
@@ -516,6 +521,17 @@ func (h *ReleaseHandler) endShadow(r *release, run *shadowRun) ShadowReport {
 	h.unloadIdleLocked(r)
 	h.mu.Unlock()
 	return run.report()
+}
+
+// takeBack ends run, a shadow that failed or was given up before its
+// end, and says so in rep: no machine is shadowed any more (each drops
+// its shadow instance at its next event), the Result is "rolled back",
+// and rep.Shadow is what the shadow saw until then.
+func (h *ReleaseHandler) takeBack(r *release, run *shadowRun, rep *Report) {
+	sr := h.endShadow(r, run)
+	rep.Shadow = &sr
+	rep.Changed = 0
+	rep.Result = "rolled back"
 }
 
 // ErrNoShadow is returned by [ReleaseHandler.ShadowReport] and
