@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
@@ -59,6 +60,61 @@ func BenchmarkEventSides(b *testing.B) {
 			}
 		}
 	})
+	sides := []func() error{
+		func() error { _, err := plugin.HostEncode("idle", data, ev); return err },
+		func() error { _, err := handle(wire.MethodHandle, body); return err },
+		func() error { _, _, err := plugin.HostDecode(out); return err },
+	}
+	b.Run("warm", func(b *testing.B) { sidesWork(b, sides, 0) })
+	b.Run("after-wait", func(b *testing.B) { sidesWork(b, sides, afterWait) })
+}
+
+// afterWait is how long each side waits for another goroutine in
+// BenchmarkEventSides/after-wait before its work: about the time each
+// process of BenchmarkPluginEvent waits for the other.
+const afterWait = 30 * time.Microsecond
+
+// sidesWork runs the three sides of an event one after another, b.N
+// times, and reports work-ns/op: the time of the work alone (ns/op
+// includes the waits). With d > 0, each side first waits, blocked on a
+// channel, for another goroutine that spins for d, as each process runs
+// its side after waiting for the other's answer: the waiting goroutine's
+// thread goes idle. The work is the same either way; on a host whose
+// cores lose their warm state while a thread is idle, after-wait is what
+// the event's work costs across two processes, warm what it costs in a
+// tight loop.
+func sidesWork(b *testing.B, sides []func() error, d time.Duration) {
+	var wait func()
+	if d > 0 {
+		ask, told := make(chan struct{}), make(chan struct{})
+		defer close(ask)
+		go func() {
+			for range ask {
+				for t0 := time.Now(); time.Since(t0) < d; {
+				}
+				told <- struct{}{}
+			}
+		}()
+		wait = func() {
+			ask <- struct{}{}
+			<-told
+		}
+	}
+	var work time.Duration
+	for b.Loop() {
+		for _, side := range sides {
+			if wait != nil {
+				wait()
+			}
+			t0 := time.Now()
+			err := side()
+			work += time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(work.Nanoseconds())/float64(b.N), "work-ns/op")
 }
 
 // marshalCall is the body of a handle call of ev, for the plugin side.
