@@ -12,7 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,6 +202,12 @@ func reportLine(r *upgrade.Report) string {
 	}
 	if r.Exited > 0 {
 		line += fmt.Sprintf(" exited=%d", r.Exited)
+	}
+	if sr := r.Shadow; sr != nil {
+		line += fmt.Sprintf(" shadowed=%d mirrored=%d diverged=%d", sr.Machines, sr.Mirrored, sr.Diverged)
+		for _, ev := range slices.Sorted(maps.Keys(sr.ByEvent)) {
+			line += fmt.Sprintf(" diverged[%s]=%d", ev, sr.ByEvent[ev])
+		}
 	}
 	return line
 }

@@ -22,7 +22,9 @@ import (
 )
 
 // demo runs the whole story with nothing but this binary: it starts
-// `phoneswitch serve` on v1, runs the load generator, upgrades every phone
+// `phoneswitch serve` on v1, runs the load generator, runs v2 as a shadow
+// of the live phones (a dark launch: v2 handles a copy of every event, its
+// answers are compared and thrown away), upgrades every phone
 // to v2 in the middle of calls (all at once), rolls back, upgrades again
 // with the canary strategy, replaces the binary with SIGHUP, and prints a
 // report. It cleans up after itself.
@@ -33,6 +35,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	duration := fs.Duration("duration", 20*time.Second, "how long the load generator places calls; the steps are spread over it")
 	callLength := fs.Duration("call", 2*time.Second, "length of each call")
 	window := fs.Duration("window", defaultWindow, "the canary's watch window")
+	shadowFor := fs.Duration("shadow", 2*time.Second, "how long v2 runs as a shadow of the live phones before the first upgrade (0: no shadow step)")
 	canaries := fs.Int("canary", 3, "`N` phones the canary upgrade moves first")
 	keep := fs.Bool("keep", false, "keep the working directory (logs) after the demo")
 	inProcess := fs.Bool("in-process", true, "run the phone versions compiled into the switch instead of the plugins")
@@ -129,7 +132,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		}
 	}
 	canary := &upgrade.StrategySpec{Name: "canary", Canary: *canaries, Window: window.String()}
-	steps := []*step{
+	var steps []*step
+	if *shadowFor > 0 {
+		shadow := &upgrade.StrategySpec{Name: "shadow", Window: shadowFor.String()}
+		steps = append(steps, &step{name: "shadow v2 (dark launch)", run: admin(upgrade.AdminRequest{Op: "upgrade", To: "v2", Strategy: shadow})})
+	}
+	steps = append(steps, []*step{
 		{name: "upgrade v2 (all at once)", run: admin(upgrade.AdminRequest{Op: "upgrade", To: "v2", Strategy: &upgrade.StrategySpec{Name: "all"}})},
 		{name: "rollback to v1", run: admin(upgrade.AdminRequest{Op: "rollback"})},
 		{name: "upgrade v2 (canary)", run: admin(upgrade.AdminRequest{Op: "upgrade", To: "v2", Strategy: canary})},
@@ -137,8 +145,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 			out, err := sw.restart()
 			return out, 0, err
 		}},
+	}...)
+	first := ""
+	if *shadowFor > 0 {
+		first = fmt.Sprintf("a shadow of v2 for %s, ", *shadowFor)
 	}
-	say("steps: all at once, rollback, canary of %d phones watched for %s, SIGHUP", *canaries, *window)
+	say("steps: %sall at once, rollback, canary of %d phones watched for %s, SIGHUP", first, *canaries, *window)
 	every := *duration / time.Duration(len(steps)+1)
 	for i, s := range steps {
 		select {

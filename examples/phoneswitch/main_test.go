@@ -276,7 +276,8 @@ func testDemo(t *testing.T, exe string, flags ...string) {
 		require.Contains(t, out.String(), "phone code runs in the phone-v1 and phone-v2 plugins")
 	}
 	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live",
-		"upgrade v2 (canary): from=v1 to=v2 phones=", "canaries=2 verdict=promoted"} {
+		"upgrade v2 (canary): from=v1 to=v2 phones=", "canaries=2 verdict=promoted",
+		"shadow v2 (dark launch): from=v1 to=v2 phones=", "strategy=shadow result=ok", " shadowed=", " mirrored="} {
 		require.Contains(t, out.String(), want)
 	}
 }
