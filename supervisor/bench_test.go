@@ -78,6 +78,11 @@ func (crasher) Terminate(*actor.Context, error) {}
 // a parked goroutine (as Send hands a crashed child to a parked worker)
 // and waits on a channel until that goroutine hands one back (as the
 // restarted child's Start hands its Ref back). No actor is involved.
+//
+// floor: handoff with a spawn on the other goroutine before it hands the
+// token back: the least any restart observed from outside does (the crash
+// reaches another goroutine, a new actor is spawned there, its Ref comes
+// back), without the crash, the exit, or any supervision.
 func BenchmarkSpawnBaseline(b *testing.B) {
 	b.Run("spawn", func(b *testing.B) {
 		// A fresh System every batch, shut down off the clock, so that
@@ -151,6 +156,53 @@ func BenchmarkSpawnBaseline(b *testing.B) {
 		cpu.report(b)
 		close(quit)
 		<-done
+	})
+	b.Run("floor", func(b *testing.B) {
+		// As in spawn, a fresh System every batch, shut down off the clock.
+		const batch = 4096
+		s := actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
+		to, back, quit := make(chan *actor.System), make(chan actor.Ref, 1), make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case s := <-to:
+					r, err := s.Spawn(crasher{})
+					if err != nil {
+						b.Error(err)
+					}
+					back <- r
+				case <-quit:
+					return
+				}
+			}
+		}()
+		n := 0
+		var cpu cpuClock
+		cpu.start()
+		for b.Loop() {
+			if n++; n == batch {
+				b.StopTimer()
+				cpu.stop()
+				if err := s.Shutdown(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				s = actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
+				n = 0
+				cpu.start()
+				b.StartTimer()
+			}
+			to <- s
+			<-back
+		}
+		b.StopTimer()
+		cpu.report(b)
+		close(quit)
+		<-done
+		if err := s.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 	})
 }
 
