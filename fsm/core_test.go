@@ -264,7 +264,7 @@ func TestCoreDispatch(t *testing.T) {
 			},
 			run:  func(c *core, sh *recShell) { c.dispatch(sh, Event{Payload: Go{"c"}}, caller{}) },
 			seen: []string{"go c"},
-			log:  []string{`stop fsm: bad handler result: test v1: state "c": bad next state "a"`},
+			log:  []string{`stop fsm: bad handler result: test v1: an enter handler of state "c" may not change the state (to "a")`},
 		},
 		{
 			name: "an enter handler may not postpone",
