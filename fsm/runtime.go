@@ -145,23 +145,27 @@ func (m *machine) hold() caller {
 	return caller{f}
 }
 
-// liveTimer is the handle of a running timeout: the actor's timer and when
-// it fires, for the remaining time an [Image] records.
+// liveTimer is the handle of a running timeout: the actor's timer (nil for
+// a timeout of d ≤ 0, whose message is sent at once) and when it is due,
+// for the order of timeouts due together and the remaining time an
+// [Image] records.
 type liveTimer struct {
 	t  *actor.Timer
 	at time.Time
 }
 
+func (t liveTimer) due() time.Time { return t.at }
+
 func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
 	if d <= 0 {
 		_ = actor.Send(m.c.Self(), msg) // to itself, alive: cannot fail
-		return nil
+		return liveTimer{at: time.Now()}
 	}
 	return liveTimer{t: m.c.SendAfter(m.c.Self(), d, msg), at: time.Now().Add(d)}
 }
 
 func (m *machine) stopTimer(h any) {
-	if t, ok := h.(liveTimer); ok {
+	if t, ok := h.(liveTimer); ok && t.t != nil {
 		t.t.Stop()
 	}
 }
