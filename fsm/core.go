@@ -138,6 +138,10 @@ func (c *core) start(sh shell) error {
 	}
 	if t.stop {
 		c.halt(sh, t.reason)
+		return nil
+	}
+	if len(c.queue) > 0 { // timeouts of d ≤ 0: before any event from the mailbox
+		c.drain(sh)
 	}
 	return nil
 }
@@ -157,12 +161,22 @@ func (c *core) dispatch(sh shell, ev Event, from caller) {
 	}
 }
 
-// drain handles the queued events.
+// drain handles the queued events: inserted and retried events, and the
+// timeouts of d ≤ 0 (see setTimer).
 func (c *core) drain(sh shell) {
 	for len(c.queue) > 0 && !c.stopped {
 		it := c.queue[0]
 		c.queue[0] = item{}
 		c.queue = c.queue[1:]
+		if msg, ok := it.ev.Payload.(timeoutMsg); ok {
+			i := c.timerOf(msg)
+			if i < 0 {
+				continue // cancelled or replaced since it was set
+			}
+			t := c.timers[i]
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			it.ev = Event{Kind: msg.kind, Payload: t.payload}
+		}
 		c.step(sh, it.ev, it.from)
 	}
 	c.queue = nil
@@ -404,18 +418,33 @@ func (c *core) halt(sh shell, reason error) {
 	c.stopped = true
 }
 
+// setTimer sets a timeout. One of d ≤ 0 starts no timer: as OTP's
+// zero time-outs, it is queued after the events queued so far (and those
+// that this step inserts or retries, which go before them), so that it is
+// handled before any event from the mailbox, unless it is cancelled first
+// (an event timeout is by any of those events).
 func (c *core) setTimer(sh shell, kind Kind, name string, d time.Duration, payload any) {
 	c.cancelTimer(sh, kind, name)
 	c.gen++
 	msg := timeoutMsg{kind: kind, name: name, gen: c.gen}
-	h := sh.startTimer(msg, d)
+	var h any = zeroTimer{}
+	if d > 0 {
+		h = sh.startTimer(msg, d)
+	} else {
+		c.queue = append(c.queue, item{ev: Event{Kind: kind, Payload: msg}})
+	}
 	c.timers = append(c.timers, timer{msg: msg, payload: payload, handle: h})
 }
+
+// zeroTimer is the handle of a timeout of d ≤ 0, which waits in the queue.
+type zeroTimer struct{}
 
 func (c *core) cancelTimer(sh shell, kind Kind, name string) {
 	for i, t := range c.timers {
 		if t.msg.kind == kind && t.msg.name == name {
-			sh.stopTimer(t.handle)
+			if t.handle != (zeroTimer{}) {
+				sh.stopTimer(t.handle)
+			}
 			c.timers = append(c.timers[:i], c.timers[i+1:]...)
 			return
 		}

@@ -338,6 +338,9 @@ func TestCoreEnterAtStart(t *testing.T) {
 	require.Equal(t, []string{"init id1", "enter b from b"}, seen(t, c))
 }
 
+// zeroThenGo is an event of TestCoreTimeouts.
+type zeroThenGo struct{}
+
 func TestCoreTimeouts(t *testing.T) {
 	type step struct {
 		do   func(c *core, sh *recShell)
@@ -432,6 +435,21 @@ func TestCoreTimeouts(t *testing.T) {
 				{do: fire(KindTimeout, "x", 1)},
 				{do: fire(KindTimeout, "y", 4)},
 				{do: fire(KindTimeout, "x", 3), seen: []string{"tick2"}},
+			},
+		},
+		{
+			name: "a timeout of 0 starts no timer: it is handled after the inserted events, before dispatch returns",
+			setup: func(m *Machine[trail]) {
+				On(m, "a", func(_ Ping, d trail) Result[trail] {
+					return Keep(d, StateTimeout(0, Tick{1}), Timeout("x", -time.Second, Tick{2}), NextEvent(Ev{1}))
+				})
+				On(m, "a", func(_ zeroThenGo, d trail) Result[trail] {
+					return Keep(d, StateTimeout(0, Tick{3}), NextEvent(Go{"b"}))
+				})
+			},
+			steps: []step{
+				{do: cast(Ping{}), seen: []string{"ev1", "tick1", "tick2"}},
+				{do: cast(zeroThenGo{}), seen: []string{"go b", "enter b from a"}}, // the change of state cancelled it
 			},
 		},
 		{

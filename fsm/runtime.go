@@ -145,10 +145,9 @@ func (m *machine) hold() caller {
 	return caller{f}
 }
 
-// liveTimer is the handle of a running timeout: the actor's timer (nil for
-// a timeout of d ≤ 0, whose message is sent at once) and when it is due,
-// for the order of timeouts due together and the remaining time an
-// [Image] records.
+// liveTimer is the handle of a running timeout: the actor's timer and when
+// it is due, for the order of timeouts due together and the remaining time
+// an [Image] records.
 type liveTimer struct {
 	t  *actor.Timer
 	at time.Time
@@ -157,15 +156,11 @@ type liveTimer struct {
 func (t liveTimer) due() time.Time { return t.at }
 
 func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
-	if d <= 0 {
-		_ = actor.Send(m.c.Self(), msg) // to itself, alive: cannot fail
-		return liveTimer{at: time.Now()}
-	}
 	return liveTimer{t: m.c.SendAfter(m.c.Self(), d, msg), at: time.Now().Add(d)}
 }
 
 func (m *machine) stopTimer(h any) {
-	if t, ok := h.(liveTimer); ok && t.t != nil {
+	if t, ok := h.(liveTimer); ok {
 		t.t.Stop()
 	}
 }
