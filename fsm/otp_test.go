@@ -601,10 +601,18 @@ func TestOTPStopAndReply(t *testing.T) {
 			answer <- fmt.Sprintf("%v %v", v, err)
 		}()
 		synctest.Wait() // the call waits in the mailbox
-		m.Cast(Do{Tag: "after"})
+		after := make(chan error, 1)
+		go func() {
+			_, err := m.Call(Do{Tag: "after", Reply: true})
+			after <- err
+		}()
+		synctest.Wait() // and a call behind it
 		require.NoError(t, actor.Resume(t.Context(), m.Ref))
 		require.Equal(t, "bye <nil>", <-answer, "the reply before Stop reaches the caller")
 		require.ErrorIs(t, actortest.Wait(t, m.Ref), actor.Normal)
+		var exit *actor.ExitError
+		require.ErrorAs(t, <-after, &exit, "the call behind the stop is not handled: its caller learns the exit")
+		require.ErrorIs(t, exit, actor.Normal)
 	})
 }
 
