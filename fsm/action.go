@@ -85,8 +85,11 @@ func NextEvent(ev any) Action { return Action{kind: ActionNextEvent, value: ev} 
 // StateTimeout delivers an event with the payload ev (of kind
 // [KindStateTimeout]) after d, unless the state changes first. A machine has one
 // state timeout: setting it again replaces it. Set in a [Next] result, it
-// belongs to the next state. A d ≤ 0 delivers it after the events already
-// in the mailbox.
+// belongs to the next state. A d ≤ 0 starts no timer: the event is handled
+// once the events this handler inserts or retries have been, before any
+// event from the mailbox (OTP's time-out zero), unless the state changes
+// first; so an enter handler, which may not insert events, can act in its
+// state before any other event comes.
 func StateTimeout(d time.Duration, ev any) Action {
 	return Action{kind: ActionStateTimeout, after: d, value: ev}
 }
@@ -95,8 +98,10 @@ func StateTimeout(d time.Duration, ev any) Action {
 func CancelStateTimeout() Action { return Action{kind: ActionCancelStateTimeout} }
 
 // EventTimeout delivers an event with the payload ev (of kind
-// [KindEventTimeout]) after d, unless any event is handled first. A machine has
-// one event timeout: setting it again replaces it.
+// [KindEventTimeout]) after d, unless any event is handled first (an
+// inserted or retried one too, and a timeout's). A machine has one event
+// timeout: setting it again replaces it. A d ≤ 0 fires only if no inserted
+// or retried event comes first, and then before any event from the mailbox.
 func EventTimeout(d time.Duration, ev any) Action {
 	return Action{kind: ActionEventTimeout, after: d, value: ev}
 }
@@ -105,7 +110,8 @@ func EventTimeout(d time.Duration, ev any) Action {
 // the payload ev (of kind [KindTimeout]) after
 // d. It replaces a timeout of that name that runs. Generic timeouts run
 // until they fire or are cancelled with [CancelTimeout]; neither events nor
-// changes of state cancel them.
+// changes of state cancel them. A d ≤ 0 is handled as [StateTimeout]'s.
+// Timeouts due together are handled in the order they were set.
 func Timeout(name string, d time.Duration, ev any) Action {
 	return Action{kind: ActionTimeout, name: name, after: d, value: ev}
 }

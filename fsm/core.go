@@ -138,6 +138,10 @@ func (c *core) start(sh shell) error {
 	}
 	if t.stop {
 		c.halt(sh, t.reason)
+		return nil
+	}
+	if len(c.queue) > 0 { // timeouts of d ≤ 0: before any event from the mailbox
+		c.drain(sh)
 	}
 	return nil
 }
@@ -157,27 +161,106 @@ func (c *core) dispatch(sh shell, ev Event, from caller) {
 	}
 }
 
-// drain handles the queued events.
+// drain handles the queued events: inserted and retried events, and the
+// timeouts of d ≤ 0 (see setTimer).
 func (c *core) drain(sh shell) {
 	for len(c.queue) > 0 && !c.stopped {
 		it := c.queue[0]
 		c.queue[0] = item{}
 		c.queue = c.queue[1:]
+		if msg, ok := it.ev.Payload.(timeoutMsg); ok {
+			i := c.timerOf(msg)
+			if i < 0 {
+				continue // cancelled or replaced since it was set
+			}
+			t := c.timers[i]
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			it.ev = Event{Kind: msg.kind, Payload: t.payload}
+		}
 		c.step(sh, it.ev, it.from)
 	}
 	c.queue = nil
 }
 
 // fire handles a timer's message, unless the timeout was cancelled or
-// replaced since.
+// replaced since. Every other timeout due no later than this one is due
+// too, and its message may not have come yet (each timer sends its own,
+// and they race): they are handled first, or with it, in the order they
+// are due, and those due together in the order they were set, so that the
+// order of timeouts never depends on which timer's message came first. A
+// handler may cancel a timeout due with it (a change of state, a state
+// timeout); one set by a handler here waits for its own message.
 func (c *core) fire(sh shell, msg timeoutMsg) {
-	for i, t := range c.timers {
-		if t.msg == msg {
-			c.timers = append(c.timers[:i], c.timers[i+1:]...)
-			c.dispatch(sh, Event{Kind: msg.kind, Payload: t.payload}, caller{})
+	i := c.timerOf(msg)
+	if i < 0 {
+		return
+	}
+	by, last := c.timers[i].handle, c.gen
+	for !c.stopped {
+		j := c.nextDue(msg, by, last)
+		if j < 0 {
 			return
 		}
+		t := c.timers[j]
+		c.timers = append(c.timers[:j], c.timers[j+1:]...)
+		if t.msg != msg {
+			sh.stopTimer(t.handle) // its message, if sent, is stale now
+		}
+		c.dispatch(sh, Event{Kind: t.msg.kind, Payload: t.payload}, caller{})
 	}
+}
+
+// timerOf returns the index of the pending timeout that sends msg, or -1.
+func (c *core) timerOf(msg timeoutMsg) int {
+	for i, t := range c.timers {
+		if t.msg == msg {
+			return i
+		}
+	}
+	return -1
+}
+
+// nextDue returns the index of the timeout to handle first among msg's and
+// those set up to generation last that are due no later than by (msg's
+// handle): the earliest due, and of those due together the first set; -1
+// if there is none.
+func (c *core) nextDue(msg timeoutMsg, by any, last uint64) int {
+	limit, ok := deadline(by)
+	best := -1
+	for i, t := range c.timers {
+		if t.msg != msg {
+			d, known := deadline(t.handle)
+			if !ok || !known || t.msg.gen > last || d.After(limit) {
+				continue
+			}
+		}
+		if best < 0 || dueFirst(t, c.timers[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// A dueTimer is a timer handle that tells when it is due: the actor
+// shell's. The core compares deadlines; it reads no clock. A handle that
+// does not tell (a test shell's) is handled alone, when its message comes.
+type dueTimer interface{ due() time.Time }
+
+func deadline(h any) (time.Time, bool) {
+	if d, ok := h.(dueTimer); ok {
+		return d.due(), true
+	}
+	return time.Time{}, false
+}
+
+// dueFirst reports whether a is due before b, or with b and set before it.
+func dueFirst(a, b timer) bool {
+	da, oka := deadline(a.handle)
+	db, okb := deadline(b.handle)
+	if oka && okb && !da.Equal(db) {
+		return da.Before(db)
+	}
+	return a.msg.gen < b.msg.gen
 }
 
 // transition gathers what the actions of one step asked for.
@@ -335,18 +418,33 @@ func (c *core) halt(sh shell, reason error) {
 	c.stopped = true
 }
 
+// setTimer sets a timeout. One of d ≤ 0 starts no timer: as OTP's
+// zero time-outs, it is queued after the events queued so far (and those
+// that this step inserts or retries, which go before them), so that it is
+// handled before any event from the mailbox, unless it is cancelled first
+// (an event timeout is by any of those events).
 func (c *core) setTimer(sh shell, kind Kind, name string, d time.Duration, payload any) {
 	c.cancelTimer(sh, kind, name)
 	c.gen++
 	msg := timeoutMsg{kind: kind, name: name, gen: c.gen}
-	h := sh.startTimer(msg, d)
+	var h any = zeroTimer{}
+	if d > 0 {
+		h = sh.startTimer(msg, d)
+	} else {
+		c.queue = append(c.queue, item{ev: Event{Kind: kind, Payload: msg}})
+	}
 	c.timers = append(c.timers, timer{msg: msg, payload: payload, handle: h})
 }
+
+// zeroTimer is the handle of a timeout of d ≤ 0, which waits in the queue.
+type zeroTimer struct{}
 
 func (c *core) cancelTimer(sh shell, kind Kind, name string) {
 	for i, t := range c.timers {
 		if t.msg.kind == kind && t.msg.name == name {
-			sh.stopTimer(t.handle)
+			if t.handle != (zeroTimer{}) {
+				sh.stopTimer(t.handle)
+			}
 			c.timers = append(c.timers[:i], c.timers[i+1:]...)
 			return
 		}

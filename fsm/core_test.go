@@ -264,7 +264,7 @@ func TestCoreDispatch(t *testing.T) {
 			},
 			run:  func(c *core, sh *recShell) { c.dispatch(sh, Event{Payload: Go{"c"}}, caller{}) },
 			seen: []string{"go c"},
-			log:  []string{`stop fsm: bad handler result: test v1: state "c": bad next state "a"`},
+			log:  []string{`stop fsm: bad handler result: test v1: an enter handler of state "c" may not change the state (to "a")`},
 		},
 		{
 			name: "an enter handler may not postpone",
@@ -337,6 +337,9 @@ func TestCoreEnterAtStart(t *testing.T) {
 	c, _ := newCore(t, m)
 	require.Equal(t, []string{"init id1", "enter b from b"}, seen(t, c))
 }
+
+// zeroThenGo is an event of TestCoreTimeouts.
+type zeroThenGo struct{}
 
 func TestCoreTimeouts(t *testing.T) {
 	type step struct {
@@ -435,6 +438,21 @@ func TestCoreTimeouts(t *testing.T) {
 			},
 		},
 		{
+			name: "a timeout of 0 starts no timer: it is handled after the inserted events, before dispatch returns",
+			setup: func(m *Machine[trail]) {
+				On(m, "a", func(_ Ping, d trail) Result[trail] {
+					return Keep(d, StateTimeout(0, Tick{1}), Timeout("x", -time.Second, Tick{2}), NextEvent(Ev{1}))
+				})
+				On(m, "a", func(_ zeroThenGo, d trail) Result[trail] {
+					return Keep(d, StateTimeout(0, Tick{3}), NextEvent(Go{"b"}))
+				})
+			},
+			steps: []step{
+				{do: cast(Ping{}), seen: []string{"ev1", "tick1", "tick2"}},
+				{do: cast(zeroThenGo{}), seen: []string{"go b", "enter b from a"}}, // the change of state cancelled it
+			},
+		},
+		{
 			name: "a stale timeout is no event: it cancels no event timeout",
 			setup: func(m *Machine[trail]) {
 				On(m, "a", func(_ Ping, d trail) Result[trail] { return Keep(d, EventTimeout(time.Second, Tick{3})) })
@@ -460,6 +478,74 @@ func TestCoreTimeouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dueShell is a recShell whose timer handles tell when they are due, as
+// the actor shell's do: now plus the delay, on a clock the test moves.
+type dueShell struct {
+	recShell
+	now time.Duration
+}
+
+type dueHandle struct {
+	n  int
+	at time.Duration
+}
+
+func (h dueHandle) due() time.Time { return time.Unix(0, 0).Add(h.at) }
+func (h dueHandle) String() string { return fmt.Sprint(h.n) }
+
+func (s *dueShell) startTimer(msg timeoutMsg, d time.Duration) any {
+	s.recShell.startTimer(msg, d)
+	return dueHandle{n: s.handles, at: s.now + d}
+}
+
+// When a timeout's message comes, the timeouts due no later than it are
+// handled first, by deadline, then in the order set, whichever message
+// came first; their timers are stopped, and their messages, if they come,
+// are stale. One set by a handler meanwhile waits for its own message.
+func TestCoreTimeoutsDueTogether(t *testing.T) {
+	m := newTestMachine()
+	On(m, "a", func(_ Ping, d trail) Result[trail] {
+		return Keep(d,
+			Timeout("late", 3*time.Second, Tick{3}),
+			Timeout("x", 2*time.Second, Tick{1}),
+			StateTimeout(2*time.Second, Tick{2}),
+			Timeout("early", time.Second, Tick{0}),
+		)
+	})
+	On(m, "a", func(tk Tick, d trail) Result[trail] {
+		d = d.with(fmt.Sprintf("tick%d", tk.N))
+		if tk.N == 0 {
+			return Keep(d, Timeout("new", time.Second, Tick{9}))
+		}
+		return Keep(d)
+	})
+	in, err := m.New(context.Background(), "id1")
+	require.NoError(t, err)
+	c := &core{code: m, id: "id1"}
+	c.setIn(in)
+	sh := &dueShell{}
+	require.NoError(t, c.start(sh))
+	c.dispatch(sh, Event{Payload: Ping{}}, caller{})
+	sh.take()
+	// The state timeout's message comes first, at 2s: "early" (1s) is
+	// handled before it, "x" (2s, set before it) too; "late" is not due.
+	// "new" is set by early's handler, at 2s+1s: not due either.
+	sh.now = 2 * time.Second
+	c.fire(sh, timeoutMsg{kind: KindStateTimeout, gen: 3})
+	require.Equal(t, []string{"tick0", "tick1", "tick2"}, seen(t, c))
+	require.Equal(t, []string{"stop timer 4", "start timeout:new 1s gen 5", "stop timer 2"}, sh.take())
+	for _, gen := range []uint64{4, 2} { // their messages come: stale
+		c.fire(sh, timeoutMsg{kind: KindTimeout, name: map[uint64]string{4: "early", 2: "x"}[gen], gen: gen})
+	}
+	require.Equal(t, []string{"tick0", "tick1", "tick2"}, seen(t, c))
+	require.Empty(t, sh.take())
+	// At 3s, late's message comes: "new", due with it and set after it,
+	// follows it.
+	c.fire(sh, timeoutMsg{kind: KindTimeout, name: "late", gen: 1})
+	require.Equal(t, []string{"tick0", "tick1", "tick2", "tick3", "tick9"}, seen(t, c))
+	require.Equal(t, []string{"stop timer 5"}, sh.take())
 }
 
 func TestCoreInfo(t *testing.T) {

@@ -194,6 +194,9 @@ func (c *core) restore(sh shell, r *restored) {
 		c.setTimer(sh, t.Kind, t.Name, t.Remaining, r.payloads[i])
 	}
 	c.postponed = r.postponed
+	if len(c.queue) > 0 { // timeouts that had fired: before the queued events
+		c.drain(sh)
+	}
 }
 
 func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startConfig) (actor.Ref, error) {

@@ -122,7 +122,10 @@ func (in *instance[D]) apply(r Result[D], enter bool) ([]Action, error) {
 		return nil, fmt.Errorf("%w: %s %s: a handler in state %q returned the zero Result", ErrBadResult, in.m.name, in.m.version, in.state)
 	}
 	if next && r.state != in.state {
-		if r.state == "" || enter {
+		if enter {
+			return nil, fmt.Errorf("%w: %s %s: an enter handler of state %q may not change the state (to %q)", ErrBadResult, in.m.name, in.m.version, in.state, r.state)
+		}
+		if r.state == "" {
 			return nil, fmt.Errorf("%w: %s %s: state %q: bad next state %q", ErrBadResult, in.m.name, in.m.version, in.state, r.state)
 		}
 		in.state, in.idx = r.state, in.t.index(r.state)

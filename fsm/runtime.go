@@ -146,17 +146,16 @@ func (m *machine) hold() caller {
 }
 
 // liveTimer is the handle of a running timeout: the actor's timer and when
-// it fires, for the remaining time an [Image] records.
+// it is due, for the order of timeouts due together and the remaining time
+// an [Image] records.
 type liveTimer struct {
 	t  *actor.Timer
 	at time.Time
 }
 
+func (t liveTimer) due() time.Time { return t.at }
+
 func (m *machine) startTimer(msg timeoutMsg, d time.Duration) any {
-	if d <= 0 {
-		_ = actor.Send(m.c.Self(), msg) // to itself, alive: cannot fail
-		return nil
-	}
 	return liveTimer{t: m.c.SendAfter(m.c.Self(), d, msg), at: time.Now().Add(d)}
 }
 

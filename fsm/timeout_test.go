@@ -124,7 +124,7 @@ func TestTimeouts(t *testing.T) {
 			},
 		},
 		{
-			name: "a zero delay fires after the events already queued",
+			name: "a zero delay fires before the next event, in the order set",
 			steps: []step{
 				{send: []any{Arm{"x", 0, 1}, Arm{"y", -time.Second, 2}}, fired: []string{f(1), f(2)}},
 			},
