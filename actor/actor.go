@@ -510,22 +510,25 @@ func (a *actor) logExit(reason error) {
 	}
 }
 
-// unlinkFrom removes the exited actor a from l's links and sends l the exit
-// signal, as sig says; it returns l when it claimed l to hand it the signal
-// on this goroutine (see handOff).
+// unlinkFrom sends l the exit signal of a, which has exited, as sig says;
+// it returns l when it claimed l to hand it the signal on this goroutine
+// (see handOff). The link stays in l's set until l handles the signal,
+// which removes it (see sysMsg.link); with noSignal it is removed here.
 func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor) {
 	l.mu.Lock()
-	if l.ext != nil {
-		l.ext.links.remove(a)
+	if sig == noSignal {
+		if l.ext != nil {
+			l.ext.links.remove(a)
+		}
+		l.mu.Unlock()
+		return nil
 	}
 	if sig == handOffSignal && l.claimLocked() {
 		l.mu.Unlock()
 		return l
 	}
 	l.mu.Unlock()
-	if sig != noSignal {
-		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
-	}
+	_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason, link: true})
 	return nil
 }
 

@@ -323,5 +323,24 @@ func TestAuditTerminateOnceOnEveryWayOut(t *testing.T) {
 	}
 }
 
-// A trapping actor's Exit messages and a watcher's Down messages are
-// signals: a bounded mailbox that is full does not lose them.
+func TestAuditUnlinkDropsExitSignalInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		s := actortest.NewSystem(t)
+		release := make(chan struct{})
+		var other actor.Ref
+		r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
+			if msg == "unlink later" {
+				<-release
+				c.Unlink(other)
+			}
+		}))
+		other = spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, _ any) { c.Stop(boom) }), actor.LinkTo(r))
+		require.NoError(t, actor.Send(r, "unlink later"))
+		synctest.Wait() // r's handler is blocked
+		require.NoError(t, actor.Send(other, "die"))
+		require.ErrorIs(t, waitExit(t, other), boom) // its signal waits for r
+		close(release)
+		require.True(t, alive(t, r), "the unlink came first: the signal of the gone link is ignored")
+	})
+}

@@ -104,7 +104,10 @@ func (c *Context) Link(r Ref) {
 	link(c.a, r.a)
 }
 
-// Unlink removes the link between this actor and r, if there is one.
+// Unlink removes the link between this actor and r, if there is one. Once
+// it returns, the link has no effect on this actor: an exit signal from r
+// due to the link that this actor has not handled yet is dropped (an
+// [Exit] message already queued for a trapping actor stays queued).
 func (c *Context) Unlink(r Ref) {
 	if r.a == nil || r.a == c.a {
 		return
@@ -123,14 +126,21 @@ func link(a, b *actor) {
 		return
 	}
 	a.mu.Lock()
-	a.extLocked().links.add(b)
+	ae := a.extLocked()
+	had := ae.links.has(b)
+	ae.links.add(b)
 	a.mu.Unlock()
 
 	b.mu.Lock()
 	if b.flags&fDead != 0 {
 		b.mu.Unlock()
+		if had {
+			// Linked already: b's exit signal is on its way, and linking
+			// again does nothing, as for a live b.
+			return
+		}
 		a.mu.Lock()
-		a.ext.links.remove(b)
+		ae.links.remove(b)
 		a.mu.Unlock()
 		_ = a.pushSys(sysMsg{kind: sigExit, from: b, reason: ErrNoProc})
 		return

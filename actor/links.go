@@ -20,6 +20,14 @@ func (s *linkSet) add(b *actor) {
 	}
 }
 
+func (s *linkSet) has(b *actor) bool {
+	if s.many != nil {
+		_, ok := s.many[b]
+		return ok
+	}
+	return s.one == b && b != nil
+}
+
 func (s *linkSet) remove(b *actor) {
 	if s.many != nil {
 		delete(s.many, b)
@@ -80,7 +88,7 @@ func (a *actor) claimLocked() bool {
 func (a *actor) handOff(l *actor, reason error, c *Context) {
 	saved := *c
 	*c = Context{a: l, worker: true}
-	m := sysMsg{kind: sigExit, from: a, reason: reason}
+	m := sysMsg{kind: sigExit, from: a, reason: reason, link: true}
 	if !l.handleSys(c, &m, true) {
 		l.release()
 	}
