@@ -119,12 +119,14 @@ func (a *actor) push(e envelope) error {
 			return ErrMailboxFull
 		}
 		old := mb.user.replaceOldest(&a.sys.segs, e)
+		mb.pushed++
 		mb.drops++
 		a.mu.Unlock()
 		a.failEnvelope(old, ErrMailboxFull)
 		return nil
 	}
 	mb.user.push(&a.sys.segs, e)
+	mb.pushed++
 	if a.flags&(fScheduled|fSuspended) == 0 {
 		a.flags |= fScheduled
 		a.mu.Unlock()
@@ -146,6 +148,9 @@ func (a *actor) pushSys(m sysMsg) error {
 	if a.mb == nil {
 		a.mb = new(mailbox)
 	}
+	if m.kind == sigExit {
+		m.seq = a.mb.pushed
+	}
 	a.mb.sys = append(a.mb.sys, m)
 	a.mb.sysPending.Store(true)
 	if a.flags&fScheduled == 0 {
@@ -156,6 +161,24 @@ func (a *actor) pushSys(m sysMsg) error {
 	}
 	a.mu.Unlock()
 	return nil
+}
+
+// pushSignal queues msg, the message an exit signal became, where the
+// signal arrived among the user messages: after those queued before it,
+// before those queued after it (seq is the mailbox's pushed count when the
+// signal was queued), so that a sender's messages and its signals keep
+// their order. The mailbox's bound does not apply: a signal is not lost
+// to a full mailbox. It runs on the actor's own goroutine.
+func (a *actor) pushSignal(msg any, seq uint64) {
+	a.mu.Lock()
+	mb := a.mb
+	if mb == nil {
+		mb = new(mailbox)
+		a.mb = mb
+	}
+	after := int(mb.pushed - seq) // queued since the signal
+	mb.user.insert(&a.sys.segs, msg, max(mb.user.n-after, 0))
+	a.mu.Unlock()
 }
 
 // run handles the actor's messages until its mailbox is empty, it is
@@ -466,8 +489,9 @@ func (a *actor) exit(reason error, c *Context) {
 		}
 	}
 	var held *actor // a link claimed for this goroutine: see handOff
+	var seq uint64
 	if links.one != nil {
-		held = a.unlinkFrom(links.one, sig, reason)
+		held, seq = a.unlinkFrom(links.one, sig, reason)
 	}
 	if len(links.many) > 0 {
 		for l := range links.many {
@@ -489,7 +513,7 @@ func (a *actor) exit(reason error, c *Context) {
 	e.done = closedChan
 	a.mu.Unlock()
 	if held != nil {
-		a.handOff(held, reason, c)
+		a.handOff(held, reason, c, seq)
 	}
 }
 
@@ -514,22 +538,25 @@ func (a *actor) logExit(reason error) {
 // it returns l when it claimed l to hand it the signal on this goroutine
 // (see handOff). The link stays in l's set until l handles the signal,
 // which removes it (see sysMsg.link); with noSignal it is removed here.
-func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor) {
+func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor, seq uint64) {
 	l.mu.Lock()
 	if sig == noSignal {
 		if l.ext != nil {
 			l.ext.links.remove(a)
 		}
 		l.mu.Unlock()
-		return nil
+		return nil, 0
 	}
 	if sig == handOffSignal && l.claimLocked() {
+		if l.mb != nil {
+			seq = l.mb.pushed
+		}
 		l.mu.Unlock()
-		return l
+		return l, seq
 	}
 	l.mu.Unlock()
 	_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason, link: true})
-	return nil
+	return nil, 0
 }
 
 // closedChan stands for the done channel of an actor nobody waited for.

@@ -344,3 +344,35 @@ func TestAuditUnlinkDropsExitSignalInFlight(t *testing.T) {
 		require.True(t, alive(t, r), "the unlink came first: the signal of the gone link is ignored")
 	})
 }
+
+func TestAuditTrappedExitSignalKeepsSenderOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		s := actortest.NewSystem(t)
+		got := make(inbox, 4)
+		release := make(chan struct{})
+		r := spawn(t, s, &fn{
+			init: func(c *actor.Context) error { c.TrapExits(true); return nil },
+			receive: func(_ *actor.Context, msg any) {
+				if msg == "block" {
+					<-release
+					return
+				}
+				got <- msg
+			},
+		})
+		sender := spawn(t, s, &linker{})
+		require.NoError(t, actor.Send(r, "block"))
+		synctest.Wait()
+		require.NoError(t, actor.Send(sender, sendTo{r, "before"}))
+		require.NoError(t, actor.Send(sender, sendExitTo{r, boom}))
+		require.NoError(t, actor.Send(sender, sendTo{r, "after"}))
+		synctest.Wait() // all three are in r's mailbox
+		close(release)
+		require.Equal(t, "before", got.next(t))
+		e, ok := got.next(t).(actor.Exit)
+		require.True(t, ok, "the Exit comes between the two messages")
+		require.ErrorIs(t, e.Reason, boom)
+		require.Equal(t, "after", got.next(t))
+	})
+}

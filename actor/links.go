@@ -85,10 +85,10 @@ func (a *actor) claimLocked() bool {
 // complete (done closed, monitors told), so a handler that waits for a
 // does not wait for itself. c is the worker's Context, which a no longer
 // needs: it serves l meanwhile, and is given back as it was.
-func (a *actor) handOff(l *actor, reason error, c *Context) {
+func (a *actor) handOff(l *actor, reason error, c *Context, seq uint64) {
 	saved := *c
 	*c = Context{a: l, worker: true}
-	m := sysMsg{kind: sigExit, from: a, reason: reason, link: true}
+	m := sysMsg{kind: sigExit, from: a, reason: reason, link: true, seq: seq}
 	if !l.handleSys(c, &m, true) {
 		l.release()
 	}

@@ -16,6 +16,10 @@ type mailbox struct {
 	bound  int
 	policy Overflow
 	taken  int // messages moved to cur at the last refill; for the bound
+	// pushed counts the messages senders have queued in user, ever: an
+	// exit signal notes it when it is queued, so that its Exit message
+	// takes its place among them (see actor.pushSignal).
+	pushed uint64
 	drops  int // messages of user dropped for newer ones (DropOldest)
 
 	// Read by the running goroutine at every message: kept off the cache
@@ -91,6 +95,24 @@ func (q *queue) replaceOldest(pool *sync.Pool, e envelope) envelope {
 	old := q.pop(pool)
 	q.push(pool, e)
 	return old
+}
+
+// insert puts e before the i-th message (0 is the oldest), or last when i
+// is the length of the queue.
+func (q *queue) insert(pool *sync.Pool, e envelope, i int) {
+	if i >= q.n {
+		q.push(pool, e)
+		return
+	}
+	all := make([]envelope, 0, q.n+1)
+	for q.n > 0 {
+		all = append(all, q.pop(pool))
+	}
+	all = append(all[:i+1], all[i:]...)
+	all[i] = e
+	for _, m := range all {
+		q.push(pool, m)
+	}
 }
 
 // drain calls f for every message, oldest first, and empties the queue.

@@ -31,6 +31,7 @@ type sysMsg struct {
 	// Unlink made meanwhile (by a handler that ran before the signal was
 	// handled) drops it, as OTP's unlink guarantees.
 	link   bool
+	seq    uint64 // for a sigExit: see actor.pushSignal
 	reason error
 	fn     func(Behavior) (Behavior, error)
 	qfn    func(Behavior, []Queued) (Behavior, []any, error) // a ChangeCodeQueued's, instead of fn
@@ -106,7 +107,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		case now:
 			return a.receiveNow(c, Exit{From: Ref{m.from}, Reason: m.reason})
 		case trap:
-			_ = a.push(Exit{From: Ref{m.from}, Reason: m.reason})
+			a.pushSignal(Exit{From: Ref{m.from}, Reason: m.reason}, m.seq)
 		case !IsNormal(m.reason):
 			c.call = nil
 			a.terminate(c, m.reason)
