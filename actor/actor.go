@@ -500,7 +500,7 @@ func (a *actor) exit(reason error, c *Context) {
 	}
 	if len(watchers) > 0 {
 		for id, w := range watchers {
-			_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+			a.tellWatcher(w, id, reason)
 		}
 	}
 	if sig != noSignal {
@@ -515,6 +515,55 @@ func (a *actor) exit(reason error, c *Context) {
 	if held != nil {
 		a.handOff(held, reason, c, seq)
 	}
+}
+
+// tellWatcher delivers the Down of monitor id, set by w on a, which has
+// exited with reason, and ends the monitor: if w still holds it. The check
+// and the delivery are one step under w's lock, so that once w's Demonitor
+// has returned no Down of that monitor can arrive.
+func (a *actor) tellWatcher(w *actor, id uint64, reason error) {
+	w.mu.Lock()
+	if w.ext == nil || w.ext.monitoring[id] != a {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.ext.monitoring, id)
+	run := w.deliverLocked(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+	w.mu.Unlock()
+	if run {
+		w.sys.schedule(w)
+	}
+}
+
+// deliver queues msg, a message that stands for a signal (a Down), last in
+// the mailbox, whatever its bound: a signal is not lost to a full mailbox.
+func (a *actor) deliver(msg any) {
+	a.mu.Lock()
+	run := a.deliverLocked(msg)
+	a.mu.Unlock()
+	if run {
+		a.sys.schedule(a)
+	}
+}
+
+// deliverLocked is deliver with a's lock held; it reports whether the
+// caller must schedule a.
+func (a *actor) deliverLocked(msg any) (run bool) {
+	if a.flags&fDead != 0 {
+		return false
+	}
+	mb := a.mb
+	if mb == nil {
+		mb = new(mailbox)
+		a.mb = mb
+	}
+	mb.user.push(&a.sys.segs, msg)
+	mb.pushed++
+	if a.flags&(fScheduled|fSuspended) == 0 {
+		a.flags |= fScheduled
+		return true
+	}
+	return false
 }
 
 // logExit reports an exit that was not orderly: a panic as an error with

@@ -376,3 +376,20 @@ func TestAuditTrappedExitSignalKeepsSenderOrder(t *testing.T) {
 		require.Equal(t, "after", got.next(t))
 	})
 }
+
+func TestAuditDemonitorOfAnotherActorsMonitor(t *testing.T) {
+	boom := errors.New("boom")
+	s := actortest.NewSystem(t)
+	target := spawn(t, s, &linker{})
+	got := make(inbox, 2)
+	w := spawn(t, s, &linker{got: got})
+	do(t, w, monitor{target})
+	v, err := actor.Call(context.Background(), w, monitorsOf{target})
+	require.NoError(t, err)
+	m := v.([]actor.MonitorRef)[0]
+	meddler := spawn(t, s, &linker{})
+	do(t, meddler, demonitor{m})
+	require.NoError(t, actor.Send(target, stopWith{boom}))
+	d := got.next(t).(actor.Down)
+	require.Equal(t, m, d.Monitor, "the watcher's monitor still fired")
+}

@@ -172,18 +172,31 @@ type Exit struct {
 }
 
 // Monitor asks for a [Down] message when r exits. Monitors are one-way and
-// stack: each call sets one more.
+// stack: each call sets one more, and each fires once.
 func (c *Context) Monitor(r Ref) MonitorRef {
 	a, t := c.a, r.a
 	m := MonitorRef{id: a.sys.ids.Add(1), target: t}
 	if t == nil {
-		_ = a.push(Down{Monitor: m, Reason: ErrNoProc})
+		a.deliver(Down{Monitor: m, Reason: ErrNoProc})
 		return m
 	}
+	// The watcher's side first: the target's exit delivers a Down only
+	// for a monitor its watcher still holds (see actor.tellWatcher).
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.monitoring == nil {
+		e.monitoring = make(map[uint64]*actor)
+	}
+	e.monitoring[m.id] = t
+	a.mu.Unlock()
+
 	t.mu.Lock()
 	if t.flags&fDead != 0 {
 		t.mu.Unlock()
-		_ = a.push(Down{Monitor: m, Actor: r, Reason: ErrNoProc})
+		a.mu.Lock()
+		delete(e.monitoring, m.id)
+		a.mu.Unlock()
+		a.deliver(Down{Monitor: m, Actor: r, Reason: ErrNoProc})
 		return m
 	}
 	te := t.extLocked()
@@ -192,32 +205,31 @@ func (c *Context) Monitor(r Ref) MonitorRef {
 	}
 	te.watchers[m.id] = a
 	t.mu.Unlock()
-
-	a.mu.Lock()
-	e := a.extLocked()
-	if e.monitoring == nil {
-		e.monitoring = make(map[uint64]*actor)
-	}
-	e.monitoring[m.id] = t
-	a.mu.Unlock()
 	return m
 }
 
-// Demonitor removes a monitor. A Down message already queued stays queued.
+// Demonitor removes a monitor this actor set; a MonitorRef of another
+// actor's monitor does nothing. Once Demonitor returns, the monitor's
+// [Down] will not arrive; one already queued stays queued.
 func (c *Context) Demonitor(m MonitorRef) {
-	if m.target == nil {
+	a, t := c.a, m.target
+	if t == nil {
 		return
 	}
-	m.target.mu.Lock()
-	if m.target.ext != nil {
-		delete(m.target.ext.watchers, m.id)
+	a.mu.Lock()
+	own := a.ext != nil && a.ext.monitoring[m.id] == t
+	if own {
+		delete(a.ext.monitoring, m.id)
 	}
-	m.target.mu.Unlock()
-	c.a.mu.Lock()
-	if c.a.ext != nil {
-		delete(c.a.ext.monitoring, m.id)
+	a.mu.Unlock()
+	if !own {
+		return
 	}
-	c.a.mu.Unlock()
+	t.mu.Lock()
+	if t.ext != nil {
+		delete(t.ext.watchers, m.id)
+	}
+	t.mu.Unlock()
 }
 
 // A Timer is a message scheduled with [Context.SendAfter]. It belongs to
