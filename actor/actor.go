@@ -113,14 +113,20 @@ func (a *actor) push(e envelope) error {
 		a.mb = mb
 	}
 	if mb.bound > 0 && mb.queued() >= mb.bound {
-		if mb.policy != DropOldest || mb.user.n == 0 {
+		i := -1
+		if mb.policy == DropOldest {
+			i = mb.user.oldestDroppable()
+		}
+		if i < 0 {
 			a.mu.Unlock()
 			a.sys.dead(a, letter(e), ErrMailboxFull)
 			return ErrMailboxFull
 		}
-		old := mb.user.replaceOldest(&a.sys.segs, e)
+		old := mb.user.replace(&a.sys.segs, i, e)
 		mb.pushed++
-		mb.drops++
+		if mb.logDrops {
+			mb.dropLog = append(mb.dropLog, i)
+		}
 		a.mu.Unlock()
 		a.failEnvelope(old, ErrMailboxFull)
 		return nil

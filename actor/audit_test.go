@@ -393,3 +393,89 @@ func TestAuditDemonitorOfAnotherActorsMonitor(t *testing.T) {
 	d := got.next(t).(actor.Down)
 	require.Equal(t, m, d.Monitor, "the watcher's monitor still fired")
 }
+
+// A trapping actor's Exit messages and a watcher's Down messages stand for
+// signals, which OTP never drops: a full bounded mailbox does not refuse
+// them.
+func TestAuditSignalsNotLostToFullMailbox(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		s := actortest.NewSystem(t)
+		got := make(inbox, 8)
+		release := make(chan struct{})
+		watched := spawn(t, s, &linker{})
+		r := spawn(t, s, &fn{
+			init: func(c *actor.Context) error {
+				c.TrapExits(true)
+				c.Monitor(watched)
+				return nil
+			},
+			receive: func(_ *actor.Context, msg any) {
+				if msg == "block" {
+					<-release
+					return
+				}
+				got <- msg
+			},
+		}, actor.WithMailbox(1, actor.Reject))
+		linked := spawn(t, s, &linker{}, actor.LinkTo(r))
+		require.NoError(t, actor.Send(r, "block"))
+		synctest.Wait()
+		require.NoError(t, actor.Send(r, "fills it"))
+		require.ErrorIs(t, actor.Send(r, "one too many"), actor.ErrMailboxFull)
+		require.NoError(t, actor.Send(linked, stopWith{boom}))
+		require.NoError(t, actor.Send(watched, stopWith{boom}))
+		require.ErrorIs(t, waitExit(t, linked), boom)
+		require.ErrorIs(t, waitExit(t, watched), boom)
+		synctest.Wait()
+		close(release)
+		require.Equal(t, "fills it", got.next(t))
+		var sawExit, sawDown bool
+		for range 2 {
+			switch m := got.next(t).(type) {
+			case actor.Exit:
+				require.Equal(t, linked, m.From)
+				sawExit = true
+			case actor.Down:
+				require.Equal(t, watched, m.Actor)
+				sawDown = true
+			default:
+				t.Fatalf("unexpected %#v", m)
+			}
+		}
+		require.True(t, sawExit && sawDown, "neither signal was lost")
+	})
+}
+
+// Nor does a DropOldest bound drop them for newer messages: it drops the
+// oldest user message instead.
+func TestAuditDownNotDroppedByDropOldest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := actortest.NewSystem(t)
+		got := make(inbox, 8)
+		release := make(chan struct{})
+		watched := spawn(t, s, &linker{})
+		r := spawn(t, s, &fn{
+			init: func(c *actor.Context) error { c.Monitor(watched); return nil },
+			receive: func(_ *actor.Context, msg any) {
+				if msg == "block" {
+					<-release
+					return
+				}
+				got <- msg
+			},
+		}, actor.WithMailbox(1, actor.DropOldest))
+		require.NoError(t, actor.Send(r, "block"))
+		synctest.Wait()
+		require.NoError(t, actor.Send(r, "dropped"))
+		require.NoError(t, actor.Stop(context.Background(), watched, actor.Shutdown))
+		require.NoError(t, actor.Send(r, "dropped too"))
+		require.NoError(t, actor.Send(r, "newest"))
+		close(release)
+		d, ok := got.next(t).(actor.Down)
+		require.True(t, ok, "the Down was kept")
+		require.Equal(t, watched, d.Actor)
+		require.Equal(t, "newest", got.next(t))
+	})
+}
+

@@ -20,7 +20,10 @@ type mailbox struct {
 	// exit signal notes it when it is queued, so that its Exit message
 	// takes its place among them (see actor.pushSignal).
 	pushed uint64
-	drops  int // messages of user dropped for newer ones (DropOldest)
+	// While a ChangeCodeQueued's function runs (logDrops), dropLog holds
+	// the index in user of each message a DropOldest bound dropped.
+	logDrops bool
+	dropLog  []int
 
 	// Read by the running goroutine at every message: kept off the cache
 	// line that senders write.
@@ -89,12 +92,45 @@ func (q *queue) pop(pool *sync.Pool) envelope {
 	return e
 }
 
-// replaceOldest drops the oldest message for e, keeping the order of the
-// rest, and returns the dropped one; the queue must not be empty.
-func (q *queue) replaceOldest(pool *sync.Pool, e envelope) envelope {
-	old := q.pop(pool)
+// replace drops the i-th message (0 is the oldest) and queues e last,
+// keeping the order of the rest, and returns the dropped one.
+func (q *queue) replace(pool *sync.Pool, i int, e envelope) envelope {
+	if i == 0 {
+		old := q.pop(pool)
+		q.push(pool, e)
+		return old
+	}
+	all := make([]envelope, 0, q.n)
+	for q.n > 0 {
+		all = append(all, q.pop(pool))
+	}
+	old := all[i]
+	for j, m := range all {
+		if j != i {
+			q.push(pool, m)
+		}
+	}
 	q.push(pool, e)
 	return old
+}
+
+// oldestDroppable returns the index of the oldest message that a DropOldest
+// bound may drop, or -1 if there is none: every message but an Exit or a
+// Down, which stand for signals.
+func (q *queue) oldestDroppable() int {
+	i, off := 0, q.off
+	for s := q.head; s != nil; s = s.next {
+		for _, e := range s.msgs[off:s.n] {
+			switch e.(type) {
+			case Exit, Down:
+			default:
+				return i
+			}
+			i++
+		}
+		off = 0
+	}
+	return -1
 }
 
 // insert puts e before the i-th message (0 is the oldest), or last when i

@@ -26,3 +26,48 @@ func TestQueueInsert(t *testing.T) {
 		}
 	}
 }
+
+func TestSurvivors(t *testing.T) {
+	list := []any{"a", "b", "c", "d"}
+	for _, tt := range []struct {
+		dropped []int
+		want    []any
+	}{
+		{nil, list},
+		{[]int{0, 0}, []any{"c", "d"}},      // two from the head
+		{[]int{1}, []any{"a", "c", "d"}},    // behind a signal at the head
+		{[]int{1, 1}, []any{"a", "d"}},      // twice behind it
+		{[]int{4, 3}, []any{"a", "b", "c"}}, // a newer message, then d
+		{[]int{0, 0, 0, 0, 0}, []any{}},     // all, then a newer one
+		{[]int{3, 0, 1}, []any{"b"}},        // d, a, c
+	} {
+		if got := survivors(list, tt.dropped); !slices.Equal(got, tt.want) {
+			t.Errorf("drops %v: got %v, want %v", tt.dropped, got, tt.want)
+		}
+	}
+}
+
+func TestOldestDroppable(t *testing.T) {
+	var pool sync.Pool
+	var q queue
+	if i := q.oldestDroppable(); i != -1 {
+		t.Fatalf("empty queue: %d", i)
+	}
+	q.push(&pool, Down{})
+	q.push(&pool, Exit{})
+	if i := q.oldestDroppable(); i != -1 {
+		t.Fatalf("only signals: %d", i)
+	}
+	q.push(&pool, "m")
+	if i := q.oldestDroppable(); i != 2 {
+		t.Fatalf("behind two signals: %d", i)
+	}
+	if old := q.replace(&pool, 2, "n"); old != "m" {
+		t.Fatalf("replaced %v", old)
+	}
+	var got []envelope
+	q.drain(&pool, func(e envelope) { got = append(got, e) })
+	if !slices.Equal(got, []envelope{Down{}, Exit{}, "n"}) {
+		t.Fatalf("after replace: %v", got)
+	}
+}
