@@ -442,17 +442,42 @@ func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
 	t.Terminate(c, reason)
 }
 
-// abandon ends an actor whose Init failed: nobody hears of it but Spawn's
-// caller.
+// abandon ends an actor whose Init failed. Spawn's caller has the error,
+// so the parent of a LinkTo hears nothing (that link is dropped first),
+// and nothing is logged; but what the actor linked to during Init (a child
+// it spawned with LinkTo, say) gets its exit signal, and a monitor set on
+// it meanwhile its Down, as for any exit: nothing it started outlives it
+// unnoticed.
 func (a *actor) abandon(reason error) {
-	a.exit(reason, nil)
+	a.mu.Lock()
+	var p *actor
+	if a.ext != nil {
+		p = a.ext.parent
+		if p != nil {
+			a.ext.links.remove(p)
+		}
+	}
+	a.mu.Unlock()
+	if p != nil {
+		p.mu.Lock()
+		if p.ext != nil {
+			p.ext.links.remove(a)
+		}
+		p.mu.Unlock()
+	}
+	a.exitWith(reason, nil, queueSignal)
 }
 
 // exit marks the actor dead, answers or dead-letters what it still held,
 // and tells its links and monitors; c is the Context of the goroutine it
-// exits on, nil when nobody is to hear of it (see signalMode).
+// exits on.
 func (a *actor) exit(reason error, c *Context) {
-	sig := c.signal()
+	a.exitWith(reason, c, c.signal())
+}
+
+// exitWith is exit with the way links are told; c is nil for an actor
+// whose Init failed, whose exit is not logged.
+func (a *actor) exitWith(reason error, c *Context, sig signalMode) {
 	a.mu.Lock()
 	a.flags |= fDead
 	a.flags &^= fScheduled
@@ -509,7 +534,7 @@ func (a *actor) exit(reason error, c *Context) {
 			a.tellWatcher(w, id, reason)
 		}
 	}
-	if sig != noSignal {
+	if c != nil {
 		a.logExit(reason)
 	}
 	a.mu.Lock()
@@ -592,16 +617,9 @@ func (a *actor) logExit(reason error) {
 // unlinkFrom sends l the exit signal of a, which has exited, as sig says;
 // it returns l when it claimed l to hand it the signal on this goroutine
 // (see handOff). The link stays in l's set until l handles the signal,
-// which removes it (see sysMsg.link); with noSignal it is removed here.
+// which removes it (see sysMsg.link).
 func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor, seq uint64) {
 	l.mu.Lock()
-	if sig == noSignal {
-		if l.ext != nil {
-			l.ext.links.remove(a)
-		}
-		l.mu.Unlock()
-		return nil, 0
-	}
 	if sig == handOffSignal && l.claimLocked() {
 		if l.mb != nil {
 			seq = l.mb.pushed

@@ -479,3 +479,16 @@ func TestAuditDownNotDroppedByDropOldest(t *testing.T) {
 	})
 }
 
+func TestAuditInitFailureSignalsLinksMadeInInit(t *testing.T) {
+	bad := errors.New("no config")
+	s := actortest.NewSystem(t)
+	var child actor.Ref
+	_, err := s.Spawn(&fn{init: func(c *actor.Context) error {
+		var err error
+		child, err = c.Spawn(&fn{}, actor.LinkTo(c.Self()))
+		require.NoError(t, err)
+		return bad
+	}})
+	require.ErrorIs(t, err, bad)
+	require.ErrorIs(t, waitExit(t, child), bad, "the child linked in Init went down with it")
+}

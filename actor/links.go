@@ -40,10 +40,8 @@ func (s *linkSet) remove(b *actor) {
 type signalMode uint8
 
 const (
-	// noSignal: nobody hears (an Init that failed: only Spawn's caller).
-	noSignal signalMode = iota
 	// queueSignal: each link gets the exit signal in its mailbox.
-	queueSignal
+	queueSignal signalMode = iota
 	// handOffSignal: as queueSignal, except that a link that is idle (on
 	// no goroutine, not suspended, nothing queued) is claimed for the
 	// exiting goroutine, which handles the signal itself once the exit is
@@ -54,13 +52,9 @@ const (
 	handOffSignal
 )
 
-// signal is how an actor exiting on c's goroutine tells its links; nil
-// stands for nobody hears.
+// signal is how an actor exiting on c's goroutine tells its links.
 func (c *Context) signal() signalMode {
-	switch {
-	case c == nil:
-		return noSignal
-	case c.worker:
+	if c != nil && c.worker {
 		return handOffSignal
 	}
 	return queueSignal
