@@ -317,8 +317,10 @@ type Overflow uint8
 const (
 	// Reject refuses the new message: Send and Call return ErrMailboxFull.
 	Reject Overflow = iota
-	// DropOldest drops the oldest message still waiting (a dead letter, or
-	// ErrMailboxFull for its caller) to make room for the new one.
+	// DropOldest drops the oldest message still waiting other than an
+	// [Exit] or a [Down] (a dead letter, or ErrMailboxFull for its
+	// caller) to make room for the new one; if only those wait, the new
+	// message is refused as under Reject.
 	DropOldest
 )
 
@@ -329,7 +331,9 @@ func WithName(name string) SpawnOption {
 
 // WithMailbox bounds the mailbox to n messages waiting to be handled, with
 // the given overflow policy. The default is an unbounded mailbox: Send
-// never fails for a live actor.
+// never fails for a live actor. [Exit] and [Down] messages, which stand
+// for signals, are never refused or dropped by the bound (they count
+// towards it while they wait).
 func WithMailbox(n int, policy Overflow) SpawnOption {
 	return SpawnOption{set: setMailbox, cfg: spawnConfig{bound: n, policy: policy}}
 }
