@@ -210,7 +210,8 @@ func (c *Context) Monitor(r Ref) MonitorRef {
 
 // Demonitor removes a monitor this actor set; a MonitorRef of another
 // actor's monitor does nothing. Once Demonitor returns, the monitor's
-// [Down] will not arrive; one already queued stays queued.
+// [Down] will not arrive; one already queued stays queued (see
+// [Context.DemonitorFlush]).
 func (c *Context) Demonitor(m MonitorRef) {
 	a, t := c.a, m.target
 	if t == nil {
@@ -230,6 +231,30 @@ func (c *Context) Demonitor(m MonitorRef) {
 		delete(t.ext.watchers, m.id)
 	}
 	t.mu.Unlock()
+}
+
+// DemonitorFlush is [Context.Demonitor] that also removes the monitor's
+// [Down] from this actor's mailbox if it is already queued, as OTP's
+// demonitor(Ref, [flush]): once it returns, the handler will not see that
+// Down.
+func (c *Context) DemonitorFlush(m MonitorRef) {
+	c.Demonitor(m)
+	if m.target == nil {
+		return
+	}
+	a := c.a
+	isDown := func(e envelope) bool {
+		d, ok := e.(Down)
+		return ok && d.Monitor == m
+	}
+	a.mu.Lock()
+	if mb := a.mb; mb != nil {
+		// cur is this goroutine's (the handler runs on it), user the
+		// senders': both under the lock, as a refill takes them.
+		mb.taken -= mb.cur.remove(&a.sys.segs, isDown)
+		mb.user.remove(&a.sys.segs, isDown)
+	}
+	a.mu.Unlock()
 }
 
 // A Timer is a message scheduled with [Context.SendAfter]. It belongs to

@@ -114,6 +114,24 @@ func (q *queue) replace(pool *sync.Pool, i int, e envelope) envelope {
 	return old
 }
 
+// remove takes the messages for which drop is true out of the queue,
+// keeping the order of the rest, and returns how many it took.
+func (q *queue) remove(pool *sync.Pool, drop func(envelope) bool) int {
+	if q.n == 0 {
+		return 0
+	}
+	keep := make([]envelope, 0, q.n)
+	for q.n > 0 {
+		if e := q.pop(pool); !drop(e) {
+			keep = append(keep, e)
+		}
+	}
+	for _, e := range keep {
+		q.push(pool, e)
+	}
+	return cap(keep) - len(keep)
+}
+
 // oldestDroppable returns the index of the oldest message that a DropOldest
 // bound may drop, or -1 if there is none: every message but an Exit or a
 // Down, which stand for signals.

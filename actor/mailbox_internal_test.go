@@ -71,3 +71,25 @@ func TestOldestDroppable(t *testing.T) {
 		t.Fatalf("after replace: %v", got)
 	}
 }
+
+func TestQueueRemove(t *testing.T) {
+	var pool sync.Pool
+	var q queue
+	if n := q.remove(&pool, func(envelope) bool { return true }); n != 0 {
+		t.Fatalf("empty queue: removed %d", n)
+	}
+	for i := range segSize + 3 {
+		q.push(&pool, i)
+	}
+	n := q.remove(&pool, func(e envelope) bool { return e.(int)%2 == 1 })
+	if n != (segSize+3)/2 {
+		t.Fatalf("removed %d", n)
+	}
+	var got []envelope
+	q.drain(&pool, func(e envelope) { got = append(got, e) })
+	for i, e := range got {
+		if e != 2*i {
+			t.Fatalf("left %v", got)
+		}
+	}
+}
