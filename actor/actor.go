@@ -522,11 +522,11 @@ func (a *actor) exitWith(reason error, c *Context, sig signalMode) {
 	var held *actor // a link claimed for this goroutine: see handOff
 	var seq uint64
 	if links.one != nil {
-		held, seq = a.unlinkFrom(links.one, sig, reason)
+		held, seq = a.signalLink(links.one, sig, reason)
 	}
 	if len(links.many) > 0 {
 		for l := range links.many {
-			a.unlinkFrom(l, min(sig, queueSignal), reason)
+			a.signalLink(l, min(sig, queueSignal), reason)
 		}
 	}
 	if len(watchers) > 0 {
@@ -614,11 +614,11 @@ func (a *actor) logExit(reason error) {
 	}
 }
 
-// unlinkFrom sends l the exit signal of a, which has exited, as sig says;
+// signalLink sends l the exit signal of a, which has exited, as sig says;
 // it returns l when it claimed l to hand it the signal on this goroutine
 // (see handOff). The link stays in l's set until l handles the signal,
 // which removes it (see sysMsg.link).
-func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor, seq uint64) {
+func (a *actor) signalLink(l *actor, sig signalMode, reason error) (held *actor, seq uint64) {
 	l.mu.Lock()
 	if sig == handOffSignal && l.claimLocked() {
 		if l.mb != nil {

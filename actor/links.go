@@ -72,7 +72,7 @@ func (a *actor) claimLocked() bool {
 }
 
 // handOff handles the exit signal of a, which has exited, on the goroutine
-// that ran a, for l, which unlinkFrom claimed for it: as l's worker would
+// that ran a, for l, which signalLink claimed for it: as l's worker would
 // handle it as the only message in its mailbox, in the same order (nothing
 // was queued for l when it was claimed; what came since waits behind the
 // signal, and release hands it to a worker). It runs after a's exit is
