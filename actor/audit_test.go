@@ -492,3 +492,23 @@ func TestAuditInitFailureSignalsLinksMadeInInit(t *testing.T) {
 	require.ErrorIs(t, err, bad)
 	require.ErrorIs(t, waitExit(t, child), bad, "the child linked in Init went down with it")
 }
+
+// OTP: a link is gone once its exit signal has been received: a trapping
+// process that links again to the dead process gets noproc, once, and not
+// the old reason again.
+func TestAuditTrappedExitEndsTheLink(t *testing.T) {
+	boom := errors.New("boom")
+	s := actortest.NewSystem(t)
+	got := make(inbox, 4)
+	w := spawn(t, s, &linker{trap: true, got: got})
+	x := spawn(t, s, &linker{}, actor.LinkTo(w))
+	require.NoError(t, actor.Send(x, stopWith{boom}))
+	e := got.next(t).(actor.Exit)
+	require.ErrorIs(t, e.Reason, boom)
+	do(t, w, linkTo{x})
+	e = got.next(t).(actor.Exit)
+	require.Equal(t, x, e.From)
+	require.ErrorIs(t, e.Reason, actor.ErrNoProc)
+	do(t, w, "after")
+	require.Equal(t, "after", got.next(t), "one signal for the new link, none left of the old")
+}
