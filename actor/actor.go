@@ -113,18 +113,26 @@ func (a *actor) push(e envelope) error {
 		a.mb = mb
 	}
 	if mb.bound > 0 && mb.queued() >= mb.bound {
-		if mb.policy != DropOldest || mb.user.n == 0 {
+		i := -1
+		if mb.policy == DropOldest {
+			i = mb.user.oldestDroppable()
+		}
+		if i < 0 {
 			a.mu.Unlock()
 			a.sys.dead(a, letter(e), ErrMailboxFull)
 			return ErrMailboxFull
 		}
-		old := mb.user.replaceOldest(&a.sys.segs, e)
-		mb.drops++
+		old := mb.user.replace(&a.sys.segs, i, e)
+		mb.pushed++
+		if mb.logDrops {
+			mb.dropLog = append(mb.dropLog, i)
+		}
 		a.mu.Unlock()
 		a.failEnvelope(old, ErrMailboxFull)
 		return nil
 	}
 	mb.user.push(&a.sys.segs, e)
+	mb.pushed++
 	if a.flags&(fScheduled|fSuspended) == 0 {
 		a.flags |= fScheduled
 		a.mu.Unlock()
@@ -146,6 +154,9 @@ func (a *actor) pushSys(m sysMsg) error {
 	if a.mb == nil {
 		a.mb = new(mailbox)
 	}
+	if m.kind == sigExit {
+		m.seq = a.mb.pushed
+	}
 	a.mb.sys = append(a.mb.sys, m)
 	a.mb.sysPending.Store(true)
 	if a.flags&fScheduled == 0 {
@@ -156,6 +167,24 @@ func (a *actor) pushSys(m sysMsg) error {
 	}
 	a.mu.Unlock()
 	return nil
+}
+
+// pushSignal queues msg, the message an exit signal became, where the
+// signal arrived among the user messages: after those queued before it,
+// before those queued after it (seq is the mailbox's pushed count when the
+// signal was queued), so that a sender's messages and its signals keep
+// their order. The mailbox's bound does not apply: a signal is not lost
+// to a full mailbox. It runs on the actor's own goroutine.
+func (a *actor) pushSignal(msg any, seq uint64) {
+	a.mu.Lock()
+	mb := a.mb
+	if mb == nil {
+		mb = new(mailbox)
+		a.mb = mb
+	}
+	after := int(mb.pushed - seq) // queued since the signal
+	mb.user.insert(&a.sys.segs, msg, max(mb.user.n-after, 0))
+	a.mu.Unlock()
 }
 
 // run handles the actor's messages until its mailbox is empty, it is
@@ -413,17 +442,42 @@ func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
 	t.Terminate(c, reason)
 }
 
-// abandon ends an actor whose Init failed: nobody hears of it but Spawn's
-// caller.
+// abandon ends an actor whose Init failed. Spawn's caller has the error,
+// so the parent of a LinkTo hears nothing (that link is dropped first),
+// and nothing is logged; but what the actor linked to during Init (a child
+// it spawned with LinkTo, say) gets its exit signal, and a monitor set on
+// it meanwhile its Down, as for any exit: nothing it started outlives it
+// unnoticed.
 func (a *actor) abandon(reason error) {
-	a.exit(reason, nil)
+	a.mu.Lock()
+	var p *actor
+	if a.ext != nil {
+		p = a.ext.parent
+		if p != nil {
+			a.ext.links.remove(p)
+		}
+	}
+	a.mu.Unlock()
+	if p != nil {
+		p.mu.Lock()
+		if p.ext != nil {
+			p.ext.links.remove(a)
+		}
+		p.mu.Unlock()
+	}
+	a.exitWith(reason, nil, queueSignal)
 }
 
 // exit marks the actor dead, answers or dead-letters what it still held,
 // and tells its links and monitors; c is the Context of the goroutine it
-// exits on, nil when nobody is to hear of it (see signalMode).
+// exits on.
 func (a *actor) exit(reason error, c *Context) {
-	sig := c.signal()
+	a.exitWith(reason, c, c.signal())
+}
+
+// exitWith is exit with the way links are told; c is nil for an actor
+// whose Init failed, whose exit is not logged.
+func (a *actor) exitWith(reason error, c *Context, sig signalMode) {
 	a.mu.Lock()
 	a.flags |= fDead
 	a.flags &^= fScheduled
@@ -466,20 +520,21 @@ func (a *actor) exit(reason error, c *Context) {
 		}
 	}
 	var held *actor // a link claimed for this goroutine: see handOff
+	var seq uint64
 	if links.one != nil {
-		held = a.unlinkFrom(links.one, sig, reason)
+		held, seq = a.signalLink(links.one, sig, reason)
 	}
 	if len(links.many) > 0 {
 		for l := range links.many {
-			a.unlinkFrom(l, min(sig, queueSignal), reason)
+			a.signalLink(l, min(sig, queueSignal), reason)
 		}
 	}
 	if len(watchers) > 0 {
 		for id, w := range watchers {
-			_ = w.push(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+			a.tellWatcher(w, id, reason)
 		}
 	}
-	if sig != noSignal {
+	if c != nil {
 		a.logExit(reason)
 	}
 	a.mu.Lock()
@@ -489,8 +544,57 @@ func (a *actor) exit(reason error, c *Context) {
 	e.done = closedChan
 	a.mu.Unlock()
 	if held != nil {
-		a.handOff(held, reason, c)
+		a.handOff(held, reason, c, seq)
 	}
+}
+
+// tellWatcher delivers the Down of monitor id, set by w on a, which has
+// exited with reason, and ends the monitor: if w still holds it. The check
+// and the delivery are one step under w's lock, so that once w's Demonitor
+// has returned no Down of that monitor can arrive.
+func (a *actor) tellWatcher(w *actor, id uint64, reason error) {
+	w.mu.Lock()
+	if w.ext == nil || w.ext.monitoring[id] != a {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.ext.monitoring, id)
+	run := w.deliverLocked(Down{Monitor: MonitorRef{id: id, target: a}, Actor: Ref{a}, Reason: reason})
+	w.mu.Unlock()
+	if run {
+		w.sys.schedule(w)
+	}
+}
+
+// deliver queues msg, a message that stands for a signal (a Down), last in
+// the mailbox, whatever its bound: a signal is not lost to a full mailbox.
+func (a *actor) deliver(msg any) {
+	a.mu.Lock()
+	run := a.deliverLocked(msg)
+	a.mu.Unlock()
+	if run {
+		a.sys.schedule(a)
+	}
+}
+
+// deliverLocked is deliver with a's lock held; it reports whether the
+// caller must schedule a.
+func (a *actor) deliverLocked(msg any) (run bool) {
+	if a.flags&fDead != 0 {
+		return false
+	}
+	mb := a.mb
+	if mb == nil {
+		mb = new(mailbox)
+		a.mb = mb
+	}
+	mb.user.push(&a.sys.segs, msg)
+	mb.pushed++
+	if a.flags&(fScheduled|fSuspended) == 0 {
+		a.flags |= fScheduled
+		return true
+	}
+	return false
 }
 
 // logExit reports an exit that was not orderly: a panic as an error with
@@ -510,23 +614,22 @@ func (a *actor) logExit(reason error) {
 	}
 }
 
-// unlinkFrom removes the exited actor a from l's links and sends l the exit
-// signal, as sig says; it returns l when it claimed l to hand it the signal
-// on this goroutine (see handOff).
-func (a *actor) unlinkFrom(l *actor, sig signalMode, reason error) (held *actor) {
+// signalLink sends l the exit signal of a, which has exited, as sig says;
+// it returns l when it claimed l to hand it the signal on this goroutine
+// (see handOff). The link stays in l's set until l handles the signal,
+// which removes it (see sysMsg.link).
+func (a *actor) signalLink(l *actor, sig signalMode, reason error) (held *actor, seq uint64) {
 	l.mu.Lock()
-	if l.ext != nil {
-		l.ext.links.remove(a)
-	}
 	if sig == handOffSignal && l.claimLocked() {
+		if l.mb != nil {
+			seq = l.mb.pushed
+		}
 		l.mu.Unlock()
-		return l
+		return l, seq
 	}
 	l.mu.Unlock()
-	if sig != noSignal {
-		_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason})
-	}
-	return nil
+	_ = l.pushSys(sysMsg{kind: sigExit, from: a, reason: reason, link: true})
+	return nil, 0
 }
 
 // closedChan stands for the done channel of an actor nobody waited for.

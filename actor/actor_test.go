@@ -569,49 +569,49 @@ func TestMailboxBound(t *testing.T) {
 		{actor.DropOldest, []int{0, 3, 4, 5}},
 	} {
 		t.Run(map[actor.Overflow]string{actor.Reject: "reject", actor.DropOldest: "drop oldest"}[tt.policy], func(t *testing.T) {
-			var dead []any
-			var mu sync.Mutex
-			s := actortest.NewSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
+			synctest.Test(t, func(t *testing.T) {
+				var dead []any
+				var mu sync.Mutex
+				s := actortest.NewSystem(t, actor.WithDeadLetters(func(d actor.DeadLetter) {
+					mu.Lock()
+					defer mu.Unlock()
+					require.ErrorIs(t, d.Reason, actor.ErrMailboxFull)
+					dead = append(dead, d.Message)
+				}))
+				got := make(inbox, 10)
+				release := make(chan struct{})
+				// Let the handler go before the System's shutdown, even if
+				// the test fails first (cleanups run last registered first).
+				letGo := sync.OnceFunc(func() { close(release) })
+				t.Cleanup(letGo)
+				r := spawn(t, s, actor.BehaviorFunc(func(_ *actor.Context, msg any) {
+					if msg == 0 {
+						<-release
+					}
+					got <- msg
+				}), actor.WithMailbox(3, tt.policy))
+				require.NoError(t, actor.Send(r, 0))
+				synctest.Wait() // the handler holds 0: it no longer counts
+				for i := 1; i <= 3; i++ {
+					require.NoError(t, actor.Send(r, i))
+				}
+				err := actor.Send(r, 4)
+				err5 := actor.Send(r, 5)
+				if tt.policy == actor.Reject {
+					require.ErrorIs(t, err, actor.ErrMailboxFull)
+					require.ErrorIs(t, err5, actor.ErrMailboxFull)
+				} else {
+					require.NoError(t, err)
+					require.NoError(t, err5)
+				}
+				letGo()
+				for _, w := range tt.want {
+					require.Equal(t, w, got.next(t))
+				}
 				mu.Lock()
 				defer mu.Unlock()
-				require.ErrorIs(t, d.Reason, actor.ErrMailboxFull)
-				dead = append(dead, d.Message)
-			}))
-			got := make(inbox, 10)
-			release := make(chan struct{})
-			r := spawn(t, s, actor.BehaviorFunc(func(_ *actor.Context, msg any) {
-				if msg == 0 {
-					<-release
-				}
-				got <- msg
-			}), actor.WithMailbox(3, tt.policy))
-			require.NoError(t, actor.Send(r, 0))
-			// 0 is in hand (it may still count as queued until taken); wait
-			// until the handler holds it.
-			require.Eventually(t, func() bool {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-				defer cancel()
-				return errors.Is(actor.Inspect(ctx, r, func(actor.Behavior) error { return nil }), context.DeadlineExceeded)
-			}, 10*time.Second, time.Millisecond)
-			for i := 1; i <= 3; i++ {
-				require.NoError(t, actor.Send(r, i))
-			}
-			err := actor.Send(r, 4)
-			err5 := actor.Send(r, 5)
-			if tt.policy == actor.Reject {
-				require.ErrorIs(t, err, actor.ErrMailboxFull)
-				require.ErrorIs(t, err5, actor.ErrMailboxFull)
-			} else {
-				require.NoError(t, err)
-				require.NoError(t, err5)
-			}
-			close(release)
-			for _, w := range tt.want {
-				require.Equal(t, w, got.next(t))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			require.Len(t, dead, 2)
+				require.Len(t, dead, 2)
+			})
 		})
 	}
 }

@@ -104,7 +104,10 @@ func (c *Context) Link(r Ref) {
 	link(c.a, r.a)
 }
 
-// Unlink removes the link between this actor and r, if there is one.
+// Unlink removes the link between this actor and r, if there is one. Once
+// it returns, the link has no effect on this actor: an exit signal from r
+// due to the link that this actor has not handled yet is dropped (an
+// [Exit] message already queued for a trapping actor stays queued).
 func (c *Context) Unlink(r Ref) {
 	if r.a == nil || r.a == c.a {
 		return
@@ -123,14 +126,21 @@ func link(a, b *actor) {
 		return
 	}
 	a.mu.Lock()
-	a.extLocked().links.add(b)
+	ae := a.extLocked()
+	had := ae.links.has(b)
+	ae.links.add(b)
 	a.mu.Unlock()
 
 	b.mu.Lock()
 	if b.flags&fDead != 0 {
 		b.mu.Unlock()
+		if had {
+			// Linked already: b's exit signal is on its way, and linking
+			// again does nothing, as for a live b.
+			return
+		}
 		a.mu.Lock()
-		a.ext.links.remove(b)
+		ae.links.remove(b)
 		a.mu.Unlock()
 		_ = a.pushSys(sysMsg{kind: sigExit, from: b, reason: ErrNoProc})
 		return
@@ -162,18 +172,31 @@ type Exit struct {
 }
 
 // Monitor asks for a [Down] message when r exits. Monitors are one-way and
-// stack: each call sets one more.
+// stack: each call sets one more, and each fires once.
 func (c *Context) Monitor(r Ref) MonitorRef {
 	a, t := c.a, r.a
 	m := MonitorRef{id: a.sys.ids.Add(1), target: t}
 	if t == nil {
-		_ = a.push(Down{Monitor: m, Reason: ErrNoProc})
+		a.deliver(Down{Monitor: m, Reason: ErrNoProc})
 		return m
 	}
+	// The watcher's side first: the target's exit delivers a Down only
+	// for a monitor its watcher still holds (see actor.tellWatcher).
+	a.mu.Lock()
+	e := a.extLocked()
+	if e.monitoring == nil {
+		e.monitoring = make(map[uint64]*actor)
+	}
+	e.monitoring[m.id] = t
+	a.mu.Unlock()
+
 	t.mu.Lock()
 	if t.flags&fDead != 0 {
 		t.mu.Unlock()
-		_ = a.push(Down{Monitor: m, Actor: r, Reason: ErrNoProc})
+		a.mu.Lock()
+		delete(e.monitoring, m.id)
+		a.mu.Unlock()
+		a.deliver(Down{Monitor: m, Actor: r, Reason: ErrNoProc})
 		return m
 	}
 	te := t.extLocked()
@@ -182,32 +205,56 @@ func (c *Context) Monitor(r Ref) MonitorRef {
 	}
 	te.watchers[m.id] = a
 	t.mu.Unlock()
-
-	a.mu.Lock()
-	e := a.extLocked()
-	if e.monitoring == nil {
-		e.monitoring = make(map[uint64]*actor)
-	}
-	e.monitoring[m.id] = t
-	a.mu.Unlock()
 	return m
 }
 
-// Demonitor removes a monitor. A Down message already queued stays queued.
+// Demonitor removes a monitor this actor set; a MonitorRef of another
+// actor's monitor does nothing. Once Demonitor returns, the monitor's
+// [Down] will not arrive; one already queued stays queued (see
+// [Context.DemonitorFlush]).
 func (c *Context) Demonitor(m MonitorRef) {
+	a, t := c.a, m.target
+	if t == nil {
+		return
+	}
+	a.mu.Lock()
+	own := a.ext != nil && a.ext.monitoring[m.id] == t
+	if own {
+		delete(a.ext.monitoring, m.id)
+	}
+	a.mu.Unlock()
+	if !own {
+		return
+	}
+	t.mu.Lock()
+	if t.ext != nil {
+		delete(t.ext.watchers, m.id)
+	}
+	t.mu.Unlock()
+}
+
+// DemonitorFlush is [Context.Demonitor] that also removes the monitor's
+// [Down] from this actor's mailbox if it is already queued, as OTP's
+// demonitor(Ref, [flush]): once it returns, the handler will not see that
+// Down.
+func (c *Context) DemonitorFlush(m MonitorRef) {
+	c.Demonitor(m)
 	if m.target == nil {
 		return
 	}
-	m.target.mu.Lock()
-	if m.target.ext != nil {
-		delete(m.target.ext.watchers, m.id)
+	a := c.a
+	isDown := func(e envelope) bool {
+		d, ok := e.(Down)
+		return ok && d.Monitor == m
 	}
-	m.target.mu.Unlock()
-	c.a.mu.Lock()
-	if c.a.ext != nil {
-		delete(c.a.ext.monitoring, m.id)
+	a.mu.Lock()
+	if mb := a.mb; mb != nil {
+		// cur is this goroutine's (the handler runs on it), user the
+		// senders': both under the lock, as a refill takes them.
+		mb.taken -= mb.cur.remove(&a.sys.segs, isDown)
+		mb.user.remove(&a.sys.segs, isDown)
 	}
-	c.a.mu.Unlock()
+	a.mu.Unlock()
 }
 
 // A Timer is a message scheduled with [Context.SendAfter]. It belongs to
@@ -295,8 +342,10 @@ type Overflow uint8
 const (
 	// Reject refuses the new message: Send and Call return ErrMailboxFull.
 	Reject Overflow = iota
-	// DropOldest drops the oldest message still waiting (a dead letter, or
-	// ErrMailboxFull for its caller) to make room for the new one.
+	// DropOldest drops the oldest message still waiting other than an
+	// [Exit] or a [Down] (a dead letter, or ErrMailboxFull for its
+	// caller) to make room for the new one; if only those wait, the new
+	// message is refused as under Reject.
 	DropOldest
 )
 
@@ -307,7 +356,9 @@ func WithName(name string) SpawnOption {
 
 // WithMailbox bounds the mailbox to n messages waiting to be handled, with
 // the given overflow policy. The default is an unbounded mailbox: Send
-// never fails for a live actor.
+// never fails for a live actor. [Exit] and [Down] messages, which stand
+// for signals, are never refused or dropped by the bound (they count
+// towards it while they wait).
 func WithMailbox(n int, policy Overflow) SpawnOption {
 	return SpawnOption{set: setMailbox, cfg: spawnConfig{bound: n, policy: policy}}
 }

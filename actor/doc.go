@@ -29,9 +29,14 @@
 // Links ([LinkTo], [Context.Link]) are bidirectional: when one side exits
 // with a reason other than Normal, the other exits with the same reason,
 // unless it traps exits ([Context.TrapExits]), in which case it receives an
-// [Exit] message. A kill cannot be trapped. Monitors ([Context.Monitor]) are
+// [Exit] message, in the place among its messages where the signal arrived,
+// so that a sender's messages and its exit signals keep their order. A
+// kill cannot be trapped. [Context.Unlink] ends a link at once: a signal of
+// that link still on its way is dropped. Monitors ([Context.Monitor]) are
 // one-way and deliver a [Down] message once, at once with ErrNoProc if the
-// actor was already dead.
+// actor was already dead. Exit and Down messages stand for signals: a
+// mailbox bound never refuses or drops them. doc/actor.md lists the OTP
+// rules this package was checked against, and its differences.
 //
 // # System messages
 //

@@ -122,3 +122,38 @@ func ExampleContext_Monitor() {
 	fmt.Println(d.Actor == worker, errors.As(d.Reason, &p), p.Value)
 	// Output: true true bad input
 }
+
+// DemonitorFlush forgets a monitor, and its Down if it is already queued.
+func ExampleContext_DemonitorFlush() {
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	ctx := context.Background()
+
+	worker, _ := sys.Spawn(actor.BehaviorFunc(func(*actor.Context, any) {}))
+	var mon actor.MonitorRef
+	watcher, _ := sys.Spawn(actor.BehaviorFunc(func(c *actor.Context, msg any) {
+		switch msg := msg.(type) {
+		case actor.Ref:
+			mon = c.Monitor(msg)
+		case actor.Down:
+			fmt.Println("down")
+		case string:
+			if msg == "forget" {
+				c.DemonitorFlush(mon)
+			}
+			fmt.Println(msg)
+		}
+	}))
+	actor.Call(ctx, watcher, worker)
+
+	// The watcher is suspended while the worker stops, so its Down waits
+	// behind "forget".
+	actor.Suspend(ctx, watcher)
+	actor.Send(watcher, "forget")
+	actor.Stop(ctx, worker, nil)
+	actor.Resume(ctx, watcher)
+	actor.Call(ctx, watcher, "done")
+	// Output:
+	// forget
+	// done
+}

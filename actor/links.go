@@ -20,6 +20,14 @@ func (s *linkSet) add(b *actor) {
 	}
 }
 
+func (s *linkSet) has(b *actor) bool {
+	if s.many != nil {
+		_, ok := s.many[b]
+		return ok
+	}
+	return s.one == b && b != nil
+}
+
 func (s *linkSet) remove(b *actor) {
 	if s.many != nil {
 		delete(s.many, b)
@@ -32,10 +40,8 @@ func (s *linkSet) remove(b *actor) {
 type signalMode uint8
 
 const (
-	// noSignal: nobody hears (an Init that failed: only Spawn's caller).
-	noSignal signalMode = iota
 	// queueSignal: each link gets the exit signal in its mailbox.
-	queueSignal
+	queueSignal signalMode = iota
 	// handOffSignal: as queueSignal, except that a link that is idle (on
 	// no goroutine, not suspended, nothing queued) is claimed for the
 	// exiting goroutine, which handles the signal itself once the exit is
@@ -46,13 +52,9 @@ const (
 	handOffSignal
 )
 
-// signal is how an actor exiting on c's goroutine tells its links; nil
-// stands for nobody hears.
+// signal is how an actor exiting on c's goroutine tells its links.
 func (c *Context) signal() signalMode {
-	switch {
-	case c == nil:
-		return noSignal
-	case c.worker:
+	if c != nil && c.worker {
 		return handOffSignal
 	}
 	return queueSignal
@@ -70,17 +72,17 @@ func (a *actor) claimLocked() bool {
 }
 
 // handOff handles the exit signal of a, which has exited, on the goroutine
-// that ran a, for l, which unlinkFrom claimed for it: as l's worker would
+// that ran a, for l, which signalLink claimed for it: as l's worker would
 // handle it as the only message in its mailbox, in the same order (nothing
 // was queued for l when it was claimed; what came since waits behind the
 // signal, and release hands it to a worker). It runs after a's exit is
 // complete (done closed, monitors told), so a handler that waits for a
 // does not wait for itself. c is the worker's Context, which a no longer
 // needs: it serves l meanwhile, and is given back as it was.
-func (a *actor) handOff(l *actor, reason error, c *Context) {
+func (a *actor) handOff(l *actor, reason error, c *Context, seq uint64) {
 	saved := *c
 	*c = Context{a: l, worker: true}
-	m := sysMsg{kind: sigExit, from: a, reason: reason}
+	m := sysMsg{kind: sigExit, from: a, reason: reason, link: true, seq: seq}
 	if !l.handleSys(c, &m, true) {
 		l.release()
 	}

@@ -14,6 +14,9 @@ func TestLinkSet(t *testing.T) {
 	if s.one != nil || len(s.many) != 2 {
 		t.Fatalf("a second link moves both to the map: one=%p many=%d", s.one, len(s.many))
 	}
+	if !s.has(a) || !s.has(b) || s.has(c) {
+		t.Fatal("has: a and b in the map, c not")
+	}
 	s.add(c)
 	s.remove(b)
 	s.remove(b)
@@ -29,6 +32,9 @@ func TestLinkSet(t *testing.T) {
 	one.remove(b)
 	if one.one != a {
 		t.Fatal("removing a link it does not hold dropped the one it holds")
+	}
+	if !one.has(a) || one.has(b) || one.has(nil) {
+		t.Fatal("has: a held in place, b and nil not")
 	}
 	one.remove(a)
 	if one.one != nil || one.many != nil {

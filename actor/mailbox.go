@@ -16,7 +16,14 @@ type mailbox struct {
 	bound  int
 	policy Overflow
 	taken  int // messages moved to cur at the last refill; for the bound
-	drops  int // messages of user dropped for newer ones (DropOldest)
+	// pushed counts the messages senders have queued in user, ever: an
+	// exit signal notes it when it is queued, so that its Exit message
+	// takes its place among them (see actor.pushSignal).
+	pushed uint64
+	// While a ChangeCodeQueued's function runs (logDrops), dropLog holds
+	// the index in user of each message a DropOldest bound dropped.
+	logDrops bool
+	dropLog  []int
 
 	// Read by the running goroutine at every message: kept off the cache
 	// line that senders write.
@@ -85,12 +92,81 @@ func (q *queue) pop(pool *sync.Pool) envelope {
 	return e
 }
 
-// replaceOldest drops the oldest message for e, keeping the order of the
-// rest, and returns the dropped one; the queue must not be empty.
-func (q *queue) replaceOldest(pool *sync.Pool, e envelope) envelope {
-	old := q.pop(pool)
+// replace drops the i-th message (0 is the oldest) and queues e last,
+// keeping the order of the rest, and returns the dropped one.
+func (q *queue) replace(pool *sync.Pool, i int, e envelope) envelope {
+	if i == 0 {
+		old := q.pop(pool)
+		q.push(pool, e)
+		return old
+	}
+	all := make([]envelope, 0, q.n)
+	for q.n > 0 {
+		all = append(all, q.pop(pool))
+	}
+	old := all[i]
+	for j, m := range all {
+		if j != i {
+			q.push(pool, m)
+		}
+	}
 	q.push(pool, e)
 	return old
+}
+
+// remove takes the messages for which drop is true out of the queue,
+// keeping the order of the rest, and returns how many it took.
+func (q *queue) remove(pool *sync.Pool, drop func(envelope) bool) int {
+	if q.n == 0 {
+		return 0
+	}
+	keep := make([]envelope, 0, q.n)
+	for q.n > 0 {
+		if e := q.pop(pool); !drop(e) {
+			keep = append(keep, e)
+		}
+	}
+	for _, e := range keep {
+		q.push(pool, e)
+	}
+	return cap(keep) - len(keep)
+}
+
+// oldestDroppable returns the index of the oldest message that a DropOldest
+// bound may drop, or -1 if there is none: every message but an Exit or a
+// Down, which stand for signals.
+func (q *queue) oldestDroppable() int {
+	i, off := 0, q.off
+	for s := q.head; s != nil; s = s.next {
+		for _, e := range s.msgs[off:s.n] {
+			switch e.(type) {
+			case Exit, Down:
+			default:
+				return i
+			}
+			i++
+		}
+		off = 0
+	}
+	return -1
+}
+
+// insert puts e before the i-th message (0 is the oldest), or last when i
+// is the length of the queue.
+func (q *queue) insert(pool *sync.Pool, e envelope, i int) {
+	if i >= q.n {
+		q.push(pool, e)
+		return
+	}
+	all := make([]envelope, 0, q.n+1)
+	for q.n > 0 {
+		all = append(all, q.pop(pool))
+	}
+	all = append(all[:i+1], all[i:]...)
+	all[i] = e
+	for _, m := range all {
+		q.push(pool, m)
+	}
 }
 
 // drain calls f for every message, oldest first, and empties the queue.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ChangeCodeQueued is [ChangeCode] for a change that also rewrites the user
@@ -32,20 +33,39 @@ func ChangeCodeQueued(ctx context.Context, r Ref, fn func(old Behavior, queued [
 // allocates nothing of its own while the actor is suspended.)
 func (a *actor) changeQueued(fn func(Behavior, []Queued) (Behavior, []any, error), b Behavior) (Behavior, error) {
 	// The actor is ours (on its goroutine, or claimed inline): no one
-	// else takes messages from cur or user; senders only append to
-	// user, and a DropOldest bound drops from its head.
+	// else takes messages from cur or user; senders only append to user,
+	// and a DropOldest bound drops from it, which the mailbox logs while
+	// fn runs.
 	a.mu.Lock()
 	var q []Queued
-	inCur, drops := 0, 0
-	if mb := a.mb; mb != nil {
+	inCur := 0
+	mb := a.mb
+	if mb != nil {
 		q = make([]Queued, 0, mb.cur.n+mb.user.n)
 		q = mb.cur.appendTo(q)
-		inCur, drops = len(q), mb.drops
+		inCur = len(q)
 		q = mb.user.appendTo(q)
+		mb.logDrops = true
 	}
 	a.mu.Unlock()
+	ran := false
+	defer func() {
+		if !ran && mb != nil { // fn panicked
+			a.mu.Lock()
+			mb.logDrops, mb.dropLog = false, nil
+			a.mu.Unlock()
+		}
+	}()
 
 	nb, msgs, err := fn(b, q)
+	ran = true
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var dropped []int
+	if mb != nil {
+		dropped = mb.dropLog
+		mb.logDrops, mb.dropLog = false, nil
+	}
 	switch {
 	case err != nil:
 		return b, err
@@ -56,16 +76,34 @@ func (a *actor) changeQueued(fn func(Behavior, []Queued) (Behavior, []any, error
 	case len(msgs) != len(q):
 		return b, fmt.Errorf("actor: change code returned %d messages for %d queued", len(msgs), len(q))
 	}
-	a.mu.Lock()
-	mb := a.mb
 	mb.cur.rewrite(msgs[:inCur])
-	// The user queue's head lost the messages dropped since the list
-	// was taken: the oldest of the list's tail.
-	if rest := msgs[inCur:]; mb.drops-drops < len(rest) {
-		mb.user.rewrite(rest[mb.drops-drops:])
-	}
-	a.mu.Unlock()
+	mb.user.rewrite(survivors(msgs[inCur:], dropped))
 	return nb, nil
+}
+
+// survivors returns the messages of list, the user queue as fn saw it,
+// that are still queued after the drops logged since (each the index in
+// the queue of the message dropped then), in order. The messages of the
+// list stay ahead of those queued since, so a drop at an index past the
+// survivors took a newer message.
+func survivors(list []any, dropped []int) []any {
+	if len(dropped) == 0 {
+		return list
+	}
+	idx := make([]int, len(list))
+	for i := range idx {
+		idx[i] = i
+	}
+	for _, d := range dropped {
+		if d < len(idx) {
+			idx = slices.Delete(idx, d, d+1)
+		}
+	}
+	out := make([]any, len(idx))
+	for k, i := range idx {
+		out[k] = list[i]
+	}
+	return out
 }
 
 // rewrite replaces the first len(msgs) letters of the queue, which holds

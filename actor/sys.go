@@ -23,8 +23,15 @@ const (
 )
 
 type sysMsg struct {
-	kind   sysKind
-	from   *actor // sigExit: the sender, nil when sent from outside any actor
+	kind sysKind
+	from *actor // sigExit: the sender, nil when sent from outside any actor
+	// link, for a sigExit: the signal is from's exit, due to the link
+	// between from and this actor. It is acted on only if the link is
+	// still there when the signal is handled, and it ends the link: an
+	// Unlink made meanwhile (by a handler that ran before the signal was
+	// handled) drops it, as OTP's unlink guarantees.
+	link   bool
+	seq    uint64 // for a sigExit: see actor.pushSignal
 	reason error
 	fn     func(Behavior) (Behavior, error)
 	qfn    func(Behavior, []Queued) (Behavior, []any, error) // a ChangeCodeQueued's, instead of fn
@@ -81,6 +88,13 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		return true
 	case sigExit:
 		a.mu.Lock()
+		if m.link {
+			if a.ext == nil || !a.ext.links.has(m.from) {
+				a.mu.Unlock()
+				break // unlinked since: the signal has no effect
+			}
+			a.ext.links.remove(m.from)
+		}
 		trap := a.flags&fTrap != 0
 		// When nothing else waits, the Exit message would be the very next
 		// one handled: hand it over at once rather than through the
@@ -93,7 +107,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		case now:
 			return a.receiveNow(c, Exit{From: Ref{m.from}, Reason: m.reason})
 		case trap:
-			_ = a.push(Exit{From: Ref{m.from}, Reason: m.reason})
+			a.pushSignal(Exit{From: Ref{m.from}, Reason: m.reason}, m.seq)
 		case !IsNormal(m.reason):
 			c.call = nil
 			a.terminate(c, m.reason)

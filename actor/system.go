@@ -100,7 +100,10 @@ func (s *System) Count() int {
 // Spawn starts an actor running b and returns its Ref. If b implements
 // [Initializer], Init runs before Spawn returns, on the caller's goroutine,
 // and an error or panic from it is Spawn's error: the actor never runs, and
-// links made by [LinkTo] are dropped without an exit signal. Spawn starts
+// the link made by [LinkTo] is dropped without an exit signal (the error is
+// Spawn's to report). Links and monitors made during Init are told of the
+// exit as for any other: a child that Init spawned linked to the actor goes
+// down with it, unless it traps exits. Spawn starts
 // no goroutine: the actor is scheduled when its mailbox gets work.
 //
 // Spawn returns ErrStopped once Shutdown has begun, and ErrNameTaken when
