@@ -268,10 +268,13 @@ func killFirst(msgs []sysMsg) {
 // drain handles the batch until it ends, a system message waits, or the
 // turn's quota is used, and reports whether the actor exited.
 func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
-			a.panicked(c, v)
+			a.died(c, newPanicError(v))
 			exited = true
+		} else if !returned {
+			a.died(c, ErrGoexit)
 		}
 	}()
 	// The Behavior and the bound are read once per batch: a.b shares its
@@ -298,25 +301,30 @@ func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 			c.call = nil
 		}
 		if c.stop != nil {
+			returned = true
 			a.terminate(c, c.stop)
 			return true
 		}
 	}
+	returned = true
 	return false
 }
 
 // receiveNow hands msg to the Behavior at once, as drain hands it the next
 // user message, and reports whether the actor exited.
 func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
-			c.call = nil
-			a.terminate(c, newPanicError(v))
+			a.died(c, newPanicError(v))
 			exited = true
+		} else if !returned {
+			a.died(c, ErrGoexit)
 		}
 	}()
 	c.call, c.detached, c.stop = nil, false, nil
 	a.b.Receive(c, msg)
+	returned = true
 	if c.stop != nil {
 		a.terminate(c, c.stop)
 		return true
@@ -361,29 +369,33 @@ func (a *actor) runCall(cl *call, gen uint64) {
 	a.sys.putContext(c)
 }
 
-// panicked ends the actor whose Behavior panicked with v (called from the
-// deferred recover, so the stack is still the panic's): a call being
-// handled gets the *ExitError.
-func (a *actor) panicked(c *Context, v any) {
-	p := newPanicError(v)
+// died ends the actor whose Behavior did not return: it panicked (reason
+// a *PanicError, made in the deferred recover, so that its stack is still
+// the panic's) or called runtime.Goexit (ErrGoexit; the goroutine goes on
+// exiting once the actor has). A call being handled gets the *ExitError.
+func (a *actor) died(c *Context, reason error) {
 	if c.call != nil && !c.detached {
-		c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: p})
+		c.call.reply(c.gen, nil, &ExitError{Actor: Ref{a}, Reason: reason})
 	}
 	c.call = nil
-	a.terminate(c, p)
+	a.terminate(c, reason)
 }
 
 // handleCall runs the Behavior on one call and reports whether the actor
 // exited.
 func (a *actor) handleCall(c *Context, cl *call, gen uint64) (exited bool) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
-			a.panicked(c, v)
+			a.died(c, newPanicError(v))
 			exited = true
+		} else if !returned {
+			a.died(c, ErrGoexit)
 		}
 	}()
 	c.call, c.gen, c.detached, c.stop = cl, gen, false, nil
 	a.b.Receive(c, cl.msg)
+	returned = true
 	if !c.detached {
 		c.call.reply(c.gen, nil, ErrNoReply)
 	}
@@ -434,12 +446,19 @@ func (a *actor) terminate(c *Context, reason error) {
 }
 
 func (a *actor) runTerminate(t Terminator, c *Context, reason error) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
 			a.sys.logger.Error("actor: panic in terminate", "actor", Ref{a}, "panic", v)
+		} else if !returned {
+			// runtime.Goexit: the actor exits as it would have, and the
+			// goroutine goes on exiting.
+			a.sys.logger.Error("actor: terminate called runtime.Goexit", "actor", Ref{a})
+			a.exit(reason, c)
 		}
 	}()
 	t.Terminate(c, reason)
+	returned = true
 }
 
 // abandon ends an actor whose Init failed. Spawn's caller has the error,

@@ -29,6 +29,13 @@ var (
 	// exits with it, whatever the child's restart type, since the child
 	// has not ended.
 	Moved = errors.New("actor: moved elsewhere")
+
+	// ErrGoexit is the reason of an actor whose handler called
+	// runtime.Goexit (as testing's t.FailNow does) instead of returning:
+	// the actor exits with it, a call being handled gets an *ExitError
+	// with it, and the goroutine that ran the handler (a worker, or the
+	// caller's of a Call run on it) goes on exiting.
+	ErrGoexit = errors.New("actor: the handler called runtime.Goexit")
 )
 
 // Errors returned by the functions of this package.

@@ -1,0 +1,69 @@
+package actor_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/actor/actortest"
+)
+
+// A handler that calls runtime.Goexit (as t.FailNow does in a test's
+// Behavior) ends its actor with ErrGoexit, on a worker and on a caller's
+// goroutine alike: links and monitors learn it, a Call being handled gets
+// it, the Terminate hook runs, and the System shuts down. Before, the actor
+// stayed scheduled for ever: calls to it hung, and so did Shutdown.
+func TestGoexitInHandlerEndsTheActor(t *testing.T) {
+	for _, how := range []string{"send", "call on a worker", "call on the caller's goroutine"} {
+		t.Run(how, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := actortest.NewSystem(t)
+				terminated := make(chan error, 1)
+				r := spawn(t, s, &goexiter{terminated: terminated})
+				ctx := context.Background()
+				mon := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) {}))
+				done := make(chan error, 1)
+				switch how {
+				case "send":
+					require.NoError(t, actor.Send(r, "exit"))
+					close(done)
+				case "call on a worker":
+					go func() {
+						cctx, cancel := context.WithCancel(ctx) // a ctx that can end: the mailbox path
+						defer cancel()
+						_, err := actor.Call(cctx, r, "exit")
+						done <- err
+					}()
+				case "call on the caller's goroutine":
+					go func() {
+						defer close(done) // runs: the goroutine exits by Goexit
+						_, _ = actor.Call(ctx, r, "exit")
+						t.Error("Call returned on a goroutine that called runtime.Goexit")
+					}()
+				}
+				reason, err := actor.Wait(ctx, r)
+				require.NoError(t, err)
+				require.ErrorIs(t, reason, actor.ErrGoexit)
+				require.ErrorIs(t, <-terminated, actor.ErrGoexit, "the Terminate hook ran with the reason")
+				if err, ok := <-done; ok {
+					var ee *actor.ExitError
+					require.ErrorAs(t, err, &ee, "the call being handled gets the exit")
+					require.ErrorIs(t, err, actor.ErrGoexit)
+				}
+				_, err = actor.Call(ctx, r, "again")
+				require.ErrorIs(t, err, actor.ErrNoProc)
+				require.NoError(t, actor.Send(mon, "still here"))
+			})
+		})
+	}
+}
+
+type goexiter struct{ terminated chan error }
+
+func (*goexiter) Receive(*actor.Context, any) { runtime.Goexit() }
+
+func (g *goexiter) Terminate(_ *actor.Context, reason error) { g.terminated <- reason }
