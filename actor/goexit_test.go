@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"testing"
 	"testing/synctest"
@@ -67,3 +68,23 @@ type goexiter struct{ terminated chan error }
 func (*goexiter) Receive(*actor.Context, any) { runtime.Goexit() }
 
 func (g *goexiter) Terminate(_ *actor.Context, reason error) { g.terminated <- reason }
+
+// A Terminate hook that calls runtime.Goexit still lets its actor exit,
+// with the reason it was stopping for.
+func TestGoexitInTerminateStillExits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := actortest.NewSystem(t)
+		r := spawn(t, s, goexitOnTerminate{})
+		require.NoError(t, actor.Send(r, "stop"))
+		reason, err := actor.Wait(context.Background(), r)
+		require.NoError(t, err)
+		require.ErrorIs(t, reason, errStopping)
+	})
+}
+
+var errStopping = errors.New("stopping")
+
+type goexitOnTerminate struct{}
+
+func (goexitOnTerminate) Receive(c *actor.Context, _ any) { c.Stop(errStopping) }
+func (goexitOnTerminate) Terminate(*actor.Context, error) { runtime.Goexit() }
