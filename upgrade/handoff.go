@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,13 +216,8 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
-	}
-	if fi, err := os.Stat(cfg.dir); err != nil {
-		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("upgrade: handoff dir %s is open to others (%v)", cfg.dir, fi.Mode().Perm())
+	if err := cfg.ensureDir(); err != nil {
+		return nil, err
 	}
 	h := &Handoff{
 		r: r, sys: sys, cfg: cfg, log: r.log,
@@ -237,6 +233,34 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	}
 	r.handoff = h
 	return h, nil
+}
+
+// maxSocketPath is the longest path a Unix socket can be bound to on
+// Linux (sun_path holds 108 bytes with the terminating zero).
+const maxSocketPath = 107
+
+// maxPIDDigits is the number of digits of the largest PID Linux gives
+// (4194304, pid_max's limit).
+const maxPIDDigits = 7
+
+// ensureDir makes the handoff directory, mode 0700, if it is missing, and
+// checks that it is private and that a socket named after any PID fits in
+// a Unix socket's path.
+func (c *handoffConfig) ensureDir() error {
+	if n := len(filepath.Join(c.dir, "handoff-"+strings.Repeat("9", maxPIDDigits)+".sock")); n > maxSocketPath {
+		return fmt.Errorf("upgrade: handoff dir %s: too long for a Unix socket's path (%d bytes with the socket's name, at most %d)", c.dir, n, maxSocketPath)
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return fmt.Errorf("upgrade: handoff dir: %w", err)
+	}
+	if fi, err := os.Stat(c.dir); err != nil {
+		return fmt.Errorf("upgrade: handoff dir: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("upgrade: handoff dir %s is not a directory", c.dir)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("upgrade: handoff dir %s is open to others (%v)", c.dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // Manage registers a machine started with [fsm.Start] for the handoff,

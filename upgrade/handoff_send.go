@@ -178,29 +178,36 @@ func (r *Restarter) holdListeners() []*listener {
 const endGrace = time.Second
 
 // beginHandoff starts listening for the new process of an attempt, if this
-// Restarter has a Handoff; it returns nil otherwise.
-func (r *Restarter) beginHandoff() *sending {
+// Restarter has a Handoff; it returns nil otherwise. It fails, wrapping
+// ErrHandoff, when it cannot listen (the directory was removed and cannot
+// be made again, or was opened to others): the attempt is then refused, for
+// a new process started without the state would leave every machine to
+// drain and die here.
+func (r *Restarter) beginHandoff() (*sending, error) {
 	r.mu.Lock()
 	h := r.handoff
 	r.mu.Unlock()
 	if h == nil {
-		return nil
+		return nil, nil
 	}
 	s := &sending{h: h, done: make(chan struct{})}
+	// A temporary-file cleaner may have removed the directory since
+	// NewHandoff: make it again, as privately.
+	if err := h.cfg.ensureDir(); err != nil {
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
+	}
 	path := h.socketPath(os.Getpid())
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
-		return nil
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
-		return nil
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
 	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.serve()
-	return s
+	return s, nil
 }
 
 // end finishes the handoff of an attempt whose tableflip upgrade returned

@@ -222,8 +222,10 @@ func (r *Restarter) Ready() error {
 // [Restarter.Ready], [ErrUpgradeInProgress] while another upgrade runs or the
 // previous process still drains (the request is refused and logged, not
 // queued), [ErrDraining] once this process drains, [ErrChildFailed] if the
-// new process could not start or exited, and [ErrChildTimeout] if it was not
-// ready within the upgrade timeout. ctx bounds only the wait: when it is done
+// new process could not start or exited, [ErrChildTimeout] if it was not
+// ready within the upgrade timeout, and an error wrapping [ErrHandoff],
+// before any new process is started, if this process has a [Handoff] that
+// cannot listen for the new one (its directory cannot be made again). ctx bounds only the wait: when it is done
 // Upgrade returns its error and the attempt goes on, its outcome logged and
 // kept in [Restarter.LastAttempt].
 func (r *Restarter) Upgrade(ctx context.Context) error {
@@ -323,8 +325,10 @@ func (r *Restarter) upgrade() error {
 
 // attempt runs one upgrade to its end and records the outcome.
 func (r *Restarter) attempt() error {
-	ho := r.beginHandoff()
-	err := ho.end(r.upgrade())
+	ho, err := r.beginHandoff()
+	if err == nil {
+		err = ho.end(r.upgrade())
+	}
 
 	r.mu.Lock()
 	r.upgrading = false
@@ -346,6 +350,10 @@ func (r *Restarter) attempt() error {
 	case errors.Is(err, ErrUpgradeInProgress), errors.Is(err, ErrNotReady):
 		// tableflip refused before starting anything.
 		r.log.Warn("upgrade: request refused", "trigger", r.last.Trigger, "err", err)
+		return err
+	case ho == nil && errors.Is(err, ErrHandoff):
+		// No new process was started: the state could not be offered.
+		r.log.Error("upgrade: refused; this process keeps serving", "err", err)
 		return err
 	case err != nil:
 		r.log.Error("upgrade: new process failed; this process keeps serving", "err", err, "took", took)
