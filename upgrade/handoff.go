@@ -148,6 +148,7 @@ type handoffConfig struct {
 	format    uint16             // the newest format version written and read
 	minFormat uint16             // the oldest format version read
 	fault     func(stage string) // called at the stages of Receive
+	ackLate   func()             // called when the acknowledgement is late, before the read side is shut
 	parentPID func() int         // the process Receive takes over from
 }
 

@@ -2,13 +2,17 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
 )
 
@@ -97,3 +101,68 @@ var errNewProcessStarted = &testError{"test: new process started"}
 type testError struct{ s string }
 
 func (e *testError) Error() string { return e.s }
+
+// lateAck runs a handoff whose old side gives up waiting for the
+// acknowledgement (its handoff timeout passes) while the new process is
+// still restoring: whenLate runs on the old side when its wait has timed
+// out, with the new side's Receive let go; it returns the new side's
+// Receive result and the old side.
+func lateAck(t *testing.T, whenLate func(restored <-chan error)) (old *side, oldRef actor.Ref, resumed *atomic.Int32, got *Restored, recvErr error, reply chan<- error, done <-chan error) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, oldRef, _, resumed = oldSide(t, dir)
+	old.h.cfg.timeout = time.Second
+	late := make(chan struct{})
+	received := make(chan error, 1)
+	old.h.cfg.ackLate = func() {
+		close(late) // the new process goes on
+		whenLate(received)
+	}
+	reply, done = old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw.h.cfg.fault = func(stage string) {
+		if stage == "restored" {
+			<-late // restoring took longer than the old side waits
+		}
+	}
+	got, recvErr = nw.h.Receive(context.Background())
+	received <- recvErr
+	return old, oldRef, resumed, got, recvErr, reply, done
+}
+
+// The acknowledgement written just as the old process's wait for it ends
+// (its handoff timeout) counts: the new process, whose write succeeded,
+// has the machines and goes on to Ready. Before, the old process resumed
+// every machine and connection at its timeout, whatever the new one then
+// did: both ran the machine and read the connection.
+func TestHandoffAckAtTheTimeout(t *testing.T) {
+	old, oldRef, resumed, got, err, reply, done := lateAck(t, func(received <-chan error) {
+		<-received // the new process wrote "A" before the old one decided
+	})
+	require.NoError(t, err)
+	require.Len(t, got.Machines, 1)
+	reply <- nil // so it becomes ready
+	require.NoError(t, <-done)
+	require.Zero(t, resumed.Load(), "the connection is the new process's alone")
+	require.NotContains(t, old.log.String(), "without the state")
+	reason, err := actor.Wait(context.Background(), oldRef)
+	require.NoError(t, err)
+	require.ErrorIs(t, reason, ErrHandedOff, "the old machine stops: it runs in the new process")
+	require.Contains(t, old.log.String(), "state handed over")
+}
+
+// An acknowledgement the new process writes after the old process's wait
+// for it ended fails in the new process, which stops what it restored: the
+// old one resumes everything, alone.
+func TestHandoffAckAfterTheTimeout(t *testing.T) {
+	old, oldRef, resumed, got, err, reply, done := lateAck(t, func(<-chan error) {})
+	require.ErrorIs(t, err, ErrHandoff)
+	require.Nil(t, got)
+	reply <- errors.New("child exited") // it exits
+	require.Error(t, <-done)
+	require.Equal(t, int32(1), resumed.Load())
+	_, err = fsm.Call(context.Background(), oldRef, Line{Text: "z"})
+	require.NoError(t, err, "the old machine serves on")
+	_ = old
+}

@@ -462,6 +462,10 @@ func (s *sending) exchange() error {
 	}
 	s.steps = append(s.steps, time.Since(start))
 	a, reason, err = handoff.ReadAnswer(c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		stop() // the deadline is ours to clear now
+		a, reason, err = s.lastAnswer(c, err)
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("upgrade: handoff: no acknowledgement: %w", err)
@@ -471,6 +475,34 @@ func (s *sending) exchange() error {
 	s.acked = true
 	s.pause = time.Since(start)
 	return nil
+}
+
+// lastAnswer decides a handoff whose acknowledgement did not come in time
+// (the handoff timeout, or the attempt given up): the new process may be
+// writing it at this very moment, and an "A" that it writes successfully
+// tells it that the state is taken, so it goes on to Ready; if this process
+// resumed everything meanwhile, both would run the machines and read the
+// connections. So the read side is shut first: from then on the new
+// process's writes fail (it stops what it restored and exits), and an
+// answer written before is read and counts. It returns timeout if nothing
+// had come.
+func (s *sending) lastAnswer(c *net.UnixConn, timeout error) (byte, string, error) {
+	if s.h.cfg.ackLate != nil {
+		s.h.cfg.ackLate()
+	}
+	if err := c.CloseRead(); err != nil {
+		return 0, "", errors.Join(timeout, err)
+	}
+	// Shut, so a read no longer waits: it returns what had come, then
+	// EOF.
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return 0, "", errors.Join(timeout, err)
+	}
+	a, reason, err := handoff.ReadAnswer(c)
+	if err != nil {
+		return 0, "", timeout
+	}
+	return a, reason, nil
 }
 
 func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
