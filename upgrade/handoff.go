@@ -79,9 +79,10 @@ type Handoff struct {
 	log   *slog.Logger
 	codes map[string][]fsm.Code // by machine, oldest version first
 
-	mu       sync.Mutex
-	machines registry[actor.Ref]
-	conns    registry[Conn]
+	mu         sync.Mutex
+	machines   registry[actor.Ref]
+	conns      registry[Conn]
+	receiveErr error // why Receive failed: Ready refuses
 }
 
 // A Conn is a connection registered for the handoff with [Handoff.Adopt].

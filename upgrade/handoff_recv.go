@@ -31,8 +31,31 @@ import (
 // wraps [ErrNoPath] and is found before any machine starts, an UPGRADE
 // that fails): the
 // process must then exit without calling Ready, and the previous process
-// resumes everything it had. ctx bounds the exchange.
+// resumes everything it had. ctx bounds the exchange. After such a
+// failure, [Restarter.Ready] refuses (with an error wrapping ErrHandoff):
+// a process that became ready without the state would take the sockets
+// over and leave every machine to die in the previous one.
 func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
+	out, err := h.receive(ctx)
+	if err != nil {
+		h.mu.Lock()
+		h.receiveErr = err
+		h.mu.Unlock()
+	}
+	return out, err
+}
+
+// readyErr is why this process must not become ready: its Receive failed.
+func (h *Handoff) readyErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.receiveErr == nil {
+		return nil
+	}
+	return fmt.Errorf("upgrade: ready: the state of the previous process was not taken over: %w", h.receiveErr)
+}
+
+func (h *Handoff) receive(ctx context.Context) (*Restored, error) {
 	out := &Restored{Machines: map[string]actor.Ref{}, Conns: map[string]RestoredConn{}}
 	if !h.r.f.HasParent() {
 		return out, nil

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/handoff"
 )
 
 // Tests of the review of the state handoff (session 6): failure modes of a
@@ -165,4 +167,93 @@ func TestHandoffAckAfterTheTimeout(t *testing.T) {
 	_, err = fsm.Call(context.Background(), oldRef, Line{Text: "z"})
 	require.NoError(t, err, "the old machine serves on")
 	_ = old
+}
+
+// A new process whose Receive failed cannot become ready: had it, it would
+// own the sockets while every machine stayed in the old process, which
+// then drains and exits with them ("took over without the state"). Before,
+// Ready went through.
+func TestReadyRefusedAfterFailedReceive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, oldRef, _, resumed := oldSide(t, dir)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw.h.cfg.minFormat = handoff.Version + 1 // a build that cannot read the state
+	_, err := nw.h.Receive(context.Background())
+	require.ErrorIs(t, err, handoff.ErrVersion)
+	err = nw.r.Ready()
+	require.ErrorIs(t, err, ErrHandoff)
+	require.ErrorIs(t, err, handoff.ErrVersion, "the reason is the Receive's")
+	require.Equal(t, StateStarting, nw.r.State())
+
+	reply <- errors.New("child exited") // as the new process does then
+	require.Error(t, <-done)
+	require.Zero(t, resumed.Load(), "nothing was paused")
+	_, err = fsm.Call(context.Background(), oldRef, Line{Text: "z"})
+	require.NoError(t, err)
+	require.Equal(t, StateReady, old.r.State())
+}
+
+// brittle is a machine's data that cannot be encoded once broken.
+type brittle struct{ Broken bool }
+
+func (b brittle) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if b.Broken {
+		return errors.New("brittle: cannot be encoded")
+	}
+	return enc.EncodeBool(false)
+}
+
+func (b *brittle) DecodeMsgpack(dec *msgpack.Decoder) error {
+	var err error
+	b.Broken, err = dec.DecodeBool()
+	return err
+}
+
+type breakIt struct{}
+
+func brittleCode() *fsm.Machine[brittle] {
+	m := fsm.Define("brittle", "v1", "s", brittle{})
+	fsm.OnAny(m, func(_ breakIt, d brittle) fsm.Result[brittle] {
+		return fsm.Keep(brittle{Broken: true}, fsm.Reply("broken"))
+	})
+	fsm.OnAny(m, func(l Line, d brittle) fsm.Result[brittle] {
+		return fsm.Keep(d, fsm.Reply("still here"))
+	})
+	return m
+}
+
+// A machine whose data cannot be encoded fails the handoff before the new
+// process has anything: the error names the machine and the reason, the
+// new process's Receive fails, and the old process resumes every machine
+// (that one too) and every connection.
+func TestHandoffMachineThatCannotBeEncoded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, oldRef, _, resumed := oldSide(t, dir)
+	bad, err := fsm.Start(context.Background(), old.sys, brittleCode())
+	require.NoError(t, err)
+	require.NoError(t, old.h.Manage("m2", bad))
+	_, err = fsm.Call(context.Background(), bad, breakIt{})
+	require.NoError(t, err)
+
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1"), brittleCode()))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	_, err = nw.h.Receive(context.Background())
+	require.ErrorIs(t, err, ErrHandoff)
+	require.ErrorIs(t, nw.r.Ready(), ErrHandoff)
+	_, ok := nw.h.Machine("m1")
+	require.False(t, ok, "the new process restored nothing")
+	reply <- errors.New("child exited")
+	require.Error(t, <-done)
+
+	require.Equal(t, int32(1), resumed.Load())
+	for _, ref := range []actor.Ref{oldRef, bad} {
+		_, err := fsm.Call(context.Background(), ref, Line{Text: "z"})
+		require.NoError(t, err, "every machine serves on")
+	}
+	logs := old.log.String()
+	require.Contains(t, logs, `image of machine \"m2\"`)
+	require.Contains(t, logs, "brittle: cannot be encoded")
 }

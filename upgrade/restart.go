@@ -183,7 +183,9 @@ func (r *Restarter) ListenPacket(network, addr string) (net.PacketConn, error) {
 // Ready says this process can serve. It writes the PID file (if any), closes
 // inherited sockets nobody asked for, and tells the previous process, if
 // there is one, to stop accepting and drain. The health handler answers
-// "ready" from now on. Calling it again does nothing.
+// "ready" from now on. Calling it again does nothing. It refuses, with an
+// error wrapping [ErrHandoff], in a process whose [Handoff.Receive] failed:
+// the process must exit, and the previous one resumes everything.
 func (r *Restarter) Ready() error {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
@@ -192,6 +194,14 @@ func (r *Restarter) Ready() error {
 		return nil
 	case StateDraining, StateStopped:
 		return fmt.Errorf("%w: ready", ErrDraining)
+	}
+	r.mu.Lock()
+	h := r.handoff
+	r.mu.Unlock()
+	if h != nil {
+		if err := h.readyErr(); err != nil {
+			return err
+		}
 	}
 	// The PID file names us before the previous process may exit, so a
 	// supervisor that reads it when its main PID exits finds this process.
