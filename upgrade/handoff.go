@@ -118,8 +118,16 @@ type Conn struct {
 
 // A RestoredConn is a connection handed over by the previous process; see
 // [Restored].
+//
+// Conn's Read waits until this process is ready ([Restarter.Ready]), as the
+// listeners' Accept does: until then the previous process may yet resume
+// the connection (this one fails before Ready, or is killed at the upgrade
+// timeout) from the state it handed over, and a byte read here would be
+// lost to it. Start serving whenever convenient. Its Write goes through at
+// once. It is not a *net.TCPConn: its NetConn method (an interface{
+// NetConn() net.Conn }) returns the connection itself, which does not wait.
 type RestoredConn struct {
-	Conn   net.Conn // this process's own descriptor
+	Conn   net.Conn // this process's own descriptor; Read waits for Ready
 	Owner  string   // the key of its machine, or empty
 	Unread []byte   // read by the previous process and not handled: handle them first
 	Meta   []byte

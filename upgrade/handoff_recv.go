@@ -22,7 +22,8 @@ import (
 // and returns the machines and the connections, which the service starts
 // serving (their unread bytes first) and adopts again with
 // [Handoff.Adopt]; the restored machines run already, and nothing reads
-// the connections until the service does. In the first process, or when
+// the connections until the service does; their Read waits until
+// [Restarter.Ready] (see [RestoredConn]). In the first process, or when
 // the previous process offers no handoff, it returns an empty Restored.
 //
 // It returns an error wrapping ErrHandoff if anything fails (a format this
@@ -241,7 +242,7 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 			return steps, fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
 		}
 		delete(pre, sc.Key)
-		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
+		out.Conns[sc.Key] = RestoredConn{Conn: newHeldConn(nc, h.r.readyC), Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
 	steps = append(steps, time.Since(t0))
 	if h.cfg.release != nil {

@@ -3,6 +3,8 @@ package upgrade
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,4 +258,91 @@ func TestHandoffMachineThatCannotBeEncoded(t *testing.T) {
 	logs := old.log.String()
 	require.Contains(t, logs, `image of machine \"m2\"`)
 	require.Contains(t, logs, "brittle: cannot be encoded")
+}
+
+// A restored connection is not read before the new process is ready: if
+// it fails first, the old process resumes the connection from the state it
+// handed over, and a line read by the new one would be lost (and a request
+// answered twice). Before, the new process's reader took the line at once
+// (the test server and the phone switch serve restored connections before
+// Ready); the old one, resumed, never saw it.
+func TestRestoredConnNotReadBeforeReady(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, _, client, resumed := oldSide(t, dir)
+	oldConn, ok := old.h.conns.get("c1")
+	require.True(t, ok)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	rc := got.Conns["c1"]
+
+	_, err = client.Write([]byte("hello\n"))
+	require.NoError(t, err)
+	require.NoError(t, rc.Conn.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	buf := make([]byte, 16)
+	n, err := rc.Conn.Read(buf) // the new process serves before Ready
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "read %q before Ready", buf[:n])
+	require.Zero(t, n)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout())
+
+	// A reader waiting when the new process dies (its connections closed)
+	// returns, as from a closed socket.
+	require.NoError(t, rc.Conn.SetReadDeadline(time.Time{}))
+	read := make(chan error, 1)
+	go func() {
+		_, err := rc.Conn.Read(buf)
+		read <- err
+	}()
+	require.NoError(t, rc.Conn.Close())
+	require.ErrorIs(t, <-read, net.ErrClosed)
+	reply <- errors.New("child exited")
+	require.Error(t, <-done)
+	require.Equal(t, int32(1), resumed.Load())
+
+	// The old process, resumed, reads the line: nothing was lost.
+	require.NoError(t, oldConn.Conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line := make([]byte, 6)
+	_, err = io.ReadFull(oldConn.Conn, line)
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", string(line))
+}
+
+// Once the new process is ready, a restored connection reads, also in a
+// Read that was waiting; it can be adopted again and handed on, and its
+// NetConn is the connection itself.
+func TestRestoredConnReadsOnceReady(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, _, client, _ := oldSide(t, dir)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	rc := got.Conns["c1"]
+	require.NoError(t, nw.h.Adopt("c1", Conn{Conn: rc.Conn, Owner: rc.Owner,
+		Pause: func(context.Context) ([]byte, error) { return nil, nil }, Resume: func() {}}))
+	nc, ok := rc.Conn.(interface{ NetConn() net.Conn })
+	require.True(t, ok)
+	require.IsType(t, &net.TCPConn{}, nc.NetConn())
+
+	read := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 6)
+		_, err := io.ReadFull(rc.Conn, buf)
+		if err != nil {
+			read <- err.Error()
+			return
+		}
+		read <- string(buf)
+	}()
+	_, err = client.Write([]byte("hello\n"))
+	require.NoError(t, err)
+	require.NoError(t, nw.r.Ready())
+	require.Equal(t, "hello\n", <-read)
+	reply <- nil
+	require.NoError(t, <-done)
 }
