@@ -346,3 +346,34 @@ func TestRestoredConnReadsOnceReady(t *testing.T) {
 	reply <- nil
 	require.NoError(t, <-done)
 }
+
+// A second upgrade asked for while a handoff holds everything paused is
+// refused at once, not queued, and the handoff goes through; a Call made in
+// the old process to a machine imaged meanwhile does not hang: its caller
+// gets the machine's exit, ErrHandedOff.
+func TestHandoffSecondUpgradeAndLateCall(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, oldRef, _, _ := oldSide(t, dir)
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	called := make(chan error, 1)
+	nw.h.cfg.fault = func(stage string) {
+		if stage != "received" { // the old machines are suspended and imaged
+			return
+		}
+		require.ErrorIs(t, old.r.Upgrade(context.Background()), ErrUpgradeInProgress)
+		go func() {
+			_, err := fsm.Call(context.Background(), oldRef, Line{Text: "late"})
+			called <- err
+		}()
+	}
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	require.Len(t, got.Machines, 1)
+	reply <- nil
+	require.NoError(t, <-done)
+	err = <-called
+	require.ErrorIs(t, err, ErrHandedOff)
+	require.Contains(t, old.log.String(), "upgrade: request refused")
+}
