@@ -82,6 +82,7 @@ type Handoff struct {
 	mu         sync.Mutex
 	machines   registry[actor.Ref]
 	conns      registry[Conn]
+	received   bool  // Receive was called: Ready refuses until then (see readyErr)
 	receiveErr error // why Receive failed: Ready refuses
 }
 

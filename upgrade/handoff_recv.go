@@ -33,27 +33,33 @@ import (
 // that fails): the
 // process must then exit without calling Ready, and the previous process
 // resumes everything it had. ctx bounds the exchange. After such a
-// failure, [Restarter.Ready] refuses (with an error wrapping ErrHandoff):
+// failure, and in a process started by an upgrade that has not called
+// Receive, [Restarter.Ready] refuses (with an error wrapping ErrHandoff):
 // a process that became ready without the state would take the sockets
 // over and leave every machine to die in the previous one.
 func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 	out, err := h.receive(ctx)
-	if err != nil {
-		h.mu.Lock()
-		h.receiveErr = err
-		h.mu.Unlock()
-	}
+	h.mu.Lock()
+	h.received, h.receiveErr = true, err
+	h.mu.Unlock()
 	return out, err
 }
 
-// readyErr is why this process must not become ready: its Receive failed.
+// readyErr is why this process must not become ready: it was started by
+// an upgrade, and its Receive failed or was not called.
 func (h *Handoff) readyErr() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.receiveErr == nil {
+	if !h.r.f.HasParent() {
 		return nil
 	}
-	return fmt.Errorf("upgrade: ready: the state of the previous process was not taken over: %w", h.receiveErr)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !h.received:
+		return fmt.Errorf("%w: ready before Receive: the previous process's machines would be left behind", ErrHandoff)
+	case h.receiveErr != nil:
+		return fmt.Errorf("upgrade: ready: the state of the previous process was not taken over: %w", h.receiveErr)
+	}
+	return nil
 }
 
 func (h *Handoff) receive(ctx context.Context) (*Restored, error) {

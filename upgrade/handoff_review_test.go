@@ -377,3 +377,19 @@ func TestHandoffSecondUpgradeAndLateCall(t *testing.T) {
 	require.ErrorIs(t, err, ErrHandedOff)
 	require.Contains(t, old.log.String(), "upgrade: request refused")
 }
+
+// A new process with a Handoff that calls Ready without Receive is refused:
+// it would take the sockets over while the old process keeps every machine
+// and then drains and exits with them. Before, Ready went through. The
+// first process, which has nothing to receive, needs no Receive.
+func TestReadyRefusedBeforeReceive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	err := nw.r.Ready()
+	require.ErrorIs(t, err, ErrHandoff)
+	require.ErrorContains(t, err, "before Receive")
+	require.Equal(t, StateStarting, nw.r.State())
+
+	first := newSide(t, dir, false)
+	require.NoError(t, first.r.Ready())
+}

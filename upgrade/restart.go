@@ -183,9 +183,10 @@ func (r *Restarter) ListenPacket(network, addr string) (net.PacketConn, error) {
 // Ready says this process can serve. It writes the PID file (if any), closes
 // inherited sockets nobody asked for, and tells the previous process, if
 // there is one, to stop accepting and drain. The health handler answers
-// "ready" from now on. Calling it again does nothing. It refuses, with an
-// error wrapping [ErrHandoff], in a process whose [Handoff.Receive] failed:
-// the process must exit, and the previous one resumes everything.
+// "ready" from now on. Calling it again does nothing. In a process started
+// by an upgrade that has a [Handoff], it refuses, with an error wrapping
+// [ErrHandoff], until [Handoff.Receive] was called, and for good if Receive
+// failed: the process must exit, and the previous one resumes everything.
 func (r *Restarter) Ready() error {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
