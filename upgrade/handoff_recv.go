@@ -40,7 +40,12 @@ import (
 func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
 	out, err := h.receive(ctx)
 	h.mu.Lock()
-	h.received, h.receiveErr = true, err
+	h.received = true
+	if h.receiveErr == nil {
+		// For good: a Receive tried again finds the previous process's
+		// socket gone, "no state", and would let Ready through.
+		h.receiveErr = err
+	}
 	h.mu.Unlock()
 	return out, err
 }

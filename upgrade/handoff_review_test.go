@@ -188,6 +188,12 @@ func TestReadyRefusedAfterFailedReceive(t *testing.T) {
 	require.ErrorIs(t, err, ErrHandoff)
 	require.ErrorIs(t, err, handoff.ErrVersion, "the reason is the Receive's")
 	require.Equal(t, StateStarting, nw.r.State())
+	// Tried again, Receive finds no state to take (the old process has
+	// let go of its socket); Ready still refuses.
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, got.Machines)
+	require.ErrorIs(t, nw.r.Ready(), handoff.ErrVersion)
 
 	reply <- errors.New("child exited") // as the new process does then
 	require.Error(t, <-done)
