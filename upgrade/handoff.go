@@ -110,7 +110,12 @@ type Conn struct {
 	// Adopt, a Release): the Handoff reads its registries again after
 	// every Pause has returned, pauses a connection adopted meanwhile,
 	// hands over a connection adopted again as it is then, and leaves
-	// one released meanwhile here. Required.
+	// one released meanwhile here. If it returns any other error (ctx
+	// ended while the request in hand ran on), the handoff fails and the
+	// connection is not resumed: Pause must then withdraw what it began,
+	// so that the service reads from Conn as before, also once that
+	// request ends (the Example's and the test server's readers show how).
+	// Required.
 	Pause func(ctx context.Context) (unread []byte, err error)
 	// Resume undoes Pause after a failed handoff: the service reads from
 	// Conn again, starting with the unread bytes it kept. Required.

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -398,4 +399,67 @@ func TestReadyRefusedBeforeReceive(t *testing.T) {
 
 	first := newSide(t, dir, false)
 	require.NoError(t, first.r.Ready())
+}
+
+// blockerCode answers a Line once block is closed, and says on entered
+// that it has begun.
+func blockerCode(entered chan<- struct{}, block <-chan struct{}) *fsm.Machine[int] {
+	m := fsm.Define("session", "v1", "open", 0)
+	fsm.On(m, "open", func(l Line, n int) fsm.Result[int] {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-block
+		return fsm.Keep(n+1, fsm.Reply(l.Text))
+	})
+	return m
+}
+
+// A Pause that fails (the request in hand outlasts the handoff timeout)
+// must leave its connection read as before: the handoff fails and resumes
+// only what it paused. Before, the test server's reader (as the Example's)
+// stopped itself once that request ended, and waited for a Resume that
+// never came: the connection was never read again.
+func TestHandoffPauseThatFailsLeavesTheConnRead(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old := newSide(t, dir, false, WithCodes(sessionCode("v1")))
+	require.NoError(t, old.r.Ready())
+	old.h.cfg.timeout = time.Second
+	entered, block := make(chan struct{}, 1), make(chan struct{})
+	ref, err := fsm.Start(context.Background(), old.sys, blockerCode(entered, block))
+	require.NoError(t, err)
+	require.NoError(t, old.h.Manage("k", ref))
+	srv := &seqServer{h: old.h, sys: old.sys, done: make(chan struct{}), conns: map[string]*seqConn{}, pausing: func() {}}
+	client, server := tcpPair(t)
+	require.NoError(t, srv.serve("k", server, nil, ref))
+	defer func() {
+		_ = client.Close()
+		close(srv.done) // a reader waiting for a resume returns too
+		srv.wg.Wait()
+	}()
+	require.NoError(t, client.SetReadDeadline(time.Now().Add(10*time.Second))) // a bound, if it fails
+	br := bufio.NewReader(client)
+
+	_, err = client.Write([]byte("first\n"))
+	require.NoError(t, err)
+	<-entered // the reader waits for its machine
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	_, err = nw.h.Receive(context.Background())
+	require.ErrorIs(t, err, ErrHandoff, "the pause outlasted the handoff timeout")
+	reply <- errors.New("child exited")
+	require.Error(t, <-done)
+	require.Contains(t, old.log.String(), `pause connection \"k\"`)
+
+	close(block) // the request in hand ends
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "first\n", line)
+	_, err = client.Write([]byte("second\n"))
+	require.NoError(t, err)
+	line, err = br.ReadString('\n')
+	require.NoError(t, err, "the connection is read again")
+	require.Equal(t, "second\n", line)
 }
