@@ -47,6 +47,32 @@ func (c *heldConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// halfCloser is implemented by *net.TCPConn and *net.UnixConn.
+type halfCloser interface {
+	CloseRead() error
+	CloseWrite() error
+}
+
+// CloseWrite shuts down the writing side of the connection, as
+// *net.TCPConn's does.
+func (c *heldConn) CloseWrite() error {
+	hc, ok := c.Conn.(halfCloser)
+	if !ok {
+		return c.opError("close", syscall.EINVAL)
+	}
+	return hc.CloseWrite()
+}
+
+// CloseRead shuts down the reading side of the connection, as
+// *net.TCPConn's does.
+func (c *heldConn) CloseRead() error {
+	hc, ok := c.Conn.(halfCloser)
+	if !ok {
+		return c.opError("close", syscall.EINVAL)
+	}
+	return hc.CloseRead()
+}
+
 func (c *heldConn) Read(b []byte) (int, error) {
 	for {
 		select {
@@ -64,7 +90,7 @@ func (c *heldConn) Read(b []byte) (int, error) {
 		if !d.IsZero() {
 			left := time.Until(d)
 			if left <= 0 {
-				return 0, c.opError(os.ErrDeadlineExceeded)
+				return 0, c.opError("read", os.ErrDeadlineExceeded)
 			}
 			t = time.NewTimer(left)
 			expire = t.C
@@ -74,7 +100,7 @@ func (c *heldConn) Read(b []byte) (int, error) {
 		case <-moved:
 		case <-expire: // checked again above
 		case <-c.closed:
-			return 0, c.opError(net.ErrClosed)
+			return 0, c.opError("read", net.ErrClosed)
 		}
 		if t != nil {
 			t.Stop()
@@ -82,8 +108,8 @@ func (c *heldConn) Read(b []byte) (int, error) {
 	}
 }
 
-func (c *heldConn) opError(err error) error {
-	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+func (c *heldConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 func (c *heldConn) SetReadDeadline(t time.Time) error {

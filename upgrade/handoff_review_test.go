@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -335,6 +337,11 @@ func TestRestoredConnReadsOnceReady(t *testing.T) {
 	nc, ok := rc.Conn.(interface{ NetConn() net.Conn })
 	require.True(t, ok)
 	require.IsType(t, &net.TCPConn{}, nc.NetConn())
+	_, ok = rc.Conn.(interface {
+		CloseRead() error
+		CloseWrite() error
+	})
+	require.True(t, ok, "half-closes as a *net.TCPConn does")
 
 	read := make(chan string, 1)
 	go func() {
@@ -462,4 +469,48 @@ func TestHandoffPauseThatFailsLeavesTheConnRead(t *testing.T) {
 	line, err = br.ReadString('\n')
 	require.NoError(t, err, "the connection is read again")
 	require.Equal(t, "second\n", line)
+}
+
+type sum struct{}
+
+// bigCode holds a large []byte, from data, and answers its length and a
+// checksum.
+func bigCode(data []byte) *fsm.Machine[[]byte] {
+	m := fsm.Define("big", "v1", "s", data)
+	fsm.OnAny(m, func(_ sum, d []byte) fsm.Result[[]byte] {
+		return fsm.Keep(d, fsm.Reply([2]uint64{uint64(len(d)), uint64(crc32.ChecksumIEEE(d))}))
+	})
+	return m
+}
+
+// A machine with 16 MiB of data travels whole, with the others.
+func TestHandoffLargeData(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	old, _, _, _ := oldSide(t, dir)
+	data := make([]byte, 16<<20)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 4096 {
+		data[i] = byte(rnd.Uint32())
+	}
+	for n := 4096; n < len(data); n *= 2 {
+		copy(data[n:], data[:n])
+	}
+	ref, err := fsm.Start(context.Background(), old.sys, bigCode(data))
+	require.NoError(t, err)
+	require.NoError(t, old.h.Manage("big", ref))
+	want, err := fsm.Call(context.Background(), ref, sum{})
+	require.NoError(t, err)
+
+	reply, done := old.upgrade(t)
+	nw := newSide(t, dir, true, WithCodes(sessionCode("v1"), bigCode(nil)))
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	got, err := nw.h.Receive(context.Background())
+	require.NoError(t, err)
+	require.Len(t, got.Machines, 2)
+	v, err := fsm.Call(context.Background(), got.Machines["big"], sum{})
+	require.NoError(t, err)
+	require.Equal(t, want, v)
+	require.Equal(t, uint64(16<<20), v.([2]uint64)[0])
+	reply <- nil
+	require.NoError(t, <-done)
 }
