@@ -514,3 +514,73 @@ func TestHandoffLargeData(t *testing.T) {
 	reply <- nil
 	require.NoError(t, <-done)
 }
+
+// A peer on the handoff socket that answers garbage, or stops in the
+// middle, fails the handoff with an error naming what was wrong, and the
+// old process resumes what it had paused: nothing is lost.
+func TestHandoffPeerGarbageOrTruncated(t *testing.T) {
+	readPhase := func(t *testing.T, c *net.UnixConn) {
+		t.Helper()
+		_, files, err := handoff.ReadState(c)
+		require.NoError(t, err)
+		closeFiles(files)
+	}
+	for _, tc := range []struct {
+		name    string // short: the socket's path holds it
+		peer    func(t *testing.T, c *net.UnixConn)
+		paused  bool   // the connection was paused (and so resumed)
+		wantLog string // in the old process's log
+	}{
+		{"garbage", func(t *testing.T, c *net.UnixConn) {
+			_, err := c.Write([]byte{0x99, 1, 2, 3})
+			require.NoError(t, err)
+		}, false, "answer 0x99"},
+		{"header", func(*testing.T, *net.UnixConn) {}, false, "EOF"},
+		{"phase1", func(t *testing.T, c *net.UnixConn) {
+			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
+			readPhase(t, c)
+			_, err := c.Write([]byte("junk"))
+			require.NoError(t, err)
+		}, false, "answer 0x6a"},
+		{"reason", func(t *testing.T, c *net.UnixConn) {
+			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
+			readPhase(t, c)
+			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
+			readPhase(t, c)
+			_, err := c.Write([]byte{handoff.Fail, 0, 0, 0, 100, 'o', 'o', 'p'})
+			require.NoError(t, err)
+		}, true, "no acknowledgement"},
+		{"phase2", func(t *testing.T, c *net.UnixConn) {
+			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
+			readPhase(t, c)
+			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
+		}, true, "write state"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "handoff")
+			old, oldRef, client, resumed := oldSide(t, dir)
+			reply, done := old.upgrade(t)
+			nc, err := net.Dial("unix", old.h.socketPath(old.r.pid))
+			require.NoError(t, err)
+			c := nc.(*net.UnixConn)
+			_, err = handoff.ReadHeader(c, handoff.Version)
+			require.NoError(t, err)
+			tc.peer(t, c)
+			require.NoError(t, c.Close())
+			reply <- errors.New("child exited")
+			require.Error(t, <-done)
+
+			if tc.paused {
+				require.Equal(t, int32(1), resumed.Load())
+			} else {
+				require.Zero(t, resumed.Load())
+			}
+			_, err = fsm.Call(context.Background(), oldRef, Line{Text: "z"})
+			require.NoError(t, err, "the machine serves on")
+			_, err = client.Write([]byte("ping"))
+			require.NoError(t, err, "the connection is open")
+			require.Contains(t, old.log.String(), tc.wantLog)
+			require.Equal(t, StateReady, old.r.State())
+		})
+	}
+}
