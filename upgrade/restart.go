@@ -236,9 +236,9 @@ func (r *Restarter) Ready() error {
 // new process could not start or exited, [ErrChildTimeout] if it was not
 // ready within the upgrade timeout, and an error wrapping [ErrHandoff],
 // before any new process is started, if this process has a [Handoff] that
-// cannot listen for the new one (its directory cannot be made again). ctx bounds only the wait: when it is done
-// Upgrade returns its error and the attempt goes on, its outcome logged and
-// kept in [Restarter.LastAttempt].
+// cannot listen for the new one (its directory cannot be made again). ctx
+// bounds only the wait: when it is done Upgrade returns its error and the
+// attempt goes on, its outcome logged and kept in [Restarter.LastAttempt].
 func (r *Restarter) Upgrade(ctx context.Context) error {
 	done, err := r.startAttempt("call")
 	if err != nil {
