@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,9 +79,11 @@ type Handoff struct {
 	log   *slog.Logger
 	codes map[string][]fsm.Code // by machine, oldest version first
 
-	mu       sync.Mutex
-	machines registry[actor.Ref]
-	conns    registry[Conn]
+	mu         sync.Mutex
+	machines   registry[actor.Ref]
+	conns      registry[Conn]
+	received   bool  // Receive was called: Ready refuses until then (see readyErr)
+	receiveErr error // why Receive failed: Ready refuses
 }
 
 // A Conn is a connection registered for the handoff with [Handoff.Adopt].
@@ -107,7 +110,12 @@ type Conn struct {
 	// Adopt, a Release): the Handoff reads its registries again after
 	// every Pause has returned, pauses a connection adopted meanwhile,
 	// hands over a connection adopted again as it is then, and leaves
-	// one released meanwhile here. Required.
+	// one released meanwhile here. If it returns any other error (ctx
+	// ended while the request in hand ran on), the handoff fails and the
+	// connection is not resumed: Pause must then withdraw what it began,
+	// so that the service reads from Conn as before, also once that
+	// request ends (the Example's and the test server's readers show how).
+	// Required.
 	Pause func(ctx context.Context) (unread []byte, err error)
 	// Resume undoes Pause after a failed handoff: the service reads from
 	// Conn again, starting with the unread bytes it kept. Required.
@@ -116,8 +124,16 @@ type Conn struct {
 
 // A RestoredConn is a connection handed over by the previous process; see
 // [Restored].
+//
+// Conn's Read waits until this process is ready ([Restarter.Ready]), as the
+// listeners' Accept does: until then the previous process may yet resume
+// the connection (this one fails before Ready, or is killed at the upgrade
+// timeout) from the state it handed over, and a byte read here would be
+// lost to it. Start serving whenever convenient. Its Write goes through at
+// once. It is not a *net.TCPConn: its NetConn method (an interface{
+// NetConn() net.Conn }) returns the connection itself, which does not wait.
 type RestoredConn struct {
-	Conn   net.Conn // this process's own descriptor
+	Conn   net.Conn // this process's own descriptor; Read waits for Ready
 	Owner  string   // the key of its machine, or empty
 	Unread []byte   // read by the previous process and not handled: handle them first
 	Meta   []byte
@@ -147,6 +163,7 @@ type handoffConfig struct {
 	format    uint16             // the newest format version written and read
 	minFormat uint16             // the oldest format version read
 	fault     func(stage string) // called at the stages of Receive
+	ackLate   func()             // called when the acknowledgement is late, before the read side is shut
 	parentPID func() int         // the process Receive takes over from
 }
 
@@ -215,13 +232,8 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
-	}
-	if fi, err := os.Stat(cfg.dir); err != nil {
-		return nil, fmt.Errorf("upgrade: handoff dir: %w", err)
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("upgrade: handoff dir %s is open to others (%v)", cfg.dir, fi.Mode().Perm())
+	if err := cfg.ensureDir(); err != nil {
+		return nil, err
 	}
 	h := &Handoff{
 		r: r, sys: sys, cfg: cfg, log: r.log,
@@ -237,6 +249,34 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 	}
 	r.handoff = h
 	return h, nil
+}
+
+// maxSocketPath is the longest path a Unix socket can be bound to on
+// Linux (sun_path holds 108 bytes with the terminating zero).
+const maxSocketPath = 107
+
+// maxPIDDigits is the number of digits of the largest PID Linux gives
+// (4194304, pid_max's limit).
+const maxPIDDigits = 7
+
+// ensureDir makes the handoff directory, mode 0700, if it is missing, and
+// checks that it is private and that a socket named after any PID fits in
+// a Unix socket's path.
+func (c *handoffConfig) ensureDir() error {
+	if n := len(filepath.Join(c.dir, "handoff-"+strings.Repeat("9", maxPIDDigits)+".sock")); n > maxSocketPath {
+		return fmt.Errorf("upgrade: handoff dir %s: too long for a Unix socket's path (%d bytes with the socket's name, at most %d)", c.dir, n, maxSocketPath)
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return fmt.Errorf("upgrade: handoff dir: %w", err)
+	}
+	if fi, err := os.Stat(c.dir); err != nil {
+		return fmt.Errorf("upgrade: handoff dir: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("upgrade: handoff dir %s is not a directory", c.dir)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("upgrade: handoff dir %s is open to others (%v)", c.dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // Manage registers a machine started with [fsm.Start] for the handoff,

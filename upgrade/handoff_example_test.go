@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,9 +40,12 @@ func ExampleNewHandoff() {
 	}
 
 	serve := func(key string, c net.Conn, unread []byte, ref actor.Ref) error {
-		pause := make(chan chan []byte)
-		resume := make(chan struct{})
-		gone := make(chan struct{})
+		var (
+			mu     sync.Mutex
+			asked  chan []byte // by the Pause in progress
+			resume = make(chan struct{})
+			gone   = make(chan struct{})
+		)
 		go func() {
 			defer close(gone)
 			br := bufio.NewReader(io.MultiReader(bytes.NewReader(unread), c))
@@ -51,12 +55,18 @@ func ExampleNewHandoff() {
 				line, partial = partial+line, ""
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() { // Pause set a deadline
-					ack := <-pause
-					n := br.Buffered()
-					b, _ := br.Peek(n)
-					ack <- append([]byte(line), b...)
 					partial = line
-					<-resume
+					mu.Lock()
+					ack := asked
+					if ack != nil { // not withdrawn: give back what is unhandled
+						b, _ := br.Peek(br.Buffered())
+						ack <- append([]byte(line), b...)
+						asked = nil
+					}
+					mu.Unlock()
+					if ack != nil {
+						<-resume
+					}
 					continue
 				}
 				if err != nil {
@@ -71,13 +81,26 @@ func ExampleNewHandoff() {
 			Conn: c, Owner: key,
 			Pause: func(ctx context.Context) ([]byte, error) {
 				ack := make(chan []byte, 1)
+				mu.Lock()
+				asked = ack
+				mu.Unlock()
 				_ = c.SetReadDeadline(time.Unix(1, 0))
 				select {
-				case pause <- ack:
-					return <-ack, nil
+				case b := <-ack:
+					return b, nil
 				case <-gone: // it ended meanwhile
 					return nil, net.ErrClosed
 				case <-ctx.Done():
+					// The handoff fails and does not resume this one:
+					// withdraw, so that the reader reads on.
+					mu.Lock()
+					taken := asked == nil
+					asked = nil
+					mu.Unlock()
+					_ = c.SetReadDeadline(time.Time{})
+					if taken {
+						resume <- struct{}{}
+					}
 					return nil, ctx.Err()
 				}
 			},

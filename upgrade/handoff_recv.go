@@ -22,7 +22,8 @@ import (
 // and returns the machines and the connections, which the service starts
 // serving (their unread bytes first) and adopts again with
 // [Handoff.Adopt]; the restored machines run already, and nothing reads
-// the connections until the service does. In the first process, or when
+// the connections until the service does; their Read waits until
+// [Restarter.Ready] (see [RestoredConn]). In the first process, or when
 // the previous process offers no handoff, it returns an empty Restored.
 //
 // It returns an error wrapping ErrHandoff if anything fails (a format this
@@ -31,8 +32,42 @@ import (
 // wraps [ErrNoPath] and is found before any machine starts, an UPGRADE
 // that fails): the
 // process must then exit without calling Ready, and the previous process
-// resumes everything it had. ctx bounds the exchange.
+// resumes everything it had. ctx bounds the exchange. After such a
+// failure, and in a process started by an upgrade that has not called
+// Receive, [Restarter.Ready] refuses (with an error wrapping ErrHandoff):
+// a process that became ready without the state would take the sockets
+// over and leave every machine to die in the previous one.
 func (h *Handoff) Receive(ctx context.Context) (*Restored, error) {
+	out, err := h.receive(ctx)
+	h.mu.Lock()
+	h.received = true
+	if h.receiveErr == nil {
+		// For good: a Receive tried again finds the previous process's
+		// socket gone, "no state", and would let Ready through.
+		h.receiveErr = err
+	}
+	h.mu.Unlock()
+	return out, err
+}
+
+// readyErr is why this process must not become ready: it was started by
+// an upgrade, and its Receive failed or was not called.
+func (h *Handoff) readyErr() error {
+	if !h.r.f.HasParent() {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !h.received:
+		return fmt.Errorf("%w: ready before Receive: the previous process's machines would be left behind", ErrHandoff)
+	case h.receiveErr != nil:
+		return fmt.Errorf("upgrade: ready: the state of the previous process was not taken over: %w", h.receiveErr)
+	}
+	return nil
+}
+
+func (h *Handoff) receive(ctx context.Context) (*Restored, error) {
 	out := &Restored{Machines: map[string]actor.Ref{}, Conns: map[string]RestoredConn{}}
 	if !h.r.f.HasParent() {
 		return out, nil
@@ -218,7 +253,7 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 			return steps, fmt.Errorf("%w: connection key %q twice", handoff.ErrFormat, sc.Key)
 		}
 		delete(pre, sc.Key)
-		out.Conns[sc.Key] = RestoredConn{Conn: nc, Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
+		out.Conns[sc.Key] = RestoredConn{Conn: newHeldConn(nc, h.r.readyC), Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
 	steps = append(steps, time.Since(t0))
 	if h.cfg.release != nil {

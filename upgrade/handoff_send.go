@@ -178,29 +178,36 @@ func (r *Restarter) holdListeners() []*listener {
 const endGrace = time.Second
 
 // beginHandoff starts listening for the new process of an attempt, if this
-// Restarter has a Handoff; it returns nil otherwise.
-func (r *Restarter) beginHandoff() *sending {
+// Restarter has a Handoff; it returns nil otherwise. It fails, wrapping
+// ErrHandoff, when it cannot listen (the directory was removed and cannot
+// be made again, or was opened to others): the attempt is then refused, for
+// a new process started without the state would leave every machine to
+// drain and die here.
+func (r *Restarter) beginHandoff() (*sending, error) {
 	r.mu.Lock()
 	h := r.handoff
 	r.mu.Unlock()
 	if h == nil {
-		return nil
+		return nil, nil
 	}
 	s := &sending{h: h, done: make(chan struct{})}
+	// A temporary-file cleaner may have removed the directory since
+	// NewHandoff: make it again, as privately.
+	if err := h.cfg.ensureDir(); err != nil {
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
+	}
 	path := h.socketPath(os.Getpid())
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
-		return nil
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		h.log.Error("upgrade: handoff: cannot listen; the state stays here", "err", err)
-		return nil
+		return nil, fmt.Errorf("%w: cannot listen for the new process: %w", ErrHandoff, err)
 	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.serve()
-	return s
+	return s, nil
 }
 
 // end finishes the handoff of an attempt whose tableflip upgrade returned
@@ -455,6 +462,10 @@ func (s *sending) exchange() error {
 	}
 	s.steps = append(s.steps, time.Since(start))
 	a, reason, err = handoff.ReadAnswer(c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		stop() // the deadline is ours to clear now
+		a, reason, err = s.lastAnswer(c, err)
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("upgrade: handoff: no acknowledgement: %w", err)
@@ -464,6 +475,34 @@ func (s *sending) exchange() error {
 	s.acked = true
 	s.pause = time.Since(start)
 	return nil
+}
+
+// lastAnswer decides a handoff whose acknowledgement did not come in time
+// (the handoff timeout, or the attempt given up): the new process may be
+// writing it at this very moment, and an "A" that it writes successfully
+// tells it that the state is taken, so it goes on to Ready; if this process
+// resumed everything meanwhile, both would run the machines and read the
+// connections. So the read side is shut first: from then on the new
+// process's writes fail (it stops what it restored and exits), and an
+// answer written before is read and counts. It returns timeout if nothing
+// had come.
+func (s *sending) lastAnswer(c *net.UnixConn, timeout error) (byte, string, error) {
+	if s.h.cfg.ackLate != nil {
+		s.h.cfg.ackLate()
+	}
+	if err := c.CloseRead(); err != nil {
+		return 0, "", errors.Join(timeout, err)
+	}
+	// Shut, so a read no longer waits: it returns what had come, then
+	// EOF.
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return 0, "", errors.Join(timeout, err)
+	}
+	a, reason, err := handoff.ReadAnswer(c)
+	if err != nil {
+		return 0, "", timeout
+	}
+	return a, reason, nil
 }
 
 func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {

@@ -383,6 +383,10 @@ func (c *seqConn) pause(ctx context.Context) ([]byte, error) {
 	case <-c.gone:
 		return nil, net.ErrClosed
 	case <-ctx.Done():
+		// The handoff fails and resumes only what it paused: withdraw
+		// the pause, also if the reader has taken it (it waits on
+		// resumeC) or will once its request in hand ends.
+		c.resume()
 		return nil, ctx.Err()
 	}
 }

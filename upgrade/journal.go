@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,10 +170,15 @@ func decodeJournal(b []byte) (replay, error) {
 	return rp, nil
 }
 
-// journal appends records to the journal file.
+// journal appends records to the journal file. The file at path may be
+// replaced under it: the new process of a binary restart opens the same
+// journal and compacts it (a new file renamed over it) while this process
+// still runs, and may yet fail and leave this one serving. So append
+// follows the path (see [journal.append]).
 type journal struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	path string
+	f    *os.File
 }
 
 // openJournal replays the journal in dir, compacts it and opens it for
@@ -212,7 +219,7 @@ func openJournal(dir string) (*journal, replay, error) {
 	if err != nil {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	return &journal{f: f}, rp, nil
+	return &journal{path: path, f: f}, rp, nil
 }
 
 func writeSync(path string, b []byte) error {
@@ -233,21 +240,78 @@ func writeSync(path string, b []byte) error {
 	return nil
 }
 
-// append writes rec and syncs it.
+// appendAttempts bounds how often append writes a record again because the
+// file was replaced meanwhile (a successor compacts once, at its start).
+const appendAttempts = 3
+
+// append writes rec and syncs it, to the file at the journal's path: if a
+// successor replaced the file since the last record, append opens the new
+// one first, and if it was replaced between the check and the write, append
+// writes rec again in the new one. A record written twice (once in the
+// file replaced, or once read by the successor's compaction and once
+// after) is harmless: replaying any record twice decides the same. Before,
+// every record written after a successor's compaction went to the
+// unlinked file, and was lost: the confirm of a version, an upgrade after
+// a failed handoff, the commit of a rollout the handoff waited for.
 func (j *journal) append(rec record) error {
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
+	line = append(line, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.f.Write(append(line, '\n')); err != nil {
+	for range appendAttempts {
+		if err := j.follow(); err != nil {
+			return err
+		}
+		if _, err := j.f.Write(line); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		}
+		if err := j.f.Sync(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		}
+		if same, err := j.current(); err != nil || same {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s replaced while a record was written, %d times", ErrBadJournal, j.path, appendAttempts)
+}
+
+// current reports whether j.f is the file at j.path.
+func (j *journal) current() (bool, error) {
+	at, err := os.Stat(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	open, err := j.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	return os.SameFile(at, open), nil
+}
+
+// follow opens the file at j.path, made again if it was removed, if it is
+// not j.f.
+func (j *journal) follow() error {
+	same, err := j.current()
+	if err != nil || same {
+		return err
+	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadJournal, err)
-	}
+	_ = j.f.Close() // replaced: nothing more is written to it
+	j.f = f
 	return nil
 }
 
-func (j *journal) close() error { return j.f.Close() }
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.f.Close()
+}

@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -123,4 +125,46 @@ func FuzzJournalDecode(f *testing.F) {
 			require.NotEmpty(t, r.Machine)
 		}
 	})
+}
+
+// The new process of a binary restart opens the journal that the old one
+// writes (WithJournal names one directory for both) and compacts it, a new
+// file renamed over the old, while the old process runs on: it waits for a
+// rollout in progress before the handoff, or serves on after a failed one.
+// What the old process records from then on must reach the file the next
+// start reads. Before, it went to the unlinked file: here the commit and
+// the confirm of v2 were lost, and the next start came back on v1 with an
+// upgrade "undone" that had been confirmed.
+func TestJournalRecordsAfterSuccessorCompacts(t *testing.T) {
+	dir := t.TempDir()
+	old, _, err := openJournal(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, old.close()) }()
+	require.NoError(t, old.append(record{Op: recState, Machine: "phone", To: "v1", Permanent: "v1"}))
+	require.NoError(t, old.append(record{Op: recBegin, Machine: "phone", Kind: "upgrade", From: "v1", To: "v2"}))
+
+	// SIGHUP during the rollout: the new process opens the journal, and
+	// then fails (its handoff, or before Ready).
+	nw, rp, err := openJournal(dir)
+	require.NoError(t, err)
+	require.Len(t, rp.recoveries, 1, "the rollout in progress looks undone to it")
+	require.NoError(t, nw.close())
+
+	// The old process finishes its rollout and confirms it.
+	require.NoError(t, old.append(record{Op: recCommit, Machine: "phone", From: "v1", To: "v2", Current: "v2", Permanent: "v1"}))
+	require.NoError(t, old.append(record{Op: recConfirm, Machine: "phone", To: "v2"}))
+
+	// The next start (a crash of the old process, say) reads it.
+	next, rp, err := openJournal(dir)
+	require.NoError(t, err)
+	require.NoError(t, next.close())
+	require.Empty(t, rp.recoveries)
+	require.Equal(t, journalState{current: "v2", permanent: "v2"}, rp.state["phone"])
+
+	// A journal file removed under a running process is made again.
+	require.NoError(t, os.Remove(filepath.Join(dir, journalFile)))
+	require.NoError(t, old.append(record{Op: recState, Machine: "phone", To: "v2", Permanent: "v2"}))
+	b, err := os.ReadFile(filepath.Join(dir, journalFile))
+	require.NoError(t, err)
+	require.Equal(t, `{"op":"state","machine":"phone","to":"v2","permanent":"v2"}`+"\n", string(b))
 }

@@ -183,7 +183,10 @@ func (r *Restarter) ListenPacket(network, addr string) (net.PacketConn, error) {
 // Ready says this process can serve. It writes the PID file (if any), closes
 // inherited sockets nobody asked for, and tells the previous process, if
 // there is one, to stop accepting and drain. The health handler answers
-// "ready" from now on. Calling it again does nothing.
+// "ready" from now on. Calling it again does nothing. In a process started
+// by an upgrade that has a [Handoff], it refuses, with an error wrapping
+// [ErrHandoff], until [Handoff.Receive] was called, and for good if Receive
+// failed: the process must exit, and the previous one resumes everything.
 func (r *Restarter) Ready() error {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
@@ -192,6 +195,14 @@ func (r *Restarter) Ready() error {
 		return nil
 	case StateDraining, StateStopped:
 		return fmt.Errorf("%w: ready", ErrDraining)
+	}
+	r.mu.Lock()
+	h := r.handoff
+	r.mu.Unlock()
+	if h != nil {
+		if err := h.readyErr(); err != nil {
+			return err
+		}
 	}
 	// The PID file names us before the previous process may exit, so a
 	// supervisor that reads it when its main PID exits finds this process.
@@ -222,10 +233,12 @@ func (r *Restarter) Ready() error {
 // [Restarter.Ready], [ErrUpgradeInProgress] while another upgrade runs or the
 // previous process still drains (the request is refused and logged, not
 // queued), [ErrDraining] once this process drains, [ErrChildFailed] if the
-// new process could not start or exited, and [ErrChildTimeout] if it was not
-// ready within the upgrade timeout. ctx bounds only the wait: when it is done
-// Upgrade returns its error and the attempt goes on, its outcome logged and
-// kept in [Restarter.LastAttempt].
+// new process could not start or exited, [ErrChildTimeout] if it was not
+// ready within the upgrade timeout, and an error wrapping [ErrHandoff],
+// before any new process is started, if this process has a [Handoff] that
+// cannot listen for the new one (its directory cannot be made again). ctx
+// bounds only the wait: when it is done Upgrade returns its error and the
+// attempt goes on, its outcome logged and kept in [Restarter.LastAttempt].
 func (r *Restarter) Upgrade(ctx context.Context) error {
 	done, err := r.startAttempt("call")
 	if err != nil {
@@ -323,8 +336,10 @@ func (r *Restarter) upgrade() error {
 
 // attempt runs one upgrade to its end and records the outcome.
 func (r *Restarter) attempt() error {
-	ho := r.beginHandoff()
-	err := ho.end(r.upgrade())
+	ho, err := r.beginHandoff()
+	if err == nil {
+		err = ho.end(r.upgrade())
+	}
 
 	r.mu.Lock()
 	r.upgrading = false
@@ -346,6 +361,10 @@ func (r *Restarter) attempt() error {
 	case errors.Is(err, ErrUpgradeInProgress), errors.Is(err, ErrNotReady):
 		// tableflip refused before starting anything.
 		r.log.Warn("upgrade: request refused", "trigger", r.last.Trigger, "err", err)
+		return err
+	case ho == nil && errors.Is(err, ErrHandoff):
+		// No new process was started: the state could not be offered.
+		r.log.Error("upgrade: refused; this process keeps serving", "err", err)
 		return err
 	case err != nil:
 		r.log.Error("upgrade: new process failed; this process keeps serving", "err", err, "took", took)
