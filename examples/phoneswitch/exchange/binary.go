@@ -97,8 +97,16 @@ func (c *conn) handoffConn(number string) (upgrade.Conn, error) {
 }
 
 // pauseForHandoff is the Pause of an [upgrade.Conn]: every reader of the
-// switch stops, then c's writer writes what is queued for it.
-func (c *conn) pauseForHandoff(ctx context.Context) ([]byte, error) {
+// switch stops, then c's writer writes what is queued for it. If it fails
+// for another reason than c's end, the handoff fails, and it withdraws
+// (as the upgrade.Conn contract asks): every reader goes on, the others'
+// Resume then finding nothing left to resume.
+func (c *conn) pauseForHandoff(ctx context.Context) (unread []byte, err error) {
+	defer func() {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			c.s.resumeReaders()
+		}
+	}()
 	if err := c.s.pauseReaders(ctx, c); err != nil {
 		return nil, err
 	}

@@ -116,3 +116,33 @@ func TestRestoreLineWithoutMachine(t *testing.T) {
 	c.do("REGISTER 300", "OK REGISTERED 300")
 	c.do("STATUS", "STATUS 300 off v1 calls=0 frames_in=0 frames_out=0")
 }
+
+// A Pause that fails (its ctx ended before the switch's readers stopped)
+// withdraws: every line is read again, as the upgrade.Conn contract asks,
+// whether or not another line's Pause went through (the handoff fails and
+// resumes only those). Before, the switch's readers stayed paused for
+// ever when no Pause of the round had succeeded: no line was read again.
+func TestHandoffFailedPauseWithdraws(t *testing.T) {
+	s, addr := start(t)
+	a, b := phoneOn(t, addr, "100"), phoneOn(t, addr, "200")
+	require.Eventually(t, func() bool { return exchange.ConnCount(s) == 2 }, 10*time.Second, time.Millisecond)
+	conns, err := exchange.HandoffConns(s)
+	require.NoError(t, err)
+	require.Len(t, conns, 2)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	failed := 0
+	for range 20 { // the readers may stop before the ended ctx is seen
+		_, err := conns[0].Pause(ended)
+		if err == nil {
+			conns[0].Resume()
+			continue
+		}
+		require.ErrorIs(t, err, context.Canceled)
+		failed++
+		break
+	}
+	require.Equal(t, 1, failed, "no Pause with an ended ctx failed in 20 tries")
+	a.do("STATUS", "STATUS 100 off v1 calls=0 frames_in=0 frames_out=0")
+	b.do("STATUS", "STATUS 200 off v1 calls=0 frames_in=0 frames_out=0")
+}

@@ -255,7 +255,9 @@ func (c *conn) read() (number string, unread []byte, stopped bool) {
 		}
 		text, err := r.ReadLine()
 		switch {
-		case err != nil && c.stopRequested():
+		case err != nil && (c.stopRequested() || errors.Is(err, os.ErrDeadlineExceeded)):
+			// Paused; or woken by a pause already withdrawn (only a
+			// pause sets a read deadline), and run reads on.
 			return number, r.Unread(), true
 		case errors.Is(err, protocol.ErrLineTooLong):
 			c.s.counters.tooLong.Add(1)
