@@ -28,6 +28,13 @@ type Client struct {
 	quit chan struct{} // closed by Close: ends a backoff wait
 	wg   sync.WaitGroup
 
+	// abort is the context of the processes' commands; Close cancels it
+	// (once it has stopped the running process), which kills a process
+	// still starting: go-plugin's start cannot be interrupted otherwise,
+	// and Close would wait for the start timeout.
+	abort  context.Context
+	cancel context.CancelFunc
+
 	// failures mirrors fails, so that a call that was answered need not
 	// take the lock when there is nothing to reset.
 	failures atomic.Int32
@@ -67,12 +74,15 @@ type Stats struct {
 // the process is started by [Client.Start] or by the first call.
 func New(path string, checksum []byte, opts ...Option) *Client {
 	cfg := newConfig(path, opts)
+	abort, cancel := context.WithCancel(context.Background())
 	return &Client{
-		path: path,
-		sum:  slices.Clone(checksum),
-		cfg:  cfg,
-		log:  cfg.logger.With("plugin", cfg.name),
-		quit: make(chan struct{}),
+		path:   path,
+		sum:    slices.Clone(checksum),
+		cfg:    cfg,
+		log:    cfg.logger.With("plugin", cfg.name),
+		quit:   make(chan struct{}),
+		abort:  abort,
+		cancel: cancel,
 	}
 }
 
@@ -279,6 +289,7 @@ func (c *Client) Close() error {
 		p.kill(false)
 		c.log.Info("plugin stopped", "pid", p.pid)
 	}
+	c.cancel() // kills a process still starting; the running one was stopped gracefully
 	c.wg.Wait()
 	return nil
 }
@@ -351,7 +362,7 @@ func (c *Client) start(a *startAttempt, delay time.Duration) {
 			return
 		}
 	}
-	p, err := launch(c.path, c.sum, &c.cfg, c.log, c.onDeath)
+	p, err := launch(c.abort, c.path, c.sum, &c.cfg, c.log, c.onDeath)
 	c.started(a, p, err)
 }
 

@@ -417,3 +417,28 @@ func TestPoolConnBrokenMidCall(t *testing.T) {
 	require.Equal(t, st.PID, pidOf(t, c))
 	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
 }
+
+// Close while a process is starting (here, one that never completes the
+// handshake) stops it at once: it does not wait for the start timeout.
+func TestCloseDuringStart(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "pid")
+	path, sum := script(t, `echo $$ > "$HOTLINE_TEST_MARK"; exec sleep 60`)
+	c, _ := testClientAt(t, path, sum, "echo", WithStartTimeout(10*time.Second), withEnv("HOTLINE_TEST_MARK="+marker))
+	started := make(chan error, 1)
+	go func() { started <- c.Start(context.Background()) }()
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(marker)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+
+	start := time.Now()
+	require.NoError(t, c.Close())
+	require.Less(t, time.Since(start), 5*time.Second, "Close waited for the start timeout")
+	require.ErrorIs(t, <-started, ErrClosed)
+	requireGone(t, pid)
+}

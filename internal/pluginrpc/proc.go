@@ -1,6 +1,7 @@
 package pluginrpc
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -92,8 +93,9 @@ func (p *proc) die(cause error) { p.connDied(&diedError{cause: cause}) }
 // launch starts a process of the plugin and connects to it. onDeath is
 // given to the conn. On error nothing is left running, and the error wraps
 // one of ErrNotFound, ErrChecksum, ErrHandshake, ErrProtocol,
-// ErrWrongMachine, ErrSocketDir or ErrStart.
-func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
+// ErrWrongMachine, ErrSocketDir or ErrStart. The process is killed when
+// abort ends (Client.Close), also while it starts.
+func launch(abort context.Context, path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -113,7 +115,7 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 			ErrSocketDir, dir, len(dir), maxSocketPath)
 	}
 
-	cmd := exec.Command(path)
+	cmd := exec.CommandContext(abort, path)
 	cmd.Env = pluginEnv(dir, cfg.env)
 	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath}
 	p.gp = plugin.NewClient(&plugin.ClientConfig{
