@@ -47,6 +47,7 @@ type Client struct {
 	gaveUp   error         // ErrCrashLoop once fails went past cfg.maxRestarts
 	closed   bool
 	holds    int       // Hold's shares not yet released
+	unheld   bool      // the last hold was released while a process was starting: stop it once started
 	idle     stopTimer // the pending stop of an unused process (cfg.idleStop > 0)
 	idleGen  uint64    // bumped by each Hold: a stop armed before it is stale
 	stats    Stats
@@ -199,11 +200,13 @@ func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byt
 // with no hold ever taken (after Start, or calls made without one) keeps
 // running: only the release of the last hold stops it. Calls still in
 // flight then fail as if the process had died ([ErrPluginDied]; [Client.Do]
-// delivers them again, to a new process). Calling release more than once
-// releases once.
+// delivers them again, to a new process). A process that was starting
+// when the last hold was released is stopped once it has started. Calling
+// release more than once releases once.
 func (c *Client) Hold() (release func()) {
 	c.mu.Lock()
 	c.holds++
+	c.unheld = false
 	c.idleGen++
 	if c.idle != nil {
 		c.idle.Stop()
@@ -226,9 +229,22 @@ func (c *Client) unhold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.holds--
-	if c.holds > 0 || c.closed || c.cur == nil {
+	if c.holds > 0 || c.closed {
 		return
 	}
+	if c.cur == nil {
+		// A process that starts now would run for no one (its start
+		// outlived the caller that asked for it): started stops it.
+		c.unheld = c.starting != nil
+		return
+	}
+	c.stopIdleLocked()
+}
+
+// stopIdleLocked stops the running process, which no hold uses any more:
+// at once, or after the idle grace if no hold is taken meanwhile. c.mu is
+// held.
+func (c *Client) stopIdleLocked() {
 	if c.cfg.idleStop <= 0 {
 		c.stopUnusedLocked()
 		return
@@ -389,8 +405,12 @@ func (c *Client) started(a *startAttempt, p *proc, err error) {
 		c.stats.PID = p.pid
 		c.manifest = p.manifest
 		n := c.stats.Starts
-		c.mu.Unlock()
 		c.log.Info("plugin started", "pid", p.pid, "starts", n, "machine", p.manifest.Machine, "versions", p.manifest.Versions)
+		if c.unheld && c.holds == 0 {
+			c.stopIdleLocked() // the last hold went while it started
+		}
+		c.unheld = false
+		c.mu.Unlock()
 	}
 	close(a.done)
 }
