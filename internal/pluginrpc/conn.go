@@ -302,7 +302,9 @@ func (c *conn) read(ctx context.Context, cl *call) {
 
 // check looks at the oldest call in flight, at the reader's periodic check:
 // past its call timeout, the plugin is hung and the conn dies (check
-// returns false); waiting since nudgeAfter, the plugin is nudged, once.
+// returns false). The oldest call not nudged yet, if it has waited since
+// nudgeAfter, nudges the plugin: each call nudges once, and each check
+// sends one nudge at most.
 // Abandoned calls, whose grace puts them out of order, are looked at up to
 // the oldest call still awaited.
 func (c *conn) check(now time.Time) bool {
@@ -318,8 +320,12 @@ func (c *conn) check(now time.Time) bool {
 			break
 		}
 	}
-	o = c.oldest
-	nudge := o != nil && c.nudge != nil && !o.nudged && !now.Before(o.sentAt.Add(nudgeAfter))
+	// The oldest call not nudged yet: a call behind a handler nudged off
+	// the reading may be held up by a second slow handler that the new
+	// reading goroutine ran, which needs a nudge of its own.
+	for o = c.oldest; o != nil && o.nudged; o = o.next {
+	}
+	nudge := o != nil && c.nudge != nil && !now.Before(o.sentAt.Add(nudgeAfter))
 	if nudge {
 		o.nudged = true
 	}

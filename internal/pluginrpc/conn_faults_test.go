@@ -243,3 +243,39 @@ func TestConnCancelledCallAnsweredAtItsDeadline(t *testing.T) {
 	}
 	require.Zero(t, p.deaths.Load())
 }
+
+// Two slow handlers of different keys at once on one connection: each
+// holds up the plugin's reading in turn, and each needs a nudge. A call
+// behind both is answered (one nudge for the oldest call alone left the
+// second slow handler holding the reading until the call timeout killed
+// the plugin, and every call in flight with it).
+func TestConnTwoSlowHandlers(t *testing.T) {
+	gate := make(chan struct{})
+	started := make(chan string, 2)
+	h := func(ctx context.Context, key, method string, _ []byte) ([]byte, error) {
+		if method == "slow" {
+			started <- key
+			<-gate
+		}
+		return []byte(method), nil
+	}
+	p := newPipeline(t, h, 2*time.Second, serveConfig{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open) // before the pipeline's, which waits for the handlers
+	slow := make(chan error, 2)
+	for _, key := range []string{"a", "b"} {
+		go func() {
+			_, err := p.call(context.Background(), key, "slow", nil)
+			slow <- err
+		}()
+		require.Equal(t, key, <-started) // b is read once a's handler was nudged off the reading
+	}
+	resp, err := p.call(context.Background(), "c", "fast", nil)
+	require.NoError(t, err)
+	require.Equal(t, "fast", string(resp.Body))
+	open()
+	require.NoError(t, <-slow)
+	require.NoError(t, <-slow)
+	require.Zero(t, p.deaths.Load())
+}
