@@ -442,3 +442,106 @@ func TestCloseDuringStart(t *testing.T) {
 	require.ErrorIs(t, <-started, ErrClosed)
 	requireGone(t, pid)
 }
+
+// doInOrder runs, for each of n machines at once, Do "stall-in" (which
+// stalls in the process pid) then Do "incr", and checks that each machine's
+// first call was counted once, on the process that replaced pid, and its
+// second after it: every call in flight at pid's end was delivered again
+// exactly once, in each machine's order. ready is called once every
+// machine's first call is in flight.
+func doInOrder(t *testing.T, c *Client, n, pid int, ready func()) {
+	t.Helper()
+	ctx := context.Background()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for m := range n {
+		wg.Go(func() {
+			key := fmt.Sprintf("machine-%d", m)
+			for i, method := range []string{"stall-in", "incr"} {
+				out, err := c.Do(ctx, key, method, []byte(strconv.Itoa(pid)))
+				if err != nil {
+					errs <- fmt.Errorf("%s: %s: %w", key, method, err)
+					return
+				}
+				if string(out) != strconv.Itoa(i+1) {
+					errs <- fmt.Errorf("%s: %s counted %s, want %d", key, method, out, i+1)
+					return
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return inFlightCalls(c) == n }, 10*time.Second, time.Millisecond)
+	ready()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// SIGKILL with many machines' calls in flight on one connection: each is
+// delivered again exactly once to the new process, in each machine's
+// order, and the process is counted dead once.
+func TestKilledWithManyCallsInFlight(t *testing.T) {
+	c, rec := testClient(t, "echo", WithConns(1), WithRedeliveries(1))
+	pid := pidOf(t, c)
+	doInOrder(t, c, 24, pid, func() { require.NoError(t, syscall.Kill(pid, syscall.SIGKILL)) })
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
+}
+
+// A plugin that answered calls and then stops answering altogether
+// (SIGSTOP: nothing reads, nothing writes) with calls of many machines in
+// flight on two connections: the hang is found out by the call timeout,
+// the process killed, and every call delivered again exactly once.
+func TestStoppedWithManyCallsInFlight(t *testing.T) {
+	c, _ := testClient(t, "echo", WithConns(2), WithRedeliveries(1), WithCallTimeout(500*time.Millisecond))
+	pid := pidOf(t, c)
+	out, err := c.Call(context.Background(), "answered", "incr", nil)
+	require.NoError(t, err)
+	require.Equal(t, "1", string(out))
+	doInOrder(t, c, 16, pid, func() { require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP)) })
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	out, err = c.Call(context.Background(), "answered", "incr", nil)
+	require.NoError(t, err)
+	require.Equal(t, "1", string(out), "the new process keeps nothing of the old")
+}
+
+// The plugin's binary is replaced on disk after it was loaded. The running
+// process serves on; once it dies, the restart checks the checksum again
+// and refuses to run the new binary (ErrChecksum naming both sums), and
+// after WithMaxRestarts the Client gives up with ErrCrashLoop wrapping it.
+func TestBinaryReplacedOnDisk(t *testing.T) {
+	exe, sum := testExe(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plugin")
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o755))
+	c, _ := testClientAt(t, path, sum, "echo", WithMaxRestarts(2), WithRestartBackoff(time.Millisecond, time.Millisecond))
+	pid := pidOf(t, c)
+
+	ran := filepath.Join(dir, "ran")
+	other, otherSum := script(t, ": > "+ran)
+	require.NoError(t, os.Rename(other, path)) // as a deployment would
+	require.Equal(t, pid, pidOf(t, c), "the running process serves on")
+
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	_, err = c.Do(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrChecksum)
+	require.ErrorContains(t, err, fmt.Sprintf("plugin test-echo: checksum mismatch: the binary's SHA-256 is %x, want %x", otherSum, sum))
+	_, err = c.Call(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrChecksum)
+	_, err = c.Call(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrCrashLoop)
+	require.ErrorIs(t, err, ErrChecksum)
+	require.ErrorContains(t, err, "it died or failed to start 3 times in a row, the last time: pluginrpc: checksum mismatch")
+	require.NoFileExists(t, ran, "the new binary was never run")
+	require.Equal(t, Stats{Starts: 1, Deaths: 1, FailedStarts: 2}, c.Stats())
+}

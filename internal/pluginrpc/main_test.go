@@ -80,6 +80,7 @@ func pluginMain(mode string) int {
 //	mark      creates the file named by the body, then sleeps 500ms
 //	print     writes the body as a line to stdout and to stderr
 //	incr      counts the calls of its key, returns the count
+//	stall-in  in the process whose id is the body, waits until ctx ends; elsewhere is incr
 //	block     waits until release is called with the same body, or ctx ends
 //	hold      waits until release is called with the same body
 //	release   releases the blocked and held calls of the body
@@ -155,6 +156,12 @@ func (h *testHandler) handle(ctx context.Context, key, method string, body []byt
 			return nil, err
 		}
 		return nil, nil
+	case "stall-in":
+		if string(body) == strconv.Itoa(os.Getpid()) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return h.handle(ctx, key, "incr", nil)
 	case "incr":
 		h.mu.Lock()
 		h.counts[key]++
