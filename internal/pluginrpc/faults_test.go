@@ -545,3 +545,38 @@ func TestBinaryReplacedOnDisk(t *testing.T) {
 	require.NoFileExists(t, ran, "the new binary was never run")
 	require.Equal(t, Stats{Starts: 1, Deaths: 1, FailedStarts: 2}, c.Stats())
 }
+
+// A plugin that prints a lot: the call is not held up, and every line
+// reaches the host's logger.
+func TestOutputFlood(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	const n = 20000
+	_, err := c.Call(context.Background(), "k", "print-n", []byte(strconv.Itoa(n)))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rec.has("INFO done", "stream=stdout") }, 10*time.Second, 5*time.Millisecond)
+	lines := 0
+	for _, r := range strings.Split(rec.dump(), "\n") {
+		if strings.Contains(r, " of the flood ") && strings.Contains(r, "stream=stdout") {
+			lines++
+		}
+	}
+	require.Equal(t, n, lines)
+}
+
+// A last line without its newline is logged when the process stops.
+func TestOutputLastLineWithoutNewline(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	_, err := c.Call(context.Background(), "k", "partial", []byte("the last words"))
+	require.NoError(t, err)
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	require.Eventually(t, func() bool {
+		p.stdout.mu.Lock()
+		defer p.stdout.mu.Unlock()
+		return len(p.stdout.buf) > 0
+	}, 10*time.Second, time.Millisecond, "the bytes reached the host")
+	require.False(t, rec.has("the last words"))
+	require.NoError(t, c.Close())
+	require.True(t, rec.has("INFO the last words", "stream=stdout"))
+}

@@ -170,7 +170,8 @@ func (a *hclogAdapter) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writ
 
 // lineWriter logs each line written to it: it receives the plugin's
 // stdout or stderr from go-plugin. A line longer than maxLine is logged in
-// pieces.
+// pieces of maxLine bytes; the last line, if the output ends without a
+// newline, when the process is stopped (flush).
 type lineWriter struct {
 	l      *slog.Logger
 	stream string
@@ -189,17 +190,31 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
+	rest := w.buf
 	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) >= maxLine {
-				w.log(w.buf)
-				w.buf = w.buf[:0]
-			}
-			return len(p), nil
+		i := bytes.IndexByte(rest, '\n')
+		for (i < 0 || i >= maxLine) && len(rest) >= maxLine {
+			w.log(rest[:maxLine])
+			rest = rest[maxLine:]
+			i -= maxLine
 		}
-		w.log(w.buf[:i])
-		w.buf = w.buf[i+1:]
+		if i < 0 {
+			break
+		}
+		w.log(rest[:i])
+		rest = rest[i+1:]
+	}
+	w.buf = append(w.buf[:0], rest...) // what is left of a line, at the front
+	return len(p), nil
+}
+
+// flush logs what is left of a last line without its newline.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.log(w.buf)
+		w.buf = w.buf[:0]
 	}
 }
 

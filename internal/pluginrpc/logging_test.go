@@ -87,3 +87,48 @@ func TestStopIsQuietCrashIsLoud(t *testing.T) {
 		require.True(t, rec.has(" ERROR "+exitMessage, "error=exit status 3"), rec.dump())
 	})
 }
+
+// lineRecorder is a slog.Handler that keeps each record's message.
+type lineRecorder struct{ msgs []string }
+
+func (r *lineRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *lineRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+func (r *lineRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *lineRecorder) WithGroup(string) slog.Handler      { return r }
+
+// A plugin's output reaches the logger line by line; a line longer than
+// maxLine in pieces of at most maxLine, however it was written; nothing is
+// lost, a last line without its newline included (flush, at the stop).
+func TestLineWriter(t *testing.T) {
+	long := strings.Repeat("x", 2*maxLine+100)
+	for _, tt := range []struct {
+		name   string
+		writes []string
+		want   []string
+	}{
+		{"lines", []string{"a\nb", "c\n\n", "d"}, []string{"a", "bc", "", "d"}},
+		{"a long line in one write", []string{long + "\nafter\n"},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:], "after"}},
+		{"a long line without a newline", []string{long},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:]}},
+		{"a long line in small writes", []string{long[:1000], long[1000:], "\r\n"},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:]}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &lineRecorder{}
+			w := newLineWriter(slog.New(rec), "stdout")
+			for _, s := range tt.writes {
+				n, err := w.Write([]byte(s))
+				require.NoError(t, err)
+				require.Equal(t, len(s), n)
+			}
+			w.flush()
+			require.Equal(t, tt.want, rec.msgs)
+			w.flush()
+			require.Equal(t, tt.want, rec.msgs, "a flush of nothing logs nothing")
+		})
+	}
+}

@@ -45,6 +45,8 @@ type proc struct {
 	conns    []*conn
 	pid      int
 	manifest Manifest
+	stdout   *lineWriter // the plugin's stdout and stderr, to the logger
+	stderr   *lineWriter
 	stopping atomic.Bool // set when the host stops the process on purpose
 	dead     atomic.Bool // a conn died: the others were failed, the Client told
 	onDeath  func(*proc, error)
@@ -117,7 +119,8 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 
 	cmd := exec.CommandContext(abort, path)
 	cmd.Env = pluginEnv(dir, cfg.env)
-	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath}
+	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath,
+		stdout: newLineWriter(log, "stdout"), stderr: newLineWriter(log, "stderr")}
 	p.gp = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: handshake(wire.ProtocolVersion),
 		Plugins:         plugin.PluginSet{pluginName: &controlPlugin{}},
@@ -129,8 +132,8 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
 		StartTimeout:     cfg.startTimeout,
 		Logger:           newHCLog(log, &p.stopping),
-		SyncStdout:       newLineWriter(log, "stdout"),
-		SyncStderr:       newLineWriter(log, "stderr"),
+		SyncStdout:       p.stdout,
+		SyncStderr:       p.stderr,
 	})
 	defer func() {
 		if err != nil {
@@ -295,4 +298,8 @@ func (p *proc) kill(hard bool) {
 	}
 	p.gp.Kill()
 	_ = os.RemoveAll(p.dir)
+	// A last line without its newline is logged now; what go-plugin had
+	// not yet copied from the process is lost with it.
+	p.stdout.flush()
+	p.stderr.flush()
 }
