@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/pluginrpc"
 	tm "github.com/hotline-go/hotline/internal/plugintest/machine"
 	"github.com/hotline-go/hotline/plugin"
 )
@@ -19,8 +20,20 @@ import (
 const envFault = "HOTLINE_PLUGIN_TEST_FAULT"
 
 // serveFaulty is the main of the faulty plugin: package machine's two
-// versions, wrapped so that they return what the mode says.
+// versions, wrapped so that they return what the mode says; in mode
+// "garbage", a plugin of machine "counter" v1 that answers every call with
+// bytes that are not a machine result.
 func serveFaulty(mode string) {
+	if mode == "garbage" {
+		m := pluginrpc.Manifest{Machine: "counter", Versions: []string{"v1"}}
+		err := pluginrpc.Serve(m, func(context.Context, string, string, []byte) ([]byte, error) {
+			return []byte{0x97, 0x07}, nil // a MachineResult of 7 fields, which has 6
+		})
+		if err != nil {
+			panic(err)
+		}
+		return
+	}
 	plugin.Serve(faulty{Code: tm.V1(), mode: mode}, faulty{Code: tm.V2(), mode: mode})
 }
 
@@ -194,4 +207,13 @@ func TestBadEventResultStopsTheMachine(t *testing.T) {
 			require.ErrorContains(t, reason, tt.text)
 		})
 	}
+}
+
+// A plugin that answers bytes that are not a machine result: the error
+// names the plugin, the call and what was wrong.
+func TestMalformedResultNamesThePlugin(t *testing.T) {
+	p := loadFaulty(t, "garbage")
+	_, err := fsm.Start(t.Context(), system(t), code(t, p, "v1"))
+	require.ErrorIs(t, err, plugin.ErrMalformed)
+	require.ErrorContains(t, err, "plugin: malformed result: counter v1 (plugin faulty-garbage): fsm.new: wire: malformed message: MachineResult")
 }

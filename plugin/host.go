@@ -204,7 +204,7 @@ func (c *code) callWith(ctx context.Context, key, method string, call *wire.Mach
 		return c.hostError(err)
 	}
 	if err := res.DecodeWith(out, strs); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", ErrMalformed, c.p.machine, c.version, err)
+		return fmt.Errorf("%w: %s: %s: %w", ErrMalformed, c.where(), method, err)
 	}
 	if res.Fail != wire.FailNone {
 		return &codeError{fail: res.Fail, msg: res.Message}
@@ -233,8 +233,12 @@ func (c *code) checkResult(method string, call *wire.MachineCall, res *wire.Mach
 		}
 		what = "data that is not one msgpack value: " + err.Error()
 	}
-	return fmt.Errorf("%w: %w: %s %s (plugin %s): %s returned %s",
-		fsm.ErrBadResult, ErrMalformed, c.p.machine, c.version, c.p.c.Name(), method, what)
+	return fmt.Errorf("%w: %w: %s: %s returned %s", fsm.ErrBadResult, ErrMalformed, c.where(), method, what)
+}
+
+// where names the code in errors: the machine, the version and the plugin.
+func (c *code) where() string {
+	return c.p.machine + " " + c.version + " (plugin " + c.p.c.Name() + ")"
 }
 
 // hostError turns pluginrpc's errors into this package's.
@@ -326,7 +330,7 @@ func (in *instance) run(s *scratch, method string, call *wire.MachineCall) (stri
 	}
 	acts, err := decodeActions(res.Actions)
 	if err != nil {
-		return in.state, nil, fmt.Errorf("%w: %s %s: %w", ErrMalformed, in.c.p.machine, in.c.version, err)
+		return in.state, nil, fmt.Errorf("%w: %s: %s: actions: %w", ErrMalformed, in.c.where(), method, err)
 	}
 	in.state, in.data = res.State, res.Data
 	return in.state, acts, nil
