@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +217,40 @@ func TestMalformedResultNamesThePlugin(t *testing.T) {
 	_, err := fsm.Start(t.Context(), system(t), code(t, p, "v1"))
 	require.ErrorIs(t, err, plugin.ErrMalformed)
 	require.ErrorContains(t, err, "plugin: malformed result: counter v1 (plugin faulty-garbage): fsm.new: wire: malformed message: MachineResult")
+}
+
+// SIGKILL, again and again, with the events of many machines in flight on
+// one connection: every event is counted once, by each machine.
+func TestKilledWithManyMachinesBusy(t *testing.T) {
+	ctx := t.Context()
+	sys := system(t)
+	p := load(t, plugin.WithConns(1), plugin.WithRestartBackoff(time.Millisecond, time.Millisecond),
+		plugin.WithRedeliveries(5), plugin.WithMaxRestarts(10))
+	const machines, rounds, perRound = 12, 4, 25
+	refs := make([]actor.Ref, machines)
+	for i := range refs {
+		ref, err := fsm.Start(ctx, sys, code(t, p, "v1"))
+		require.NoError(t, err)
+		refs[i] = ref
+	}
+	killed := 0
+	for range rounds {
+		for i := range perRound {
+			for _, ref := range refs {
+				require.NoError(t, fsm.Cast(ref, tm.Incr{By: i + 1}))
+			}
+		}
+		if pid := p.PID(); pid != 0 {
+			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			killed++
+		}
+	}
+	for _, ref := range refs {
+		v, err := fsm.Call(ctx, ref, tm.Get{})
+		require.NoError(t, err)
+		c, err := plugin.As[tm.Count](v)
+		require.NoError(t, err)
+		require.Equal(t, rounds*perRound*(perRound+1)/2, c.N, "every event counted once")
+	}
+	require.Positive(t, killed)
 }
