@@ -423,7 +423,7 @@ func TestPoolConnBrokenMidCall(t *testing.T) {
 func TestCloseDuringStart(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "pid")
 	path, sum := script(t, `echo $$ > "$HOTLINE_TEST_MARK"; exec sleep 60`)
-	c, _ := testClientAt(t, path, sum, "echo", WithStartTimeout(10*time.Second), withEnv("HOTLINE_TEST_MARK="+marker))
+	c, rec := testClientAt(t, path, sum, "echo", WithStartTimeout(10*time.Second), withEnv("HOTLINE_TEST_MARK="+marker))
 	started := make(chan error, 1)
 	go func() { started <- c.Start(context.Background()) }()
 	var pid int
@@ -441,6 +441,7 @@ func TestCloseDuringStart(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "Close waited for the start timeout")
 	require.ErrorIs(t, <-started, ErrClosed)
 	requireGone(t, pid)
+	require.False(t, rec.has("ERROR"), "a stop is not a crash")
 }
 
 // doInOrder runs, for each of n machines at once, Do "stall-in" (which

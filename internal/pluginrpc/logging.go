@@ -30,6 +30,12 @@ type hclogAdapter struct {
 	l        *slog.Logger
 	name     string
 	stopping *atomic.Bool
+	abort    context.Context // if set, its end (Client.Close) is a stop too: it kills a process still starting
+}
+
+// isStopping reports whether the host is stopping the process on purpose.
+func (a *hclogAdapter) isStopping() bool {
+	return a.stopping.Load() || (a.abort != nil && a.abort.Err() != nil)
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -101,8 +107,8 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	switch {
 	case msg == exitMessage:
-		level = exitLevel(level, a.stopping.Load(), args)
-	case level >= hclog.Info && a.stopping.Load() && stopMessages[msg]:
+		level = exitLevel(level, a.isStopping(), args)
+	case level >= hclog.Info && a.isStopping() && stopMessages[msg]:
 		level = hclog.Debug
 	}
 	a.l.Log(context.Background(), slogLevel(level), msg, args...)
@@ -125,7 +131,7 @@ func (a *hclogAdapter) IsError() bool { return a.enabled(slog.LevelError) }
 func (a *hclogAdapter) ImpliedArgs() []any { return nil }
 
 func (a *hclogAdapter) With(args ...any) hclog.Logger {
-	return &hclogAdapter{l: a.l.With(args...), name: a.name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With(args...), name: a.name, stopping: a.stopping, abort: a.abort}
 }
 
 func (a *hclogAdapter) Name() string { return a.name }
@@ -134,11 +140,11 @@ func (a *hclogAdapter) Named(name string) hclog.Logger {
 	if a.name != "" {
 		name = a.name + "." + name
 	}
-	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping, abort: a.abort}
 }
 
 func (a *hclogAdapter) ResetNamed(name string) hclog.Logger {
-	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping, abort: a.abort}
 }
 
 // SetLevel does nothing: the slog handler decides.

@@ -41,6 +41,16 @@ func TestExitLevel(t *testing.T) {
 			}
 			a.Log(tc.level, exitMessage, args...)
 			require.True(t, rec.has(" "+tc.want.String()+" "+exitMessage), rec.dump())
+
+			// Client.Close, which kills a process still starting, is a
+			// stop too, whether or not stopping was set by then.
+			abort, cancel := context.WithCancel(context.Background())
+			cancel()
+			rec = &recorder{}
+			a = &hclogAdapter{l: slog.New(rec), stopping: &stopping, abort: abort}
+			a.Log(tc.level, exitMessage, args...)
+			want := exitLevel(tc.level, true, args)
+			require.True(t, rec.has(" "+slogLevel(want).String()+" "+exitMessage), rec.dump())
 			if tc.status != "" {
 				require.True(t, rec.has(exitMessage, "error="+tc.status), "the status is kept")
 			}

@@ -131,7 +131,7 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
 		StartTimeout:     cfg.startTimeout,
-		Logger:           newHCLog(log, &p.stopping),
+		Logger:           &hclogAdapter{l: log, stopping: &p.stopping, abort: abort},
 		SyncStdout:       p.stdout,
 		SyncStderr:       p.stderr,
 	})
