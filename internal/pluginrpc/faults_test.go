@@ -581,3 +581,27 @@ func TestOutputLastLineWithoutNewline(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.True(t, rec.has("INFO the last words", "stream=stdout"))
 }
+
+// The binary is replaced on disk while a process is being started, after
+// the host opened it: what is checked and what runs is the file the host
+// opened, never the one that took its name meanwhile (go-plugin checks the
+// path's checksum, then executes the path: a file renamed over it between
+// the two would run unchecked).
+func TestBinaryReplacedWhileStarting(t *testing.T) {
+	exe, sum := testExe(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plugin")
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o755))
+	ran := filepath.Join(dir, "ran")
+	other, _ := script(t, ": > "+ran)
+	startHook = func() { require.NoError(t, os.Rename(other, path)) }
+	t.Cleanup(func() { startHook = nil })
+
+	c, _ := testClientAt(t, path, sum, "echo")
+	require.NoError(t, c.Start(context.Background()), "the binary opened and checked is the one that runs")
+	pid := pidOf(t, c)
+	require.Equal(t, pid, c.Stats().PID)
+	require.NoFileExists(t, ran, "the file renamed over it never ran")
+}

@@ -98,12 +98,17 @@ func (p *proc) die(cause error) { p.connDied(&diedError{cause: cause}) }
 // ErrWrongMachine, ErrSocketDir or ErrStart. The process is killed when
 // abort ends (Client.Close), also while it starts.
 func launch(abort context.Context, path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
-	if _, err := os.Stat(path); err != nil {
+	// The binary is opened once: go-plugin checks the checksum of a path,
+	// then executes the path, and a file renamed over it in between would
+	// run unchecked. Both go to the file opened here instead (pinned).
+	bin, err := os.Open(path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
+	defer func() { _ = bin.Close() }() // the process has its own descriptor of it
 	if len(sum) != sha256.Size {
 		return nil, fmt.Errorf("%w: want a SHA-256 checksum of %d bytes, have %d", ErrChecksum, sha256.Size, len(sum))
 	}
@@ -117,7 +122,10 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 			ErrSocketDir, dir, len(dir), maxSocketPath)
 	}
 
-	cmd := exec.CommandContext(abort, path)
+	exe, extra := pinned(bin)
+	cmd := exec.CommandContext(abort, exe)
+	cmd.Args = []string{path}
+	cmd.ExtraFiles = extra
 	cmd.Env = pluginEnv(dir, cfg.env)
 	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath,
 		stdout: newLineWriter(log, "stdout"), stderr: newLineWriter(log, "stderr")}
@@ -142,9 +150,12 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 	}()
 	deadline := time.Now().Add(cfg.startTimeout)
 
+	if startHook != nil {
+		startHook()
+	}
 	rpcClient, err := p.gp.Client()
 	if err != nil {
-		return nil, startError(path, sum, err)
+		return nil, startError(exe, sum, err)
 	}
 	if p.pid, err = strconv.Atoi(p.gp.ID()); err != nil {
 		return nil, fmt.Errorf("%w: plugin id %q: %w", ErrStart, p.gp.ID(), err)
@@ -190,6 +201,31 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 			func() { ctl.nudge(i) }, p.connDied))
 	}
 	return p, nil
+}
+
+// startHook, if set, runs once the binary is opened, before go-plugin
+// checks and starts it; a test seam.
+var startHook func()
+
+// pinned returns the path by which the host and the process both reach
+// bin itself, whatever is at its name: /proc/self/fd/N, where N is bin's
+// descriptor in the host, and in the process, which inherits it at the
+// same number (the returned ExtraFiles: file 3+i is the process's
+// descriptor 3+i). The host's checksum is of that file, and the kernel
+// executes that file (a script's interpreter opens the path, and finds
+// it). Where there is no /proc, it returns bin's name.
+func pinned(bin *os.File) (string, []*os.File) {
+	fd := int(bin.Fd())
+	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	if fd < 3 {
+		return bin.Name(), nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return bin.Name(), nil
+	}
+	extra := make([]*os.File, fd-2)
+	extra[fd-3] = bin
+	return path, extra
 }
 
 // dialConn connects to the event socket at path and presents the token
