@@ -429,9 +429,13 @@ func (c *Client) onDeath(p *proc, err error) {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	c.log.Warn("plugin died", "pid", p.pid, "error", err)
+	var died *diedError
+	if !errors.As(err, &died) {
+		died = &diedError{cause: err}
+	}
 	go func() {
 		defer c.wg.Done()
-		p.kill(true)
+		p.killDead(died)
 	}()
 }
 

@@ -605,3 +605,33 @@ func TestBinaryReplacedWhileStarting(t *testing.T) {
 	require.Equal(t, pid, c.Stats().PID)
 	require.NoFileExists(t, ran, "the file renamed over it never ran")
 }
+
+// A Do woken by the death of its call's conn retires the process and
+// kills it (Client.onDeath), which may get to the process's other conns
+// before the death does (proc.connDied fails them after waking the calls
+// of the dead one). A call in flight on another conn must then fail as a
+// death, and be delivered again, not with ErrClosed, which Do gives up on
+// (a machine would stop with "closed": seen in the phone switch's soak).
+// Here the Client is told of a death by Do's path alone, as then.
+func TestKillAfterADeathFailsTheOtherConnsAsDied(t *testing.T) {
+	c, _ := testClient(t, "echo", WithConns(2))
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() {
+		out, err := c.Do(ctx, "k", "stall-in", []byte(strconv.Itoa(pid)))
+		if err == nil && string(out) != "1" {
+			err = fmt.Errorf("counted %s on the new process", out)
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return inFlightCalls(c) == 1 }, 10*time.Second, time.Millisecond)
+	c.onDeath(p, &diedError{cause: errors.New("a death on another conn")})
+	require.NoError(t, <-done, "delivered again to a new process")
+	requireGone(t, pid)
+	require.Equal(t, 2, c.Stats().Starts)
+}

@@ -321,6 +321,18 @@ func ParseChecksum(s string) ([]byte, error) {
 	return b, nil
 }
 
+// killDead kills a process that died with err, a *diedError. Its conns
+// fail their calls in flight with err first, as connDied does (which may
+// still be on its way to them: the Client can learn of a death from a Do
+// woken by it before): kill alone would fail them with ErrClosed, which is
+// a Close's, and Do does not deliver such a call again.
+func (p *proc) killDead(err error) {
+	for _, c := range p.conns {
+		c.fail(err)
+	}
+	p.kill(true)
+}
+
 // kill stops the process and removes its socket directory. hard kills it
 // at once (it died or hangs); otherwise go-plugin asks it to quit, and
 // kills it if it has not within 2 seconds.
