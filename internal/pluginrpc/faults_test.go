@@ -635,3 +635,15 @@ func TestKillAfterADeathFailsTheOtherConnsAsDied(t *testing.T) {
 	requireGone(t, pid)
 	require.Equal(t, 2, c.Stats().Starts)
 }
+
+// The process is named after the binary (its comm, as ps shows it), not
+// after the descriptor the host starts it through.
+func TestProcessNamedAfterTheBinary(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+	exe, _ := testExe(t)
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	require.NoError(t, err)
+	want := filepath.Base(exe)
+	require.Equal(t, want[:min(len(want), 15)], strings.TrimSpace(string(comm)))
+}

@@ -122,7 +122,7 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 			ErrSocketDir, dir, len(dir), maxSocketPath)
 	}
 
-	exe, extra := pinned(bin)
+	exe, extra := pinned(bin, dir, filepath.Base(path))
 	cmd := exec.CommandContext(abort, exe)
 	cmd.Args = []string{path}
 	cmd.ExtraFiles = extra
@@ -208,24 +208,34 @@ func launch(abort context.Context, path string, sum []byte, cfg *config, log *sl
 var startHook func()
 
 // pinned returns the path by which the host and the process both reach
-// bin itself, whatever is at its name: /proc/self/fd/N, where N is bin's
-// descriptor in the host, and in the process, which inherits it at the
-// same number (the returned ExtraFiles: file 3+i is the process's
-// descriptor 3+i). The host's checksum is of that file, and the kernel
-// executes that file (a script's interpreter opens the path, and finds
-// it). Where there is no /proc, it returns bin's name.
-func pinned(bin *os.File) (string, []*os.File) {
+// bin itself, whatever is at its name: a symbolic link to
+// /proc/self/fd/N, where N is bin's descriptor in the host and in the
+// process, which inherits it at the same number (the returned ExtraFiles:
+// file 3+i is the process's descriptor 3+i). "self" is resolved by whoever
+// opens the link: the host's checksum is of bin, and the kernel executes
+// bin (a script's interpreter opens the path, and finds it too). The link
+// is dir/bin/name, so that the process's name (its comm, which ps and
+// /proc show) is the binary's, not N. Where there is no /proc, or the link
+// cannot be made, it returns bin's name.
+func pinned(bin *os.File, dir, name string) (string, []*os.File) {
 	fd := int(bin.Fd())
-	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	target := "/proc/self/fd/" + strconv.Itoa(fd)
 	if fd < 3 {
 		return bin.Name(), nil
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(target); err != nil {
+		return bin.Name(), nil
+	}
+	link := filepath.Join(dir, "bin", name)
+	if err := os.Mkdir(filepath.Dir(link), 0o700); err != nil {
+		return bin.Name(), nil
+	}
+	if err := os.Symlink(target, link); err != nil {
 		return bin.Name(), nil
 	}
 	extra := make([]*os.File, fd-2)
 	extra[fd-3] = bin
-	return path, extra
+	return link, extra
 }
 
 // dialConn connects to the event socket at path and presents the token
