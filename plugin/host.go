@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hotline-go/hotline/fsm"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"github.com/hotline-go/hotline/internal/pluginrpc"
 	"github.com/hotline-go/hotline/internal/wire"
 )
@@ -203,12 +204,41 @@ func (c *code) callWith(ctx context.Context, key, method string, call *wire.Mach
 		return c.hostError(err)
 	}
 	if err := res.DecodeWith(out, strs); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", ErrMalformed, c.p.machine, c.version, err)
+		return fmt.Errorf("%w: %s: %s: %w", ErrMalformed, c.where(), method, err)
 	}
 	if res.Fail != wire.FailNone {
 		return &codeError{fail: res.Fail, msg: res.Message}
 	}
-	return nil
+	return c.checkResult(method, call, res)
+}
+
+// checkResult refuses a result that the machine cannot take as its own: an
+// empty state, a state an enter handler moved, or data that is not exactly
+// one msgpack value. The plugin is another program: the host keeps the
+// machine's data, and must not replace it with what no version can load
+// (the machine would fail at its next event, its data lost, and a change
+// of code would be committed with it). The error wraps [fsm.ErrBadResult],
+// which stops a machine and fails a change of code, and [ErrMalformed].
+func (c *code) checkResult(method string, call *wire.MachineCall, res *wire.MachineResult) error {
+	var what string
+	switch {
+	case res.State == "":
+		what = "the empty state"
+	case method == wire.MethodEnter && res.State != call.State:
+		what = fmt.Sprintf("state %q for state %q (an enter handler may not change the state)", res.State, call.State)
+	default:
+		err := msgpackcheck.Check(res.Data)
+		if err == nil {
+			return nil
+		}
+		what = "data that is not one msgpack value: " + err.Error()
+	}
+	return fmt.Errorf("%w: %w: %s: %s returned %s", fsm.ErrBadResult, ErrMalformed, c.where(), method, what)
+}
+
+// where names the code in errors: the machine, the version and the plugin.
+func (c *code) where() string {
+	return c.p.machine + " " + c.version + " (plugin " + c.p.c.Name() + ")"
 }
 
 // hostError turns pluginrpc's errors into this package's.
@@ -300,7 +330,7 @@ func (in *instance) run(s *scratch, method string, call *wire.MachineCall) (stri
 	}
 	acts, err := decodeActions(res.Actions)
 	if err != nil {
-		return in.state, nil, fmt.Errorf("%w: %s %s: %w", ErrMalformed, in.c.p.machine, in.c.version, err)
+		return in.state, nil, fmt.Errorf("%w: %s: %s: actions: %w", ErrMalformed, in.c.where(), method, err)
 	}
 	in.state, in.data = res.State, res.Data
 	return in.state, acts, nil

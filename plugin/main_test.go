@@ -15,6 +15,12 @@ import (
 var testPlugin string
 
 func TestMain(m *testing.M) {
+	// Run with envFault set (by loadFaulty), the test binary is a plugin
+	// whose code misbehaves as the mode says (faults_test.go).
+	if mode, ok := os.LookupEnv(envFault); ok {
+		serveFaulty(mode)
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "hlt-plugin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -28,6 +28,13 @@ type Client struct {
 	quit chan struct{} // closed by Close: ends a backoff wait
 	wg   sync.WaitGroup
 
+	// abort is the context of the processes' commands; Close cancels it
+	// (once it has stopped the running process), which kills a process
+	// still starting: go-plugin's start cannot be interrupted otherwise,
+	// and Close would wait for the start timeout.
+	abort  context.Context
+	cancel context.CancelFunc
+
 	// failures mirrors fails, so that a call that was answered need not
 	// take the lock when there is nothing to reset.
 	failures atomic.Int32
@@ -40,6 +47,7 @@ type Client struct {
 	gaveUp   error         // ErrCrashLoop once fails went past cfg.maxRestarts
 	closed   bool
 	holds    int       // Hold's shares not yet released
+	unheld   bool      // the last hold was released while a process was starting: stop it once started
 	idle     stopTimer // the pending stop of an unused process (cfg.idleStop > 0)
 	idleGen  uint64    // bumped by each Hold: a stop armed before it is stale
 	stats    Stats
@@ -67,12 +75,15 @@ type Stats struct {
 // the process is started by [Client.Start] or by the first call.
 func New(path string, checksum []byte, opts ...Option) *Client {
 	cfg := newConfig(path, opts)
+	abort, cancel := context.WithCancel(context.Background())
 	return &Client{
-		path: path,
-		sum:  slices.Clone(checksum),
-		cfg:  cfg,
-		log:  cfg.logger.With("plugin", cfg.name),
-		quit: make(chan struct{}),
+		path:   path,
+		sum:    slices.Clone(checksum),
+		cfg:    cfg,
+		log:    cfg.logger.With("plugin", cfg.name),
+		quit:   make(chan struct{}),
+		abort:  abort,
+		cancel: cancel,
 	}
 }
 
@@ -189,11 +200,13 @@ func (c *Client) Do(ctx context.Context, key, method string, body []byte) ([]byt
 // with no hold ever taken (after Start, or calls made without one) keeps
 // running: only the release of the last hold stops it. Calls still in
 // flight then fail as if the process had died ([ErrPluginDied]; [Client.Do]
-// delivers them again, to a new process). Calling release more than once
-// releases once.
+// delivers them again, to a new process). A process that was starting
+// when the last hold was released is stopped once it has started. Calling
+// release more than once releases once.
 func (c *Client) Hold() (release func()) {
 	c.mu.Lock()
 	c.holds++
+	c.unheld = false
 	c.idleGen++
 	if c.idle != nil {
 		c.idle.Stop()
@@ -216,9 +229,22 @@ func (c *Client) unhold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.holds--
-	if c.holds > 0 || c.closed || c.cur == nil {
+	if c.holds > 0 || c.closed {
 		return
 	}
+	if c.cur == nil {
+		// A process that starts now would run for no one (its start
+		// outlived the caller that asked for it): started stops it.
+		c.unheld = c.starting != nil
+		return
+	}
+	c.stopIdleLocked()
+}
+
+// stopIdleLocked stops the running process, which no hold uses any more:
+// at once, or after the idle grace if no hold is taken meanwhile. c.mu is
+// held.
+func (c *Client) stopIdleLocked() {
 	if c.cfg.idleStop <= 0 {
 		c.stopUnusedLocked()
 		return
@@ -279,6 +305,7 @@ func (c *Client) Close() error {
 		p.kill(false)
 		c.log.Info("plugin stopped", "pid", p.pid)
 	}
+	c.cancel() // kills a process still starting; the running one was stopped gracefully
 	c.wg.Wait()
 	return nil
 }
@@ -351,7 +378,7 @@ func (c *Client) start(a *startAttempt, delay time.Duration) {
 			return
 		}
 	}
-	p, err := launch(c.path, c.sum, &c.cfg, c.log, c.onDeath)
+	p, err := launch(c.abort, c.path, c.sum, &c.cfg, c.log, c.onDeath)
 	c.started(a, p, err)
 }
 
@@ -378,8 +405,12 @@ func (c *Client) started(a *startAttempt, p *proc, err error) {
 		c.stats.PID = p.pid
 		c.manifest = p.manifest
 		n := c.stats.Starts
-		c.mu.Unlock()
 		c.log.Info("plugin started", "pid", p.pid, "starts", n, "machine", p.manifest.Machine, "versions", p.manifest.Versions)
+		if c.unheld && c.holds == 0 {
+			c.stopIdleLocked() // the last hold went while it started
+		}
+		c.unheld = false
+		c.mu.Unlock()
 	}
 	close(a.done)
 }
@@ -398,9 +429,13 @@ func (c *Client) onDeath(p *proc, err error) {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	c.log.Warn("plugin died", "pid", p.pid, "error", err)
+	var died *diedError
+	if !errors.As(err, &died) {
+		died = &diedError{cause: err}
+	}
 	go func() {
 		defer c.wg.Done()
-		p.kill(true)
+		p.killDead(died)
 	}()
 }
 

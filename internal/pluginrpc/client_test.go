@@ -239,3 +239,29 @@ func TestPoolSlowHandlerStallsNoOtherConn(t *testing.T) {
 	require.NoError(t, <-held)
 	require.Equal(t, Stats{Starts: 1, PID: c.Stats().PID}, c.Stats())
 }
+
+// The last hold released while a process is starting (its start outlives
+// the caller that asked for it: here a Start whose ctx ended) stops that
+// process once it has started: nothing uses it, and it must not run on
+// for nobody.
+func TestLastHoldReleasedDuringAStart(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	release := c.Hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Start(ctx), context.Canceled) // the start goes on
+	release()
+	require.Eventually(t, func() bool { return c.Stats().Starts == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.Stats().Stops == 1 }, 10*time.Second, time.Millisecond,
+		"the process started for no one is stopped")
+	require.Zero(t, c.Stats().PID)
+	require.True(t, rec.has("plugin stopped: no machine uses it"))
+
+	// A hold taken before the start ends keeps the process.
+	release = c.Hold()
+	require.NoError(t, c.Start(context.Background()))
+	require.NotZero(t, c.Stats().PID)
+	release()
+	require.Zero(t, c.Stats().PID)
+	require.Equal(t, 2, c.Stats().Stops)
+}

@@ -72,6 +72,7 @@ type call struct {
 	sentAt     time.Time
 	hangAt     time.Time     // unanswered then, the plugin is hung
 	nudged     bool          // the plugin was nudged for this call
+	abandoned  bool          // a stand-in for a call whose caller gave up (see abandon)
 	prev, next *call         // conn's pending list, in the order sent
 	wake       chan struct{} // a parked call is woken by one token, sent under conn.mu
 	done       bool
@@ -193,11 +194,30 @@ func (c *conn) await(ctx context.Context, cl *call) (wire.Response, error) {
 
 // abandon ends a call whose ctx ended before its answer. It is called with
 // c.mu held and releases it.
+//
+// The plugin still owes the call an answer: a stand-in takes the call's
+// place among the pending calls (cl goes back to the pool), so that the
+// late answer is known for one and dropped, an answer to no call is known
+// for a broken plugin (see read), and a plugin that never answers is found
+// out as hung, as for any call, once the stand-in is past its timeout and
+// a grace (abandonGrace): without it, a hung handler of an abandoned call
+// would hold its goroutine and key in the plugin for good while the other
+// calls are answered.
 func (c *conn) abandon(ctx context.Context, cl *call) (wire.Response, error) {
-	c.remove(cl)
+	if c.pending[cl.id] == cl {
+		t := &call{id: cl.id, sentAt: cl.sentAt, hangAt: cl.hangAt.Add(abandonGrace(cl.hangAt.Sub(cl.sentAt))),
+			nudged: cl.nudged, abandoned: true, widx: -1}
+		c.replace(cl, t)
+	}
 	c.mu.Unlock()
 	return wire.Response{}, ctx.Err()
 }
+
+// abandonGrace is what an abandoned call is given beyond its timeout.
+// Cancelled, it gets no word of it in the plugin: a handler that honours
+// its context answers at its deadline, which the plugin counts from a
+// little after the host sent the call, and must not be taken for hung.
+func abandonGrace(timeout time.Duration) time.Duration { return max(timeout/2, 2*checkEvery) }
 
 // read holds the reader role until cl's answer arrives, the conn dies (also
 // because a call hung), or ctx ends. It returns with c.mu held and the role
@@ -223,6 +243,9 @@ func (c *conn) read(ctx context.Context, cl *call) {
 		msg, err := c.rd.Next()
 		if err != nil {
 			if !isTimeout(err) {
+				if errors.Is(err, wire.ErrFrameTooLarge) { // the plugin's writer makes none
+					err = fmt.Errorf("%w: %w", ErrMalformed, err)
+				}
 				c.die(fmt.Errorf("reading: %w", err))
 				break
 			}
@@ -247,8 +270,20 @@ func (c *conn) read(ctx context.Context, cl *call) {
 		}
 		resp.Body = bytes.Clone(resp.Body)
 		c.mu.Lock()
-		if p := c.pending[resp.ID]; p != nil { // else a late answer: dropped
-			c.remove(p)
+		p := c.pending[resp.ID]
+		if p == nil {
+			// No call awaits it: the plugin made up an id, or answered
+			// one call twice. The answers cannot be trusted.
+			what := "answered already"
+			if resp.ID == 0 || resp.ID > c.nextID {
+				what = "never sent"
+			}
+			c.mu.Unlock()
+			c.die(fmt.Errorf("%w: answer to call %d, which was %s", ErrMalformed, resp.ID, what))
+			break
+		}
+		c.remove(p)
+		if !p.abandoned { // else a late answer: dropped
 			p.resp, p.done = resp, true
 			if p == cl {
 				c.passReader()
@@ -267,16 +302,30 @@ func (c *conn) read(ctx context.Context, cl *call) {
 
 // check looks at the oldest call in flight, at the reader's periodic check:
 // past its call timeout, the plugin is hung and the conn dies (check
-// returns false); waiting since nudgeAfter, the plugin is nudged, once.
+// returns false). The oldest call not nudged yet, if it has waited since
+// nudgeAfter, nudges the plugin: each call nudges once, and each check
+// sends one nudge at most.
+// Abandoned calls, whose grace puts them out of order, are looked at up to
+// the oldest call still awaited.
 func (c *conn) check(now time.Time) bool {
 	c.mu.Lock()
 	o := c.oldest
-	if o != nil && !now.Before(o.hangAt) {
-		c.mu.Unlock()
-		c.die(ErrTimeout)
-		return false
+	for ; o != nil; o = o.next {
+		if !now.Before(o.hangAt) {
+			c.mu.Unlock()
+			c.die(ErrTimeout)
+			return false
+		}
+		if !o.abandoned {
+			break
+		}
 	}
-	nudge := o != nil && c.nudge != nil && !o.nudged && !now.Before(o.sentAt.Add(nudgeAfter))
+	// The oldest call not nudged yet: a call behind a handler nudged off
+	// the reading may be held up by a second slow handler that the new
+	// reading goroutine ran, which needs a nudge of its own.
+	for o = c.oldest; o != nil && o.nudged; o = o.next {
+	}
+	nudge := o != nil && c.nudge != nil && !now.Before(o.sentAt.Add(nudgeAfter))
 	if nudge {
 		o.nudged = true
 	}
@@ -318,6 +367,23 @@ func (c *conn) add(cl *call) {
 		c.oldest = cl
 	}
 	c.newest = cl
+}
+
+// replace puts t in cl's place among the pending calls. c.mu is held.
+func (c *conn) replace(cl, t *call) {
+	c.pending[t.id] = t
+	t.prev, t.next = cl.prev, cl.next
+	if t.prev != nil {
+		t.prev.next = t
+	} else {
+		c.oldest = t
+	}
+	if t.next != nil {
+		t.next.prev = t
+	} else {
+		c.newest = t
+	}
+	cl.prev, cl.next = nil, nil
 }
 
 // remove takes cl out of the pending calls, if it is there. c.mu is held.

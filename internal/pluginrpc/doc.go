@@ -9,7 +9,9 @@
 // [New] makes a [Client] for one plugin binary and its expected SHA-256.
 // [Client.Start] (or the first call) starts the process with
 // hashicorp/go-plugin, which checks the checksum before running the binary
-// (a fresh hash for each start) and does the handshake: a magic cookie and
+// (a fresh hash for each start; the host opens the binary first, and
+// go-plugin checks and runs that file, whatever is renamed over its path
+// meanwhile) and does the handshake: a magic cookie and
 // wire.ProtocolVersion, so that a host and a plugin of different protocol
 // versions refuse each other ([ErrProtocol]). One go-plugin net/rpc call,
 // Open, then learns what the plugin serves (a [Manifest]: one machine, in
@@ -35,10 +37,14 @@
 // at a time, in the order they were sent, and those of different keys
 // concurrently: a slow handler holds up its own key, and the others on its
 // connection only until the host notices and nudges the plugin, within 10
-// to 60 milliseconds. A call must be answered within the call timeout
-// ([WithCallTimeout]); a plugin that does not answer in time is taken for
-// hung and killed. A caller's context can end a call earlier; that only
-// abandons the call, and its late answer is dropped.
+// to 60 milliseconds (each more slow handler ahead of them, up to 50 more).
+// A call must be answered within the call timeout ([WithCallTimeout]); a
+// plugin that does not answer in time is taken for hung and killed. A
+// caller's context can end a call earlier; that only abandons the call,
+// and its late answer is dropped, but the plugin still owes it an answer
+// within the call timeout and a grace (half of it), or is taken for hung.
+// An answer to no call (an ID never sent, or answered already) is a
+// malformed message.
 //
 // A plugin that crashes, is killed, hangs, breaks a stream (any
 // connection of the pool) or sends a malformed message is dead: every call in flight to it fails with

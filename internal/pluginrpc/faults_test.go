@@ -417,3 +417,233 @@ func TestPoolConnBrokenMidCall(t *testing.T) {
 	require.Equal(t, st.PID, pidOf(t, c))
 	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
 }
+
+// Close while a process is starting (here, one that never completes the
+// handshake) stops it at once: it does not wait for the start timeout.
+func TestCloseDuringStart(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "pid")
+	path, sum := script(t, `echo $$ > "$HOTLINE_TEST_MARK"; exec sleep 60`)
+	c, rec := testClientAt(t, path, sum, "echo", WithStartTimeout(10*time.Second), withEnv("HOTLINE_TEST_MARK="+marker))
+	started := make(chan error, 1)
+	go func() { started <- c.Start(context.Background()) }()
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(marker)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+
+	start := time.Now()
+	require.NoError(t, c.Close())
+	require.Less(t, time.Since(start), 5*time.Second, "Close waited for the start timeout")
+	require.ErrorIs(t, <-started, ErrClosed)
+	requireGone(t, pid)
+	require.False(t, rec.has("ERROR"), "a stop is not a crash")
+}
+
+// doInOrder runs, for each of n machines at once, Do "stall-in" (which
+// stalls in the process pid) then Do "incr", and checks that each machine's
+// first call was counted once, on the process that replaced pid, and its
+// second after it: every call in flight at pid's end was delivered again
+// exactly once, in each machine's order. ready is called once every
+// machine's first call is in flight.
+func doInOrder(t *testing.T, c *Client, n, pid int, ready func()) {
+	t.Helper()
+	ctx := context.Background()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for m := range n {
+		wg.Go(func() {
+			key := fmt.Sprintf("machine-%d", m)
+			for i, method := range []string{"stall-in", "incr"} {
+				out, err := c.Do(ctx, key, method, []byte(strconv.Itoa(pid)))
+				if err != nil {
+					errs <- fmt.Errorf("%s: %s: %w", key, method, err)
+					return
+				}
+				if string(out) != strconv.Itoa(i+1) {
+					errs <- fmt.Errorf("%s: %s counted %s, want %d", key, method, out, i+1)
+					return
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return inFlightCalls(c) == n }, 10*time.Second, time.Millisecond)
+	ready()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// SIGKILL with many machines' calls in flight on one connection: each is
+// delivered again exactly once to the new process, in each machine's
+// order, and the process is counted dead once.
+func TestKilledWithManyCallsInFlight(t *testing.T) {
+	c, rec := testClient(t, "echo", WithConns(1), WithRedeliveries(1))
+	pid := pidOf(t, c)
+	doInOrder(t, c, 24, pid, func() { require.NoError(t, syscall.Kill(pid, syscall.SIGKILL)) })
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	require.True(t, rec.has("WARN plugin died", "pid="+strconv.Itoa(pid)))
+}
+
+// A plugin that answered calls and then stops answering altogether
+// (SIGSTOP: nothing reads, nothing writes) with calls of many machines in
+// flight on two connections: the hang is found out by the call timeout,
+// the process killed, and every call delivered again exactly once.
+func TestStoppedWithManyCallsInFlight(t *testing.T) {
+	c, _ := testClient(t, "echo", WithConns(2), WithRedeliveries(1), WithCallTimeout(500*time.Millisecond))
+	pid := pidOf(t, c)
+	out, err := c.Call(context.Background(), "answered", "incr", nil)
+	require.NoError(t, err)
+	require.Equal(t, "1", string(out))
+	doInOrder(t, c, 16, pid, func() { require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP)) })
+	requireGone(t, pid)
+	st := c.Stats()
+	require.Equal(t, 2, st.Starts)
+	require.Equal(t, 1, st.Deaths)
+	out, err = c.Call(context.Background(), "answered", "incr", nil)
+	require.NoError(t, err)
+	require.Equal(t, "1", string(out), "the new process keeps nothing of the old")
+}
+
+// The plugin's binary is replaced on disk after it was loaded. The running
+// process serves on; once it dies, the restart checks the checksum again
+// and refuses to run the new binary (ErrChecksum naming both sums), and
+// after WithMaxRestarts the Client gives up with ErrCrashLoop wrapping it.
+func TestBinaryReplacedOnDisk(t *testing.T) {
+	exe, sum := testExe(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plugin")
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o755))
+	c, _ := testClientAt(t, path, sum, "echo", WithMaxRestarts(2), WithRestartBackoff(time.Millisecond, time.Millisecond))
+	pid := pidOf(t, c)
+
+	ran := filepath.Join(dir, "ran")
+	other, otherSum := script(t, ": > "+ran)
+	require.NoError(t, os.Rename(other, path)) // as a deployment would
+	require.Equal(t, pid, pidOf(t, c), "the running process serves on")
+
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	_, err = c.Do(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrChecksum)
+	require.ErrorContains(t, err, fmt.Sprintf("plugin test-echo: checksum mismatch: the binary's SHA-256 is %x, want %x", otherSum, sum))
+	_, err = c.Call(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrChecksum)
+	_, err = c.Call(context.Background(), "k", "echo", nil)
+	require.ErrorIs(t, err, ErrCrashLoop)
+	require.ErrorIs(t, err, ErrChecksum)
+	require.ErrorContains(t, err, "it died or failed to start 3 times in a row, the last time: pluginrpc: checksum mismatch")
+	require.NoFileExists(t, ran, "the new binary was never run")
+	require.Equal(t, Stats{Starts: 1, Deaths: 1, FailedStarts: 2}, c.Stats())
+}
+
+// A plugin that prints a lot: the call is not held up, and every line
+// reaches the host's logger.
+func TestOutputFlood(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	const n = 20000
+	_, err := c.Call(context.Background(), "k", "print-n", []byte(strconv.Itoa(n)))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rec.has("INFO done", "stream=stdout") }, 10*time.Second, 5*time.Millisecond)
+	lines := 0
+	for _, r := range strings.Split(rec.dump(), "\n") {
+		if strings.Contains(r, " of the flood ") && strings.Contains(r, "stream=stdout") {
+			lines++
+		}
+	}
+	require.Equal(t, n, lines)
+}
+
+// A last line without its newline is logged when the process stops.
+func TestOutputLastLineWithoutNewline(t *testing.T) {
+	c, rec := testClient(t, "echo")
+	_, err := c.Call(context.Background(), "k", "partial", []byte("the last words"))
+	require.NoError(t, err)
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	require.Eventually(t, func() bool {
+		p.stdout.mu.Lock()
+		defer p.stdout.mu.Unlock()
+		return len(p.stdout.buf) > 0
+	}, 10*time.Second, time.Millisecond, "the bytes reached the host")
+	require.False(t, rec.has("the last words"))
+	require.NoError(t, c.Close())
+	require.True(t, rec.has("INFO the last words", "stream=stdout"))
+}
+
+// The binary is replaced on disk while a process is being started, after
+// the host opened it: what is checked and what runs is the file the host
+// opened, never the one that took its name meanwhile (go-plugin checks the
+// path's checksum, then executes the path: a file renamed over it between
+// the two would run unchecked).
+func TestBinaryReplacedWhileStarting(t *testing.T) {
+	exe, sum := testExe(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plugin")
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o755))
+	ran := filepath.Join(dir, "ran")
+	other, _ := script(t, ": > "+ran)
+	startHook = func() { require.NoError(t, os.Rename(other, path)) }
+	t.Cleanup(func() { startHook = nil })
+
+	c, _ := testClientAt(t, path, sum, "echo")
+	require.NoError(t, c.Start(context.Background()), "the binary opened and checked is the one that runs")
+	pid := pidOf(t, c)
+	require.Equal(t, pid, c.Stats().PID)
+	require.NoFileExists(t, ran, "the file renamed over it never ran")
+}
+
+// A Do woken by the death of its call's conn retires the process and
+// kills it (Client.onDeath), which may get to the process's other conns
+// before the death does (proc.connDied fails them after waking the calls
+// of the dead one). A call in flight on another conn must then fail as a
+// death, and be delivered again, not with ErrClosed, which Do gives up on
+// (a machine would stop with "closed": seen in the phone switch's soak).
+// Here the Client is told of a death by Do's path alone, as then.
+func TestKillAfterADeathFailsTheOtherConnsAsDied(t *testing.T) {
+	c, _ := testClient(t, "echo", WithConns(2))
+	ctx := context.Background()
+	pid := pidOf(t, c)
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() {
+		out, err := c.Do(ctx, "k", "stall-in", []byte(strconv.Itoa(pid)))
+		if err == nil && string(out) != "1" {
+			err = fmt.Errorf("counted %s on the new process", out)
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return inFlightCalls(c) == 1 }, 10*time.Second, time.Millisecond)
+	c.onDeath(p, &diedError{cause: errors.New("a death on another conn")})
+	require.NoError(t, <-done, "delivered again to a new process")
+	requireGone(t, pid)
+	require.Equal(t, 2, c.Stats().Starts)
+}
+
+// The process is named after the binary (its comm, as ps shows it), not
+// after the descriptor the host starts it through.
+func TestProcessNamedAfterTheBinary(t *testing.T) {
+	c, _ := testClient(t, "echo")
+	pid := pidOf(t, c)
+	exe, _ := testExe(t)
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	require.NoError(t, err)
+	want := filepath.Base(exe)
+	require.Equal(t, want[:min(len(want), 15)], strings.TrimSpace(string(comm)))
+}

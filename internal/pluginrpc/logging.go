@@ -30,6 +30,12 @@ type hclogAdapter struct {
 	l        *slog.Logger
 	name     string
 	stopping *atomic.Bool
+	abort    context.Context // if set, its end (Client.Close) is a stop too: it kills a process still starting
+}
+
+// isStopping reports whether the host is stopping the process on purpose.
+func (a *hclogAdapter) isStopping() bool {
+	return a.stopping.Load() || (a.abort != nil && a.abort.Err() != nil)
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -101,8 +107,8 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	switch {
 	case msg == exitMessage:
-		level = exitLevel(level, a.stopping.Load(), args)
-	case level >= hclog.Info && a.stopping.Load() && stopMessages[msg]:
+		level = exitLevel(level, a.isStopping(), args)
+	case level >= hclog.Info && a.isStopping() && stopMessages[msg]:
 		level = hclog.Debug
 	}
 	a.l.Log(context.Background(), slogLevel(level), msg, args...)
@@ -125,7 +131,7 @@ func (a *hclogAdapter) IsError() bool { return a.enabled(slog.LevelError) }
 func (a *hclogAdapter) ImpliedArgs() []any { return nil }
 
 func (a *hclogAdapter) With(args ...any) hclog.Logger {
-	return &hclogAdapter{l: a.l.With(args...), name: a.name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With(args...), name: a.name, stopping: a.stopping, abort: a.abort}
 }
 
 func (a *hclogAdapter) Name() string { return a.name }
@@ -134,11 +140,11 @@ func (a *hclogAdapter) Named(name string) hclog.Logger {
 	if a.name != "" {
 		name = a.name + "." + name
 	}
-	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping, abort: a.abort}
 }
 
 func (a *hclogAdapter) ResetNamed(name string) hclog.Logger {
-	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping}
+	return &hclogAdapter{l: a.l.With("logger", name), name: name, stopping: a.stopping, abort: a.abort}
 }
 
 // SetLevel does nothing: the slog handler decides.
@@ -170,7 +176,8 @@ func (a *hclogAdapter) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writ
 
 // lineWriter logs each line written to it: it receives the plugin's
 // stdout or stderr from go-plugin. A line longer than maxLine is logged in
-// pieces.
+// pieces of maxLine bytes; the last line, if the output ends without a
+// newline, when the process is stopped (flush).
 type lineWriter struct {
 	l      *slog.Logger
 	stream string
@@ -189,17 +196,31 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
+	rest := w.buf
 	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) >= maxLine {
-				w.log(w.buf)
-				w.buf = w.buf[:0]
-			}
-			return len(p), nil
+		i := bytes.IndexByte(rest, '\n')
+		for (i < 0 || i >= maxLine) && len(rest) >= maxLine {
+			w.log(rest[:maxLine])
+			rest = rest[maxLine:]
+			i -= maxLine
 		}
-		w.log(w.buf[:i])
-		w.buf = w.buf[i+1:]
+		if i < 0 {
+			break
+		}
+		w.log(rest[:i])
+		rest = rest[i+1:]
+	}
+	w.buf = append(w.buf[:0], rest...) // what is left of a line, at the front
+	return len(p), nil
+}
+
+// flush logs what is left of a last line without its newline.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.log(w.buf)
+		w.buf = w.buf[:0]
 	}
 }
 

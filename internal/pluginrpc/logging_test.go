@@ -41,6 +41,16 @@ func TestExitLevel(t *testing.T) {
 			}
 			a.Log(tc.level, exitMessage, args...)
 			require.True(t, rec.has(" "+tc.want.String()+" "+exitMessage), rec.dump())
+
+			// Client.Close, which kills a process still starting, is a
+			// stop too, whether or not stopping was set by then.
+			abort, cancel := context.WithCancel(context.Background())
+			cancel()
+			rec = &recorder{}
+			a = &hclogAdapter{l: slog.New(rec), stopping: &stopping, abort: abort}
+			a.Log(tc.level, exitMessage, args...)
+			want := exitLevel(tc.level, true, args)
+			require.True(t, rec.has(" "+slogLevel(want).String()+" "+exitMessage), rec.dump())
 			if tc.status != "" {
 				require.True(t, rec.has(exitMessage, "error="+tc.status), "the status is kept")
 			}
@@ -86,4 +96,49 @@ func TestStopIsQuietCrashIsLoud(t *testing.T) {
 		require.NoError(t, c.Close())
 		require.True(t, rec.has(" ERROR "+exitMessage, "error=exit status 3"), rec.dump())
 	})
+}
+
+// lineRecorder is a slog.Handler that keeps each record's message.
+type lineRecorder struct{ msgs []string }
+
+func (r *lineRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *lineRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+func (r *lineRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *lineRecorder) WithGroup(string) slog.Handler      { return r }
+
+// A plugin's output reaches the logger line by line; a line longer than
+// maxLine in pieces of at most maxLine, however it was written; nothing is
+// lost, a last line without its newline included (flush, at the stop).
+func TestLineWriter(t *testing.T) {
+	long := strings.Repeat("x", 2*maxLine+100)
+	for _, tt := range []struct {
+		name   string
+		writes []string
+		want   []string
+	}{
+		{"lines", []string{"a\nb", "c\n\n", "d"}, []string{"a", "bc", "", "d"}},
+		{"a long line in one write", []string{long + "\nafter\n"},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:], "after"}},
+		{"a long line without a newline", []string{long},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:]}},
+		{"a long line in small writes", []string{long[:1000], long[1000:], "\r\n"},
+			[]string{long[:maxLine], long[maxLine : 2*maxLine], long[2*maxLine:]}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &lineRecorder{}
+			w := newLineWriter(slog.New(rec), "stdout")
+			for _, s := range tt.writes {
+				n, err := w.Write([]byte(s))
+				require.NoError(t, err)
+				require.Equal(t, len(s), n)
+			}
+			w.flush()
+			require.Equal(t, tt.want, rec.msgs)
+			w.flush()
+			require.Equal(t, tt.want, rec.msgs, "a flush of nothing logs nothing")
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package pluginrpc
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -79,7 +80,10 @@ func pluginMain(mode string) int {
 //	crash     exits the process with status 3
 //	mark      creates the file named by the body, then sleeps 500ms
 //	print     writes the body as a line to stdout and to stderr
+//	print-n   writes as many numbered lines to stdout as the body says, then "done"
+//	partial   writes the body to stdout, without a newline
 //	incr      counts the calls of its key, returns the count
+//	stall-in  in the process whose id is the body, waits until ctx ends; elsewhere is incr
 //	block     waits until release is called with the same body, or ctx ends
 //	hold      waits until release is called with the same body
 //	release   releases the blocked and held calls of the body
@@ -155,6 +159,26 @@ func (h *testHandler) handle(ctx context.Context, key, method string, body []byt
 			return nil, err
 		}
 		return nil, nil
+	case "stall-in":
+		if string(body) == strconv.Itoa(os.Getpid()) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return h.handle(ctx, key, "incr", nil)
+	case "print-n":
+		n, err := strconv.Atoi(string(body))
+		if err != nil {
+			return nil, err
+		}
+		w := bufio.NewWriter(os.Stdout)
+		for i := range n {
+			fmt.Fprintf(w, "line %d of the flood %s\n", i, strings.Repeat("-", 80))
+		}
+		fmt.Fprintln(w, "done")
+		return nil, w.Flush()
+	case "partial":
+		_, err := os.Stdout.Write(body)
+		return nil, err
 	case "incr":
 		h.mu.Lock()
 		h.counts[key]++

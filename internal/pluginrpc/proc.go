@@ -1,6 +1,7 @@
 package pluginrpc
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -44,6 +45,8 @@ type proc struct {
 	conns    []*conn
 	pid      int
 	manifest Manifest
+	stdout   *lineWriter // the plugin's stdout and stderr, to the logger
+	stderr   *lineWriter
 	stopping atomic.Bool // set when the host stops the process on purpose
 	dead     atomic.Bool // a conn died: the others were failed, the Client told
 	onDeath  func(*proc, error)
@@ -92,14 +95,20 @@ func (p *proc) die(cause error) { p.connDied(&diedError{cause: cause}) }
 // launch starts a process of the plugin and connects to it. onDeath is
 // given to the conn. On error nothing is left running, and the error wraps
 // one of ErrNotFound, ErrChecksum, ErrHandshake, ErrProtocol,
-// ErrWrongMachine, ErrSocketDir or ErrStart.
-func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
-	if _, err := os.Stat(path); err != nil {
+// ErrWrongMachine, ErrSocketDir or ErrStart. The process is killed when
+// abort ends (Client.Close), also while it starts.
+func launch(abort context.Context, path string, sum []byte, cfg *config, log *slog.Logger, onDeath func(*proc, error)) (_ *proc, err error) {
+	// The binary is opened once: go-plugin checks the checksum of a path,
+	// then executes the path, and a file renamed over it in between would
+	// run unchecked. Both go to the file opened here instead (pinned).
+	bin, err := os.Open(path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
+	defer func() { _ = bin.Close() }() // the process has its own descriptor of it
 	if len(sum) != sha256.Size {
 		return nil, fmt.Errorf("%w: want a SHA-256 checksum of %d bytes, have %d", ErrChecksum, sha256.Size, len(sum))
 	}
@@ -113,9 +122,13 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 			ErrSocketDir, dir, len(dir), maxSocketPath)
 	}
 
-	cmd := exec.Command(path)
+	exe, extra := pinned(bin, dir, filepath.Base(path))
+	cmd := exec.CommandContext(abort, exe)
+	cmd.Args = []string{path}
+	cmd.ExtraFiles = extra
 	cmd.Env = pluginEnv(dir, cfg.env)
-	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath}
+	p := &proc{cmd: cmd, dir: dir, onDeath: onDeath,
+		stdout: newLineWriter(log, "stdout"), stderr: newLineWriter(log, "stderr")}
 	p.gp = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: handshake(wire.ProtocolVersion),
 		Plugins:         plugin.PluginSet{pluginName: &controlPlugin{}},
@@ -126,9 +139,9 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
 		StartTimeout:     cfg.startTimeout,
-		Logger:           newHCLog(log, &p.stopping),
-		SyncStdout:       newLineWriter(log, "stdout"),
-		SyncStderr:       newLineWriter(log, "stderr"),
+		Logger:           &hclogAdapter{l: log, stopping: &p.stopping, abort: abort},
+		SyncStdout:       p.stdout,
+		SyncStderr:       p.stderr,
 	})
 	defer func() {
 		if err != nil {
@@ -137,9 +150,12 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 	}()
 	deadline := time.Now().Add(cfg.startTimeout)
 
+	if startHook != nil {
+		startHook()
+	}
 	rpcClient, err := p.gp.Client()
 	if err != nil {
-		return nil, startError(path, sum, err)
+		return nil, startError(exe, sum, err)
 	}
 	if p.pid, err = strconv.Atoi(p.gp.ID()); err != nil {
 		return nil, fmt.Errorf("%w: plugin id %q: %w", ErrStart, p.gp.ID(), err)
@@ -185,6 +201,41 @@ func launch(path string, sum []byte, cfg *config, log *slog.Logger, onDeath func
 			func() { ctl.nudge(i) }, p.connDied))
 	}
 	return p, nil
+}
+
+// startHook, if set, runs once the binary is opened, before go-plugin
+// checks and starts it; a test seam.
+var startHook func()
+
+// pinned returns the path by which the host and the process both reach
+// bin itself, whatever is at its name: a symbolic link to
+// /proc/self/fd/N, where N is bin's descriptor in the host and in the
+// process, which inherits it at the same number (the returned ExtraFiles:
+// file 3+i is the process's descriptor 3+i). "self" is resolved by whoever
+// opens the link: the host's checksum is of bin, and the kernel executes
+// bin (a script's interpreter opens the path, and finds it too). The link
+// is dir/bin/name, so that the process's name (its comm, which ps and
+// /proc show) is the binary's, not N. Where there is no /proc, or the link
+// cannot be made, it returns bin's name.
+func pinned(bin *os.File, dir, name string) (string, []*os.File) {
+	fd := int(bin.Fd())
+	target := "/proc/self/fd/" + strconv.Itoa(fd)
+	if fd < 3 {
+		return bin.Name(), nil
+	}
+	if _, err := os.Stat(target); err != nil {
+		return bin.Name(), nil
+	}
+	link := filepath.Join(dir, "bin", name)
+	if err := os.Mkdir(filepath.Dir(link), 0o700); err != nil {
+		return bin.Name(), nil
+	}
+	if err := os.Symlink(target, link); err != nil {
+		return bin.Name(), nil
+	}
+	extra := make([]*os.File, fd-2)
+	extra[fd-3] = bin
+	return link, extra
 }
 
 // dialConn connects to the event socket at path and presents the token
@@ -280,6 +331,18 @@ func ParseChecksum(s string) ([]byte, error) {
 	return b, nil
 }
 
+// killDead kills a process that died with err, a *diedError. Its conns
+// fail their calls in flight with err first, as connDied does (which may
+// still be on its way to them: the Client can learn of a death from a Do
+// woken by it before): kill alone would fail them with ErrClosed, which is
+// a Close's, and Do does not deliver such a call again.
+func (p *proc) killDead(err error) {
+	for _, c := range p.conns {
+		c.fail(err)
+	}
+	p.kill(true)
+}
+
 // kill stops the process and removes its socket directory. hard kills it
 // at once (it died or hangs); otherwise go-plugin asks it to quit, and
 // kills it if it has not within 2 seconds.
@@ -293,4 +356,8 @@ func (p *proc) kill(hard bool) {
 	}
 	p.gp.Kill()
 	_ = os.RemoveAll(p.dir)
+	// A last line without its newline is logged now; what go-plugin had
+	// not yet copied from the process is lost with it.
+	p.stdout.flush()
+	p.stderr.flush()
 }

@@ -45,7 +45,8 @@ func AppendFrame(b []byte, m Message) ([]byte, error) {
 // net.Conn): the bytes of a frame read so far are kept, and the next call to
 // [Reader.Next] goes on where the last stopped. Any other error, and a frame
 // longer than [MaxFrameSize], leaves the stream out of step: the caller
-// should give it up.
+// should give it up. A stream that ends between frames ends with io.EOF;
+// inside one, with io.ErrUnexpectedEOF.
 type Reader struct {
 	r          io.Reader
 	buf        []byte
@@ -79,18 +80,28 @@ func (r *Reader) Next() ([]byte, error) {
 		if r.err != nil {
 			err := r.err
 			r.err = nil
-			return nil, err
+			return nil, r.cut(err)
 		}
 		r.room(need)
 		k, err := r.r.Read(r.buf[r.end:])
 		r.end += k
 		if err != nil {
 			if k == 0 {
-				return nil, err
+				return nil, r.cut(err)
 			}
 			r.err = err
 		}
 	}
+}
+
+// cut turns the end of the stream inside a frame into io.ErrUnexpectedEOF,
+// saying how far into the frame it ended; io.EOF between frames, and any
+// other error, stay as they are.
+func (r *Reader) cut(err error) error {
+	if err == io.EOF && r.end > r.start {
+		return fmt.Errorf("%w: the stream ended %d bytes into a frame", io.ErrUnexpectedEOF, r.end-r.start)
+	}
+	return err
 }
 
 // Buffered reports whether bytes are buffered that Next has not returned.

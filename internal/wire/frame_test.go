@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 
@@ -132,4 +133,37 @@ func TestEndFrameTooLarge(t *testing.T) {
 	b, err := wire.EndFrame(b, start)
 	require.ErrorIs(t, err, wire.ErrFrameTooLarge)
 	require.Equal(t, []byte("prefix"), b)
+}
+
+// A stream that ends inside a frame (its length or its message) ends with
+// io.ErrUnexpectedEOF, saying where; between frames, with io.EOF.
+func TestReaderCutFrame(t *testing.T) {
+	frame, err := wire.AppendFrame(nil, &wire.Auth{Token: []byte{1}})
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name   string
+		stream []byte
+		text   string
+	}{
+		{"in the length", append(frame[:len(frame):len(frame)], 0, 0), "the stream ended 2 bytes into a frame"},
+		{"in the message", append(frame[:len(frame):len(frame)], frame[:6]...), "the stream ended 6 bytes into a frame"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// The end comes after the last bytes, or with them.
+			for _, src := range []io.Reader{&chunkReader{data: tt.stream, chunks: []byte{3}}, iotest.DataErrReader(bytes.NewReader(tt.stream))} {
+				r := wire.NewReader(src, 8)
+				m, err := r.Next()
+				require.NoError(t, err)
+				require.Equal(t, frame[4:], m)
+				_, err = r.Next()
+				require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+				require.EqualError(t, err, "unexpected EOF: "+tt.text)
+			}
+		})
+	}
+	r := wire.NewReader(bytes.NewReader(frame), 8)
+	_, err = r.Next()
+	require.NoError(t, err)
+	_, err = r.Next()
+	require.Equal(t, io.EOF, err)
 }
