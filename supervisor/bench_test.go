@@ -85,34 +85,17 @@ func (crasher) Terminate(*actor.Context, error) {}
 // back), without the crash, the exit, or any supervision.
 func BenchmarkSpawnBaseline(b *testing.B) {
 	b.Run("spawn", func(b *testing.B) {
-		// A fresh System every batch, shut down off the clock, so that
-		// a growing heap of live actors does not weigh on the figure.
-		const batch = 4096
-		s := actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
-		n := 0
 		var cpu cpuClock
+		sys := newBatches(b, &cpu)
 		cpu.start()
 		for b.Loop() {
-			if n++; n == batch {
-				b.StopTimer()
-				cpu.stop()
-				if err := s.Shutdown(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				s = actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
-				n = 0
-				cpu.start()
-				b.StartTimer()
-			}
-			if _, err := s.Spawn(crasher{}); err != nil {
+			if _, err := sys.next().Spawn(crasher{}); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.StopTimer()
 		cpu.report(b)
-		if err := s.Shutdown(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		sys.close()
 	})
 	b.Run("life", func(b *testing.B) {
 		s := quietSystem(b)
@@ -158,9 +141,6 @@ func BenchmarkSpawnBaseline(b *testing.B) {
 		<-done
 	})
 	b.Run("floor", func(b *testing.B) {
-		// As in spawn, a fresh System every batch, shut down off the clock.
-		const batch = 4096
-		s := actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
 		to, back, quit := make(chan *actor.System), make(chan actor.Ref, 1), make(chan struct{})
 		done := make(chan struct{})
 		go func() {
@@ -178,32 +158,55 @@ func BenchmarkSpawnBaseline(b *testing.B) {
 				}
 			}
 		}()
-		n := 0
 		var cpu cpuClock
+		sys := newBatches(b, &cpu)
 		cpu.start()
 		for b.Loop() {
-			if n++; n == batch {
-				b.StopTimer()
-				cpu.stop()
-				if err := s.Shutdown(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				s = actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
-				n = 0
-				cpu.start()
-				b.StartTimer()
-			}
-			to <- s
+			to <- sys.next()
 			<-back
 		}
 		b.StopTimer()
 		cpu.report(b)
 		close(quit)
 		<-done
-		if err := s.Shutdown(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		sys.close()
 	})
+}
+
+// batches gives a spawning benchmark a fresh System every batch spawns,
+// the last one shut down off the clock (and off cpu's), so that a growing
+// heap of live actors does not weigh on the figure.
+type batches struct {
+	b   *testing.B
+	cpu *cpuClock
+	s   *actor.System
+	n   int
+}
+
+const batch = 4096
+
+func newBatches(b *testing.B, cpu *cpuClock) *batches {
+	return &batches{b: b, cpu: cpu, s: actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))}
+}
+
+// next returns the System to spawn the next actor in.
+func (x *batches) next() *actor.System {
+	if x.n++; x.n == batch {
+		x.b.StopTimer()
+		x.cpu.stop()
+		x.close()
+		x.s = actor.NewSystem(actor.WithLogger(slog.New(slog.DiscardHandler)))
+		x.n = 0
+		x.cpu.start()
+		x.b.StartTimer()
+	}
+	return x.s
+}
+
+func (x *batches) close() {
+	if err := x.s.Shutdown(context.Background()); err != nil {
+		x.b.Fatal(err)
+	}
 }
 
 // BenchmarkRestart: the child of a one-for-one supervisor crashes and is
