@@ -61,8 +61,7 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	}
 
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(ctx)
 	require.NoError(t, err)
 	require.Len(t, got.Machines, 4)

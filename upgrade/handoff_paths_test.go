@@ -62,8 +62,7 @@ func TestHandoffRefusesMachineWithoutPath(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "handoff")
 			old, oldRef, _, resumed := oldSide(t, dir)
 			reply, done := old.upgrade(t)
-			nw := newSide(t, dir, true, tc.opts(t)...)
-			nw.h.cfg.parentPID = func() int { return old.r.pid }
+			nw := successorOf(t, old, dir, tc.opts(t)...)
 			_, err := nw.h.Receive(context.Background())
 			require.ErrorIs(t, err, ErrHandoff)
 			require.ErrorIs(t, err, ErrNoPath)
@@ -102,8 +101,7 @@ func TestHandoffReleaseRestoresThroughDeclaredVersion(t *testing.T) {
 	require.NoError(t, rh.Register(v3))
 	_, err = rh.Upgrade(context.Background(), "session", "v3")
 	require.NoError(t, err)
-	nw := newSide(t, dir, true, WithReleaseHandler(rh))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithReleaseHandler(rh))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	inf, err := fsm.Inspect(context.Background(), got.Machines["m1"])

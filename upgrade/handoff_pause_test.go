@@ -76,8 +76,7 @@ func TestHandoffRegistrationDuringPause(t *testing.T) {
 	old := newRegisteringSide(t, dir)
 	reply, done := old.upgrade(t)
 
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old.side, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	require.Contains(t, got.Machines, "m1", "the machine managed during the pause travels")
@@ -114,8 +113,7 @@ func TestHandoffRegistrationDuringPauseResumed(t *testing.T) {
 	old := newRegisteringSide(t, dir)
 	reply, done := old.upgrade(t)
 
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old.side, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	for _, rc := range got.Conns {

@@ -61,8 +61,7 @@ func TestHandoffThatCannotListenRefusesTheUpgrade(t *testing.T) {
 	// With the directory back, the next attempt hands over.
 	require.NoError(t, os.Remove(dir))
 	reply, up := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	require.Len(t, got.Machines, 1)
@@ -78,8 +77,7 @@ func TestHandoffDirRemovedIsMadeAgain(t *testing.T) {
 	old, _, _, _ := oldSide(t, dir)
 	require.NoError(t, os.RemoveAll(dir))
 	reply, up := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	require.Len(t, got.Machines, 1, "the machine came along")
@@ -126,8 +124,7 @@ func lateAck(t *testing.T, whenLate func(restored <-chan error)) (old *side, old
 		whenLate(received)
 	}
 	reply, done = old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	nw.h.cfg.fault = func(stage string) {
 		if stage == "restored" {
 			<-late // restoring took longer than the old side waits
@@ -182,8 +179,7 @@ func TestReadyRefusedAfterFailedReceive(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "handoff")
 	old, oldRef, _, resumed := oldSide(t, dir)
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	nw.h.cfg.minFormat = handoff.Version + 1 // a build that cannot read the state
 	_, err := nw.h.Receive(context.Background())
 	require.ErrorIs(t, err, handoff.ErrVersion)
@@ -249,8 +245,7 @@ func TestHandoffMachineThatCannotBeEncoded(t *testing.T) {
 	require.NoError(t, err)
 
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1"), brittleCode()))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1"), brittleCode()))
 	_, err = nw.h.Receive(context.Background())
 	require.ErrorIs(t, err, ErrHandoff)
 	require.ErrorIs(t, nw.r.Ready(), ErrHandoff)
@@ -281,8 +276,7 @@ func TestRestoredConnNotReadBeforeReady(t *testing.T) {
 	oldConn, ok := old.h.conns.get("c1")
 	require.True(t, ok)
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	rc := got.Conns["c1"]
@@ -327,8 +321,7 @@ func TestRestoredConnReadsOnceReady(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "handoff")
 	old, _, client, _ := oldSide(t, dir)
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	rc := got.Conns["c1"]
@@ -369,8 +362,7 @@ func TestHandoffSecondUpgradeAndLateCall(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "handoff")
 	old, oldRef, _, _ := oldSide(t, dir)
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	called := make(chan error, 1)
 	nw.h.cfg.fault = func(stage string) {
 		if stage != "received" { // the old machines are suspended and imaged
@@ -452,8 +444,7 @@ func TestHandoffPauseThatFailsLeavesTheConnRead(t *testing.T) {
 	require.NoError(t, err)
 	<-entered // the reader waits for its machine
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	_, err = nw.h.Receive(context.Background())
 	require.ErrorIs(t, err, ErrHandoff, "the pause outlasted the handoff timeout")
 	reply <- errors.New("child exited")
@@ -502,8 +493,7 @@ func TestHandoffLargeData(t *testing.T) {
 	require.NoError(t, err)
 
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1"), bigCode(nil)))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1"), bigCode(nil)))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	require.Len(t, got.Machines, 2)

@@ -66,6 +66,15 @@ func newSide(t *testing.T, dir string, parent bool, opts ...HandoffOption) *side
 	return s
 }
 
+// successorOf is the new process of old's upgrade: a side on dir whose
+// parent is old's process.
+func successorOf(t *testing.T, old *side, dir string, opts ...HandoffOption) *side {
+	t.Helper()
+	nw := newSide(t, dir, true, opts...)
+	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	return nw
+}
+
 // oldSide is a served process with one machine that owns one connection.
 func oldSide(t *testing.T, dir string) (*side, actor.Ref, net.Conn, *atomic.Int32) {
 	t.Helper()
@@ -105,8 +114,7 @@ func TestHandoffInProcess(t *testing.T) {
 	old, oldRef, client, resumed := oldSide(t, dir)
 	reply, done := old.upgrade(t)
 
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	require.Len(t, got.Machines, 1)
@@ -145,8 +153,7 @@ func TestHandoffResumesWhenNewProcessFails(t *testing.T) {
 	old, oldRef, client, resumed := oldSide(t, dir)
 	reply, done := old.upgrade(t)
 
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	got, err := nw.h.Receive(context.Background())
 	require.NoError(t, err)
 	for _, c := range got.Conns {
@@ -170,8 +177,7 @@ func TestHandoffRefusedFormat(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "handoff")
 	old, oldRef, _, resumed := oldSide(t, dir)
 	reply, done := old.upgrade(t)
-	nw := newSide(t, dir, true, WithCodes(sessionCode("v1")))
-	nw.h.cfg.parentPID = func() int { return old.r.pid }
+	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
 	nw.h.cfg.minFormat = handoff.Version + 1 // a build that reads only a newer format
 	_, err := nw.h.Receive(context.Background())
 	require.ErrorIs(t, err, ErrHandoff)
@@ -340,8 +346,7 @@ func TestHandoffRestoredMachinesReadFlags(t *testing.T) {
 			if given {
 				opts = append(opts, WithHandoffFlags(fl))
 			}
-			nw := newSide(t, dir, true, opts...)
-			nw.h.cfg.parentPID = func() int { return old.r.pid }
+			nw := successorOf(t, old, dir, opts...)
 			got, err := nw.h.Receive(context.Background())
 			require.NoError(t, err)
 			on, err := fsm.Call(context.Background(), got.Machines["m1"], AskFlag{Name: "fast-dial"})

@@ -521,10 +521,7 @@ func TestStoppedWithManyCallsInFlight(t *testing.T) {
 func TestBinaryReplacedOnDisk(t *testing.T) {
 	exe, sum := testExe(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "plugin")
-	b, err := os.ReadFile(exe)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, b, 0o755))
+	path := copyExe(t, exe, dir)
 	c, _ := testClientAt(t, path, sum, "echo", WithMaxRestarts(2), WithRestartBackoff(time.Millisecond, time.Millisecond))
 	pid := pidOf(t, c)
 
@@ -534,7 +531,7 @@ func TestBinaryReplacedOnDisk(t *testing.T) {
 	require.Equal(t, pid, pidOf(t, c), "the running process serves on")
 
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	_, err = c.Do(context.Background(), "k", "echo", nil)
+	_, err := c.Do(context.Background(), "k", "echo", nil)
 	require.ErrorIs(t, err, ErrChecksum)
 	require.ErrorContains(t, err, fmt.Sprintf("plugin test-echo: checksum mismatch: the binary's SHA-256 is %x, want %x", otherSum, sum))
 	_, err = c.Call(context.Background(), "k", "echo", nil)
@@ -590,10 +587,7 @@ func TestOutputLastLineWithoutNewline(t *testing.T) {
 func TestBinaryReplacedWhileStarting(t *testing.T) {
 	exe, sum := testExe(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "plugin")
-	b, err := os.ReadFile(exe)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, b, 0o755))
+	path := copyExe(t, exe, dir)
 	ran := filepath.Join(dir, "ran")
 	other, _ := script(t, ": > "+ran)
 	startHook = func() { require.NoError(t, os.Rename(other, path)) }
@@ -646,4 +640,15 @@ func TestProcessNamedAfterTheBinary(t *testing.T) {
 	require.NoError(t, err)
 	want := filepath.Base(exe)
 	require.Equal(t, want[:min(len(want), 15)], strings.TrimSpace(string(comm)))
+}
+
+// copyExe copies the binary exe to dir/plugin, which a test may then
+// replace, and returns that path.
+func copyExe(t *testing.T, exe, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "plugin")
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o755))
+	return path
 }
