@@ -231,15 +231,7 @@ func testMoveGivenUp(t *testing.T, strat Strategy, workers int, p giveUp, n int,
 
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
-	type result struct {
-		rep Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(strat))
-		done <- result{rep, err}
-	}()
+	done := upgradeAsync(ctx, h, strat)
 	if p.how != "busy" {
 		<-g.entered
 	}
@@ -288,6 +280,23 @@ func testMoveGivenUp(t *testing.T, strat Strategy, workers int, p giveUp, n int,
 }
 
 // journalLast returns the op of the journal's last record.
+// upgradeResult is what an Upgrade returned.
+type upgradeResult struct {
+	rep Report
+	err error
+}
+
+// upgradeAsync upgrades the machines "held" to v2 with strat on a
+// goroutine, and sends what Upgrade returned.
+func upgradeAsync(ctx context.Context, h *ReleaseHandler, strat Strategy) <-chan upgradeResult {
+	done := make(chan upgradeResult, 1)
+	go func() {
+		rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(strat))
+		done <- upgradeResult{rep, err}
+	}()
+	return done
+}
+
 func journalLast(t *testing.T, dir string) string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, journalFile))
@@ -428,15 +437,7 @@ func TestShadowGivenUp(t *testing.T) {
 		<-g.entered
 		ctx, cancel := context.WithCancel(bg)
 		defer cancel()
-		type result struct {
-			rep Report
-			err error
-		}
-		resc := make(chan result, 1)
-		go func() {
-			rep, err := h.Upgrade(ctx, "held", "v2", WithStrategy(Shadow()))
-			resc <- result{rep, err}
-		}()
+		resc := upgradeAsync(ctx, h, Shadow())
 		synctest.Wait() // m0's reload waits
 		cancel()
 		synctest.Wait()
