@@ -206,12 +206,8 @@ func (a *actor) run(c *Context) {
 			mb.sys = nil
 			mb.sysPending.Store(false)
 			a.mu.Unlock()
-			killFirst(msgs)
-			for i := range msgs {
-				if a.handleSys(c, &msgs[i], i == len(msgs)-1) {
-					a.dropSys(msgs[i+1:])
-					return
-				}
+			if a.handleSysBatch(c, msgs) {
+				return
 			}
 			clear(msgs)
 			spare = msgs[:0]
@@ -251,6 +247,27 @@ func (a *actor) run(c *Context) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// handleSysBatch handles a batch of system messages and reports whether
+// the actor exited. The requests left when it did are answered
+// (dropSys): also when the function of a ChangeCode or an Inspect ended
+// the goroutine with runtime.Goexit (the actor has exited then: callFn).
+func (a *actor) handleSysBatch(c *Context, msgs []sysMsg) (exited bool) {
+	killFirst(msgs)
+	i := 0
+	defer func() {
+		if i < len(msgs) {
+			a.dropSys(msgs[i+1:])
+		}
+	}()
+	for ; i < len(msgs); i++ {
+		if a.handleSys(c, &msgs[i], i == len(msgs)-1) {
+			exited = true
+			break
+		}
+	}
+	return exited
 }
 
 // killFirst moves the first kill in msgs to the front: a kill overtakes the

@@ -88,3 +88,62 @@ type goexitOnTerminate struct{}
 
 func (goexitOnTerminate) Receive(c *actor.Context, _ any) { c.Stop(errStopping) }
 func (goexitOnTerminate) Terminate(*actor.Context, error) { runtime.Goexit() }
+
+// A ChangeCode or Inspect function that calls runtime.Goexit ends the
+// actor with ErrGoexit (its Behavior may be half changed): on a worker,
+// its requester gets an *ExitError and the requests queued behind it in
+// the same batch get ErrNoProc; run on the caller's goroutine (a suspended
+// idle actor), that goroutine goes on exiting. Before, the actor stayed
+// scheduled for ever, and every request to it hung.
+func TestGoexitInSystemFunction(t *testing.T) {
+	goexit := func(actor.Behavior) error { runtime.Goexit(); return nil }
+	t.Run("on a worker", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := actortest.NewSystem(t)
+			busy, letGo := make(chan struct{}), make(chan struct{})
+			r := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) {
+				close(busy)
+				<-letGo
+			}))
+			ctx := context.Background()
+			require.NoError(t, actor.Send(r, "hold"))
+			<-busy
+			first, second := make(chan error, 1), make(chan error, 1)
+			go func() { first <- actor.Inspect(ctx, r, goexit) }()
+			synctest.Wait()
+			go func() { second <- actor.Inspect(ctx, r, func(actor.Behavior) error { return nil }) }()
+			synctest.Wait() // both queued behind the handler, in one batch
+			close(letGo)
+			err := <-first
+			var ee *actor.ExitError
+			require.ErrorAs(t, err, &ee)
+			require.ErrorIs(t, err, actor.ErrGoexit)
+			require.ErrorIs(t, <-second, actor.ErrNoProc, "the request behind it is answered")
+			reason, err := actor.Wait(ctx, r)
+			require.NoError(t, err)
+			require.ErrorIs(t, reason, actor.ErrGoexit)
+		})
+	})
+	t.Run("on the caller's goroutine", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := actortest.NewSystem(t)
+			r := spawn(t, s, actor.BehaviorFunc(func(*actor.Context, any) {}))
+			ctx := context.Background()
+			require.NoError(t, actor.Suspend(ctx, r))
+			done := make(chan struct{})
+			go func() {
+				defer close(done) // runs: the goroutine exits by Goexit
+				_ = actor.ChangeCode(ctx, r, func(b actor.Behavior) (actor.Behavior, error) {
+					runtime.Goexit()
+					return b, nil
+				})
+				t.Error("ChangeCode returned on a goroutine that called runtime.Goexit")
+			}()
+			<-done
+			reason, err := actor.Wait(ctx, r)
+			require.NoError(t, err)
+			require.ErrorIs(t, reason, actor.ErrGoexit)
+			require.ErrorIs(t, actor.Resume(ctx, r), actor.ErrNoProc)
+		})
+	})
+}

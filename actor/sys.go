@@ -138,17 +138,28 @@ func (a *actor) runFn(m *sysMsg) error {
 	return nil
 }
 
-// callFn runs m's function on the Behavior, a panic as a *PanicError.
+// callFn runs m's function on the Behavior, a panic as a *PanicError. A
+// function that calls runtime.Goexit ends the actor with ErrGoexit (its
+// Behavior may be half changed), and its requester is told.
 func (a *actor) callFn(m *sysMsg) (nb Behavior, err error) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
 			err = newPanicError(v)
+		} else if !returned {
+			answer(m.done, &ExitError{Actor: Ref{a}, Reason: ErrGoexit})
+			c := a.sys.getContext()
+			c.a = a
+			a.terminate(c, ErrGoexit)
 		}
 	}()
 	if m.qfn != nil {
-		return a.changeQueued(m.qfn, a.b)
+		nb, err = a.changeQueued(m.qfn, a.b)
+	} else {
+		nb, err = m.fn(a.b)
 	}
-	return m.fn(a.b)
+	returned = true
+	return nb, err
 }
 
 // flip suspends or resumes an actor that is on no goroutine, at once, under
