@@ -30,11 +30,12 @@ var (
 	// has not ended.
 	Moved = errors.New("actor: moved elsewhere")
 
-	// ErrGoexit is the reason of an actor whose handler called
-	// runtime.Goexit (as testing's t.FailNow does) instead of returning:
-	// the actor exits with it, a call being handled gets an *ExitError
-	// with it, and the goroutine that ran the handler (a worker, or the
-	// caller's of a Call run on it) goes on exiting.
+	// ErrGoexit is the reason of an actor whose handler, or ChangeCode or
+	// Inspect function, called runtime.Goexit (as testing's t.FailNow
+	// does) instead of returning: the actor exits with it, a call being
+	// handled (or the ChangeCode or Inspect) gets an *ExitError with it,
+	// and the goroutine that ran the function (a worker, or the caller's
+	// of a Call or a ChangeCode run on it) goes on exiting.
 	ErrGoexit = errors.New("actor: the handler called runtime.Goexit")
 )
 
