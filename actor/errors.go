@@ -30,8 +30,8 @@ var (
 	// has not ended.
 	Moved = errors.New("actor: moved elsewhere")
 
-	// ErrGoexit is the reason of an actor whose handler, or ChangeCode or
-	// Inspect function, called runtime.Goexit (as testing's t.FailNow
+	// ErrGoexit is the reason of an actor whose handler, Init, or
+	// ChangeCode or Inspect function, called runtime.Goexit (as testing's t.FailNow
 	// does) instead of returning: the actor exits with it, a call being
 	// handled (or the ChangeCode or Inspect) gets an *ExitError with it,
 	// and the goroutine that ran the function (a worker, or the caller's

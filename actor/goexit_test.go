@@ -147,3 +147,39 @@ func TestGoexitInSystemFunction(t *testing.T) {
 		})
 	})
 }
+
+// An Init that calls runtime.Goexit abandons its actor as a failed Init
+// does: what it linked to is told, and the System shuts down. Before, the
+// actor stayed among the System's for ever, and Shutdown hung.
+func TestGoexitInInit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := actor.NewSystem()
+		ctx := context.Background()
+		var child actor.Ref
+		done := make(chan struct{})
+		go func() {
+			defer close(done) // runs: the goroutine exits by Goexit
+			_, _ = s.Spawn(initGoexit{child: &child})
+			t.Error("Spawn returned on a goroutine that called runtime.Goexit")
+		}()
+		<-done
+		reason, err := actor.Wait(ctx, child)
+		require.NoError(t, err)
+		require.ErrorIs(t, reason, actor.ErrGoexit, "the child linked in Init went down with it")
+		require.NoError(t, s.Shutdown(ctx))
+	})
+}
+
+type initGoexit struct{ child *actor.Ref }
+
+func (g initGoexit) Init(c *actor.Context) error {
+	r, err := c.System().Spawn(actor.BehaviorFunc(func(*actor.Context, any) {}), actor.LinkTo(c.Self()))
+	if err != nil {
+		return err
+	}
+	*g.child = r
+	runtime.Goexit()
+	return nil
+}
+
+func (initGoexit) Receive(*actor.Context, any) {}

@@ -189,12 +189,19 @@ func newSpawnConfig(opts []SpawnOption) spawnConfig {
 }
 
 func runInit(in Initializer, c *Context) (err error) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
 			err = newPanicError(v)
+		} else if !returned {
+			// runtime.Goexit: the actor is abandoned as if Init had
+			// failed, and Spawn's goroutine goes on exiting.
+			c.a.abandon(ErrGoexit)
 		}
 	}()
-	return in.Init(c)
+	err = in.Init(c)
+	returned = true
+	return err
 }
 
 // Register gives r a name that [System.Whereis] finds until the actor exits
