@@ -21,6 +21,29 @@ func (s *Set) LoadFile(path, who string) ([]Status, error) {
 	if who == "" {
 		return nil, fmt.Errorf("%w: load %s", ErrNoWho, path)
 	}
+	s.lock()
+	defer s.unlock()
+	return s.loadLocked(path, who)
+}
+
+// Reload reads again the file of the last [Set.LoadFile] that succeeded,
+// as LoadFile does. Its errors are LoadFile's, and [ErrNoFile].
+func (s *Set) Reload(who string) ([]Status, error) {
+	if who == "" {
+		return nil, fmt.Errorf("%w: reload", ErrNoWho)
+	}
+	s.lock()
+	defer s.unlock()
+	if s.file == "" {
+		return nil, ErrNoFile
+	}
+	return s.loadLocked(s.file, who)
+}
+
+// loadLocked reads, parses and applies the file at path. It runs in the
+// writers' slot from the read to the swap: a load that read the file
+// before another load read it cannot apply its older text after that one.
+func (s *Set) loadLocked(path, who string) ([]Status, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
@@ -32,22 +55,11 @@ func (s *Set) LoadFile(path, who string) ([]Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.afterRead != nil {
+		s.afterRead()
+	}
 	s.file = path
 	return s.applyLocked(set, who), nil
-}
-
-// Reload reads again the file of the last [Set.LoadFile] that succeeded,
-// as LoadFile does. Its errors are LoadFile's, and [ErrNoFile].
-func (s *Set) Reload(who string) ([]Status, error) {
-	s.mu.Lock()
-	path := s.file
-	s.mu.Unlock()
-	if path == "" {
-		return nil, ErrNoFile
-	}
-	return s.LoadFile(path, who)
 }
 
 // parseFile parses a flag file's text; path is for errors.
