@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -50,4 +51,16 @@ func TestReloadsDoNotGoBack(t *testing.T) {
 		require.Equal(t, flags.Off, st.Value)
 		require.Equal(t, "bob", st.Who)
 	})
+}
+
+// TestLoadFileTooBig: a flag file over 1 MiB is refused, naming it, and
+// changes nothing.
+func TestLoadFileTooBig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.txt")
+	writeFile(t, path, "a on\n"+strings.Repeat("#", 1<<20))
+	s := flags.New(quiet())
+	_, err := s.LoadFile(path, "ops")
+	require.ErrorIs(t, err, flags.ErrBadFile)
+	require.ErrorContains(t, err, path+": more than 1048576 bytes")
+	require.Empty(t, s.List())
 }
