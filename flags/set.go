@@ -255,6 +255,13 @@ func (s *Set) applyLocked(set []setting, who string) []Status {
 	return changes
 }
 
+// CheckName returns nil if name is a good flag name: 1–100 bytes from
+// A–Z a–z 0–9 . _ - /. Otherwise its error wraps [ErrBadName], quotes
+// name and says what is wrong. Set, Delete and LoadFile check names with
+// it; a caller that takes names from input (the admin API) can check them
+// first.
+func CheckName(name string) error { return checkName(name) }
+
 func checkName(name string) error {
 	if name == "" || len(name) > maxName {
 		return fmt.Errorf("%w %q: want 1–%d bytes", ErrBadName, name, maxName)
