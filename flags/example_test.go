@@ -63,3 +63,13 @@ func ExampleSet_LoadFile() {
 	// new-tone on
 	// true true
 }
+
+func ExampleCheckName() {
+	for _, name := range []string{"fast-dial", "billing/v2.rounding", "fast dial"} {
+		fmt.Println(flags.CheckName(name))
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// flags: bad flag name "fast dial": character ' '; want A–Z a–z 0–9 . _ - /
+}

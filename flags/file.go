@@ -2,6 +2,7 @@ package flags
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -21,33 +22,68 @@ func (s *Set) LoadFile(path, who string) ([]Status, error) {
 	if who == "" {
 		return nil, fmt.Errorf("%w: load %s", ErrNoWho, path)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("%w: %s: %d bytes, more than %d", ErrBadFile, path, len(b), maxFile)
-	}
-	set, err := parseFile(path, string(b))
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.file = path
-	return s.applyLocked(set, who), nil
+	s.lock()
+	defer s.unlock()
+	return s.loadLocked(path, who)
 }
 
 // Reload reads again the file of the last [Set.LoadFile] that succeeded,
 // as LoadFile does. Its errors are LoadFile's, and [ErrNoFile].
 func (s *Set) Reload(who string) ([]Status, error) {
-	s.mu.Lock()
-	path := s.file
-	s.mu.Unlock()
-	if path == "" {
+	if who == "" {
+		return nil, fmt.Errorf("%w: reload", ErrNoWho)
+	}
+	s.lock()
+	defer s.unlock()
+	if s.file == "" {
 		return nil, ErrNoFile
 	}
-	return s.LoadFile(path, who)
+	return s.loadLocked(s.file, who)
+}
+
+// loadLocked reads, parses and applies the file at path. It runs in the
+// writers' slot from the read to the swap: a load that read the file
+// before another load read it cannot apply its older text after that one.
+func (s *Set) loadLocked(path, who string) ([]Status, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFile {
+		return nil, fmt.Errorf("%w: %s: more than %d bytes", ErrBadFile, path, maxFile)
+	}
+	set, err := parseFile(path, string(b))
+	if err != nil {
+		return nil, err
+	}
+	if s.afterRead != nil {
+		s.afterRead()
+	}
+	s.file = path
+	return s.applyLocked(set, who), nil
+}
+
+// readFile reads a regular file of at most maxFile+1 bytes. A FIFO or a
+// device is refused before it is opened: reading one could block forever,
+// or never end, while the caller holds the writers' slot.
+func readFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s: not a regular file (%s)", ErrBadFile, path, fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
+	}
+	return b, nil
 }
 
 // parseFile parses a flag file's text; path is for errors.

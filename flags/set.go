@@ -57,9 +57,15 @@ func WithLogger(l *slog.Logger) Option {
 type Set struct {
 	cur atomic.Pointer[snapshot]
 
-	mu   sync.Mutex // serialises changes
-	log  *slog.Logger
-	file string // the path of the last good LoadFile
+	// Changes are serialised by a one-slot channel rather than a
+	// sync.Mutex: a writer waiting for another is then durably blocked, so
+	// tests in a testing/synctest bubble can tell it is waiting.
+	semOnce sync.Once
+	sem     chan struct{} // held by the writer changing the set
+	log     *slog.Logger
+	file    string // the path of the last good LoadFile; guarded by sem
+
+	afterRead func() // test seam (export_test.go): after LoadFile reads, before it applies
 }
 
 // snapshot is the flags at one moment; never changed once published.
@@ -78,6 +84,14 @@ func New(opts ...Option) *Set {
 	}
 	return s
 }
+
+// lock waits for the set's writers' slot; unlock gives it back.
+func (s *Set) lock() {
+	s.semOnce.Do(func() { s.sem = make(chan struct{}, 1) })
+	s.sem <- struct{}{}
+}
+
+func (s *Set) unlock() { <-s.sem }
 
 func (s *Set) load() *snapshot {
 	if p := s.cur.Load(); p != nil {
@@ -155,8 +169,8 @@ func (s *Set) Set(name string, v Value, who string) (Status, error) {
 	if who == "" {
 		return Status{}, fmt.Errorf("%w: set %s", ErrNoWho, name)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if st, ok := s.load().flags[name]; ok && st.Value == v {
 		return *st, nil
 	}
@@ -174,8 +188,8 @@ func (s *Set) Delete(name, who string) (Status, error) {
 	if who == "" {
 		return Status{}, fmt.Errorf("%w: delete %s", ErrNoWho, name)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if _, ok := s.load().flags[name]; !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownFlag, name)
 	}
@@ -240,6 +254,13 @@ func (s *Set) applyLocked(set []setting, who string) []Status {
 	}
 	return changes
 }
+
+// CheckName returns nil if name is a good flag name: 1–100 bytes from
+// A–Z a–z 0–9 . _ - /. Otherwise its error wraps [ErrBadName], quotes
+// name and says what is wrong. Set, Delete and LoadFile check names with
+// it; a caller that takes names from input (the admin API) can check them
+// first.
+func CheckName(name string) error { return checkName(name) }
 
 func checkName(name string) error {
 	if name == "" || len(name) > maxName {

@@ -26,6 +26,9 @@ var ErrNoFlags = errors.New("upgrade: no feature flags (WithFlags)")
 //
 // Each answers with the flags' statuses (value, old value, who, when) in
 // AdminResponse.Flags: for a set, the flag's; for a reload, the changes.
+// A bad name or value, or a field of the machine ops (machine, to,
+// dry_run, selector, strategy: a flag is the same for every machine), is
+// an error wrapping [ErrBadRequest] and changes nothing.
 func WithFlags(s *flags.Set) ReleaseOption {
 	return func(c *releaseConfig) { c.flags = s }
 }
@@ -33,14 +36,36 @@ func WithFlags(s *flags.Set) ReleaseOption {
 // Flags returns the set given by [WithFlags], or nil.
 func (h *ReleaseHandler) Flags() *flags.Set { return h.cfg.flags }
 
-// checkFlagsRequest checks the fields of an op "flags" request.
+// checkFlagsRequest checks the fields of an op "flags" request. The
+// fields of the machine ops are refused: flags are one set for every
+// machine, and a request naming a machine, a version or a selector would
+// look scoped to them while it changed the flag for all.
 func checkFlagsRequest(req AdminRequest) error {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"machine", req.Machine != ""},
+		{"to", req.To != ""},
+		{"dry_run", req.DryRun},
+		{"selector", !req.Selector.all()},
+	} {
+		if f.set {
+			return fmt.Errorf("%w: flags takes no %s: a flag is the same set for every machine", ErrBadRequest, f.name)
+		}
+	}
 	switch {
 	case req.Reload && (req.Flag != "" || req.Value != ""):
 		return fmt.Errorf("%w: flags: reload takes no flag or value", ErrBadRequest)
 	case req.Value != "" && req.Flag == "":
 		return fmt.Errorf("%w: flags: value %q needs flag", ErrBadRequest, req.Value)
-	case req.Value != "":
+	}
+	if req.Flag != "" {
+		if err := flags.CheckName(req.Flag); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+	}
+	if req.Value != "" {
 		if _, err := flags.ParseValue(req.Value); err != nil {
 			return fmt.Errorf("%w: flags: %s: %w", ErrBadRequest, req.Flag, err)
 		}
