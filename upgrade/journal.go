@@ -51,7 +51,9 @@ import (
 //
 // In every case Recovery.Current is the version the host comes back on.
 // The journal is then compacted to one "state" record per machine name. A
-// torn last line (a crash while writing it) is ignored.
+// line that is not a whole record (a torn last line, garbage) is dropped,
+// the records before and after it kept, and reported as a Recovery with
+// Outcome "dropped" that names the line.
 
 const journalFile = "release.journal"
 
@@ -90,6 +92,10 @@ type Recovery struct {
 	// Current is the version the host comes back on: current and
 	// permanent.
 	Current string `json:"current"`
+	// Detail says, for Outcome "dropped", which line of the journal was
+	// not a whole record, and why; Kind is then "journal", and Machine the
+	// machine the line named, if it could be read.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Outcomes of a [Recovery].
@@ -97,6 +103,10 @@ const (
 	OutcomeUndone              = "undone"
 	OutcomeResumed             = "resumed"
 	OutcomeRevertedToPermanent = "reverted to permanent"
+	// OutcomeDropped is a line of the journal that was not a whole record
+	// (a write torn by a crash, garbage): it was left out of the replay
+	// and of the compacted journal; every whole record was kept.
+	OutcomeDropped = "dropped"
 )
 
 type journalState struct{ current, permanent string }
@@ -105,26 +115,68 @@ type journalState struct{ current, permanent string }
 type replay struct {
 	state      map[string]journalState
 	recoveries []Recovery
+	dropped    []Recovery // lines that were not whole records
 }
 
-// decodeJournal reads and resolves a journal. A last line without its
-// newline is a torn write and is ignored.
+// parseRecord decodes one line of the journal.
+func parseRecord(line []byte) (record, error) {
+	var rec record
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return record{}, fmt.Errorf("not a record: %w", err)
+	}
+	return rec, nil
+}
+
+// quoteStart quotes the first bytes of a dropped line, for the report.
+func quoteStart(line []byte) string {
+	const most = 40
+	if len(line) > most {
+		return fmt.Sprintf("%q...", line[:most])
+	}
+	return fmt.Sprintf("%q", line)
+}
+
+// decodeJournal reads and resolves a journal. It keeps every whole record
+// and drops, reporting each as a Recovery with Outcome "dropped", what is
+// not one: a last line without its newline (a write torn by a crash), a
+// line that is not a record (garbage, or a record the filesystem lost to
+// zeros), a record without a machine or with an unknown op. A line that
+// ends in a whole record after garbage (a write cut short by a full disk,
+// then the next record appended to it) keeps that record. The error is
+// for a journal that cannot be read at all; decodeJournal itself returns
+// none.
 func decodeJournal(b []byte) (replay, error) {
 	rp := replay{state: make(map[string]journalState)}
 	pending := map[string]record{}
+	drop := func(n int, line []byte, machine, why string) {
+		rp.dropped = append(rp.dropped, Recovery{Machine: machine, Kind: "journal", Outcome: OutcomeDropped,
+			Detail: fmt.Sprintf("line %d (%d bytes, %s): %s", n, len(line), quoteStart(line), why)})
+	}
 	for n := 1; len(b) > 0; n++ {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			break // torn
+			drop(n, b, "", "torn: no newline at the end (a write cut short)")
+			break
 		}
 		line := b[:i]
 		b = b[i+1:]
-		var rec record
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return replay{}, fmt.Errorf("%w: line %d: %w", ErrBadJournal, n, err)
+		rec, err := parseRecord(line)
+		if err != nil {
+			// A record appended after a write cut short shares its line.
+			j := bytes.LastIndex(line, []byte(`{"op":`))
+			if j <= 0 {
+				drop(n, line, "", err.Error())
+				continue
+			}
+			if rec, err = parseRecord(line[j:]); err != nil {
+				drop(n, line, "", err.Error())
+				continue
+			}
+			drop(n, line[:j], "", "not a record, before a whole one on the same line")
 		}
 		if rec.Machine == "" {
-			return replay{}, fmt.Errorf("%w: line %d: no machine", ErrBadJournal, n)
+			drop(n, line, "", "no machine")
+			continue
 		}
 		st := rp.state[rec.Machine]
 		switch rec.Op {
@@ -143,7 +195,8 @@ func decodeJournal(b []byte) (replay, error) {
 		case recConfirm:
 			st = journalState{current: rec.To, permanent: rec.To}
 		default:
-			return replay{}, fmt.Errorf("%w: line %d: unknown op %q", ErrBadJournal, n, rec.Op)
+			drop(n, line, rec.Machine, fmt.Sprintf("unknown op %q", rec.Op))
+			continue
 		}
 		rp.state[rec.Machine] = st
 	}

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,6 +62,12 @@ func TestJournalTruncatedAtEveryBoundary(t *testing.T) {
 		for name, b := range cases {
 			rp, err := decodeJournal(b)
 			require.NoError(t, err, "%d records, %s", n, name)
+			if name == "torn" {
+				require.Len(t, rp.dropped, 1, "the torn line is reported")
+				require.Contains(t, rp.dropped[0].Detail, fmt.Sprintf("line %d (", n+1))
+			} else {
+				require.Empty(t, rp.dropped)
+			}
 			w := wants[n]
 			st := rp.state["phone"]
 			require.Equal(t, journalState{w.current, w.current}, st, "%d records, %s", n, name)
@@ -94,16 +101,23 @@ func TestJournalRollbackOfUnconfirmed(t *testing.T) {
 	require.Equal(t, []Recovery{{Machine: "m", Kind: "upgrade", From: "v1", To: "v2", Outcome: OutcomeRevertedToPermanent, Current: "v1"}}, rp.recoveries)
 }
 
-func TestJournalRejectsGarbage(t *testing.T) {
+// TestJournalDropsGarbage: a line that is not a whole record is dropped
+// and reported, the records around it kept.
+func TestJournalDropsGarbage(t *testing.T) {
 	tests := map[string]string{
 		"not json":   "hello\n",
 		"no machine": `{"op":"begin"}` + "\n",
 		"unknown op": `{"op":"explode","machine":"m"}` + "\n",
+		"empty line": "\n",
 	}
-	for name, in := range tests {
+	for name, bad := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := decodeJournal([]byte(in))
-			require.ErrorIs(t, err, ErrBadJournal)
+			rp, err := decodeJournal([]byte(journalLines[0] + "\n" + bad + journalLines[3] + "\n"))
+			require.NoError(t, err)
+			require.Len(t, rp.dropped, 1)
+			require.Equal(t, OutcomeDropped, rp.dropped[0].Outcome)
+			require.Contains(t, rp.dropped[0].Detail, "line 2 (")
+			require.Equal(t, journalState{"v2", "v2"}, rp.state["phone"], "the records before and after it are kept")
 		})
 	}
 }
@@ -123,6 +137,10 @@ func FuzzJournalDecode(f *testing.F) {
 		}
 		for _, r := range rp.recoveries {
 			require.NotEmpty(t, r.Machine)
+		}
+		for _, r := range rp.dropped {
+			require.Equal(t, OutcomeDropped, r.Outcome)
+			require.NotEmpty(t, r.Detail)
 		}
 	})
 }

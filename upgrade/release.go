@@ -228,12 +228,16 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		if err != nil {
 			return nil, err
 		}
-		h.journal, h.recovered = j, rec.recoveries
+		h.journal, h.recovered = j, append(rec.dropped, rec.recoveries...)
 		for name, st := range rec.state {
 			r := h.releaseLocked(name)
 			r.current, r.permanent = st.permanent, st.permanent
 		}
-		for _, rc := range h.recovered {
+		for _, rc := range rec.dropped {
+			cfg.logger.Warn("upgrade: dropped a line of the journal that was not a whole record",
+				"machine", rc.Machine, "detail", rc.Detail)
+		}
+		for _, rc := range rec.recoveries {
 			cfg.logger.Warn("upgrade: resolved an unfinished upgrade of the previous process",
 				"machine", rc.Machine, "kind", rc.Kind, "from", rc.From, "to", rc.To, "outcome", rc.Outcome, "current", rc.Current)
 		}
@@ -280,7 +284,9 @@ func (h *ReleaseHandler) Close(ctx context.Context) error {
 }
 
 // Recovered returns what [NewReleaseHandler] did about upgrades that the
-// previous process left unfinished or unconfirmed, read from the journal.
+// previous process left unfinished or unconfirmed, read from the journal,
+// after the lines of the journal it dropped as not whole records (Outcome
+// "dropped", first).
 func (h *ReleaseHandler) Recovered() []Recovery {
 	h.mu.Lock()
 	defer h.mu.Unlock()
