@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,6 +118,11 @@ type replay struct {
 	state      map[string]journalState
 	recoveries []Recovery
 	dropped    []Recovery // lines that were not whole records
+	// live and pending are the journal before it is resolved: the state
+	// of each machine name and its begin without an end, what a
+	// compaction while the process runs keeps.
+	live    map[string]journalState
+	pending map[string]record
 }
 
 // parseRecord decodes one line of the journal.
@@ -200,6 +207,7 @@ func decodeJournal(b []byte) (replay, error) {
 		}
 		rp.state[rec.Machine] = st
 	}
+	rp.live, rp.pending = maps.Clone(rp.state), pending
 	for _, name := range slices.Sorted(mapKeys(rp.state)) {
 		st := rp.state[name]
 		p, pend := pending[name]
@@ -232,18 +240,46 @@ type journal struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	// compactAt is the size past which append compacts the file.
+	compactAt int64
 }
+
+// journalCompactAt is the size past which a running process compacts its
+// journal: about ten thousand records.
+const journalCompactAt = 1 << 20
 
 // openJournal replays the journal in dir, compacts it and opens it for
 // appending.
 func openJournal(dir string) (*journal, replay, error) {
+	return openJournalHook(dir, nil)
+}
+
+// openJournalHook is openJournal, calling beforeRename (if not nil) once
+// the compacted file is written and before it replaces the journal: a
+// test seam for a record that another process appends meanwhile.
+//
+// The journal is read through a descriptor kept open until the compacted
+// file has replaced it: whole records that another process (the old one
+// of a binary restart) appended to it after it was read are then read
+// from the descriptor and appended to the new file. A record that process
+// appends after the rename is written again in the new file by its own
+// append (see [journal.append]); one that both copy is there twice, which
+// replays the same.
+func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	path := filepath.Join(dir, journalFile)
-	b, err := os.ReadFile(path)
+	old, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	var b []byte
+	if old != nil {
+		defer old.Close()
+		if b, err = io.ReadAll(old); err != nil {
+			return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		}
 	}
 	rp, err := decodeJournal(b)
 	if err != nil {
@@ -261,18 +297,50 @@ func openJournal(dir string) (*journal, replay, error) {
 		}
 		buf.Write(append(line, '\n'))
 	}
-	tmp := path + ".tmp"
-	if err := writeSync(tmp, buf.Bytes()); err != nil {
+	f, err := replaceFile(path, buf.Bytes(), old, beforeRename)
+	if err != nil {
 		return nil, replay{}, err
 	}
+	return &journal{path: path, f: f, compactAt: journalCompactAt}, rp, nil
+}
+
+// replaceFile writes b to a new file, renames it over path and returns it
+// open for appending, after the whole records appended to old (the file
+// at path, read to its end before) since it was read.
+func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.File, error) {
+	tmp := path + ".tmp"
+	if err := writeSync(tmp, b); err != nil {
+		return nil, err
+	}
+	if beforeRename != nil {
+		beforeRename()
+	}
 	if err := os.Rename(tmp, path); err != nil {
-		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	return &journal{path: path, f: f}, rp, nil
+	if old == nil {
+		return f, nil
+	}
+	late, err := io.ReadAll(old)
+	if err == nil {
+		// A last line without its newline is still being written: its
+		// writer finds the file replaced, and writes it again there.
+		late = late[:bytes.LastIndexByte(late, '\n')+1]
+		if len(late) > 0 {
+			if _, err = f.Write(late); err == nil {
+				err = f.Sync()
+			}
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	return f, nil
 }
 
 func writeSync(path string, b []byte) error {
@@ -324,11 +392,69 @@ func (j *journal) append(rec record) error {
 		if err := j.f.Sync(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadJournal, err)
 		}
-		if same, err := j.current(); err != nil || same {
+		same, err := j.current()
+		if err != nil {
 			return err
+		}
+		if same {
+			return j.compactIfLarge()
 		}
 	}
 	return fmt.Errorf("%w: %s replaced while a record was written, %d times", ErrBadJournal, j.path, appendAttempts)
+}
+
+// compactIfLarge rewrites the journal, with j.mu held, once it has grown
+// past j.compactAt: one "state" record per machine name with its current
+// and permanent version, and its begin without an end if it has one (a
+// move under way), which replays to the same decision as the records it
+// replaces. Unlike the compaction at start it decides nothing: an
+// unconfirmed version stays current in it. A line that is not a whole
+// record is left out (the next start would have dropped it). A record
+// that another process appends meanwhile is kept, as at start
+// ([replaceFile]).
+func (j *journal) compactIfLarge() error {
+	fi, err := j.f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	if fi.Size() <= j.compactAt {
+		return nil
+	}
+	old, err := os.Open(j.path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	defer old.Close()
+	b, err := io.ReadAll(old)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	rp, err := decodeJournal(b)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, name := range slices.Sorted(maps.Keys(rp.live)) {
+		st := rp.live[name]
+		recs := []record{{Op: recState, Machine: name, To: st.current, Permanent: st.permanent}}
+		if p, ok := rp.pending[name]; ok {
+			recs = append(recs, p)
+		}
+		for _, rec := range recs {
+			line, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrBadJournal, err)
+			}
+			buf.Write(append(line, '\n'))
+		}
+	}
+	f, err := replaceFile(j.path, buf.Bytes(), old, nil)
+	if err != nil {
+		return err
+	}
+	_ = j.f.Close() // replaced: nothing more is written to it
+	j.f = f
+	return nil
 }
 
 // current reports whether j.f is the file at j.path.
