@@ -456,12 +456,15 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	if r.sessions != nil || r.shadow != nil {
 		id, tags = fsm.StartIdentity(opts...)
 	}
+	// The side is counted once the machine has started (a failed start is
+	// not a session), in the rollout that admitted it.
+	var admitted *sessions
+	side := 0
 	if s := r.sessions; s != nil && snap == nil && r.versions[s.to] != nil {
-		side := 0
 		if ver == s.to || (s.selector.picks(&tracked{id: id, tags: tags}) && s.admit(r.name, id)) {
 			ver, side = s.to, 1
 		}
-		s.started[side]++
+		admitted = s
 	}
 	code, err := r.versions[ver].load(ctx)
 	if err == nil && snap != nil && snap.Version != ver {
@@ -493,6 +496,9 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if admitted != nil && (err == nil || isNoProc(err)) {
+		admitted.started[side]++
+	}
 	if err != nil {
 		r.versions[ver].refs--
 		h.unloadIdleLocked(r)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -76,3 +78,31 @@ func TestNewSessionsRollbackEndsIt(t *testing.T) {
 	}
 }
 
+// TestNewSessionsCountsOnlyStartedMachines: Status's started_old and
+// started_new count the machines that started on each side; a start that
+// fails (here: a name already taken) is not one. Before, the count was
+// taken before the machine started, and a failed start was counted.
+func TestNewSessionsCountsOnlyStartedMachines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		h := newCalc(t)
+		_, err := h.Upgrade(ctx, "calc", "v2", upgrade.WithStrategy(upgrade.NewSessions(50)))
+		require.NoError(t, err)
+		named := fsm.WithSpawnOptions(actor.WithName("the-one"))
+		ref, err := h.Start(ctx, "calc", fsm.WithID("a"), named)
+		require.NoError(t, err)
+		side := version(t, ref)
+		for i := range 10 {
+			_, err := h.Start(ctx, "calc", fsm.WithID(fmt.Sprintf("b%d", i)), named)
+			require.Error(t, err, "the name is taken")
+		}
+		st := calcStatus(t, h).Sessions
+		require.NotNil(t, st)
+		want := upgrade.SessionsStatus{To: "v2", Share: 50, StartedOld: 1}
+		if side == "v2" {
+			want.StartedOld, want.StartedNew = 0, 1
+		}
+		require.Equal(t, want, *st)
+		require.NoError(t, actor.Stop(ctx, ref, actor.Normal))
+	})
+}
