@@ -21,6 +21,7 @@ import (
 //
 //	{"op":"state","machine":"phone","to":"v1","permanent":"v1"}   (after a compaction)
 //	{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}
+//	{"op":"begin","machine":"phone","kind":"rollback","from":"v2","to":"v1","some":true}
 //	{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}
 //	{"op":"abort","machine":"phone","from":"v1","to":"v2"}
 //	{"op":"confirm","machine":"phone","to":"v2"}
@@ -41,11 +42,13 @@ import (
 //     cut, or after every machine changed but before the commit record),
 //     is undone: the commit is the point of no return, and the caller never
 //     heard that it succeeded. Outcome "undone".
-//   - A rollback begun and not ended is resumed: the operator asked to
+//   - A rollback of every machine begun and not ended is resumed: the operator asked to
 //     leave From for To, a version that ran before, and a rollback needs no
 //     confirmation (its commit makes To permanent if From was). Coming back
 //     on From would bring back the version being abandoned. Outcome
-//     "resumed".
+//     "resumed". A rollback of some machines (a begin with "some") is
+//     undone as an upgrade is: its commit would have changed neither
+//     version, and its machines died with the process.
 //   - A committed upgrade that was not confirmed is not kept: the host
 //     comes back on the permanent version, as OTP's release handler does
 //     (two-phase: only a confirmed version survives a restart). Outcome
@@ -76,6 +79,11 @@ type record struct {
 	To        string `json:"to,omitempty"`
 	Current   string `json:"current,omitempty"` // commit: current after it
 	Permanent string `json:"permanent,omitempty"`
+	// Some marks the begin of a move of some machines only (a selector, a
+	// canary's cohort): its commit leaves the current and permanent
+	// version as they are, so a restart has nothing of it to resume.
+	// Journals written before it existed have none: a rollback is resumed.
+	Some bool `json:"some,omitempty"`
 }
 
 // A Recovery is what [NewReleaseHandler] did about an upgrade that the
@@ -212,7 +220,7 @@ func decodeJournal(b []byte) (replay, error) {
 		st := rp.state[name]
 		p, pend := pending[name]
 		switch {
-		case pend && p.Kind == "rollback":
+		case pend && p.Kind == "rollback" && !p.Some:
 			// Resumed: as its commit would have done.
 			if st.permanent == p.From || st.permanent == "" {
 				st.permanent = p.To

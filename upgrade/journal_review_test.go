@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -70,4 +71,41 @@ func TestJournalGarbageKeepsWholeRecords(t *testing.T) {
 			require.Equal(t, tt.current, status(t, h).Current)
 		})
 	}
+}
+
+// TestJournalPartialRollbackCutShort: a rollback of some machines (a
+// selector) leaves the current and permanent version as they are when it
+// commits; a host that died in the middle of it must not come back on the
+// version it rolled those machines back to. Before, its begin looked like
+// that of a rollback of every machine, which a restart resumes: the
+// confirmed v2 was abandoned for v1.
+func TestJournalPartialRollbackCutShort(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, h := newRelease(t, upgrade.WithJournal(dir))
+	startN(t, h, 4)
+	_, err := h.Upgrade(ctx, "counter", "v2")
+	require.NoError(t, err)
+	require.NoError(t, h.Confirm(ctx, "counter"))
+	rep, err := h.Rollback(ctx, "counter", upgrade.WithSelector(upgrade.Selector{IDs: []string{"m0"}}))
+	require.NoError(t, err)
+	require.Equal(t, "ok", rep.Result)
+	require.Equal(t, "v2", status(t, h).Current, "a rollback of some machines leaves the current version")
+	require.NoError(t, h.Close(ctx))
+
+	// What a host killed before the rollback's commit leaves: the journal
+	// up to its begin.
+	path := filepath.Join(dir, "release.journal")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	i := bytes.LastIndex(b, []byte(`{"op":"begin"`))
+	require.Positive(t, i)
+	j := bytes.IndexByte(b[i:], '\n')
+	require.Positive(t, j)
+	require.NoError(t, os.WriteFile(path, b[:i+j+1], 0o600))
+
+	_, h = newRelease(t, upgrade.WithJournal(dir))
+	st := status(t, h)
+	require.Equal(t, "v2", st.Current, "recovered: %+v", h.Recovered())
+	require.Equal(t, "v2", st.Permanent)
 }

@@ -440,7 +440,7 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	h.mu.Unlock()
 
 	if h.journal != nil {
-		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op}); err != nil {
+		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op, Some: !cfg.allMachines()}); err != nil {
 			return err
 		}
 	}
