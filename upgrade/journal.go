@@ -326,6 +326,12 @@ func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
+	// The rename is durable once the directory is synced: until then a
+	// crash may bring back the file replaced, without the records that
+	// are appended to the new one from here.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
@@ -365,6 +371,23 @@ func writeSync(path string, b []byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	return nil
+}
+
+// syncDir syncs the directory dir, so that a rename in it survives a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: sync %s: %w", ErrBadJournal, dir, err)
 	}
 	return nil
 }
