@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +21,7 @@ import (
 //
 //	{"op":"state","machine":"phone","to":"v1","permanent":"v1"}   (after a compaction)
 //	{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}
+//	{"op":"begin","machine":"phone","kind":"rollback","from":"v2","to":"v1","some":true}
 //	{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}
 //	{"op":"abort","machine":"phone","from":"v1","to":"v2"}
 //	{"op":"confirm","machine":"phone","to":"v2"}
@@ -39,11 +42,13 @@ import (
 //     cut, or after every machine changed but before the commit record),
 //     is undone: the commit is the point of no return, and the caller never
 //     heard that it succeeded. Outcome "undone".
-//   - A rollback begun and not ended is resumed: the operator asked to
+//   - A rollback of every machine begun and not ended is resumed: the operator asked to
 //     leave From for To, a version that ran before, and a rollback needs no
 //     confirmation (its commit makes To permanent if From was). Coming back
 //     on From would bring back the version being abandoned. Outcome
-//     "resumed".
+//     "resumed". A rollback of some machines (a begin with "some") is
+//     undone as an upgrade is: its commit would have changed neither
+//     version, and its machines died with the process.
 //   - A committed upgrade that was not confirmed is not kept: the host
 //     comes back on the permanent version, as OTP's release handler does
 //     (two-phase: only a confirmed version survives a restart). Outcome
@@ -51,7 +56,9 @@ import (
 //
 // In every case Recovery.Current is the version the host comes back on.
 // The journal is then compacted to one "state" record per machine name. A
-// torn last line (a crash while writing it) is ignored.
+// line that is not a whole record (a torn last line, garbage) is dropped,
+// the records before and after it kept, and reported as a Recovery with
+// Outcome "dropped" that names the line.
 
 const journalFile = "release.journal"
 
@@ -72,6 +79,11 @@ type record struct {
 	To        string `json:"to,omitempty"`
 	Current   string `json:"current,omitempty"` // commit: current after it
 	Permanent string `json:"permanent,omitempty"`
+	// Some marks the begin of a move of some machines only (a selector, a
+	// canary's cohort): its commit leaves the current and permanent
+	// version as they are, so a restart has nothing of it to resume.
+	// Journals written before it existed have none: a rollback is resumed.
+	Some bool `json:"some,omitempty"`
 }
 
 // A Recovery is what [NewReleaseHandler] did about an upgrade that the
@@ -90,6 +102,10 @@ type Recovery struct {
 	// Current is the version the host comes back on: current and
 	// permanent.
 	Current string `json:"current"`
+	// Detail says, for Outcome "dropped", which line of the journal was
+	// not a whole record, and why; Kind is then "journal", and Machine the
+	// machine the line named, if it could be read.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Outcomes of a [Recovery].
@@ -97,6 +113,10 @@ const (
 	OutcomeUndone              = "undone"
 	OutcomeResumed             = "resumed"
 	OutcomeRevertedToPermanent = "reverted to permanent"
+	// OutcomeDropped is a line of the journal that was not a whole record
+	// (a write torn by a crash, garbage): it was left out of the replay
+	// and of the compacted journal; every whole record was kept.
+	OutcomeDropped = "dropped"
 )
 
 type journalState struct{ current, permanent string }
@@ -105,26 +125,73 @@ type journalState struct{ current, permanent string }
 type replay struct {
 	state      map[string]journalState
 	recoveries []Recovery
+	dropped    []Recovery // lines that were not whole records
+	// live and pending are the journal before it is resolved: the state
+	// of each machine name and its begin without an end, what a
+	// compaction while the process runs keeps.
+	live    map[string]journalState
+	pending map[string]record
 }
 
-// decodeJournal reads and resolves a journal. A last line without its
-// newline is a torn write and is ignored.
+// parseRecord decodes one line of the journal.
+func parseRecord(line []byte) (record, error) {
+	var rec record
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return record{}, fmt.Errorf("not a record: %w", err)
+	}
+	return rec, nil
+}
+
+// quoteStart quotes the first bytes of a dropped line, for the report.
+func quoteStart(line []byte) string {
+	const most = 40
+	if len(line) > most {
+		return fmt.Sprintf("%q...", line[:most])
+	}
+	return fmt.Sprintf("%q", line)
+}
+
+// decodeJournal reads and resolves a journal. It keeps every whole record
+// and drops, reporting each as a Recovery with Outcome "dropped", what is
+// not one: a last line without its newline (a write torn by a crash), a
+// line that is not a record (garbage, or a record the filesystem lost to
+// zeros), a record without a machine or with an unknown op. A line that
+// ends in a whole record after garbage (a write cut short by a full disk,
+// then the next record appended to it) keeps that record. The error is
+// for a journal that cannot be read at all; decodeJournal itself returns
+// none.
 func decodeJournal(b []byte) (replay, error) {
 	rp := replay{state: make(map[string]journalState)}
 	pending := map[string]record{}
+	drop := func(n int, line []byte, machine, why string) {
+		rp.dropped = append(rp.dropped, Recovery{Machine: machine, Kind: "journal", Outcome: OutcomeDropped,
+			Detail: fmt.Sprintf("line %d (%d bytes, %s): %s", n, len(line), quoteStart(line), why)})
+	}
 	for n := 1; len(b) > 0; n++ {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			break // torn
+			drop(n, b, "", "torn: no newline at the end (a write cut short)")
+			break
 		}
 		line := b[:i]
 		b = b[i+1:]
-		var rec record
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return replay{}, fmt.Errorf("%w: line %d: %w", ErrBadJournal, n, err)
+		rec, err := parseRecord(line)
+		if err != nil {
+			// A record appended after a write cut short shares its line.
+			j := bytes.LastIndex(line, []byte(`{"op":`))
+			if j <= 0 {
+				drop(n, line, "", err.Error())
+				continue
+			}
+			if rec, err = parseRecord(line[j:]); err != nil {
+				drop(n, line, "", err.Error())
+				continue
+			}
+			drop(n, line[:j], "", "not a record, before a whole one on the same line")
 		}
 		if rec.Machine == "" {
-			return replay{}, fmt.Errorf("%w: line %d: no machine", ErrBadJournal, n)
+			drop(n, line, "", "no machine")
+			continue
 		}
 		st := rp.state[rec.Machine]
 		switch rec.Op {
@@ -143,15 +210,17 @@ func decodeJournal(b []byte) (replay, error) {
 		case recConfirm:
 			st = journalState{current: rec.To, permanent: rec.To}
 		default:
-			return replay{}, fmt.Errorf("%w: line %d: unknown op %q", ErrBadJournal, n, rec.Op)
+			drop(n, line, rec.Machine, fmt.Sprintf("unknown op %q", rec.Op))
+			continue
 		}
 		rp.state[rec.Machine] = st
 	}
+	rp.live, rp.pending = maps.Clone(rp.state), pending
 	for _, name := range slices.Sorted(mapKeys(rp.state)) {
 		st := rp.state[name]
 		p, pend := pending[name]
 		switch {
-		case pend && p.Kind == "rollback":
+		case pend && p.Kind == "rollback" && !p.Some:
 			// Resumed: as its commit would have done.
 			if st.permanent == p.From || st.permanent == "" {
 				st.permanent = p.To
@@ -179,18 +248,46 @@ type journal struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	// compactAt is the size past which append compacts the file.
+	compactAt int64
 }
+
+// journalCompactAt is the size past which a running process compacts its
+// journal: about ten thousand records.
+const journalCompactAt = 1 << 20
 
 // openJournal replays the journal in dir, compacts it and opens it for
 // appending.
 func openJournal(dir string) (*journal, replay, error) {
+	return openJournalHook(dir, nil)
+}
+
+// openJournalHook is openJournal, calling beforeRename (if not nil) once
+// the compacted file is written and before it replaces the journal: a
+// test seam for a record that another process appends meanwhile.
+//
+// The journal is read through a descriptor kept open until the compacted
+// file has replaced it: whole records that another process (the old one
+// of a binary restart) appended to it after it was read are then read
+// from the descriptor and appended to the new file. A record that process
+// appends after the rename is written again in the new file by its own
+// append (see [journal.append]); one that both copy is there twice, which
+// replays the same.
+func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	path := filepath.Join(dir, journalFile)
-	b, err := os.ReadFile(path)
+	old, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	var b []byte
+	if old != nil {
+		defer old.Close()
+		if b, err = io.ReadAll(old); err != nil {
+			return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		}
 	}
 	rp, err := decodeJournal(b)
 	if err != nil {
@@ -208,18 +305,56 @@ func openJournal(dir string) (*journal, replay, error) {
 		}
 		buf.Write(append(line, '\n'))
 	}
-	tmp := path + ".tmp"
-	if err := writeSync(tmp, buf.Bytes()); err != nil {
+	f, err := replaceFile(path, buf.Bytes(), old, beforeRename)
+	if err != nil {
 		return nil, replay{}, err
 	}
+	return &journal{path: path, f: f, compactAt: journalCompactAt}, rp, nil
+}
+
+// replaceFile writes b to a new file, renames it over path and returns it
+// open for appending, after the whole records appended to old (the file
+// at path, read to its end before) since it was read.
+func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.File, error) {
+	tmp := path + ".tmp"
+	if err := writeSync(tmp, b); err != nil {
+		return nil, err
+	}
+	if beforeRename != nil {
+		beforeRename()
+	}
 	if err := os.Rename(tmp, path); err != nil {
-		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	// The rename is durable once the directory is synced: until then a
+	// crash may bring back the file replaced, without the records that
+	// are appended to the new one from here.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	return &journal{path: path, f: f}, rp, nil
+	if old == nil {
+		return f, nil
+	}
+	late, err := io.ReadAll(old)
+	if err == nil {
+		// A last line without its newline is still being written: its
+		// writer finds the file replaced, and writes it again there.
+		late = late[:bytes.LastIndexByte(late, '\n')+1]
+		if len(late) > 0 {
+			if _, err = f.Write(late); err == nil {
+				err = f.Sync()
+			}
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	return f, nil
 }
 
 func writeSync(path string, b []byte) error {
@@ -236,6 +371,23 @@ func writeSync(path string, b []byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	return nil
+}
+
+// syncDir syncs the directory dir, so that a rename in it survives a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: sync %s: %w", ErrBadJournal, dir, err)
 	}
 	return nil
 }
@@ -271,11 +423,69 @@ func (j *journal) append(rec record) error {
 		if err := j.f.Sync(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadJournal, err)
 		}
-		if same, err := j.current(); err != nil || same {
+		same, err := j.current()
+		if err != nil {
 			return err
+		}
+		if same {
+			return j.compactIfLarge()
 		}
 	}
 	return fmt.Errorf("%w: %s replaced while a record was written, %d times", ErrBadJournal, j.path, appendAttempts)
+}
+
+// compactIfLarge rewrites the journal, with j.mu held, once it has grown
+// past j.compactAt: one "state" record per machine name with its current
+// and permanent version, and its begin without an end if it has one (a
+// move under way), which replays to the same decision as the records it
+// replaces. Unlike the compaction at start it decides nothing: an
+// unconfirmed version stays current in it. A line that is not a whole
+// record is left out (the next start would have dropped it). A record
+// that another process appends meanwhile is kept, as at start
+// ([replaceFile]).
+func (j *journal) compactIfLarge() error {
+	fi, err := j.f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	if fi.Size() <= j.compactAt {
+		return nil
+	}
+	old, err := os.Open(j.path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	defer old.Close()
+	b, err := io.ReadAll(old)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	rp, err := decodeJournal(b)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, name := range slices.Sorted(maps.Keys(rp.live)) {
+		st := rp.live[name]
+		recs := []record{{Op: recState, Machine: name, To: st.current, Permanent: st.permanent}}
+		if p, ok := rp.pending[name]; ok {
+			recs = append(recs, p)
+		}
+		for _, rec := range recs {
+			line, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrBadJournal, err)
+			}
+			buf.Write(append(line, '\n'))
+		}
+	}
+	f, err := replaceFile(j.path, buf.Bytes(), old, nil)
+	if err != nil {
+		return err
+	}
+	_ = j.f.Close() // replaced: nothing more is written to it
+	j.f = f
+	return nil
 }
 
 // current reports whether j.f is the file at j.path.

@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,6 +63,12 @@ func TestJournalTruncatedAtEveryBoundary(t *testing.T) {
 		for name, b := range cases {
 			rp, err := decodeJournal(b)
 			require.NoError(t, err, "%d records, %s", n, name)
+			if name == "torn" {
+				require.Len(t, rp.dropped, 1, "the torn line is reported")
+				require.Contains(t, rp.dropped[0].Detail, fmt.Sprintf("line %d (", n+1))
+			} else {
+				require.Empty(t, rp.dropped)
+			}
 			w := wants[n]
 			st := rp.state["phone"]
 			require.Equal(t, journalState{w.current, w.current}, st, "%d records, %s", n, name)
@@ -94,16 +102,23 @@ func TestJournalRollbackOfUnconfirmed(t *testing.T) {
 	require.Equal(t, []Recovery{{Machine: "m", Kind: "upgrade", From: "v1", To: "v2", Outcome: OutcomeRevertedToPermanent, Current: "v1"}}, rp.recoveries)
 }
 
-func TestJournalRejectsGarbage(t *testing.T) {
+// TestJournalDropsGarbage: a line that is not a whole record is dropped
+// and reported, the records around it kept.
+func TestJournalDropsGarbage(t *testing.T) {
 	tests := map[string]string{
 		"not json":   "hello\n",
 		"no machine": `{"op":"begin"}` + "\n",
 		"unknown op": `{"op":"explode","machine":"m"}` + "\n",
+		"empty line": "\n",
 	}
-	for name, in := range tests {
+	for name, bad := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := decodeJournal([]byte(in))
-			require.ErrorIs(t, err, ErrBadJournal)
+			rp, err := decodeJournal([]byte(journalLines[0] + "\n" + bad + journalLines[3] + "\n"))
+			require.NoError(t, err)
+			require.Len(t, rp.dropped, 1)
+			require.Equal(t, OutcomeDropped, rp.dropped[0].Outcome)
+			require.Contains(t, rp.dropped[0].Detail, "line 2 (")
+			require.Equal(t, journalState{"v2", "v2"}, rp.state["phone"], "the records before and after it are kept")
 		})
 	}
 }
@@ -123,6 +138,10 @@ func FuzzJournalDecode(f *testing.F) {
 		}
 		for _, r := range rp.recoveries {
 			require.NotEmpty(t, r.Machine)
+		}
+		for _, r := range rp.dropped {
+			require.Equal(t, OutcomeDropped, r.Outcome)
+			require.NotEmpty(t, r.Detail)
 		}
 	})
 }
@@ -167,4 +186,90 @@ func TestJournalRecordsAfterSuccessorCompacts(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, journalFile))
 	require.NoError(t, err)
 	require.Equal(t, `{"op":"state","machine":"phone","to":"v2","permanent":"v2"}`+"\n", string(b))
+}
+
+// TestJournalRecordRacingTheCompaction: the old process of a binary
+// restart appends records (it finishes a rollout and confirms it) after
+// the new one has read the journal and before its compacted file replaces
+// it. Those records must reach the file the next start reads. Before,
+// they were written, synced and checked against the path (still the old
+// file) in that window, and the rename then threw them away: the next
+// start came back on v1, the confirmed v2 lost.
+func TestJournalRecordRacingTheCompaction(t *testing.T) {
+	dir := t.TempDir()
+	old, _, err := openJournal(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, old.close()) }()
+	require.NoError(t, old.append(record{Op: recState, Machine: "phone", To: "v1", Permanent: "v1"}))
+	require.NoError(t, old.append(record{Op: recBegin, Machine: "phone", Kind: "upgrade", From: "v1", To: "v2"}))
+
+	nw, rp, err := openJournalHook(dir, func() {
+		require.NoError(t, old.append(record{Op: recCommit, Machine: "phone", From: "v1", To: "v2", Current: "v2", Permanent: "v1"}))
+		require.NoError(t, old.append(record{Op: recConfirm, Machine: "phone", To: "v2"}))
+	})
+	require.NoError(t, err)
+	require.Len(t, rp.recoveries, 1, "what it read: the rollout in progress, undone")
+	require.NoError(t, nw.append(record{Op: recBegin, Machine: "other", Kind: "upgrade", From: "a", To: "b"}))
+	require.NoError(t, nw.close())
+
+	next, rp, err := openJournal(dir)
+	require.NoError(t, err)
+	require.NoError(t, next.close())
+	require.Empty(t, rp.dropped)
+	require.Equal(t, journalState{current: "v2", permanent: "v2"}, rp.state["phone"], "the commit and confirm written during the compaction")
+	require.Equal(t, []Recovery{{Machine: "other", Kind: "upgrade", From: "a", To: "b", Outcome: OutcomeUndone, Current: "a"}}, rp.recoveries,
+		"the new process's own record, after them")
+}
+
+// TestJournalCompactsWhileRunning: a process that runs for months moves
+// machines over and over (a canary's cohorts, phased selectors, upgrades
+// and rollbacks), three records a move. The journal is compacted while it
+// runs once it passes a size, and replays to the same decision as the
+// whole history would: the current and permanent version of each machine
+// and a begin still open. Before, it was compacted only at start, and
+// grew by every record for the life of the process.
+func TestJournalCompactsWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := openJournal(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.close()) }()
+	j.compactAt = 1024
+
+	var whole bytes.Buffer // every record, as an uncompacted journal holds them
+	add := func(rec record) {
+		t.Helper()
+		require.NoError(t, j.append(rec))
+		line, err := json.Marshal(rec)
+		require.NoError(t, err)
+		whole.Write(append(line, '\n'))
+	}
+	path := filepath.Join(dir, journalFile)
+	var largest int64
+	for i := range 151 {
+		for _, m := range []string{"phone", "line"} {
+			from, to := fmt.Sprintf("v%d", i), fmt.Sprintf("v%d", i+1)
+			add(record{Op: recBegin, Machine: m, Kind: "upgrade", From: from, To: to})
+			add(record{Op: recCommit, Machine: m, From: from, To: to, Current: to, Permanent: from})
+			if m == "phone" || i%2 == 1 {
+				add(record{Op: recConfirm, Machine: m, To: to})
+			}
+		}
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		largest = max(largest, fi.Size())
+	}
+	add(record{Op: recBegin, Machine: "phone", Kind: "rollback", From: "v151", To: "v150"})
+	require.Less(t, largest, int64(1024+1024), "bounded by the size it compacts at, and a move")
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	got, err := decodeJournal(b)
+	require.NoError(t, err)
+	want, err := decodeJournal(whole.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, want.state, got.state)
+	require.Equal(t, want.recoveries, got.recoveries)
+	require.Equal(t, journalState{"v150", "v150"}, got.state["phone"], "the rollback left open is resumed")
+	require.Equal(t, journalState{"v150", "v150"}, got.state["line"], "its last upgrade, to v151, was not confirmed")
+	require.Len(t, got.recoveries, 2)
 }

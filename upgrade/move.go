@@ -270,8 +270,11 @@ func (h *ReleaseHandler) Upgrade(ctx context.Context, machine, to string, opts .
 // downgrade handlers applied to their data as it is now, and makes that
 // version current again; if the version rolled back from had been
 // confirmed, the one rolled back to becomes permanent as well, so that a
-// restarted host does not come back on it. ErrNothingToRollBack if there
-// was no upgrade.
+// restarted host does not come back on it. During a new-sessions rollout
+// ([NewSessions]) that has not made its version current, the rollout is
+// the last change, and Rollback undoes it instead: it ends the share and
+// moves the machines started on the new version back to the current one.
+// ErrNothingToRollBack if there was no upgrade.
 func (h *ReleaseHandler) Rollback(ctx context.Context, machine string, opts ...MoveOption) (Report, error) {
 	r, err := h.lookup(machine)
 	if err != nil {
@@ -282,11 +285,7 @@ func (h *ReleaseHandler) Rollback(ctx context.Context, machine string, opts ...M
 	}
 	r.op.Unlock()
 	h.mu.Lock()
-	n := len(r.history)
-	var to string
-	if n > 0 {
-		to = r.history[n-1]
-	}
+	to := r.rollbackTargetLocked()
 	h.mu.Unlock()
 	if to == "" {
 		return Report{Op: "rollback", Machine: machine, Result: "refused"}, fmt.Errorf("%w: %s", ErrNothingToRollBack, machine)
@@ -441,7 +440,7 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	h.mu.Unlock()
 
 	if h.journal != nil {
-		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op}); err != nil {
+		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op, Some: !cfg.allMachines()}); err != nil {
 			return err
 		}
 	}

@@ -228,12 +228,16 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		if err != nil {
 			return nil, err
 		}
-		h.journal, h.recovered = j, rec.recoveries
+		h.journal, h.recovered = j, append(rec.dropped, rec.recoveries...)
 		for name, st := range rec.state {
 			r := h.releaseLocked(name)
 			r.current, r.permanent = st.permanent, st.permanent
 		}
-		for _, rc := range h.recovered {
+		for _, rc := range rec.dropped {
+			cfg.logger.Warn("upgrade: dropped a line of the journal that was not a whole record",
+				"machine", rc.Machine, "detail", rc.Detail)
+		}
+		for _, rc := range rec.recoveries {
 			cfg.logger.Warn("upgrade: resolved an unfinished upgrade of the previous process",
 				"machine", rc.Machine, "kind", rc.Kind, "from", rc.From, "to", rc.To, "outcome", rc.Outcome, "current", rc.Current)
 		}
@@ -280,7 +284,9 @@ func (h *ReleaseHandler) Close(ctx context.Context) error {
 }
 
 // Recovered returns what [NewReleaseHandler] did about upgrades that the
-// previous process left unfinished or unconfirmed, read from the journal.
+// previous process left unfinished or unconfirmed, read from the journal,
+// after the lines of the journal it dropped as not whole records (Outcome
+// "dropped", first).
 func (h *ReleaseHandler) Recovered() []Recovery {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -450,12 +456,15 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	if r.sessions != nil || r.shadow != nil {
 		id, tags = fsm.StartIdentity(opts...)
 	}
+	// The side is counted once the machine has started (a failed start is
+	// not a session), in the rollout that admitted it.
+	var admitted *sessions
+	side := 0
 	if s := r.sessions; s != nil && snap == nil && r.versions[s.to] != nil {
-		side := 0
 		if ver == s.to || (s.selector.picks(&tracked{id: id, tags: tags}) && s.admit(r.name, id)) {
 			ver, side = s.to, 1
 		}
-		s.started[side]++
+		admitted = s
 	}
 	code, err := r.versions[ver].load(ctx)
 	if err == nil && snap != nil && snap.Version != ver {
@@ -487,6 +496,9 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if admitted != nil && (err == nil || isNoProc(err)) {
+		admitted.started[side]++
+	}
 	if err != nil {
 		r.versions[ver].refs--
 		h.unloadIdleLocked(r)

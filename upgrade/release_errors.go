@@ -59,7 +59,9 @@ var (
 	ErrRestarted = errors.New("upgrade: machine restarted for a new version")
 
 	// ErrBadJournal is returned by [NewReleaseHandler] when the journal
-	// cannot be read or does not decode, and by the calls that write it
+	// cannot be read or rewritten (a line that does not decode is dropped
+	// and reported by [ReleaseHandler.Recovered] instead), and by the
+	// calls that write it
 	// ([ReleaseHandler.Upgrade], [ReleaseHandler.Confirm]) when it cannot
 	// be written.
 	ErrBadJournal = errors.New("upgrade: bad journal")

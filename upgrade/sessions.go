@@ -18,7 +18,11 @@ func (*newSessions) strategy()        {}
 // percent start on the new version, the others on the current one. The
 // operator raises the share over time by upgrading again with a higher
 // one (1, 10, 50, 100); a lower one lowers it (0 sends no new machine to
-// the new version), and an upgrade to another version replaces it.
+// the new version), and an upgrade to another version replaces it. An
+// upgrade of every machine with another strategy ends it, and so does
+// [ReleaseHandler.Rollback] before the share has made the new version
+// current: it moves the machines started on the new version back to the
+// current one.
 //
 // Which machines start on the new version is decided by a stable hash
 // (FNV-1a) of the machine's name and ID ([fsm.WithID]): a machine
@@ -148,4 +152,19 @@ func sameSelector(a, b Selector) bool {
 		}
 	}
 	return true
+}
+
+// rollbackTargetLocked returns the version Rollback moves r's machines
+// to: the current one while a new-sessions rollout that has not made its
+// version current runs (that rollout is the last change: rolling back
+// ends it, and moves the machines it started back), else the version
+// current before the last upgrade, or "" if none.
+func (r *release) rollbackTargetLocked() string {
+	if s := r.sessions; s != nil && s.to != r.currentLocked() {
+		return r.currentLocked()
+	}
+	if n := len(r.history); n > 0 {
+		return r.history[n-1]
+	}
+	return ""
 }
