@@ -164,6 +164,7 @@ type handoffConfig struct {
 	minFormat uint16             // the oldest format version read
 	fault     func(stage string) // called at the stages of Receive
 	ackLate   func()             // called when the acknowledgement is late, before the read side is shut
+	ackShut   func()             // called when the acknowledgement is late, once the read side is shut
 	parentPID func() int         // the process Receive takes over from
 }
 

@@ -110,8 +110,10 @@ func (e *testError) Error() string { return e.s }
 // lateAck runs a handoff whose old side gives up waiting for the
 // acknowledgement (its handoff timeout passes) while the new process is
 // still restoring: whenLate runs on the old side when its wait has timed
-// out, with the new side's Receive let go; it returns the new side's
-// Receive result and the old side.
+// out, with the new side's Receive let go, before the old side shuts its
+// read side; with whenLate nil, the new side is let go only once that
+// side is shut, so its acknowledgement comes after. It returns the new
+// side's Receive result and the old side.
 func lateAck(t *testing.T, whenLate func(restored <-chan error)) (old *side, oldRef actor.Ref, resumed *atomic.Int32, got *Restored, recvErr error, reply chan<- error, done <-chan error) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "handoff")
@@ -119,9 +121,13 @@ func lateAck(t *testing.T, whenLate func(restored <-chan error)) (old *side, old
 	old.h.cfg.timeout = time.Second
 	late := make(chan struct{})
 	received := make(chan error, 1)
-	old.h.cfg.ackLate = func() {
-		close(late) // the new process goes on
-		whenLate(received)
+	if whenLate == nil { // the new process writes once the read side is shut
+		old.h.cfg.ackShut = func() { close(late) }
+	} else {
+		old.h.cfg.ackLate = func() {
+			close(late) // the new process goes on
+			whenLate(received)
+		}
 	}
 	reply, done = old.upgrade(t)
 	nw := successorOf(t, old, dir, WithCodes(sessionCode("v1")))
@@ -160,7 +166,7 @@ func TestHandoffAckAtTheTimeout(t *testing.T) {
 // for it ended fails in the new process, which stops what it restored: the
 // old one resumes everything, alone.
 func TestHandoffAckAfterTheTimeout(t *testing.T) {
-	old, oldRef, resumed, got, err, reply, done := lateAck(t, func(<-chan error) {})
+	old, oldRef, resumed, got, err, reply, done := lateAck(t, nil)
 	require.ErrorIs(t, err, ErrHandoff)
 	require.Nil(t, got)
 	reply <- errors.New("child exited") // it exits

@@ -493,6 +493,9 @@ func (s *sending) lastAnswer(c *net.UnixConn, timeout error) (byte, string, erro
 	if err := c.CloseRead(); err != nil {
 		return 0, "", errors.Join(timeout, err)
 	}
+	if s.h.cfg.ackShut != nil {
+		s.h.cfg.ackShut()
+	}
 	// Shut, so a read no longer waits: it returns what had come, then
 	// EOF.
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
