@@ -216,7 +216,7 @@ func decodeJournal(b []byte) (replay, error) {
 		rp.state[rec.Machine] = st
 	}
 	rp.live, rp.pending = maps.Clone(rp.state), pending
-	for _, name := range slices.Sorted(mapKeys(rp.state)) {
+	for _, name := range slices.Sorted(maps.Keys(rp.state)) {
 		st := rp.state[name]
 		p, pend := pending[name]
 		switch {
@@ -293,23 +293,33 @@ func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) 
 	if err != nil {
 		return nil, replay{}, err
 	}
-	var buf bytes.Buffer
-	for _, name := range slices.Sorted(mapKeys(rp.state)) {
-		st := rp.state[name]
-		if st.permanent == "" {
-			continue
+	var recs []record
+	for _, name := range slices.Sorted(maps.Keys(rp.state)) {
+		if st := rp.state[name]; st.permanent != "" {
+			recs = append(recs, record{Op: recState, Machine: name, To: st.permanent, Permanent: st.permanent})
 		}
-		line, err := json.Marshal(record{Op: recState, Machine: name, To: st.permanent, Permanent: st.permanent})
-		if err != nil {
-			return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
-		}
-		buf.Write(append(line, '\n'))
 	}
-	f, err := replaceFile(path, buf.Bytes(), old, beforeRename)
+	if b, err = encodeRecords(recs); err != nil {
+		return nil, replay{}, err
+	}
+	f, err := replaceFile(path, b, old, beforeRename)
 	if err != nil {
 		return nil, replay{}, err
 	}
 	return &journal{path: path, f: f, compactAt: journalCompactAt}, rp, nil
+}
+
+// encodeRecords is recs as journal lines.
+func encodeRecords(recs []record) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, rec := range recs {
+		line, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+		}
+		buf.Write(append(line, '\n'))
+	}
+	return buf.Bytes(), nil
 }
 
 // replaceFile writes b to a new file, renames it over path and returns it
@@ -464,22 +474,18 @@ func (j *journal) compactIfLarge() error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
+	var recs []record
 	for _, name := range slices.Sorted(maps.Keys(rp.live)) {
 		st := rp.live[name]
-		recs := []record{{Op: recState, Machine: name, To: st.current, Permanent: st.permanent}}
+		recs = append(recs, record{Op: recState, Machine: name, To: st.current, Permanent: st.permanent})
 		if p, ok := rp.pending[name]; ok {
 			recs = append(recs, p)
 		}
-		for _, rec := range recs {
-			line, err := json.Marshal(rec)
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrBadJournal, err)
-			}
-			buf.Write(append(line, '\n'))
-		}
 	}
-	f, err := replaceFile(j.path, buf.Bytes(), old, nil)
+	if b, err = encodeRecords(recs); err != nil {
+		return err
+	}
+	f, err := replaceFile(j.path, b, old, nil)
 	if err != nil {
 		return err
 	}

@@ -20,13 +20,3 @@ func slogLevel(result string) slog.Level {
 	}
 	return slog.LevelError
 }
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
