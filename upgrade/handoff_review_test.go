@@ -525,7 +525,7 @@ func TestHandoffPeerGarbageOrTruncated(t *testing.T) {
 		name    string // short: the socket's path holds it
 		peer    func(t *testing.T, c *net.UnixConn)
 		paused  bool   // the connection was paused (and so resumed)
-		wantLog string // in the old process's log
+		wantLog string // a regexp matched in the old process's log
 	}{
 		{"garbage", func(t *testing.T, c *net.UnixConn) {
 			_, err := c.Write([]byte{0x99, 1, 2, 3})
@@ -550,7 +550,10 @@ func TestHandoffPeerGarbageOrTruncated(t *testing.T) {
 			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
 			readPhase(t, c)
 			require.NoError(t, handoff.WriteAnswer(c, handoff.Accept, ""))
-		}, true, "write state"},
+			// The old side's write of phase 2 races this close: before it, the write
+			// fails (EPIPE); after it, the write lands in a buffer nobody reads and the
+			// wait for the ack fails (ECONNRESET). Both are the peer gone in phase 2.
+		}, true, "exchange failed.*(write state|no acknowledgement)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "handoff")
@@ -575,7 +578,7 @@ func TestHandoffPeerGarbageOrTruncated(t *testing.T) {
 			require.NoError(t, err, "the machine serves on")
 			_, err = client.Write([]byte("ping"))
 			require.NoError(t, err, "the connection is open")
-			require.Contains(t, old.log.String(), tc.wantLog)
+			require.Regexp(t, tc.wantLog, old.log.String())
 			require.Equal(t, StateReady, old.r.State())
 		})
 	}
