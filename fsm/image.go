@@ -1,14 +1,16 @@
 package fsm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/internal/msgpackcheck"
 )
 
 // An Image is everything a suspended machine holds, in a form that can
@@ -24,6 +26,12 @@ type Image struct {
 	Timeouts  []TimeoutImage // in the order they were set
 	Postponed []EventImage   // oldest first
 	Queued    []EventImage   // the mailbox, oldest first
+	// Captured is when the image was taken: each timeout's Remaining
+	// counts from it. [FromImage] does not read it (a time crosses no
+	// process with its monotonic reading): a caller that restores the
+	// image later takes the time elapsed since off each Remaining first,
+	// as a binary restart's handoff does.
+	Captured time.Time
 }
 
 // An EventImage is an event as msgpack: its kind, the name it is
@@ -35,13 +43,18 @@ type EventImage struct {
 }
 
 // A TimeoutImage is a running timeout: its kind, its name (of a named
-// [Timeout]), the time it has left (0 if it has fired and its event waits
-// in the mailbox) and its event.
+// [Timeout]), the time it has left at [Image.Captured] (0 or less once it
+// is due: -Remaining is how long overdue), its event, and whether it had
+// fired with its event waiting in the mailbox, and where.
 type TimeoutImage struct {
 	Kind      Kind
 	Name      string
 	Remaining time.Duration
 	Event     EventImage
+	// Fired reports that the timeout had fired and its event waited in
+	// the mailbox, behind the first Ahead events of [Image.Queued].
+	Fired bool
+	Ahead int
 }
 
 // An EventDecoder is a [Code] that can turn an [EventImage] back into the
@@ -106,22 +119,11 @@ func CaptureSuspended(ctx context.Context, ref actor.Ref) (Image, error) {
 			return ErrNotMachine
 		}
 		var err error
-		img, err = m.image(time.Now())
+		img, err = m.image(time.Now(), queued)
 		return err
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
-	}
-	for _, q := range queued {
-		e, ok := queuedEvent(q)
-		if !ok {
-			continue // a fired timeout is imaged with the timeouts
-		}
-		ev, err := imageEvent(e)
-		if err != nil {
-			return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
-		}
-		img.Queued = append(img.Queued, ev)
 	}
 	return img, nil
 }
@@ -134,15 +136,37 @@ func imageEvent(ev Event) (EventImage, error) {
 	return EventImage{Kind: ev.Kind, Name: ev.Name(), Payload: b}, nil
 }
 
-// image describes the machine as of now.
-func (m *machine) image(now time.Time) (Image, error) {
+// image describes the machine as of now, with queued, the messages in its
+// mailbox: its events, and the messages of timeouts that have fired (a
+// stale one, of a timeout cancelled or set again since, is left out, as
+// the machine would ignore it).
+func (m *machine) image(now time.Time, queued []actor.Queued) (Image, error) {
 	data, err := m.in.Encode()
 	if err != nil {
 		return Image{}, fmt.Errorf("%w: %w", ErrBadData, err)
 	}
 	img := Image{
 		Snapshot: Snapshot{Machine: m.code.Machine(), Version: m.code.Version(), State: m.state, Data: data},
-		ID:       m.id, Tags: maps.Clone(m.tags),
+		ID:       m.id, Tags: maps.Clone(m.tags), Captured: now,
+	}
+	var fired map[timeoutMsg]int // the fired timeouts' places: how many queued events before each
+	for _, q := range queued {
+		if tm, ok := q.Msg.(timeoutMsg); ok {
+			if fired == nil {
+				fired = make(map[timeoutMsg]int)
+			}
+			fired[tm] = len(img.Queued)
+			continue
+		}
+		e, ok := queuedEvent(q)
+		if !ok {
+			continue
+		}
+		ev, err := imageEvent(e)
+		if err != nil {
+			return Image{}, err
+		}
+		img.Queued = append(img.Queued, ev)
 	}
 	for _, t := range m.timers {
 		ev, err := imageEvent(Event{Kind: t.msg.kind, Payload: t.payload})
@@ -150,10 +174,11 @@ func (m *machine) image(now time.Time) (Image, error) {
 			return Image{}, err
 		}
 		var left time.Duration
-		if h, ok := t.handle.(liveTimer); ok {
-			left = max(h.at.Sub(now), 0)
+		if d, ok := deadline(t.handle); ok {
+			left = d.Sub(now)
 		}
-		img.Timeouts = append(img.Timeouts, TimeoutImage{Kind: t.msg.kind, Name: t.msg.name, Remaining: left, Event: ev})
+		ahead, ok := fired[t.msg]
+		img.Timeouts = append(img.Timeouts, TimeoutImage{Kind: t.msg.kind, Name: t.msg.name, Remaining: left, Event: ev, Fired: ok, Ahead: ahead})
 	}
 	for _, it := range m.postponed {
 		ev, err := imageEvent(it.ev)
@@ -169,12 +194,16 @@ func (m *machine) image(now time.Time) (Image, error) {
 // another process: in its state and with its data (loaded as they are if
 // img is of the code's version, else through the code's UPGRADE from
 // img.Version), with its ID and tags (which override [WithID] and
-// [WithTags]), its timeouts running for the time they had left, its
-// postponed events, and the events of its mailbox sent to it, in order,
-// before Start returns. No enter handler runs: the machine had entered its
-// state already. The code must be an [EventDecoder] if img holds events.
-// The default is to start from the code's initial state; FromImage
-// overrides [FromSnapshot].
+// [WithTags]), its timeouts running for the Remaining time they had left,
+// its postponed events, and the events of its mailbox sent to it, in
+// order, before Start returns. A timeout that had fired is handled in its
+// place among those events (behind Ahead of them); one that is due
+// (Remaining 0 or less) and had not fired, after them, as its timer's
+// message would have come after the events already waiting. Timeouts
+// handled at one place go by deadline (Remaining), then in the order set.
+// No enter handler runs: the machine had entered its state already. The
+// code must be an [EventDecoder] if img holds events. The default is to
+// start from the code's initial state; FromImage overrides [FromSnapshot].
 func FromImage(img Image) StartOption {
 	return func(c *startConfig) { c.image = &img }
 }
@@ -184,19 +213,54 @@ type restored struct {
 	timers    []TimeoutImage
 	payloads  []any
 	postponed []item
+
+	queued int // the number of queued events
+
+	// due is set by restore: the messages of the timeouts that had fired
+	// or are due, for startImage to send among the queued events.
+	due []dueMsg
 }
 
+// A dueMsg is the message of a restored timeout that is due, to be sent
+// behind the first ahead queued events.
+type dueMsg struct {
+	ahead int
+	left  time.Duration
+	msg   timeoutMsg
+}
+
+// queuedTimer is the handle of a restored timeout whose message waits to
+// be sent among the queued events: it is due at at, and has no timer to
+// stop.
+type queuedTimer struct{ at time.Time }
+
+func (t queuedTimer) due() time.Time { return t.at }
+
 // restore sets the timeouts and the postponed events of a machine started
-// from an Image.
-func (c *core) restore(sh shell, r *restored) {
+// from an Image, at now: a timeout with time left runs for it; one that
+// had fired or is due is recorded in r.due, with a handle that is due when
+// it was, for its message to be sent in its place.
+func (c *core) restore(sh shell, r *restored, now time.Time, queued int) {
 	c.state = c.in.State()
 	for i, t := range r.timers {
-		c.setTimer(sh, t.Kind, t.Name, t.Remaining, r.payloads[i])
+		if t.Remaining > 0 && !t.Fired {
+			c.setTimer(sh, t.Kind, t.Name, t.Remaining, r.payloads[i])
+			continue
+		}
+		c.cancelTimer(sh, t.Kind, t.Name)
+		c.gen++
+		msg := timeoutMsg{kind: t.Kind, name: t.Name, gen: c.gen}
+		c.timers = append(c.timers, timer{msg: msg, payload: r.payloads[i], handle: queuedTimer{at: now.Add(t.Remaining)}})
+		ahead := queued
+		if t.Fired {
+			ahead = min(max(t.Ahead, 0), queued)
+		}
+		r.due = append(r.due, dueMsg{ahead: ahead, left: t.Remaining, msg: msg})
 	}
+	slices.SortStableFunc(r.due, func(a, b dueMsg) int {
+		return cmp.Or(cmp.Compare(a.ahead, b.ahead), cmp.Compare(a.left, b.left))
+	})
 	c.postponed = r.postponed
-	if len(c.queue) > 0 { // timeouts that had fired: before the queued events
-		c.drain(sh)
-	}
 }
 
 func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startConfig) (actor.Ref, error) {
@@ -232,7 +296,7 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 		})
 		return Event{Kind: e.Kind, Payload: p}, err
 	}
-	r := &restored{timers: img.Timeouts, payloads: make([]any, len(img.Timeouts))}
+	r := &restored{timers: img.Timeouts, payloads: make([]any, len(img.Timeouts)), queued: len(img.Queued)}
 	for i, t := range img.Timeouts {
 		ev, err := decodeEv(t.Event)
 		if err != nil {
@@ -263,8 +327,19 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 		closeInstance(in) // Init failed: the machine never ran
 		return ref, err
 	}
-	for _, p := range queued {
-		if err := actor.Send(ref, p); err != nil {
+	// Init has run (in Spawn, on this goroutine): r.due is set.
+	due := r.due
+	for i := 0; i <= len(queued); i++ {
+		for len(due) > 0 && due[0].ahead == i {
+			if err := actor.Send(ref, due[0].msg); err != nil {
+				return ref, errors.Join(fmt.Errorf("fsm: start from image: timeout: %w", err), actor.Stop(ctx, ref, actor.Shutdown))
+			}
+			due = due[1:]
+		}
+		if i == len(queued) {
+			break
+		}
+		if err := actor.Send(ref, queued[i]); err != nil {
 			return ref, errors.Join(fmt.Errorf("fsm: start from image: queued event: %w", err), actor.Stop(ctx, ref, actor.Shutdown))
 		}
 	}

@@ -149,3 +149,83 @@ func mustPack(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// A timeout that had fired, its event waiting in the mailbox behind an
+// event and ahead of another, is handled in that place by the restored
+// machine; one that is due and had not fired (its time ran out between
+// the capture and the restore) comes after the queued events; timeouts
+// due at one place go by deadline. Before, every timeout with no time left
+// was handled before the queued events.
+func TestImageFiredTimeoutKeepsItsPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		old, sys := actortest.NewSystem(t), actortest.NewSystem(t)
+		ref, err := fsm.Start(ctx, old, journal("v1"))
+		require.NoError(t, err)
+		require.NoError(t, fsm.Cast(ref, Arm{Kind: "a", D: time.Second, N: 100}))
+		require.NoError(t, fsm.Cast(ref, Arm{Kind: "b", D: 5 * time.Second, N: 200}))
+		require.NoError(t, fsm.Cast(ref, Arm{Kind: "c", D: 4 * time.Second, N: 300}))
+		require.NoError(t, fsm.Sync(ctx, ref))
+		require.NoError(t, actor.Suspend(ctx, ref))
+		require.NoError(t, fsm.Cast(ref, Note{N: 1}))
+		time.Sleep(time.Second)
+		synctest.Wait() // a's message waits behind note 1
+		require.NoError(t, fsm.Cast(ref, Note{N: 2}))
+
+		img, err := fsm.CaptureSuspended(ctx, ref)
+		require.NoError(t, err)
+		require.Equal(t, time.Now(), img.Captured)
+		require.Len(t, img.Queued, 2)
+		require.Len(t, img.Timeouts, 3)
+		a, b, c := img.Timeouts[0], img.Timeouts[1], img.Timeouts[2]
+		require.True(t, a.Fired)
+		require.Equal(t, 1, a.Ahead)
+		require.Zero(t, a.Remaining)
+		require.False(t, b.Fired)
+		require.Equal(t, 4*time.Second, b.Remaining)
+		require.Equal(t, 3*time.Second, c.Remaining)
+		require.NoError(t, actor.Stop(ctx, ref, nil))
+
+		// Restored 3.5 s later, as a handoff does: the time elapsed is
+		// taken off; c is then overdue, b has 0.5 s left.
+		for i := range img.Timeouts {
+			img.Timeouts[i].Remaining -= 3500 * time.Millisecond
+		}
+		nref, err := fsm.Start(ctx, sys, journal("v1"), fsm.FromImage(img))
+		require.NoError(t, err)
+		require.Equal(t, []string{"v1 note 1", "v1 note 100", "v1 note 2", "v1 note 300"}, journalLog(t, nref))
+		time.Sleep(500*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, journalLog(t, nref), 4, "b has 0.5 s left")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Equal(t, "v1 note 200", journalLog(t, nref)[4])
+	})
+}
+
+// Timeouts due together in a restored image are handled by deadline, the
+// most overdue first, then in the order set.
+func TestImageDueTimeoutsByDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		sys := actortest.NewSystem(t)
+		ev := func(n int) fsm.EventImage {
+			return fsm.EventImage{Kind: fsm.KindTimeout, Name: "Note", Payload: mustPack(t, Note{N: n})}
+		}
+		img := fsm.Image{Snapshot: fsm.Snapshot{Machine: "journal", Version: "v1", State: "idle", Data: mustPack(t, []string{})},
+			Timeouts: []fsm.TimeoutImage{
+				{Kind: fsm.KindTimeout, Name: "x", Remaining: -time.Second, Event: ev(1)},
+				{Kind: fsm.KindTimeout, Name: "y", Remaining: -2 * time.Second, Event: ev(2)},
+				{Kind: fsm.KindTimeout, Name: "z", Remaining: -time.Second, Event: ev(3)},
+				{Kind: fsm.KindTimeout, Name: "w", Remaining: time.Second, Event: ev(4)},
+			},
+			Queued: []fsm.EventImage{{Kind: fsm.KindCast, Name: "Note", Payload: mustPack(t, Note{N: 0})}},
+		}
+		ref, err := fsm.Start(ctx, sys, journal("v1"), fsm.FromImage(img))
+		require.NoError(t, err)
+		require.Equal(t, []string{"v1 note 0", "v1 note 2", "v1 note 1", "v1 note 3"}, journalLog(t, ref))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"v1 note 0", "v1 note 2", "v1 note 1", "v1 note 3", "v1 note 4"}, journalLog(t, ref))
+	})
+}

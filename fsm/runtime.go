@@ -26,7 +26,7 @@ func (m *machine) Init(c *actor.Context) error {
 	if m.restored != nil {
 		r := m.restored
 		m.restored = nil
-		m.restore(m, r)
+		m.restore(m, r, time.Now(), r.queued)
 		return nil
 	}
 	return m.start(m)
