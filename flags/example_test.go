@@ -73,3 +73,45 @@ func ExampleCheckName() {
 	// <nil>
 	// flags: bad flag name "fast dial": character ' '; want A–Z a–z 0–9 . _ - /
 }
+
+func ExampleSet_Restore() {
+	discard := flags.WithLogger(slog.New(slog.DiscardHandler))
+
+	// The old process: new-tone came from its flag file, fast-dial was
+	// raised through the admin API.
+	old := flags.New(discard)
+	dir, err := os.MkdirTemp("", "flags")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "flags.txt")
+	if err := os.WriteFile(path, []byte("fast-dial 25%\nnew-tone on\n"), 0o600); err != nil {
+		panic(err)
+	}
+	if _, err := old.LoadFile(path, "boot"); err != nil {
+		panic(err)
+	}
+	if _, err := old.Set("fast-dial", flags.Percent(50), "alice"); err != nil {
+		panic(err)
+	}
+
+	// The operator edits the file, then restarts the binary: the new
+	// process loads the file, then takes over the old process's flags.
+	if err := os.WriteFile(path, []byte("fast-dial 25%\nnew-tone off\n"), 0o600); err != nil {
+		panic(err)
+	}
+	fl := flags.New(discard)
+	if _, err := fl.LoadFile(path, "boot"); err != nil {
+		panic(err)
+	}
+	if _, err := fl.Restore(old.List()); err != nil {
+		panic(err)
+	}
+	for _, st := range fl.List() {
+		fmt.Println(st.Flag, st.Value, st.Who, st.File)
+	}
+	// Output:
+	// fast-dial 50% alice false
+	// new-tone off boot true
+}

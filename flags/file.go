@@ -60,7 +60,7 @@ func (s *Set) loadLocked(path, who string) ([]Status, error) {
 		s.afterRead()
 	}
 	s.file = path
-	return s.applyLocked(set, who), nil
+	return s.applyLocked(set, who, true), nil
 }
 
 // readFile reads a regular file of at most maxFile+1 bytes. A FIFO or a

@@ -32,14 +32,18 @@ var (
 const maxName = 100
 
 // Status is a flag's value and its last change: Old became Value, set by
-// Who at When. It is also what Set, Delete and LoadFile return for each
-// change they make.
+// Who at When. File reports that the value is the flag file's: the last
+// [Set.LoadFile] or [Set.Reload] named the flag, and no [Set.Set] changed
+// it since (a Set to the value it has changes nothing, File included).
+// It is also what Set, Delete and LoadFile return for each change they
+// make.
 type Status struct {
 	Flag  string    `json:"flag"`
 	Value Value     `json:"value"`
 	Old   Value     `json:"old"`
 	Who   string    `json:"who,omitempty"`
 	When  time.Time `json:"when,omitzero"`
+	File  bool      `json:"file,omitempty"`
 }
 
 // An Option configures a [Set] made by [New].
@@ -174,7 +178,7 @@ func (s *Set) Set(name string, v Value, who string) (Status, error) {
 	if st, ok := s.load().flags[name]; ok && st.Value == v {
 		return *st, nil
 	}
-	ch := s.applyLocked([]setting{{name: name, v: v}}, who)
+	ch := s.applyLocked([]setting{{name: name, v: v}}, who, false)
 	return ch[0], nil
 }
 
@@ -193,7 +197,7 @@ func (s *Set) Delete(name, who string) (Status, error) {
 	if _, ok := s.load().flags[name]; !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownFlag, name)
 	}
-	ch := s.applyLocked([]setting{{name: name, del: true}}, who)
+	ch := s.applyLocked([]setting{{name: name, del: true}}, who, false)
 	return ch[0], nil
 }
 
@@ -205,8 +209,10 @@ type setting struct {
 }
 
 // applyLocked makes the changes in one new snapshot, logs each that
-// changes a value, and returns their Statuses.
-func (s *Set) applyLocked(set []setting, who string) []Status {
+// changes a value, and returns their Statuses. The values set are the
+// flag file's if file: a flag the file names with the value it has
+// already becomes the file's, without a change recorded.
+func (s *Set) applyLocked(set []setting, who string, file bool) []Status {
 	old := s.load()
 	next := &snapshot{flags: make(map[string]*Status, len(old.flags)+len(set))}
 	for n, st := range old.flags {
@@ -215,6 +221,7 @@ func (s *Set) applyLocked(set []setting, who string) []Status {
 	now := time.Now()
 	var changes []Status
 	var msgs []string
+	swap := false // a flag became the file's without a change of value
 	for _, c := range set {
 		prev, had := next.flags[c.name]
 		var was Value
@@ -225,18 +232,24 @@ func (s *Set) applyLocked(set []setting, who string) []Status {
 		case c.del:
 			delete(next.flags, c.name)
 		case had && was == c.v:
+			if file && !prev.File {
+				st := *prev
+				st.File = true
+				next.flags[c.name] = &st
+				swap = true
+			}
 			continue
 		default:
-			next.flags[c.name] = &Status{Flag: c.name, Value: c.v, Old: was, Who: who, When: now}
+			next.flags[c.name] = &Status{Flag: c.name, Value: c.v, Old: was, Who: who, When: now, File: file}
 		}
 		msg := "flags: set"
 		if c.del {
 			msg = "flags: delete"
 		}
-		changes = append(changes, Status{Flag: c.name, Value: c.v, Old: was, Who: who, When: now})
+		changes = append(changes, Status{Flag: c.name, Value: c.v, Old: was, Who: who, When: now, File: file && !c.del})
 		msgs = append(msgs, msg)
 	}
-	if len(changes) == 0 {
+	if len(changes) == 0 && !swap {
 		return nil
 	}
 	next.names = make([]string, 0, len(next.flags))
@@ -253,6 +266,75 @@ func (s *Set) applyLocked(set []setting, who string) []Status {
 		l.Info(msgs[i], "flag", c.Flag, "old", c.Old.String(), "new", c.Value.String(), "who", c.Who, "when", c.When)
 	}
 	return changes
+}
+
+// Restore takes over the flags of the process this one replaces at a
+// binary restart (its [Set.List], as upgrade.Handoff carries it): the
+// values changed there since its last file load survive, and the file's
+// values come from this process's file. A carried flag whose value did
+// not come from the flag file (File false: set with [Set.Set]) is set to
+// its carried Status, Who, When and Old included, over this set's value.
+// A carried flag whose value came from the file (File true) keeps this
+// set's value if this set has the flag (its own file named it, or the
+// program set it), and takes its carried Status otherwise: a line deleted
+// from the file does not turn a flag off, as at a [Set.Reload]. So load
+// this process's flag file before Restore. Each flag whose value changes
+// is logged ("flags: restore", with flag, old, new, who, when: the
+// carried change). It returns the flags it changed, as they are now, and
+// changes nothing if a carried name is bad (an error wrapping
+// [ErrBadName]) or given twice.
+func (s *Set) Restore(carried []Status) ([]Status, error) {
+	seen := make(map[string]bool, len(carried))
+	for _, c := range carried {
+		if err := checkName(c.Flag); err != nil {
+			return nil, fmt.Errorf("flags: restore: %w", err)
+		}
+		if seen[c.Flag] {
+			return nil, fmt.Errorf("flags: restore: flag %s given twice", c.Flag)
+		}
+		seen[c.Flag] = true
+	}
+	s.lock()
+	defer s.unlock()
+	old := s.load()
+	var took []Status
+	for _, c := range carried {
+		cur, had := old.flags[c.Flag]
+		if had && (c.File || *cur == c) {
+			continue
+		}
+		took = append(took, c)
+	}
+	if len(took) == 0 {
+		return nil, nil
+	}
+	next := &snapshot{flags: make(map[string]*Status, len(old.flags)+len(took))}
+	for n, st := range old.flags {
+		next.flags[n] = st
+	}
+	for _, c := range took {
+		next.flags[c.Flag] = &c
+	}
+	next.names = make([]string, 0, len(next.flags))
+	for n := range next.flags {
+		next.names = append(next.names, n)
+	}
+	slices.Sort(next.names)
+	s.cur.Store(next)
+	l := s.log
+	if l == nil {
+		l = slog.Default()
+	}
+	for _, c := range took {
+		var was Value
+		if cur, had := old.flags[c.Flag]; had {
+			was = cur.Value
+		}
+		if was != c.Value {
+			l.Info("flags: restore", "flag", c.Flag, "old", was.String(), "new", c.Value.String(), "who", c.Who, "when", c.When)
+		}
+	}
+	return took, nil
 }
 
 // CheckName returns nil if name is a good flag name: 1–100 bytes from
