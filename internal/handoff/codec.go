@@ -91,7 +91,18 @@ func appendEvents(b []byte, es []Event) []byte {
 	return b
 }
 
-func appendMachine(b []byte, m *Machine) []byte {
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+func appendInt64(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+func appendMachine(b []byte, m *Machine, v uint16) []byte {
 	b = append(b, 0x9a)
 	b = appendString(b, m.Key)
 	b = appendString(b, m.Machine)
@@ -115,10 +126,17 @@ func appendMachine(b []byte, m *Machine) []byte {
 	b, _ = appendSliceLen(b, m.Timeouts)
 	for i := range m.Timeouts {
 		t := &m.Timeouts[i]
-		b = append(b, 0x94, 0xcc, t.Kind)
+		if v < 3 {
+			b = append(b, 0x94, 0xcc, t.Kind)
+		} else {
+			b = append(b, 0x95, 0xcc, t.Kind)
+		}
 		b = appendString(b, t.Name)
-		b = binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(t.Remaining))
+		b = appendInt64(b, t.Remaining)
 		b = appendEvent(b, &t.Event)
+		if v >= 3 {
+			b = appendInt64(b, t.Fired)
+		}
 	}
 	b = appendEvents(b, m.Postponed)
 	return appendEvents(b, m.Queued)
@@ -152,7 +170,7 @@ func size(s *State) int {
 			str(v)
 		}
 		for j := range m.Timeouts {
-			n += 12
+			n += 21
 			str(m.Timeouts[j].Name)
 			ev(&m.Timeouts[j].Event)
 		}
@@ -179,7 +197,26 @@ func size(s *State) int {
 			str(h)
 		}
 	}
+	n += 9 + 5
+	for i := range s.Flags {
+		f := &s.Flags[i]
+		n += 1 + 9 + 1
+		str(f.Flag)
+		str(f.Value)
+		str(f.Old)
+		str(f.Who)
+	}
 	return n
+}
+
+func appendFlag(b []byte, f *Flag) []byte {
+	b = append(b, 0x96)
+	b = appendString(b, f.Flag)
+	b = appendString(b, f.Value)
+	b = appendString(b, f.Old)
+	b = appendString(b, f.Who)
+	b = appendInt64(b, f.When)
+	return appendBool(b, f.File)
 }
 
 func appendRelease(b []byte, r *Release) []byte {
@@ -194,16 +231,23 @@ func appendRelease(b []byte, r *Release) []byte {
 	return b
 }
 
-// appendState writes s in format v (1 or 2: checked by the caller).
-func appendState(b []byte, s *State, v uint16) []byte {
-	if v == 1 {
-		b = append(b, 0x92)
-	} else {
-		b = append(b, 0x93)
+// stateFields is the number of a State's fields in format v.
+func stateFields(v uint16) int {
+	switch v {
+	case 1:
+		return 2
+	case 2:
+		return 3
 	}
+	return 5
+}
+
+// appendState writes s in format v (1 to 3: checked by the caller).
+func appendState(b []byte, s *State, v uint16) []byte {
+	b = appendArrayLen(b, stateFields(v))
 	b, _ = appendSliceLen(b, s.Machines)
 	for i := range s.Machines {
-		b = appendMachine(b, &s.Machines[i])
+		b = appendMachine(b, &s.Machines[i], v)
 	}
 	b, _ = appendSliceLen(b, s.Conns)
 	for i := range s.Conns {
@@ -215,6 +259,14 @@ func appendState(b []byte, s *State, v uint16) []byte {
 	b, _ = appendSliceLen(b, s.Releases)
 	for i := range s.Releases {
 		b = appendRelease(b, &s.Releases[i])
+	}
+	if v == 2 {
+		return b
+	}
+	b = appendInt64(b, s.Captured)
+	b, _ = appendSliceLen(b, s.Flags)
+	for i := range s.Flags {
+		b = appendFlag(b, &s.Flags[i])
 	}
 	return b
 }
@@ -417,6 +469,21 @@ func (r *reader) int(lo, hi int64) int64 {
 	return v
 }
 
+// bool reads a msgpack boolean.
+func (r *reader) bool() bool {
+	switch c := r.byte(); c {
+	case 0xc2:
+		return false
+	case 0xc3:
+		return true
+	default:
+		if r.err == nil {
+			r.fail(fmt.Errorf("%#x where a boolean was expected", c))
+		}
+		return false
+	}
+}
+
 func (r *reader) event() Event {
 	r.array(3)
 	return Event{Kind: uint8(r.int(0, math.MaxUint8)), Name: r.name(), Payload: r.bin()}
@@ -434,7 +501,7 @@ func (r *reader) events() []Event {
 	return es
 }
 
-func (r *reader) machine() Machine {
+func (r *reader) machine(fields int) Machine {
 	r.array(10)
 	var m Machine
 	m.Key, m.Machine, m.Version, m.ID = r.string(), r.name(), r.name(), r.string()
@@ -450,28 +517,40 @@ func (r *reader) machine() Machine {
 	if !r.nil() {
 		m.Timeouts = make([]Timeout, r.length("array", 8))
 		for i := range m.Timeouts {
-			r.array(4)
+			if fields < 5 {
+				r.array(4)
+			} else {
+				r.array(5)
+			}
 			t := &m.Timeouts[i]
 			t.Kind = uint8(r.int(0, math.MaxUint8))
 			t.Name = r.name()
 			t.Remaining = r.int(math.MinInt64, math.MaxInt64)
 			t.Event = r.event()
+			if fields >= 5 {
+				t.Fired = r.int(0, math.MaxInt64)
+			}
 		}
 	}
 	m.Postponed, m.Queued = r.events(), r.events()
+	for _, t := range m.Timeouts {
+		if t.Fired > int64(len(m.Queued))+1 && r.err == nil {
+			r.fail(fmt.Errorf("timeout %q fired behind %d queued events of %d", t.Name, t.Fired-1, len(m.Queued)))
+		}
+	}
 	return m
 }
 
 func (r *reader) state() State {
 	var s State
-	fields := r.length("array", 1) // 2 in format 1, 3 in format 2: Decode checked
-	if r.err == nil && fields != 2 && fields != 3 {
+	fields := r.length("array", 1) // 2 in format 1, 3 in format 2, 5 in format 3: Decode checked
+	if r.err == nil && fields != 2 && fields != 3 && fields != 5 {
 		r.fail(fmt.Errorf("a state of %d fields", fields))
 	}
 	if !r.nil() {
 		s.Machines = make([]Machine, r.length("array", 11))
 		for i := range s.Machines {
-			s.Machines[i] = r.machine()
+			s.Machines[i] = r.machine(fields)
 		}
 	}
 	if !r.nil() {
@@ -482,7 +561,7 @@ func (r *reader) state() State {
 			c.Key, c.Owner, c.Unread, c.Meta = r.string(), r.string(), r.bin(), r.bin()
 		}
 	}
-	if fields == 3 && !r.nil() {
+	if fields >= 3 && !r.nil() {
 		s.Releases = make([]Release, r.length("array", 5))
 		for i := range s.Releases {
 			r.array(4)
@@ -494,6 +573,20 @@ func (r *reader) state() State {
 					rl.History[j] = r.string()
 				}
 			}
+		}
+	}
+	if fields < 5 {
+		return s
+	}
+	s.Captured = r.int(math.MinInt64, math.MaxInt64)
+	if !r.nil() {
+		s.Flags = make([]Flag, r.length("array", 7))
+		for i := range s.Flags {
+			r.array(6)
+			f := &s.Flags[i]
+			f.Flag, f.Value, f.Old, f.Who = r.string(), r.name(), r.name(), r.name()
+			f.When = r.int(math.MinInt64, math.MaxInt64)
+			f.File = r.bool()
 		}
 	}
 	return s

@@ -66,7 +66,8 @@ func randomState(r *rand.Rand) handoff.State {
 		if r.IntN(3) > 0 {
 			m.Timeouts = make([]handoff.Timeout, count())
 			for j := range m.Timeouts {
-				m.Timeouts[j] = handoff.Timeout{Kind: uint8(r.Uint32()), Name: str(), Remaining: r.Int64() - r.Int64(), Event: event()}
+				m.Timeouts[j] = handoff.Timeout{Kind: uint8(r.Uint32()), Name: str(), Remaining: r.Int64() - r.Int64(), Event: event(),
+					Fired: int64(r.IntN(len(m.Queued) + 2))}
 			}
 		}
 		s.Machines[i] = m
@@ -89,6 +90,13 @@ func randomState(r *rand.Rand) handoff.State {
 			}
 		}
 		s.Releases[i] = rl
+	}
+	s.Captured = r.Int64() - r.Int64()
+	if r.IntN(3) > 0 {
+		s.Flags = make([]handoff.Flag, count())
+	}
+	for i := range s.Flags {
+		s.Flags[i] = handoff.Flag{Flag: str() + strconv.Itoa(i), Value: str(), Old: str(), Who: str(), When: r.Int64() - r.Int64(), File: r.IntN(2) == 0}
 	}
 	return s
 }
@@ -186,6 +194,7 @@ func TestDecodeLengthsBounded(t *testing.T) {
 		"string":   {0x92, 0x91, 0x9a, 0xdb, 0x7f, 0xff, 0xff, 0xff},
 		"tags":     {0x92, 0x91, 0x9a, 0xa0, 0xa0, 0xa0, 0xa0, 0xdf, 0x7f, 0xff, 0xff, 0xff},
 		"fields":   {0x92, 0x91, 0x99},
+		"flags":    {0x95, 0xc0, 0xc0, 0xc0, 0x00, 0xdd, 0x7f, 0xff, 0xff, 0xff},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var before, after runtime.MemStats

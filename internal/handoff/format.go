@@ -12,9 +12,12 @@ import (
 // [State] or to the exchange; a new process refuses a header of a version
 // it cannot read before the old one lets go of anything.
 //
-// Version 2 added [State.Releases]. A State without Releases is written
-// as version 1 ([EncodeVersion]), which builds of version 1 read.
-const Version uint16 = 2
+// Version 2 added [State.Releases]; version 3 added [State.Captured],
+// [State.Flags] and [Timeout.Fired]. A writer picks the oldest version
+// that carries what it has to hand over ([EncodeVersion]), so that a
+// process of an older build can take over when nothing needs the newer
+// format.
+const Version uint16 = 3
 
 // MinVersion is the oldest format this build reads.
 const MinVersion uint16 = 1
@@ -61,6 +64,28 @@ type State struct {
 	// Releases are the release handler's versions, a machine name each
 	// (format 2; none in format 1).
 	Releases []Release
+	// Captured is the instant, on the host's CLOCK_MONOTONIC in
+	// nanoseconds (a clock that the old and the new process read alike),
+	// from which every Timeout's Remaining counts; 0 if unknown (formats 1
+	// and 2, which do not carry it). The new process takes the time
+	// elapsed since off each Remaining (format 3).
+	Captured int64
+	// Flags are the feature flags of the old process's flag set, by name
+	// (format 3; none before).
+	Flags []Flag
+}
+
+// Flag is one feature flag of the old process's set (flags.Status): its
+// value and its last change, Old became Value, by Who at When, and
+// whether the value came from the flag file.
+type Flag struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Flag     string
+	Value    string // the text form: on, off, N%
+	Old      string
+	Who      string
+	When     int64 // Unix nanoseconds; 0 for none
+	File     bool  // the value is the flag file's (the last load named it, no Set since)
 }
 
 // Release is what a release handler knows of the versions of one machine
@@ -94,8 +119,12 @@ type Timeout struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Kind      uint8
 	Name      string
-	Remaining int64 // nanoseconds
+	Remaining int64 // nanoseconds from State.Captured; negative if overdue
 	Event     Event
+	// Fired is 0 for a timeout whose event was not sent yet, and k > 0
+	// for one that had fired and whose event waited in the mailbox behind
+	// the first k-1 of Queued (format 3; 0 before).
+	Fired int64
 }
 
 // Event is an event as msgpack.
@@ -121,14 +150,18 @@ type Conn struct {
 // States encode to equal bytes.
 func Encode(s *State) ([]byte, error) { return EncodeVersion(s, Version) }
 
-// EncodeVersion is [Encode] in format v: version 1 has no Releases, and
-// refuses a State with some.
+// EncodeVersion is [Encode] in format v. Version 1 has no Releases, and
+// versions 1 and 2 no Flags: it refuses a State with some. Versions 1 and
+// 2 leave out Captured and each Timeout's Fired (a reader of those
+// versions arms each timeout with its Remaining as it is).
 func EncodeVersion(s *State, v uint16) ([]byte, error) {
 	switch {
 	case v < MinVersion || v > Version:
 		return nil, fmt.Errorf("handoff: encode: %w: %d", ErrVersion, v)
 	case v == 1 && len(s.Releases) > 0:
 		return nil, fmt.Errorf("handoff: encode: format 1 cannot carry the release handler's versions")
+	case v < 3 && len(s.Flags) > 0:
+		return nil, fmt.Errorf("handoff: encode: format %d cannot carry feature flags", v)
 	}
 	b := appendState(make([]byte, 0, size(s)), s, v)
 	if len(b) > MaxBody {
@@ -142,7 +175,7 @@ func EncodeVersion(s *State, v uint16) ([]byte, error) {
 // ErrFormat for anything else, never allocates much more than len(b), and
 // never panics.
 func Decode(b []byte) (State, error) {
-	if len(b) == 0 || (b[0] != 0x92 && b[0] != 0x93) { // an array of State's fields: two in format 1, three in 2
+	if len(b) == 0 || (b[0] != 0x92 && b[0] != 0x93 && b[0] != 0x95) { // an array of State's fields: two in format 1, three in 2, five in 3
 		return State{}, fmt.Errorf("%w: not a state of format %d to %d", ErrFormat, MinVersion, Version)
 	}
 	r := reader{b: b, total: len(b)}
@@ -159,6 +192,13 @@ func Decode(b []byte) (State, error) {
 			return State{}, fmt.Errorf("%w: machine key %q twice", ErrFormat, m.Key)
 		}
 		seen[m.Key] = true
+	}
+	names := make(map[string]bool, len(s.Flags))
+	for _, f := range s.Flags {
+		if names[f.Flag] {
+			return State{}, fmt.Errorf("%w: flag %q twice", ErrFormat, f.Flag)
+		}
+		names[f.Flag] = true
 	}
 	return s, nil
 }

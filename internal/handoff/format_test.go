@@ -42,6 +42,20 @@ func sampleV2() handoff.State {
 	return s
 }
 
+// sampleV3 is sampleV2 with what format 3 adds: the capture instant, a
+// timeout that had fired behind the queued event, and the flags.
+func sampleV3() handoff.State {
+	s := sampleV2()
+	s.Captured = 123456789012
+	m := &s.Machines[0]
+	m.Timeouts = append(m.Timeouts, handoff.Timeout{Kind: 3, Remaining: -2000000, Event: handoff.Event{Kind: 3, Name: "Tick", Payload: []byte{0xc0}}, Fired: 2})
+	s.Flags = []handoff.Flag{
+		{Flag: "fast-dial", Value: "25%", Old: "off", Who: "alice", When: 1700000000123456789},
+		{Flag: "new-tone", Value: "on", Old: "off", Who: "deploy", When: 1700000000000000000, File: true},
+	}
+	return s
+}
+
 // The bytes of a State are fixed by the format version: a change here is
 // a change of format, and needs a new handoff.Version. Each version keeps
 // its golden file; this build writes and reads them all.
@@ -52,6 +66,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{1, sample()},
 		{2, sampleV2()},
+		{3, sampleV3()},
 	} {
 		t.Run(fmt.Sprintf("v%d", tt.v), func(t *testing.T) {
 			b, err := handoff.EncodeVersion(&tt.state, tt.v)
@@ -82,7 +97,21 @@ func TestGolden(t *testing.T) {
 	require.ErrorIs(t, err, handoff.ErrVersion)
 	b, err := handoff.Encode(&s)
 	require.NoError(t, err)
-	require.Equal(t, byte(0x93), b[0], "Encode writes the newest format")
+	require.Equal(t, byte(0x95), b[0], "Encode writes the newest format")
+
+	s3 := sampleV3()
+	_, err = handoff.EncodeVersion(&s3, 2)
+	require.ErrorContains(t, err, "format 2 cannot carry feature flags")
+	// Without flags, format 2 leaves out what it cannot carry: the
+	// capture instant and the places of fired timeouts.
+	s3.Flags = nil
+	b, err = handoff.EncodeVersion(&s3, 2)
+	require.NoError(t, err)
+	back, err := handoff.Decode(b)
+	require.NoError(t, err)
+	require.Zero(t, back.Captured)
+	require.Zero(t, back.Machines[0].Timeouts[1].Fired)
+	require.Equal(t, s3.Machines[0].Timeouts[1].Remaining, back.Machines[0].Timeouts[1].Remaining)
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -94,11 +123,13 @@ func TestDecodeErrors(t *testing.T) {
 	db, err := handoff.Encode(&dup)
 	require.NoError(t, err)
 	for name, in := range map[string][]byte{
-		"empty":     nil,
-		"truncated": b[:len(b)-1],
-		"trailing":  append(append([]byte(nil), b...), 0),
-		"not array": {0x80},
-		"dup key":   db,
+		"empty":                         nil,
+		"truncated":                     b[:len(b)-1],
+		"trailing":                      append(append([]byte(nil), b...), 0),
+		"not array":                     {0x80},
+		"dup key":                       db,
+		"dup flag":                      dupFlag(t),
+		"fired behind more than queued": firedBeyond(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := handoff.Decode(in)
@@ -107,10 +138,26 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+func dupFlag(t *testing.T) []byte {
+	s := sampleV3()
+	s.Flags[1].Flag = s.Flags[0].Flag
+	b, err := handoff.Encode(&s)
+	require.NoError(t, err)
+	return b
+}
+
+func firedBeyond(t *testing.T) []byte {
+	s := sampleV3()
+	s.Machines[0].Timeouts[1].Fired = int64(len(s.Machines[0].Queued)) + 2
+	b, err := handoff.Encode(&s)
+	require.NoError(t, err)
+	return b
+}
+
 func TestHeader(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, handoff.WriteHeader(&b, handoff.Version))
-	require.Equal(t, []byte{'H', 'L', 'H', 'O', 0, 2}, b.Bytes())
+	require.Equal(t, []byte{'H', 'L', 'H', 'O', 0, 3}, b.Bytes())
 	v, err := handoff.ReadHeader(&b, handoff.Version)
 	require.NoError(t, err)
 	require.Equal(t, handoff.Version, v)
@@ -120,7 +167,7 @@ func TestHeader(t *testing.T) {
 	require.NoError(t, err, "format 1 is read too")
 	require.Equal(t, uint16(1), v)
 
-	for _, bad := range []uint16{0, 3, 7} {
+	for _, bad := range []uint16{0, handoff.Version + 1, 7} {
 		require.NoError(t, handoff.WriteHeader(&b, bad))
 		v, err = handoff.ReadHeader(&b, handoff.Version)
 		require.ErrorIs(t, err, handoff.ErrVersion)
