@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/handoff"
 )
@@ -166,6 +167,7 @@ type handoffConfig struct {
 	ackLate   func()             // called when the acknowledgement is late, before the read side is shut
 	ackShut   func()             // called when the acknowledgement is late, once the read side is shut
 	parentPID func() int         // the process Receive takes over from
+	clock     func() int64       // the host's monotonic clock, in ns (monotonicNow); 0: unknown
 }
 
 // WithCodes gives the versions of machine code this binary carries, oldest
@@ -215,8 +217,56 @@ func WithRestoreSpawn(f func(key string) []actor.SpawnOption) HandoffOption {
 // FlagSource). Without it, a Handoff tied to a release handler
 // ([WithReleaseHandler]) gives them the handler's set ([WithFlags]), and
 // any other reads every flag off.
+//
+// That set, if it is a *flags.Set (or has its List and Restore methods),
+// also travels: the old process hands its flags over with the machines,
+// and Receive merges them into the new process's set before it restores
+// any machine ([flags.Set.Restore]: a value set outside the flag file
+// survives, with who set it and when; a value from the file is the new
+// process's file's). Load the flag file before Receive.
 func WithHandoffFlags(src fsm.FlagSource) HandoffOption {
 	return func(c *handoffConfig) { c.flags = src }
+}
+
+// flagCarrier is a flag set that a handoff carries: a *flags.Set.
+type flagCarrier interface {
+	List() []flags.Status
+	Restore(carried []flags.Status) ([]flags.Status, error)
+}
+
+// carriedFlags returns the flag set that the handoff carries: the one it
+// gives restored machines, if it is a flagCarrier; nil for none.
+func (h *Handoff) carriedFlags() flagCarrier {
+	if h.cfg.flags != nil {
+		c, _ := h.cfg.flags.(flagCarrier)
+		return c
+	}
+	if h.cfg.release != nil {
+		if fl := h.cfg.release.Flags(); fl != nil {
+			return fl
+		}
+	}
+	return nil
+}
+
+// format returns the format version of a handoff starting now: the oldest
+// that carries what this Handoff has to hand over, so that a process of
+// an older build can take over when nothing needs a newer one. Format 3
+// if it carries a flag set or has machines (whose running timeouts count
+// from the capture instant that only format 3 carries, and whose fired
+// timeouts keep their place among the queued events only there); format
+// 2 if it is tied to a release handler; else 1.
+func (h *Handoff) format() uint16 {
+	h.mu.Lock()
+	machines := h.machines.len() > 0
+	h.mu.Unlock()
+	switch {
+	case h.carriedFlags() != nil || machines:
+		return min(h.cfg.format, 3)
+	case h.cfg.release != nil:
+		return min(h.cfg.format, 2)
+	}
+	return min(h.cfg.format, 1)
 }
 
 // NewHandoff returns the Handoff of r's process, whose machines run in sys.
@@ -229,6 +279,7 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 		format:    handoff.Version,
 		minFormat: handoff.MinVersion,
 		parentPID: os.Getppid,
+		clock:     monotonicNow,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -517,6 +517,28 @@ func TestHandoffTimerTravels(t *testing.T) {
 	require.Less(t, took, handedOver+timeout, "fired after the time it had left, not from the start")
 }
 
+// A timeout's time left counts from the capture of its machine: the time
+// the new process takes to restore it (here 1.5 s between receiving the
+// state and restoring the machines) is taken off. Before, it was added: the
+// timeout fired that much later than it would have without the restart.
+func TestHandoffTimerCountsTheHandoff(t *testing.T) {
+	h := startSeqServer(t)
+	_, ask := lineClient(t, h.addr)
+	const timeout, slow = 2500 * time.Millisecond, 1500 * time.Millisecond
+	h.set("fault", "slow:received:"+slow.String())
+	armed := time.Now()
+	require.Equal(t, "armed", ask(fmt.Sprintf("arm %d a", timeout.Milliseconds())))
+	time.Sleep(300 * time.Millisecond) // real processes: real time
+	pid := h.hup()
+	h.set("fault", "")
+	waitFor(t, "the timeout", func() bool { return ask("fired") != "" })
+	took := time.Since(armed)
+	require.Equal(t, "a@"+strconv.Itoa(pid), ask("fired"))
+	require.GreaterOrEqual(t, took, timeout)
+	// With the 1.5 s added, it would fire no sooner than 4 s after arming.
+	require.Less(t, took, timeout+time.Second, "fired %v after arming: the handoff's time was added", took)
+}
+
 // Events waiting in a machine's mailbox travel with it and are handled, in
 // order, in the new process; so are the bytes of a line its connection's
 // reader had read and not handled (the line is completed after the

@@ -256,6 +256,9 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		out.Conns[sc.Key] = RestoredConn{Conn: newHeldConn(nc, h.r.readyC), Owner: sc.Owner, Unread: sc.Unread, Meta: sc.Meta}
 	}
 	steps = append(steps, time.Since(t0))
+	if err := h.restoreFlags(st.Flags); err != nil {
+		return steps, err
+	}
 	if h.cfg.release != nil {
 		// Before the machines: they are restored under its current
 		// versions.
@@ -282,7 +285,7 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
 		p := plans[nameVersion{m.Machine, m.Version}]
-		img, err := p.apply(ctx, fromWire(m))
+		img, err := p.apply(ctx, fromWire(m, h.elapsed(st.Captured)))
 		if err != nil {
 			return fmt.Errorf("machine %q: %w", m.Key, err)
 		}
@@ -324,6 +327,44 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 		h.machines.add(m.Key, out.Machines[m.Key])
 	}
 	return steps, nil
+}
+
+// elapsed is the time since the instant captured, on the host's monotonic
+// clock: what restored timeouts have run for already. 0 if either reading
+// is unknown (a state of format 1 or 2, or a clock that cannot be read),
+// and never less (a clock read before it was captured).
+func (h *Handoff) elapsed(captured int64) time.Duration {
+	if captured == 0 {
+		return 0
+	}
+	now := h.cfg.clock()
+	if now == 0 {
+		return 0
+	}
+	return time.Duration(max(now-captured, 0))
+}
+
+// restoreFlags merges the flags the previous process handed over into
+// this process's set (see WithHandoffFlags), before any machine runs.
+func (h *Handoff) restoreFlags(carried []handoff.Flag) error {
+	if len(carried) == 0 {
+		return nil
+	}
+	fl := h.carriedFlags()
+	if fl == nil {
+		h.log.Warn("upgrade: handoff: the previous process's feature flags are not taken over: no flag set (WithHandoffFlags)", "flags", len(carried))
+		return nil
+	}
+	sts, err := fromWireFlags(carried)
+	if err != nil {
+		return err
+	}
+	took, err := fl.Restore(sts)
+	if err != nil {
+		return err
+	}
+	h.log.Info("upgrade: handoff: feature flags taken over", "flags", len(carried), "kept", len(took))
+	return nil
 }
 
 // unrestore stops restored machines and closes restored connections (the

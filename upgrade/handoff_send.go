@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/internal/handoff"
 )
@@ -38,6 +39,7 @@ type sending struct {
 	steps       []time.Duration // since the start: paused, suspended and imaged, sent
 	held        []*listener     // held back since the pause
 	queued      int             // events imaged in the machines' mailboxes
+	flags       int             // feature flags handed over
 	unread      int             // bytes read from the connections and not handled
 
 	released []Conn // paused, then released by the service: resumed only on a failure
@@ -255,7 +257,7 @@ func (s *sending) end(upgradeErr error) error {
 			h.machines.remove(k)
 		}
 		h.mu.Unlock()
-		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread)
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "flags", s.flags, "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread)
 		return nil
 	}
 	s.resume()
@@ -328,12 +330,9 @@ func (s *sending) exchange() error {
 	if err := c.SetDeadline(deadline); err != nil {
 		return err
 	}
-	// Format 1 unless there is a release handler's state to carry, so
-	// that a new process of an older build can take over.
-	format := h.cfg.format
-	if h.cfg.release == nil {
-		format = min(format, 1)
-	}
+	// The oldest format that carries what there is, so that a new
+	// process of an older build can take over when nothing needs more.
+	format := h.format()
 	if err := handoff.WriteHeader(c, format); err != nil {
 		return fmt.Errorf("upgrade: handoff: header: %w", err)
 	}
@@ -366,7 +365,7 @@ func (s *sending) exchange() error {
 		fds = append(fds, fd)
 	}
 	h.mu.Unlock()
-	err = writeState(c, &pre, fds)
+	err = writeStateVersion(c, &pre, fds, format) // was: the newest format, which a build of format 1 refused
 	for _, fd := range fds {
 		_ = syscall.Close(fd)
 	}
@@ -432,10 +431,17 @@ func (s *sending) exchange() error {
 		return err
 	}
 	s.steps = append(s.steps, time.Since(start))
+	// Every timeout's time left counts from one instant, read on the
+	// host's monotonic clock, which the new process reads too: it takes
+	// the time elapsed since off (format 3).
+	captured, capturedMono := time.Now(), h.cfg.clock()
 	st := handoff.State{Conns: make([]handoff.Conn, 0, len(p))}
+	if format >= 3 {
+		st.Captured = capturedMono
+	}
 	for i, img := range images {
 		if alive[i] {
-			st.Machines = append(st.Machines, toWire(mkeys[i], img))
+			st.Machines = append(st.Machines, toWire(mkeys[i], img, captured))
 			s.queued += len(img.Queued)
 		}
 	}
@@ -456,6 +462,10 @@ func (s *sending) exchange() error {
 		// Taken with the machines suspended: an upgrade that moves them
 		// cannot commit meanwhile.
 		st.Releases = h.cfg.release.handoffReleases()
+	}
+	if fl := h.carriedFlags(); fl != nil && format >= 3 {
+		st.Flags = toWireFlags(fl.List())
+		s.flags = len(st.Flags)
 	}
 	if err := writeStateVersion(c, &st, fds, format); err != nil {
 		return err
@@ -506,10 +516,6 @@ func (s *sending) lastAnswer(c *net.UnixConn, timeout error) (byte, string, erro
 		return 0, "", timeout
 	}
 	return a, reason, nil
-}
-
-func writeState(c *net.UnixConn, st *handoff.State, fds []int) error {
-	return writeStateVersion(c, st, fds, handoff.Version)
 }
 
 func writeStateVersion(c *net.UnixConn, st *handoff.State, fds []int, v uint16) error {
@@ -606,7 +612,10 @@ func parallelN(n, workers int, f func(i int) error) error {
 	return first
 }
 
-func toWire(key string, img fsm.Image) handoff.Machine {
+// toWire is the image of a machine as the handoff carries it, each
+// timeout's time left counted from captured (the image's own instant is a
+// little earlier).
+func toWire(key string, img fsm.Image, captured time.Time) handoff.Machine {
 	ev := func(e fsm.EventImage) handoff.Event {
 		return handoff.Event{Kind: uint8(e.Kind), Name: e.Name, Payload: e.Payload}
 	}
@@ -621,13 +630,23 @@ func toWire(key string, img fsm.Image) handoff.Machine {
 		Key: key, Machine: img.Machine, Version: img.Version, ID: img.ID, Tags: img.Tags,
 		State: img.State, Data: img.Data, Postponed: evs(img.Postponed), Queued: evs(img.Queued),
 	}
+	var since time.Duration
+	if !img.Captured.IsZero() {
+		since = captured.Sub(img.Captured)
+	}
 	for _, t := range img.Timeouts {
-		m.Timeouts = append(m.Timeouts, handoff.Timeout{Kind: uint8(t.Kind), Name: t.Name, Remaining: int64(t.Remaining), Event: ev(t.Event)})
+		w := handoff.Timeout{Kind: uint8(t.Kind), Name: t.Name, Remaining: int64(t.Remaining - since), Event: ev(t.Event)}
+		if t.Fired {
+			w.Fired = int64(t.Ahead) + 1
+		}
+		m.Timeouts = append(m.Timeouts, w)
 	}
 	return m
 }
 
-func fromWire(m handoff.Machine) fsm.Image {
+// fromWire is the image of a machine the handoff carried, each timeout's
+// time left less elapsed, the time since the state's capture instant.
+func fromWire(m handoff.Machine, elapsed time.Duration) fsm.Image {
 	ev := func(e handoff.Event) fsm.EventImage {
 		return fsm.EventImage{Kind: fsm.Kind(e.Kind), Name: e.Name, Payload: e.Payload}
 	}
@@ -643,7 +662,43 @@ func fromWire(m handoff.Machine) fsm.Image {
 		ID:       m.ID, Tags: m.Tags, Postponed: evs(m.Postponed), Queued: evs(m.Queued),
 	}
 	for _, t := range m.Timeouts {
-		img.Timeouts = append(img.Timeouts, fsm.TimeoutImage{Kind: fsm.Kind(t.Kind), Name: t.Name, Remaining: time.Duration(max(t.Remaining, 0)), Event: ev(t.Event)})
+		ti := fsm.TimeoutImage{Kind: fsm.Kind(t.Kind), Name: t.Name, Remaining: time.Duration(t.Remaining) - elapsed, Event: ev(t.Event)}
+		if t.Fired > 0 {
+			ti.Fired, ti.Ahead = true, int(t.Fired-1)
+		}
+		img.Timeouts = append(img.Timeouts, ti)
 	}
 	return img
+}
+
+// toWireFlags is a flag set's List as the handoff carries it.
+func toWireFlags(sts []flags.Status) []handoff.Flag {
+	out := make([]handoff.Flag, len(sts))
+	for i, st := range sts {
+		out[i] = handoff.Flag{Flag: st.Flag, Value: st.Value.String(), Old: st.Old.String(), Who: st.Who, File: st.File}
+		if !st.When.IsZero() {
+			out[i].When = st.When.UnixNano()
+		}
+	}
+	return out
+}
+
+// fromWireFlags is the flags the handoff carried, as a flag set takes
+// them; a value that does not parse is an error naming the flag.
+func fromWireFlags(fs []handoff.Flag) ([]flags.Status, error) {
+	out := make([]flags.Status, len(fs))
+	for i, f := range fs {
+		v, err := flags.ParseValue(f.Value)
+		if err == nil {
+			out[i].Old, err = flags.ParseValue(f.Old)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: flag %q: %w", handoff.ErrFormat, f.Flag, err)
+		}
+		out[i].Flag, out[i].Value, out[i].Who, out[i].File = f.Flag, v, f.Who, f.File
+		if f.When != 0 {
+			out[i].When = time.Unix(0, f.When)
+		}
+	}
+	return out, nil
 }

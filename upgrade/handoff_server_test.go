@@ -36,7 +36,8 @@ import (
 // the texts of the Fire events handled, with the PID of the process that
 // handled each. Files in
 // the directory of HOTLINE_HANDOFF_DIR steer the next generation: "fault"
-// ("exit:<stage>", "panic:<stage>", "hang:<stage>", "format", "nocode") and
+// ("exit:<stage>", "panic:<stage>", "hang:<stage>", "slow:<stage>:<duration>",
+// "format", "nocode") and
 // "version" ("v2" restores under a newer session code, through UPGRADE),
 // and "plugin" ("<path> <sha256>": sessions are the plugin-hosted counter of
 // internal/plugintest, loaded from that binary by each generation; see
@@ -192,6 +193,18 @@ func runHandoffServer() error {
 		h.cfg.fault = func(s string) {
 			if s == stage {
 				panic("handoff test: panic at " + s)
+			}
+		}
+	}
+	if spec, ok := strings.CutPrefix(fault, "slow:"); ok {
+		stage, d, _ := strings.Cut(spec, ":")
+		pause, err := time.ParseDuration(d)
+		if err != nil {
+			return fmt.Errorf("fault %q: %w", fault, err)
+		}
+		h.cfg.fault = func(s string) {
+			if s == stage {
+				time.Sleep(pause) // a slow start: real processes, real time
 			}
 		}
 	}
