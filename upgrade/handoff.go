@@ -168,7 +168,12 @@ type handoffConfig struct {
 	ackShut   func()             // called when the acknowledgement is late, once the read side is shut
 	parentPID func() int         // the process Receive takes over from
 	clock     func() int64       // the host's monotonic clock, in ns (monotonicNow); 0: unknown
+	successor func(pid int) bool // whether the process pid may take the state over (isChild)
 }
+
+// errNoPeerCred: this system gives no peer credentials that the handoff
+// reads (peerPID); the peer is not checked.
+var errNoPeerCred = errors.New("peer credentials not read on this system")
 
 // WithCodes gives the versions of machine code this binary carries, oldest
 // first: for each machine name, the last code given is the one machines are
@@ -280,6 +285,7 @@ func NewHandoff(r *Restarter, sys *actor.System, opts ...HandoffOption) (*Handof
 		minFormat: handoff.MinVersion,
 		parentPID: os.Getppid,
 		clock:     monotonicNow,
+		successor: isChild,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -30,6 +30,7 @@ func TestHandoffStopsMachinesHandedOver(t *testing.T) {
 	h, err := NewHandoff(old.r, sys, WithHandoffDir(dir), WithHandoffTimeout(5*time.Second), WithCodes(sessionCode("v1")))
 	require.NoError(t, err)
 	h.cfg.parentPID = func() int { return 0 }
+	h.cfg.successor = selfIsSuccessor
 	old.h = h
 	require.NoError(t, old.r.Ready())
 

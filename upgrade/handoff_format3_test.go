@@ -255,3 +255,30 @@ func TestHandoffBadCarriedFlag(t *testing.T) {
 	require.ErrorContains(t, err, `flag "x"`)
 	require.ErrorIs(t, err, flags.ErrBadValue)
 }
+
+// The new process takes the state only from its parent: a socket put in
+// the place of the previous process's by another process (here this one,
+// posing as a parent it is not) is refused, naming the process that
+// listens on it. Before, the new process read whatever it was sent there.
+func TestHandoffSocketOfAnotherProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handoff")
+	nw := newSide(t, dir, true)
+	const parent = 1 // init: not this process
+	nw.h.cfg.parentPID = func() int { return parent }
+	ln, err := net.Listen("unix", nw.h.socketPath(parent))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ln.Close()) }()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_ = handoff.WriteHeader(c, handoff.Version) // a state that would be taken
+			defer func() { _ = c.Close() }()
+			_, _ = c.Read(make([]byte, 1))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = nw.h.Receive(ctx)
+	require.ErrorIs(t, err, ErrHandoff)
+	require.ErrorContains(t, err, fmt.Sprintf("the handoff socket is not the previous process's (1): process %d listens on it", os.Getpid()))
+}

@@ -5,6 +5,7 @@ package upgrade_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -112,6 +113,13 @@ func (h *seqHarness) hup() int {
 	h.t.Helper()
 	old := h.pid()
 	require.NoError(h.t, syscall.Kill(old, syscall.SIGHUP))
+	return h.replaced(old)
+}
+
+// replaced waits until a new server replaced old (sent SIGHUP) and serves,
+// and old has exited.
+func (h *seqHarness) replaced(old int) int {
+	h.t.Helper()
 	waitFor(h.t, "new server", func() bool { p := h.pid(); return p != old && p > 0 })
 	waitFor(h.t, "old server to exit", func() bool { return exited(old) })
 	pid := h.pid()
@@ -537,6 +545,36 @@ func TestHandoffTimerCountsTheHandoff(t *testing.T) {
 	require.GreaterOrEqual(t, took, timeout)
 	// With the 1.5 s added, it would fire no sooner than 4 s after arming.
 	require.Less(t, took, timeout+time.Second, "fired %v after arming: the handoff's time was added", took)
+}
+
+// A process that connects to the handoff socket before the new process
+// (one of the same user, here the test) is closed without a byte, logged,
+// and the real new process, a child of the old one, then takes the state
+// over. Before, the old process took the first peer: the stranger got the
+// header, and the new process found no state and served without it.
+func TestHandoffStrangerOnTheSocket(t *testing.T) {
+	h := startSeqServer(t)
+	_, ask := lineClient(t, h.addr)
+	require.Regexp(t, `^1 \d+ v1 x$`, ask("x"))
+	h.set("fault", "slow:connect:1s") // the new process connects after the stranger
+	old := h.pid()
+	sock := filepath.Join(h.dir, "handoff", fmt.Sprintf("handoff-%d.sock", old))
+	require.NoError(t, syscall.Kill(old, syscall.SIGHUP))
+	var c net.Conn
+	waitFor(t, "the handoff socket", func() bool {
+		var err error
+		c, err = net.Dial("unix", sock)
+		return err == nil
+	})
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(3*time.Second)))
+	b, err := io.ReadAll(c)
+	require.NoError(t, err, "closed by the old process")
+	require.Empty(t, b, "without a header")
+	require.NoError(t, c.Close())
+	pid := h.replaced(old)
+	h.set("fault", "")
+	require.Regexp(t, fmt.Sprintf(`^2 %d v1 y$`, pid), ask("y"), "the machine was handed over")
+	require.Equal(t, 1, h.count("connection refused: not the new process"))
 }
 
 // Events waiting in a machine's mailbox travel with it and are handled, in

@@ -72,6 +72,7 @@ func (h *Handoff) receive(ctx context.Context) (*Restored, error) {
 	if !h.r.f.HasParent() {
 		return out, nil
 	}
+	h.fault("connect")
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", h.socketPath(h.cfg.parentPID()))
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
@@ -83,6 +84,13 @@ func (h *Handoff) receive(ctx context.Context) (*Restored, error) {
 	}
 	c := nc.(*net.UnixConn)
 	defer func() { _ = c.Close() }()
+	// The socket must be the previous process's: one of the same user
+	// could have put its own in its place.
+	if pid, err := peerPID(c); err == nil && pid != h.cfg.parentPID() {
+		return nil, fmt.Errorf("%w: the handoff socket is not the previous process's (%d): process %d listens on it", ErrHandoff, h.cfg.parentPID(), pid)
+	} else if err != nil && !errors.Is(err, errNoPeerCred) {
+		return nil, fmt.Errorf("%w: credentials of the previous process: %w", ErrHandoff, err)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 

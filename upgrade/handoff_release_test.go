@@ -39,6 +39,7 @@ func releaseSide(t *testing.T, dir string, parent bool, opts ...HandoffOption) (
 	s.h, err = NewHandoff(s.r, sys, append([]HandoffOption{WithHandoffDir(dir), WithReleaseHandler(rh)}, opts...)...)
 	require.NoError(t, err)
 	s.h.cfg.parentPID = func() int { return 0 }
+	s.h.cfg.successor = selfIsSuccessor
 	return s, rh
 }
 

@@ -317,7 +317,7 @@ func (s *sending) serve() {
 
 func (s *sending) exchange() error {
 	h := s.h
-	c, err := s.ln.AcceptUnix()
+	c, err := s.acceptSuccessor()
 	if err != nil {
 		return fmt.Errorf("upgrade: handoff: no new process connected: %w", err)
 	}
@@ -485,6 +485,33 @@ func (s *sending) exchange() error {
 	s.acked = true
 	s.pause = time.Since(start)
 	return nil
+}
+
+// acceptSuccessor accepts the new process's connection: the first from a
+// child of this process (its PID from SO_PEERCRED, its parent from
+// /proc), as the process tableflip starts is. Any other process that
+// connects (one of the same user that found the socket) is logged and
+// closed, and the wait goes on until the attempt ends: taken as the new
+// process, it would have the state, and the new process none.
+func (s *sending) acceptSuccessor() (*net.UnixConn, error) {
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		pid, err := peerPID(c)
+		switch {
+		case errors.Is(err, errNoPeerCred):
+			return c, nil // not checked on this system
+		case err != nil:
+			s.h.log.Warn("upgrade: handoff: connection refused: its credentials cannot be read", "err", err)
+		case s.h.cfg.successor(pid):
+			return c, nil
+		default:
+			s.h.log.Warn("upgrade: handoff: connection refused: not the new process (not a child of this one)", "peer_pid", pid)
+		}
+		_ = c.Close()
+	}
 }
 
 // lastAnswer decides a handoff whose acknowledgement did not come in time

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -62,9 +63,14 @@ func newSide(t *testing.T, dir string, parent bool, opts ...HandoffOption) *side
 	h, err := NewHandoff(s.r, s.sys, opts...)
 	require.NoError(t, err)
 	h.cfg.parentPID = func() int { return 0 }
+	h.cfg.successor = selfIsSuccessor
 	s.h = h
 	return s
 }
+
+// selfIsSuccessor is the successor check of a Handoff whose new process is
+// played in this process: the new side is no child of the old.
+func selfIsSuccessor(pid int) bool { return pid == os.Getpid() }
 
 // successorOf is the new process of old's upgrade: a side on dir whose
 // parent is old's process.
