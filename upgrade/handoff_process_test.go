@@ -603,7 +603,7 @@ func TestHandoffQueuedEventsAndUnreadBytes(t *testing.T) {
 	}
 	require.Equal(t, strings.Join(want, ","), ask("fired"), "handled in the new process, in order")
 	require.Equal(t, 1, h.count(fmt.Sprintf("state handed over\" pid=%d", old)))
-	require.Regexp(t, fmt.Sprintf(`state handed over" pid=%d machines=1 conns=1 .* queued=50 unread=8\n`, old), h.logText())
+	require.Regexp(t, fmt.Sprintf(`state handed over" pid=%d machines=1 conns=1 .* queued=50 unread=8 flags=0\n`, old), h.logText())
 }
 
 // lineClient dials a test server's line protocol at addr, closed when the

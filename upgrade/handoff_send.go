@@ -257,7 +257,7 @@ func (s *sending) end(upgradeErr error) error {
 			h.machines.remove(k)
 		}
 		h.mu.Unlock()
-		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "flags", s.flags, "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread)
+		h.log.Info("upgrade: handoff: state handed over", "machines", len(s.machines), "conns", len(s.conns), "pause", s.pause, "steps", s.steps, "queued", s.queued, "unread", s.unread, "flags", s.flags)
 		return nil
 	}
 	s.resume()
