@@ -293,9 +293,15 @@ func (h *Handoff) restore(ctx context.Context, body []byte, pre map[string]net.C
 	err = parallel(len(st.Machines), func(i int) error {
 		m := st.Machines[i]
 		p := plans[nameVersion{m.Machine, m.Version}]
-		img, err := p.apply(ctx, fromWire(m, h.elapsed(st.Captured)))
+		img, err := p.apply(ctx, fromWire(m, 0))
 		if err != nil {
 			return fmt.Errorf("machine %q: %w", m.Key, err)
+		}
+		// The time since the capture, read as late as can be: the
+		// machine's timeouts are set again as Start returns.
+		elapsed := h.elapsed(st.Captured)
+		for j := range img.Timeouts {
+			img.Timeouts[j].Remaining -= elapsed
 		}
 		code := p.code
 		opts := []fsm.StartOption{fsm.FromImage(img)}
