@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 )
 
 // The journal is a file of JSON lines, release.journal in the directory of
@@ -61,6 +62,17 @@ import (
 // Outcome "dropped" that names the line.
 
 const journalFile = "release.journal"
+
+// journalLockFile is the file a compaction holds an advisory lock (flock)
+// on, from before it reads the journal until its file has replaced it,
+// so that two processes on one directory (the old and the new of a binary
+// restart) never compact at once. It is never removed: a lock on a file
+// that may be removed and made again locks nothing.
+const journalLockFile = "release.journal.lock"
+
+// journalTmpPattern is the name of a compaction's temporary file
+// (os.CreateTemp's pattern), in the journal's directory.
+const journalTmpPattern = "release.journal.*.tmp"
 
 const (
 	recState   = "state"
@@ -259,12 +271,27 @@ const journalCompactAt = 1 << 20
 // openJournal replays the journal in dir, compacts it and opens it for
 // appending.
 func openJournal(dir string) (*journal, replay, error) {
-	return openJournalHook(dir, nil)
+	return openJournalHook(dir, journalHooks{})
 }
 
-// openJournalHook is openJournal, calling beforeRename (if not nil) once
-// the compacted file is written and before it replaces the journal: a
-// test seam for a record that another process appends meanwhile.
+// journalHooks are the test seams of a compaction. Each is called if not
+// nil.
+type journalHooks struct {
+	// beforeRename is called once the compacted file is written and
+	// before it replaces the journal (another process appends meanwhile).
+	beforeRename func()
+	// lockWaits is called, once, when the compaction lock is held by
+	// another compaction and the compaction waits for it.
+	lockWaits func()
+}
+
+// openJournalHook is openJournal with test seams.
+//
+// It holds the compaction lock ([lockCompaction]) from before it reads
+// the journal until the compacted file has replaced it, and removes,
+// holding it, the temporary files that a compaction cut short by a crash
+// left: none is in use, since a compaction holds the lock while its file
+// exists.
 //
 // The journal is read through a descriptor kept open until the compacted
 // file has replaced it: whole records that another process (the old one
@@ -273,9 +300,17 @@ func openJournal(dir string) (*journal, replay, error) {
 // appends after the rename is written again in the new file by its own
 // append (see [journal.append]); one that both copy is there twice, which
 // replays the same.
-func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) {
+func openJournalHook(dir string, hooks journalHooks) (*journal, replay, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	unlock, err := lockCompaction(dir, hooks.lockWaits)
+	if err != nil {
+		return nil, replay{}, err
+	}
+	defer unlock()
+	if err := removeTemporaries(dir); err != nil {
+		return nil, replay{}, err
 	}
 	path := filepath.Join(dir, journalFile)
 	old, err := os.Open(path)
@@ -302,11 +337,65 @@ func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) 
 	if b, err = encodeRecords(recs); err != nil {
 		return nil, replay{}, err
 	}
-	f, err := replaceFile(path, b, old, beforeRename)
+	f, err := replaceFile(path, b, old, hooks.beforeRename)
 	if err != nil {
 		return nil, replay{}, err
 	}
 	return &journal{path: path, f: f, compactAt: journalCompactAt}, rp, nil
+}
+
+// lockCompaction takes the compaction lock of the journal in dir: an
+// exclusive flock on journalLockFile, waiting for another process's (or
+// another journal's) compaction to end; waits, if not nil, is called once
+// if it has to wait. unlock lets go of it. A compaction is a read, a
+// write and a rename of a small file: nobody holds the lock for long.
+func lockCompaction(dir string, waits func()) (unlock func(), err error) {
+	path := filepath.Join(dir, journalLockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		if waits != nil {
+			waits()
+		}
+		err = flock(f, syscall.LOCK_EX)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%w: lock %s: %w", ErrBadJournal, path, err)
+	}
+	// Closing the descriptor lets go of the lock.
+	return func() { _ = f.Close() }, nil
+}
+
+// flock is syscall.Flock on f, taken again when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// removeTemporaries removes the compactions' temporary files in dir. Call
+// it with the compaction lock held: every one is then a crash's leftover.
+// The one name every compaction used before (release.journal.tmp) is left
+// alone: a binary from before the lock, which takes none, may be writing
+// it.
+func removeTemporaries(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, journalTmpPattern))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: remove a compaction's leftover: %w", ErrBadJournal, err)
+		}
+	}
+	return nil
 }
 
 // encodeRecords is recs as journal lines.
@@ -322,18 +411,21 @@ func encodeRecords(recs []record) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// replaceFile writes b to a new file, renames it over path and returns it
-// open for appending, after the whole records appended to old (the file
-// at path, read to its end before) since it was read.
+// replaceFile writes b to a new temporary file of its own, renames it
+// over path and returns it open for appending, after the whole records
+// appended to old (the file at path, read to its end before) since it was
+// read. The temporary file is removed if it cannot be renamed. Call it
+// with the compaction lock held.
 func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.File, error) {
-	tmp := path + ".tmp"
-	if err := writeSync(tmp, b); err != nil {
+	tmp, err := writeTemp(filepath.Dir(path), b)
+	if err != nil {
 		return nil, err
 	}
 	if beforeRename != nil {
 		beforeRename()
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	// The rename is durable once the directory is synced: until then a
@@ -367,10 +459,13 @@ func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.
 	return f, nil
 }
 
-func writeSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeTemp writes b to a new file in dir, named after
+// journalTmpPattern (mode 0600), syncs it and returns its name. It leaves
+// no file if it fails.
+func writeTemp(dir string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, journalTmpPattern)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return "", fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	_, err = f.Write(b)
 	if err == nil {
@@ -380,9 +475,10 @@ func writeSync(path string, b []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	return nil
+	return f.Name(), nil
 }
 
 // syncDir syncs the directory dir, so that a rename in it survives a
@@ -452,7 +548,8 @@ func (j *journal) append(rec record) error {
 // unconfirmed version stays current in it. A line that is not a whole
 // record is left out (the next start would have dropped it). A record
 // that another process appends meanwhile is kept, as at start
-// ([replaceFile]).
+// ([replaceFile]), and the compaction lock is held throughout, as at
+// start.
 func (j *journal) compactIfLarge() error {
 	fi, err := j.f.Stat()
 	if err != nil {
@@ -461,6 +558,11 @@ func (j *journal) compactIfLarge() error {
 	if fi.Size() <= j.compactAt {
 		return nil
 	}
+	unlock, err := lockCompaction(filepath.Dir(j.path), nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := os.Open(j.path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)
