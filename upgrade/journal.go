@@ -23,6 +23,7 @@ import (
 //	{"op":"state","machine":"phone","to":"v1","permanent":"v1"}   (after a compaction)
 //	{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}
 //	{"op":"begin","machine":"phone","kind":"rollback","from":"v2","to":"v1","some":true}
+//	{"op":"begin","machine":"phone","kind":"end-sessions","from":"v2","to":"v1"}
 //	{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}
 //	{"op":"abort","machine":"phone","from":"v1","to":"v2"}
 //	{"op":"confirm","machine":"phone","to":"v2"}
@@ -30,6 +31,12 @@ import (
 // A commit's "current" is the version current after it: to for a move of
 // every machine, the one before for a move of some (a selector, a canary's
 // cohort). Journals written before it existed have none; to is taken.
+//
+// A begin's "from" is the version current when it was written, but for
+// kind "end-sessions": the [ReleaseHandler.Rollback] that ends a
+// new-sessions rollout to from, new machines back on to, the current
+// version (which it leaves as it is). Journals written before that kind
+// existed have a rollback from to to to (the same version) for it.
 //
 // At the next NewReleaseHandler the journal is replayed. The machines died
 // with the process (a binary restart hands them over separately, and
@@ -50,6 +57,9 @@ import (
 //     "resumed". A rollback of some machines (a begin with "some") is
 //     undone as an upgrade is: its commit would have changed neither
 //     version, and its machines died with the process.
+//   - The end of a new-sessions rollout begun and not ended is resumed:
+//     the share is not journaled, so nothing of the rollout survives a
+//     restart either way. Outcome "resumed", Kind "end-sessions".
 //   - A committed upgrade that was not confirmed is not kept: the host
 //     comes back on the permanent version, as OTP's release handler does
 //     (two-phase: only a confirmed version survives a restart). Outcome
@@ -74,6 +84,16 @@ const journalLockFile = "release.journal.lock"
 // (os.CreateTemp's pattern), in the journal's directory.
 const journalTmpPattern = "release.journal.*.tmp"
 
+// Kinds of a begin record.
+const (
+	kindUpgrade  = "upgrade"
+	kindRollback = "rollback"
+	// kindEndSessions is the [ReleaseHandler.Rollback] that ends a
+	// new-sessions rollout: from is the version it sent new machines to,
+	// to the current version they go back to.
+	kindEndSessions = "end-sessions"
+)
+
 const (
 	recState   = "state"
 	recBegin   = "begin"
@@ -86,7 +106,7 @@ const (
 type record struct {
 	Op        string `json:"op"`
 	Machine   string `json:"machine"`
-	Kind      string `json:"kind,omitempty"` // begin: "upgrade" or "rollback"
+	Kind      string `json:"kind,omitempty"` // begin: "upgrade", "rollback" or "end-sessions"
 	From      string `json:"from,omitempty"`
 	To        string `json:"to,omitempty"`
 	Current   string `json:"current,omitempty"` // commit: current after it
@@ -102,21 +122,29 @@ type record struct {
 // previous process had not finished or not confirmed.
 type Recovery struct {
 	Machine string `json:"machine"`
-	Kind    string `json:"kind"` // "upgrade" or "rollback"
-	From    string `json:"from"`
-	To      string `json:"to"`
+	// Kind is "upgrade", "rollback", "end-sessions" (the rollback that
+	// ends a new-sessions rollout to From, new machines back on To) or
+	// "journal" (Outcome "dropped" or "unknown version").
+	Kind string `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
 	// Outcome is "undone" (the process died in an upgrade from From to To,
 	// before its commit: it did not happen), "resumed" (the process died
-	// in a rollback from From to To: it is taken as done) or "reverted to
-	// permanent" (an upgrade from From, the permanent version, to To had
-	// committed but was not confirmed: the host comes back on From).
+	// in a rollback from From to To, or in the end of a new-sessions
+	// rollout: it is taken as done), "reverted to permanent" (an upgrade
+	// from From, the permanent version, to To had committed but was not
+	// confirmed: the host comes back on From), "dropped" or "unknown
+	// version".
 	Outcome string `json:"outcome"`
 	// Current is the version the host comes back on: current and
 	// permanent.
 	Current string `json:"current"`
 	// Detail says, for Outcome "dropped", which line of the journal was
 	// not a whole record, and why; Kind is then "journal", and Machine the
-	// machine the line named, if it could be read.
+	// machine the line named, if it could be read. For Outcome "unknown
+	// version" it says which version the journal named and which one is
+	// used; for an "end-sessions" read from a journal older than that kind
+	// (a rollback from To to To), it says so.
 	Detail string `json:"detail,omitempty"`
 }
 
@@ -129,6 +157,11 @@ const (
 	// (a write torn by a crash, garbage): it was left out of the replay
 	// and of the compacted journal; every whole record was kept.
 	OutcomeDropped = "dropped"
+	// OutcomeUnknownVersion is a machine name whose version in the journal
+	// (To) is not registered: the host runs its first registered version
+	// (Current) instead, until To is registered or another version is
+	// confirmed. See [ReleaseHandler.Recovered].
+	OutcomeUnknownVersion = "unknown version"
 )
 
 type journalState struct{ current, permanent string }
@@ -212,7 +245,13 @@ func decodeJournal(b []byte) (replay, error) {
 		case recBegin:
 			pending[rec.Machine] = rec
 			if st.current == "" {
-				st = journalState{current: rec.From, permanent: rec.From}
+				// The version current at the begin: its from, but for
+				// the end of a new-sessions rollout.
+				at := rec.From
+				if rec.Kind == kindEndSessions {
+					at = rec.To
+				}
+				st = journalState{current: at, permanent: at}
 			}
 		case recCommit:
 			delete(pending, rec.Machine)
@@ -232,7 +271,20 @@ func decodeJournal(b []byte) (replay, error) {
 		st := rp.state[name]
 		p, pend := pending[name]
 		switch {
-		case pend && p.Kind == "rollback" && !p.Some:
+		case pend && (p.Kind == kindEndSessions || p.Kind == kindRollback && !p.Some && p.From == p.To):
+			// The end of a new-sessions rollout, resumed: it changes
+			// neither version, and the share does not survive a restart.
+			// A journal older than its kind has a rollback from the
+			// current version to itself for it.
+			rc := Recovery{Machine: name, Kind: kindEndSessions, From: p.From, To: p.To, Outcome: OutcomeResumed}
+			if p.Kind == kindRollback {
+				rc.From = ""
+				rc.Detail = fmt.Sprintf("an older journal's rollback from %s to %s: the end of a new-sessions rollout, new machines back on %s (the version it sent them to was not recorded)", p.To, p.To, p.To)
+			}
+			st.current = st.permanent
+			rc.Current = st.current
+			rp.recoveries = append(rp.recoveries, rc)
+		case pend && p.Kind == kindRollback && !p.Some:
 			// Resumed: as its commit would have done.
 			if st.permanent == p.From || st.permanent == "" {
 				st.permanent = p.To
@@ -241,9 +293,9 @@ func decodeJournal(b []byte) (replay, error) {
 			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: p.Kind, From: p.From, To: p.To, Outcome: OutcomeResumed, Current: st.current})
 		case pend:
 			st.current = st.permanent
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: cmp.Or(p.Kind, "upgrade"), From: p.From, To: p.To, Outcome: OutcomeUndone, Current: st.current})
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: cmp.Or(p.Kind, kindUpgrade), From: p.From, To: p.To, Outcome: OutcomeUndone, Current: st.current})
 		case st.current != st.permanent && st.permanent != "":
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: "upgrade", From: st.permanent, To: st.current, Outcome: OutcomeRevertedToPermanent, Current: st.permanent})
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: kindUpgrade, From: st.permanent, To: st.current, Outcome: OutcomeRevertedToPermanent, Current: st.permanent})
 			st.current = st.permanent
 		}
 		rp.state[name] = st

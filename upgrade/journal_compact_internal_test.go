@@ -110,3 +110,39 @@ func TestJournalStaleTemporariesRemoved(t *testing.T) {
 	require.Empty(t, rp.state, "a temporary file is never read")
 	require.Equal(t, []string{"notes.tmp", "release.journal.tmp"}, temporaries(t, dir))
 }
+
+// TestJournalEndOfNewSessionsRecords: the begin of the rollback that ends
+// a new-sessions rollout says so ("end-sessions", from the version the
+// rollout sent new machines to, to the current one), and a restart that
+// finds it open resumes it on the permanent version, even with no earlier
+// record of the machine (its from is not the version current at the
+// begin, as other begins' is). A journal written before that kind has a
+// rollback from the current version to itself for it: it is read as the
+// same, and says so. Before, it was reported as a rollback from v1 to v1.
+func TestJournalEndOfNewSessionsRecords(t *testing.T) {
+	const state = `{"op":"state","machine":"m","to":"v1","permanent":"v1"}` + "\n"
+	const ends = `{"op":"begin","machine":"m","kind":"end-sessions","from":"v2","to":"v1"}` + "\n"
+	const older = `{"op":"begin","machine":"m","kind":"rollback","from":"v1","to":"v1"}` + "\n"
+	want := Recovery{Machine: "m", Kind: "end-sessions", From: "v2", To: "v1", Outcome: OutcomeResumed, Current: "v1"}
+	wantOlder := Recovery{Machine: "m", Kind: "end-sessions", To: "v1", Outcome: OutcomeResumed, Current: "v1",
+		Detail: "an older journal's rollback from v1 to v1: the end of a new-sessions rollout, new machines back on v1 (the version it sent them to was not recorded)"}
+	tests := []struct {
+		name    string
+		journal string
+		want    Recovery
+	}{
+		{"end-sessions", state + ends, want},
+		{"end-sessions, nothing before", ends, want},
+		{"older journal", state + older, wantOlder},
+		{"older journal, nothing before", older, wantOlder},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp, err := decodeJournal([]byte(tt.journal))
+			require.NoError(t, err)
+			require.Empty(t, rp.dropped)
+			require.Equal(t, []Recovery{tt.want}, rp.recoveries)
+			require.Equal(t, journalState{"v1", "v1"}, rp.state["m"])
+		})
+	}
+}

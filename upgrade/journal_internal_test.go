@@ -130,6 +130,8 @@ func FuzzJournalDecode(f *testing.F) {
 		f.Add(all.Bytes())
 	}
 	f.Add([]byte("{}\n{\n"))
+	f.Add([]byte(`{"op":"begin","machine":"m","kind":"end-sessions","from":"v2","to":"v1"}` + "\n"))
+	f.Add([]byte(`{"op":"begin","machine":"m","kind":"rollback","from":"v1","to":"v1"}` + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rp, err := decodeJournal(b)
 		if err != nil {
