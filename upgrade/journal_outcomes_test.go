@@ -152,3 +152,66 @@ func TestJournalUnknownVersion(t *testing.T) {
 	require.Empty(t, h3.Recovered(), "v1 confirmed: the journal names it")
 	require.Equal(t, "v1", status(t, h3).Permanent)
 }
+
+// TestJournalCommitNotWritten: a move whose commit cannot be journaled
+// has taken effect (the machines run v2, v2 is current, the Report says
+// ok), and its error says so: it wraps ErrNotJournaled as well as
+// ErrBadJournal. A Confirm that cannot be journaled changes nothing. Once
+// the journal can be written again, a Confirm records v2, and a restart
+// comes back on it. Before, the caller got ErrBadJournal alone, as for a
+// move refused before it began.
+func TestJournalCommitNotWritten(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "release.journal")
+	sys := actor.NewSystem(actor.WithLogger(quiet()))
+	h, err := upgrade.NewReleaseHandler(sys, upgrade.WithJournal(dir), upgrade.WithReleaseLogger(quiet()))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, h.Close(context.Background()))
+		require.NoError(t, sys.Shutdown(context.Background()))
+	})
+	entered, block := make(chan struct{}, 1), make(chan struct{})
+	require.NoError(t, h.Register(counterV1()))
+	require.NoError(t, h.Register(counterV2(entered, block)))
+	refs := startN(t, h, 1)
+
+	type result struct {
+		rep upgrade.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := h.Upgrade(ctx, "counter", "v2")
+		done <- result{rep, err}
+	}()
+	<-entered // begin is written; the machine's UPGRADE runs
+	// The journal cannot be written any more: a directory took its name.
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700))
+	close(block)
+	res := <-done
+	require.ErrorIs(t, res.err, upgrade.ErrNotJournaled)
+	require.ErrorIs(t, res.err, upgrade.ErrBadJournal)
+	require.Equal(t, "ok", res.rep.Result)
+	require.Equal(t, 1, res.rep.Changed)
+	require.Equal(t, "v2", infos(t, refs)[0].Version)
+	st := status(t, h)
+	require.Equal(t, "v2", st.Current)
+	require.Equal(t, "v1", st.Permanent)
+
+	err = h.Confirm(ctx, "counter")
+	require.ErrorIs(t, err, upgrade.ErrBadJournal)
+	require.NotErrorIs(t, err, upgrade.ErrNotJournaled)
+	require.Equal(t, "v1", status(t, h).Permanent, "a confirm not journaled is not done")
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, h.Confirm(ctx, "counter"))
+	require.Equal(t, "v2", status(t, h).Permanent)
+	require.NoError(t, actor.Stop(ctx, refs[0], actor.Normal))
+	require.NoError(t, h.Close(ctx))
+
+	_, h = newRelease(t, upgrade.WithJournal(dir))
+	require.Empty(t, h.Recovered())
+	require.Equal(t, "v2", status(t, h).Current)
+}

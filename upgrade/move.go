@@ -531,7 +531,9 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		if err != nil {
 			rec.Op = recAbort
 		}
-		if jerr := h.journal.append(rec); jerr != nil {
+		if jerr := h.journal.append(rec); jerr != nil && err == nil {
+			err = fmt.Errorf("%w: %s of %s to %s: %w", ErrNotJournaled, op, machine, to, jerr)
+		} else if jerr != nil {
 			err = errors.Join(err, jerr)
 		}
 	}
