@@ -163,6 +163,14 @@ func WithMetrics(m Metrics) ReleaseOption {
 // 0700), so that a host that dies mid-upgrade resolves it at the next
 // [NewReleaseHandler], and a restarted host comes back on the permanent
 // versions. Default: no journal (nothing survives the process).
+//
+// The old and the new process of a binary restart share dir (the new one
+// opens it while the old one runs); give each independent service a
+// directory of its own: two handlers on one directory are not refused,
+// and a machine name both use takes the decisions of either. Besides
+// release.journal, dir holds release.journal.lock (the compactions'
+// lock, never removed) and, while one runs, a compaction's temporary
+// file.
 func WithJournal(dir string) ReleaseOption {
 	return func(c *releaseConfig) { c.journalDir = dir }
 }
