@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 
@@ -214,4 +215,33 @@ func TestJournalCommitNotWritten(t *testing.T) {
 	_, h = newRelease(t, upgrade.WithJournal(dir))
 	require.Empty(t, h.Recovered())
 	require.Equal(t, "v2", status(t, h).Current)
+}
+
+// TestJournalUnknownVersionStaysLoaded: the first registered version,
+// which runs in place of the journal's unregistered one, is the current
+// version and stays loaded when its last machine exits, as a current
+// version does. Before, the handler compared against the journal's name,
+// and unloaded it (a plugin's process stopped, to be started again by
+// the next machine).
+func TestJournalUnknownVersionStaysLoaded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "release.journal"),
+			[]byte(`{"op":"state","machine":"counter","to":"v3","permanent":"v3"}`+"\n"), 0o600))
+		sys := actor.NewSystem(actor.WithLogger(quiet()))
+		h, err := upgrade.NewReleaseHandler(sys, upgrade.WithJournal(dir), upgrade.WithReleaseLogger(quiet()))
+		require.NoError(t, err)
+		require.NoError(t, h.Register(counterV1()))
+		require.NoError(t, h.Register(counterV2(nil, nil)))
+		refs := startN(t, h, 1)
+		require.Equal(t, []string{"v1"}, loaded(status(t, h)))
+		require.NoError(t, actor.Stop(ctx, refs[0], actor.Normal))
+		synctest.Wait() // the handler has seen it exit
+		st := status(t, h)
+		require.Empty(t, counts(st))
+		require.Equal(t, []string{"v1"}, loaded(st), "the version that runs in place of v3 stays loaded")
+		require.NoError(t, h.Close(ctx))
+		require.NoError(t, sys.Shutdown(ctx))
+	})
 }
