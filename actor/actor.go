@@ -49,6 +49,15 @@ const (
 	fTrap                         // exit signals arrive as Exit messages
 )
 
+// The flags' upper bits count the suspensions not yet resumed (each
+// Suspend adds one, each Resume takes one away); fSuspended is set exactly
+// while that count is above zero, so that the hot paths test one bit.
+const (
+	suspendShift = 8
+	suspendOne   = 1 << suspendShift
+	maxSuspends  = 1<<(32-suspendShift) - 1
+)
+
 // actor is what a Ref points at. Its fields beyond the first few are
 // allocated on first use, so an idle actor that never received a message
 // costs one small object.

@@ -55,8 +55,9 @@ var (
 	// replying and without taking the call's [From] for a later reply.
 	ErrNoReply = errors.New("actor: call not answered")
 
-	// ErrNotSuspended is returned by [ChangeCode] for an actor that is not
-	// suspended.
+	// ErrNotSuspended is returned by [ChangeCode], [ChangeCodeQueued] and
+	// [QueuedMessages] for an actor that is not suspended, and by [Resume]
+	// for one with no suspension left to end.
 	ErrNotSuspended = errors.New("actor: not suspended")
 
 	// ErrStopped is returned by [System.Spawn] once [System.Shutdown] has
