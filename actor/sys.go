@@ -416,18 +416,26 @@ func (a *actor) wait(ctx context.Context) error {
 	}
 }
 
-// A Queued is a user message waiting in a suspended actor's mailbox; see
+// A Queued is a message waiting in a suspended actor's mailbox; see
 // [QueuedMessages].
 type Queued struct {
 	Msg  any
 	Call bool // sent with Call: its caller waits for a reply
+	// Signal says that Msg is an [Exit] or a [Down] (not sent with Call):
+	// the message of a trapped exit signal or of a monitor, whose Refs
+	// name actors of this System and mean nothing outside it. The mailbox
+	// cannot tell such a value sent with [Send] from a signal's, and
+	// treats both as signals (a bound neither refuses nor drops them).
+	Signal bool
 }
 
-// QueuedMessages returns the user messages waiting in the mailbox of a
+// QueuedMessages returns the messages waiting in the mailbox of a
 // suspended actor, oldest first, without taking them: the actor handles
 // them as usual once resumed. Read on the actor's own goroutine, the list
 // is exact until [Resume]; a Send meanwhile adds to the mailbox, not to the
-// list. This is what a binary restart hands to the new process. It returns
+// list. This is what a binary restart hands to the new process; the
+// messages that stand for signals ([Exit], [Down]) are marked
+// ([Queued.Signal]), since their Refs cannot follow. It returns
 // ErrNotSuspended unless the actor was suspended by [Suspend], and
 // ErrNoProc if it has exited.
 func QueuedMessages(ctx context.Context, r Ref) ([]Queued, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/hotline-go/hotline/internal/msgpackcheck"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
@@ -92,10 +93,14 @@ func (m *Machine[D]) DecodeEvent(_ context.Context, from, name string, payload [
 // on as if nothing happened. Calls held by the machine (postponed, or
 // waiting in its mailbox) are imaged as events of kind [KindCall], whose
 // callers stay behind. It returns actor.ErrNotSuspended if the machine is
-// not suspended, ErrNotMachine for another actor, and ErrBadData for a
-// payload or data that does not encode.
+// not suspended, ErrNotMachine for another actor, ErrBadData for a
+// payload or data that does not encode, and ErrSignalQueued, naming them,
+// for an actor.Exit or an actor.Down waiting in the mailbox.
 func CaptureSuspended(ctx context.Context, ref actor.Ref) (Image, error) {
 	queued, err := actor.QueuedMessages(ctx, ref)
+	if err == nil {
+		err = refuseSignals(queued)
+	}
 	if err != nil {
 		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
 	}
@@ -269,4 +274,29 @@ func startImage(ctx context.Context, sys *actor.System, code Code, cfg *startCon
 		}
 	}
 	return ref, nil
+}
+
+// refuseSignals returns an error wrapping ErrSignalQueued that names each
+// actor.Exit and actor.Down in queued, or nil if there is none.
+func refuseSignals(queued []actor.Queued) error {
+	var names []string
+	for i, q := range queued {
+		if !q.Signal {
+			continue
+		}
+		var what string
+		switch m := q.Msg.(type) {
+		case actor.Exit:
+			what = fmt.Sprintf("an actor.Exit from %v (%v)", m.From, m.Reason)
+		case actor.Down:
+			what = fmt.Sprintf("an actor.Down of %v (%v)", m.Actor, m.Reason)
+		default:
+			what = fmt.Sprintf("a %T", m)
+		}
+		names = append(names, fmt.Sprintf("queued message %d of %d is %s", i+1, len(queued), what))
+	}
+	if names == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrSignalQueued, strings.Join(names, "; "))
 }
