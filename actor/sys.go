@@ -79,7 +79,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		err = a.runFn(m)
 	case sysStop:
 		c.call = nil
-		a.terminate(c, m.reason)
+		a.stop(c, m.reason)
 		answer(m.done, nil)
 		return true
 	case sysKill:
