@@ -34,13 +34,19 @@ type Switch struct {
 	rh  *upgrade.ReleaseHandler
 	sup actor.Ref // the phones' simple-one-for-one supervisor
 
-	mu       sync.Mutex
-	lines    map[string]*line
-	conns    map[*conn]struct{}
-	idle     chan struct{} // closed when conns becomes empty
-	closed   bool
-	round    []*conn // paused for a binary restart (binary.go)
-	connSeq  int     // names connections in the upgrade.Handoff
+	mu      sync.Mutex
+	lines   map[string]*line
+	conns   map[*conn]struct{}
+	idle    chan struct{} // closed when conns becomes empty
+	closed  bool
+	round   []*conn // paused for a binary restart (binary.go)
+	connSeq int     // names connections in the upgrade.Handoff
+	// The lines a binary restart restored wait for Ready (binary.go):
+	// their readers and writers wait for readyC, and Ready hangs up the
+	// machines in hangUps (restored without their line).
+	readyC   chan struct{}
+	ready    bool
+	hangUps  []string
 	wg       sync.WaitGroup
 	counters counters
 }
@@ -80,7 +86,7 @@ func New(sys *actor.System, rh *upgrade.ReleaseHandler, opts ...Option) (*Switch
 	if rh == nil {
 		return nil, ErrNoRelease
 	}
-	s := &Switch{cfg: cfg, log: cfg.logger, sys: sys, rh: rh, lines: map[string]*line{}, conns: map[*conn]struct{}{}}
+	s := &Switch{cfg: cfg, log: cfg.logger, sys: sys, rh: rh, lines: map[string]*line{}, conns: map[*conn]struct{}{}, readyC: make(chan struct{})}
 	spec := supervisor.ChildSpec{ID: "phone", Restart: supervisor.Temporary, Start: s.startChild}
 	sup, err := supervisor.Start(sys, supervisor.SimpleOneForOne, []supervisor.ChildSpec{spec}, supervisor.WithName("phones"))
 	if err != nil {
