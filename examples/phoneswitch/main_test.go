@@ -277,7 +277,7 @@ func testDemo(t *testing.T, exe string, flags ...string) {
 	}
 	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live",
 		"upgrade v2 (canary): from=v1 to=v2 phones=", "canaries=2 verdict=promoted",
-		"shadow v2 (dark launch): from=v1 to=v2 phones=", "strategy=shadow result=ok", " shadowed=", " mirrored="} {
+		"shadow v2 (dark launch): from=v1 to=v2 shadowed=", " reloaded=", " started=", "strategy=shadow result=ok", " mirrored="} {
 		require.Contains(t, out.String(), want)
 	}
 }
