@@ -137,7 +137,12 @@ func (c *conn) write() {
 		case <-c.done:
 			return
 		case <-c.stopping:
-			return // the reader ended before this process owned the line
+			select {
+			case <-c.gate: // owned: write what the reader queued last
+				gated = false
+			default:
+				return // the reader ended before this process owned the line
+			}
 		case ack := <-c.syncC:
 			// A handoff flushes the line: only a process that is ready
 			// hands its lines on, so this one owns it.
