@@ -385,12 +385,13 @@ func (s *Switch) startHangUps() {
 }
 
 // adoptMachines puts the machines a binary restart restored under the
-// phones supervisor and the release handler: each is snapshotted, stopped
-// and started again from its snapshot by the handler (on its current
-// version), as a child of the supervisor, and managed for the next
-// handoff under the same number. No reader runs yet, so no event is in
-// flight; a phone holds no timer and postpones no event, so its snapshot
-// (state and data) is all of it. On an error, the machines not yet moved
+// phones supervisor and the release handler: each is suspended, imaged
+// (state, data, running timeouts, postponed events and the events in its
+// mailbox), stopped, and started again from its image by the handler (on
+// its current version), as a child of the supervisor, and managed for the
+// next handoff under the same number. Nothing of a machine is lost: an
+// event that waited in its mailbox (one whose caller in the old process
+// gave up) is sent to it again. On an error, the machines not yet moved
 // are left running, and every one moved is stopped: the new process then
 // fails before Ready, and the old one resumes them all.
 func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (map[string]actor.Ref, error) {
@@ -402,18 +403,20 @@ func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Re
 		return nil, err
 	}
 	for number, old := range machines {
-		info, err := fsm.Inspect(ctx, old)
-		if err != nil {
+		if err := actor.Suspend(ctx, old); err != nil {
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
-		snap := info.Snapshot()
+		img, err := fsm.CaptureSuspended(ctx, old)
+		if err != nil {
+			return fail(errors.Join(fmt.Errorf("exchange: restore %s: %w", number, err), actor.Resume(ctx, old)))
+		}
 		if err := actor.Stop(ctx, old, actor.Normal); err != nil && !errors.Is(err, actor.ErrNoProc) {
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
 		if s.cfg.handoff != nil {
 			s.cfg.handoff.Unmanage(number)
 		}
-		ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number, snap: &snap})
+		ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number, img: &img})
 		if err == nil && s.cfg.handoff != nil {
 			err = s.cfg.handoff.Manage(number, ref)
 		}

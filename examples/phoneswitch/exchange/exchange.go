@@ -60,11 +60,11 @@ type line struct {
 }
 
 // startPhone is the argument of the phones supervisor's StartChild: the
-// number, and the snapshot to restore its machine from (a phone handed
+// number, and the image to restore its machine from (a phone handed
 // over by a binary restart), if any.
 type startPhone struct {
 	number string
-	snap   *fsm.Snapshot
+	img    *fsm.Image
 }
 
 // New returns a switch whose phones run in sys, each started by rh (which
@@ -113,8 +113,8 @@ func (s *Switch) startChild(sc supervisor.StartContext) (actor.Ref, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.startTimeout)
 	defer cancel()
 	opts := []fsm.StartOption{fsm.WithID(sp.number), fsm.WithSpawnOptions(actor.LinkTo(sc.Supervisor()))}
-	if sp.snap != nil {
-		return s.rh.Restore(ctx, *sp.snap, opts...)
+	if sp.img != nil {
+		return s.rh.Restore(ctx, sp.img.Snapshot, append(opts, fsm.FromImage(*sp.img))...)
 	}
 	return s.rh.Start(ctx, phone.Name, opts...)
 }

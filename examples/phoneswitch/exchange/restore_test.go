@@ -189,3 +189,23 @@ func TestRestoredLinesClosedBeforeReady(t *testing.T) {
 		b.noWrites("closed before Ready")
 	})
 }
+
+// A restored machine is moved under the switch's supervisor whole: an
+// event waiting in its mailbox (here: sent while it was suspended) is not
+// lost on the way. Before, the move took a snapshot (state and data) that
+// overtook the mailbox, and stopping the machine dropped the event.
+func TestRestoredMachineKeepsItsMailbox(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newRestoredBubble(t)
+		b.machine("600")
+		ctx := context.Background()
+		ref := b.got.Machines["600"]
+		require.NoError(t, actor.Suspend(ctx, ref))
+		require.NoError(t, fsm.Cast(ref, phone.OffHook{At: connectedAt}))
+		b.line("600", "")
+		require.NoError(t, b.s.Restore(ctx, b.got))
+		b.s.Ready()
+		b.clients["600"].do("STATUS", "STATUS 600 dialing v1 calls=0 frames_in=0 frames_out=0")
+		b.close()
+	})
+}
