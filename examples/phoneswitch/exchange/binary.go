@@ -140,7 +140,9 @@ func (c *conn) pauseForHandoff(ctx context.Context) (unread []byte, err error) {
 }
 
 // pauseReaders stops every reader between two lines (of, and of every
-// connection), and waits until each has stopped or its connection ended.
+// connection), and waits until each has stopped or its connection ended,
+// and until the hang-ups that Ready started have ended: they, too, write
+// to lines and change machines.
 func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
 	s.mu.Lock()
 	if s.round == nil {
@@ -153,7 +155,15 @@ func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
 		s.round = append(s.round, of)
 	}
 	round := s.round
+	hangingUp := s.hangingUp
 	s.mu.Unlock()
+	for _, done := range hangingUp {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("exchange: pause: hang-ups of restored phones: %w", ctx.Err())
+		}
+	}
 	ps := make([]*pause, len(round))
 	for i, c := range round {
 		ps[i] = c.requestPause()
@@ -374,7 +384,10 @@ func (s *Switch) startHangUps() {
 	if len(numbers) == 0 || s.closed {
 		return
 	}
+	done := make(chan struct{})
+	s.hangingUp = append(s.hangingUp, done)
 	s.wg.Go(func() {
+		defer close(done)
 		for _, number := range numbers {
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.callTimeout)
 			s.hangUp(ctx, number)

@@ -44,11 +44,12 @@ type Switch struct {
 	// The lines a binary restart restored wait for Ready (binary.go):
 	// their readers and writers wait for readyC, and Ready hangs up the
 	// machines in hangUps (restored without their line).
-	readyC   chan struct{}
-	ready    bool
-	hangUps  []string
-	wg       sync.WaitGroup
-	counters counters
+	readyC    chan struct{}
+	ready     bool
+	hangUps   []string
+	hangingUp []chan struct{} // each closed when a goroutine of hang-ups has ended
+	wg        sync.WaitGroup
+	counters  counters
 }
 
 // line is a registered number: its machine and its connection. A line

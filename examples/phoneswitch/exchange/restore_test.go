@@ -209,3 +209,42 @@ func TestRestoredMachineKeepsItsMailbox(t *testing.T) {
 		b.close()
 	})
 }
+
+// A handoff that begins while Ready still hangs up a machine restored
+// without its line waits for that hang-up: it writes to a line (the
+// peer's HANGUP) and changes machines, so a pause that returned first
+// would hand the peer's line on without its HANGUP.
+func TestPauseWaitsForRestoredHangUps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newRestoredBubble(t)
+		b.inCall("300", "400") // 300's line ended during the handoff
+		b.line("400", "")
+		ctx := context.Background()
+		require.NoError(t, b.s.Restore(ctx, b.got))
+		ref, ok := exchange.PhoneRef(b.s, "300")
+		require.True(t, ok)
+		require.NoError(t, actor.Suspend(ctx, ref)) // its hang-up waits
+		b.s.Ready()
+		synctest.Wait()
+		conns, err := exchange.HandoffConns(b.s)
+		require.NoError(t, err)
+		require.Len(t, conns, 1)
+		paused := make(chan error, 1)
+		go func() {
+			_, err := conns[0].Pause(ctx)
+			paused <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-paused:
+			t.Fatalf("the pause returned (%v) before the hang-up ended", err)
+		default:
+		}
+		require.NoError(t, actor.Resume(ctx, ref))
+		b.clients["400"].expect("HANGUP") // flushed by the pause
+		require.NoError(t, <-paused)
+		conns[0].Resume()
+		b.clients["400"].do("STATUS", "STATUS 400 disconnecting v1 calls=1 frames_in=0 frames_out=0")
+		b.close()
+	})
+}
