@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/supervisor"
 	"github.com/hotline-go/hotline/upgrade"
@@ -303,13 +304,13 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 		}
 		numbers[key] = meta.Number
 	}
-	refs, err := s.adoptMachines(ctx, got.Machines)
+	refs, peers, err := s.adoptMachines(ctx, got.Machines)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	for number, ref := range refs {
-		s.lines[number] = &line{ref: ref}
+		s.lines[number] = &line{ref: ref, peer: peers[number]}
 	}
 	// Every line has its connection before any reader routes to it.
 	cs := make(map[string]*conn, len(got.Conns))
@@ -404,16 +405,19 @@ func (s *Switch) startHangUps() {
 // its current version), as a child of the supervisor, and managed for the
 // next handoff under the same number. Nothing of a machine is lost: an
 // event that waited in its mailbox (one whose caller in the old process
-// gave up) is sent to it again. On an error, the machines not yet moved
-// are left running, and every one moved is stopped: the new process then
-// fails before Ready, and the old one resumes them all.
-func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (map[string]actor.Ref, error) {
-	refs := make(map[string]actor.Ref, len(machines))
-	fail := func(err error) (map[string]actor.Ref, error) {
+// gave up) is sent to it again. It returns the machines, and the phone
+// each is in a call with (the last phone a line signalled is not carried:
+// a crashed machine's hang-up goes to this one). On an error, the machines
+// not yet moved are left running, and every one moved is stopped: the new
+// process then fails before Ready, and the old one resumes them all.
+func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (refs map[string]actor.Ref, peers map[string]string, err error) {
+	refs = make(map[string]actor.Ref, len(machines))
+	peers = make(map[string]string, len(machines))
+	fail := func(err error) (map[string]actor.Ref, map[string]string, error) {
 		for _, ref := range refs {
 			err = errors.Join(err, s.stopPhone(ctx, ref))
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for number, old := range machines {
 		if err := actor.Suspend(ctx, old); err != nil {
@@ -437,8 +441,11 @@ func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Re
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
 		refs[number] = ref
+		if peers[number], err = phone.Peer(img.Snapshot); err != nil {
+			s.log.Warn("exchange: restore: the phone's call", "number", number, "err", err)
+		}
 	}
-	return refs, nil
+	return refs, peers, nil
 }
 
 func (s *Switch) serveRestored(key string, c *conn) error {

@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -245,6 +246,30 @@ func TestPauseWaitsForRestoredHangUps(t *testing.T) {
 		require.NoError(t, <-paused)
 		conns[0].Resume()
 		b.clients["400"].do("STATUS", "STATUS 400 disconnecting v1 calls=1 frames_in=0 frames_out=0")
+		b.close()
+	})
+}
+
+// A phone whose machine fails after a binary restart hangs up its call
+// for it, as before the restart: the new process learns each restored
+// phone's peer from its machine's data. Before, the peer (the last phone
+// a line had signalled) was not carried, and the other end of the call
+// was never told.
+func TestRestoredCrashHangsUpThePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newRestoredBubble(t)
+		b.inCall("100", "200")
+		b.line("100", "")
+		b.line("200", "")
+		ctx := context.Background()
+		require.NoError(t, b.s.Restore(ctx, b.got))
+		b.s.Ready()
+		ref, ok := exchange.PhoneRef(b.s, "100")
+		require.True(t, ok)
+		require.NoError(t, actor.Stop(ctx, ref, errors.New("a fault")))
+		b.clients["100"].do("STATUS", "ERR internal")
+		b.clients["200"].expect("HANGUP")
+		b.clients["200"].do("STATUS", "STATUS 200 disconnecting v1 calls=1 frames_in=0 frames_out=0")
 		b.close()
 	})
 }

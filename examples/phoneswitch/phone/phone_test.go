@@ -192,3 +192,35 @@ func TestFlagHDAudio(t *testing.T) {
 		})
 	}
 }
+
+func TestPeer(t *testing.T) {
+	for _, code := range []fsm.Code{phone.V1(), phone.V2()} {
+		t.Run(code.Version(), func(t *testing.T) {
+			n := newNet(t, code, "100", "200")
+			peerOf := func(num string) string {
+				t.Helper()
+				p, err := phone.Peer(n.phones[num].Info().Snapshot())
+				require.NoError(t, err)
+				return p
+			}
+			require.Equal(t, "", peerOf("100"))
+			n.dial("100", "200")
+			require.Equal(t, "200", peerOf("100"), "ringing")
+			require.Equal(t, "100", peerOf("200"), "ringing")
+			n.send("200", phone.OffHook{At: 1})
+			require.Equal(t, "200", peerOf("100"), "connected")
+			n.send("100", phone.OnHook{})
+			require.Equal(t, "", peerOf("100"))
+			require.Equal(t, "", peerOf("200"))
+		})
+	}
+	for _, s := range []fsm.Snapshot{
+		{Machine: "counter", Version: "v1"},
+		{Machine: phone.Name, Version: "v3"},
+		{Machine: phone.Name, Version: "v1", Data: []byte{0xc1}},
+		{Machine: phone.Name, Version: "v2", Data: []byte{0x81}},
+	} {
+		_, err := phone.Peer(s)
+		require.ErrorIs(t, err, phone.ErrBadData, "%+v", s)
+	}
+}
