@@ -23,7 +23,11 @@ type Initializer interface {
 }
 
 // Terminator is implemented by a Behavior with work to do when its actor
-// exits for any reason but [Killed]. A panic in Terminate is logged.
+// exits. Terminate runs once, with the exit reason, on every way out but
+// two: a [Kill], and a stop ([Stop] or [Context.Stop]) with a reason that
+// wraps [Moved], whose actor goes on elsewhere. An actor that dies of a
+// linked actor's exit signal runs it whatever the reason, Killed and Moved
+// included. A panic in Terminate is logged.
 type Terminator interface {
 	Terminate(c *Context, reason error)
 }
@@ -47,6 +51,15 @@ const (
 	fSuspended                    // user messages wait until Resume
 	fDead                         // exited; sends fail
 	fTrap                         // exit signals arrive as Exit messages
+)
+
+// The flags' upper bits count the suspensions not yet resumed (each
+// Suspend adds one, each Resume takes one away); fSuspended is set exactly
+// while that count is above zero, so that the hot paths test one bit.
+const (
+	suspendShift = 8
+	suspendOne   = 1 << suspendShift
+	maxSuspends  = 1<<(32-suspendShift) - 1
 )
 
 // actor is what a Ref points at. Its fields beyond the first few are
@@ -319,7 +332,7 @@ func (a *actor) drain(c *Context, mb *mailbox, n *int) (exited bool) {
 		}
 		if c.stop != nil {
 			returned = true
-			a.terminate(c, c.stop)
+			a.stop(c, c.stop)
 			return true
 		}
 	}
@@ -343,7 +356,7 @@ func (a *actor) receiveNow(c *Context, msg any) (exited bool) {
 	a.b.Receive(c, msg)
 	returned = true
 	if c.stop != nil {
-		a.terminate(c, c.stop)
+		a.stop(c, c.stop)
 		return true
 	}
 	return false
@@ -418,7 +431,7 @@ func (a *actor) handleCall(c *Context, cl *call, gen uint64) (exited bool) {
 	}
 	c.call = nil
 	if c.stop != nil {
-		a.terminate(c, c.stop)
+		a.stop(c, c.stop)
 		return true
 	}
 	return false
@@ -451,15 +464,27 @@ func letter(e envelope) any {
 }
 
 // terminate ends the actor on its own goroutine: terminate hook, then the
-// bookkeeping of exit.
+// bookkeeping of exit. A kill skips it, and calls exit alone.
 func (a *actor) terminate(c *Context, reason error) {
 	if reason == nil {
 		reason = Normal
 	}
-	if t, ok := a.b.(Terminator); ok && !errors.Is(reason, Killed) {
+	if t, ok := a.b.(Terminator); ok {
 		a.runTerminate(t, c, reason)
 	}
 	a.exit(reason, c)
+}
+
+// stop is terminate for an actor asked to stop, by [Stop] or by its own
+// [Context.Stop]: one stopped with a reason that wraps [Moved] goes on
+// elsewhere and has not ended, so its terminate hook does not run. An
+// actor that dies of a linked actor's Moved runs its hook (terminate).
+func (a *actor) stop(c *Context, reason error) {
+	if reason != nil && errors.Is(reason, Moved) {
+		a.exit(reason, c)
+		return
+	}
+	a.terminate(c, reason)
 }
 
 func (a *actor) runTerminate(t Terminator, c *Context, reason error) {

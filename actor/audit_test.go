@@ -8,6 +8,7 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 
@@ -252,6 +253,7 @@ func TestAuditStopFromOutsideReasonReachesLinks(t *testing.T) {
 // behaviour that has one, except a kill.
 func TestAuditTerminateOnceOnEveryWayOut(t *testing.T) {
 	boom := errors.New("boom")
+	moved := fmt.Errorf("handed over: %w", actor.Moved)
 	type way struct {
 		name   string
 		trap   bool
@@ -289,6 +291,35 @@ func TestAuditTerminateOnceOnEveryWayOut(t *testing.T) {
 		{"kill", true, func(t *testing.T, _ *actor.System, r actor.Ref) {
 			require.NoError(t, actor.Kill(r))
 		}, is(actor.Killed), false},
+		// OTP: only the kill signal is untrappable and skips terminate; a
+		// process that dies of a linked process's `killed` (or is sent
+		// `killed` by exit/2) exits as of any other reason.
+		{"linked actor killed, not trapping", false, func(t *testing.T, s *actor.System, r actor.Ref) {
+			x := spawn(t, s, &linker{}, actor.LinkTo(r))
+			require.NoError(t, actor.Kill(x))
+		}, is(actor.Killed), true},
+		{"exit signal killed, not trapping", false, func(t *testing.T, _ *actor.System, r actor.Ref) {
+			require.NoError(t, actor.SendExit(r, actor.Killed))
+		}, is(actor.Killed), true},
+		{"stop from outside with killed", false, func(t *testing.T, _ *actor.System, r actor.Ref) {
+			require.NoError(t, actor.Stop(context.Background(), r, actor.Killed))
+		}, is(actor.Killed), true},
+		// (Hotline's) an actor stopped with Moved (from outside, or by
+		// itself) goes on elsewhere: it has not ended, and its hook does
+		// not run. One that dies of a linked actor's Moved has ended.
+		{"stop from outside, moved", false, func(t *testing.T, _ *actor.System, r actor.Ref) {
+			require.NoError(t, actor.Stop(context.Background(), r, moved))
+		}, is(actor.Moved), false},
+		{"context stop, moved", false, func(t *testing.T, _ *actor.System, r actor.Ref) {
+			require.NoError(t, actor.Send(r, stopWith{moved}))
+		}, is(actor.Moved), false},
+		{"linked actor moved, not trapping", false, func(t *testing.T, s *actor.System, r actor.Ref) {
+			x := spawn(t, s, &linker{}, actor.LinkTo(r))
+			require.NoError(t, actor.Stop(context.Background(), x, moved))
+		}, is(actor.Moved), true},
+		{"exit signal moved, not trapping", false, func(t *testing.T, _ *actor.System, r actor.Ref) {
+			require.NoError(t, actor.SendExit(r, moved))
+		}, is(actor.Moved), true},
 	}
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/hotline-go/hotline/actor"
@@ -103,3 +104,48 @@ func BenchmarkActorSpawn(b *testing.B) { actortest.SpawnBaseline(b) }
 
 // BenchmarkActorFanIn: 8 senders, one actor.
 func BenchmarkActorFanIn(b *testing.B) { actortest.FanInBaseline(b, 8) }
+
+// BenchmarkMutexBaseline: a sync.Mutex taken and let go twice, the floor
+// under BenchmarkActorSuspendResume (each of its two requests takes the
+// actor's lock once).
+func BenchmarkMutexBaseline(b *testing.B) {
+	var mu sync.Mutex
+	n := 0
+	for i := 0; i < b.N; i++ {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		mu.Lock()
+		n--
+		mu.Unlock()
+	}
+	if n != 0 {
+		b.Fatal(n)
+	}
+}
+
+// BenchmarkActorSuspendResume: one Suspend and its Resume of an idle
+// actor, both counted under its lock (the release handler's cut of many
+// idle machines).
+func BenchmarkActorSuspendResume(b *testing.B) {
+	s := actor.NewSystem()
+	b.Cleanup(func() {
+		if err := s.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	r, err := s.Spawn(actor.BehaviorFunc(func(*actor.Context, any) {}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := actor.Suspend(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		if err := actor.Resume(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -44,7 +44,10 @@
 // [SendExit] overtake user messages: they are handled before the actor's
 // next user message, and also while it is suspended. A suspended actor's
 // user messages keep queuing and none is lost; after [Resume] it handles
-// them in order. ChangeCode replaces a suspended actor's Behavior through a
+// them in order. Suspensions are counted: each Suspend is ended by one
+// Resume, so that callers that do not know of each other (a release
+// handler, a binary restart, an operator) never end one another's
+// suspension. ChangeCode replaces a suspended actor's Behavior through a
 // function, on the actor's own goroutine: the primitive on which the fsm and
 // upgrade packages build live code change.
 //

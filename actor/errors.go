@@ -18,8 +18,11 @@ var (
 	Shutdown = errors.New("actor: shutdown")
 
 	// Killed is the reason of an actor stopped by [Kill]. A kill cannot be
-	// trapped; the exit signal that the killed actor then sends to its
-	// links carries Killed and can be trapped.
+	// trapped and runs no terminate hook; the exit signal that the killed
+	// actor then sends to its links carries Killed and is an ordinary
+	// one: it can be trapped, and a linked actor that does not trap exits
+	// dies of it with its terminate hook run (OTP's `killed`, as opposed
+	// to `kill`).
 	Killed = errors.New("actor: killed")
 
 	// Moved is the reason of an actor whose work goes on elsewhere, such
@@ -27,7 +30,9 @@ var (
 	// (upgrade.ErrHandedOff wraps it). It propagates along links like any
 	// reason other than Normal; a supervisor does not restart a child that
 	// exits with it, whatever the child's restart type, since the child
-	// has not ended.
+	// has not ended. For the same reason an actor stopped with it ([Stop],
+	// [Context.Stop]) runs no terminate hook; one that dies of a linked
+	// actor's Moved has ended, and runs it.
 	Moved = errors.New("actor: moved elsewhere")
 
 	// ErrGoexit is the reason of an actor whose handler, Init, or
@@ -55,8 +60,9 @@ var (
 	// replying and without taking the call's [From] for a later reply.
 	ErrNoReply = errors.New("actor: call not answered")
 
-	// ErrNotSuspended is returned by [ChangeCode] for an actor that is not
-	// suspended.
+	// ErrNotSuspended is returned by [ChangeCode], [ChangeCodeQueued] and
+	// [QueuedMessages] for an actor that is not suspended, and by [Resume]
+	// for one with no suspension left to end.
 	ErrNotSuspended = errors.New("actor: not suspended")
 
 	// ErrStopped is returned by [System.Spawn] once [System.Shutdown] has

@@ -96,6 +96,32 @@ func ExampleChangeCode() {
 	// bonjour, le monde
 }
 
+// Suspensions are counted: two callers suspend the same actor, and it
+// handles its messages again only when both have resumed it.
+func ExampleSuspend() {
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	ctx := context.Background()
+
+	got := make(chan any, 1)
+	r, _ := sys.Spawn(actor.BehaviorFunc(func(_ *actor.Context, msg any) { got <- msg }))
+	actor.Suspend(ctx, r) // a release handler's
+	actor.Suspend(ctx, r) // an operator's
+	actor.Send(r, "hello")
+
+	actor.Resume(ctx, r) // the release handler is done
+	_, err := actor.QueuedMessages(ctx, r)
+	fmt.Println("still suspended:", err == nil)
+
+	actor.Resume(ctx, r) // so is the operator
+	fmt.Println(<-got)
+	fmt.Println(actor.Resume(ctx, r))
+	// Output:
+	// still suspended: true
+	// hello
+	// actor: not suspended
+}
+
 // A monitor delivers Down once, with the reason.
 func ExampleContext_Monitor() {
 	sys := actor.NewSystem(actor.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

@@ -188,8 +188,14 @@ func (q *queue) appendTo(out []Queued) []Queued {
 	off := q.off
 	for s := q.head; s != nil; s = s.next {
 		for _, e := range s.msgs[off:s.n] {
-			_, isCall := e.(*call)
-			out = append(out, Queued{Msg: letter(e), Call: isCall})
+			q := Queued{Msg: letter(e)}
+			switch e.(type) {
+			case *call:
+				q.Call = true
+			case Exit, Down:
+				q.Signal = true
+			}
+			out = append(out, q)
 		}
 		off = 0
 	}

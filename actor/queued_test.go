@@ -74,3 +74,64 @@ func testQueuedMessages(t *testing.T) {
 	_, err = actor.QueuedMessages(ctx, r)
 	require.ErrorIs(t, err, actor.ErrNoProc)
 }
+
+// QueuedMessages tells the messages that stand for signals (an Exit of a
+// trapped exit signal, a monitor's Down) from user messages: their Refs
+// name actors of this System only, so what carries a mailbox elsewhere (a
+// binary restart) must not take them for events.
+func TestQueuedMessagesMarksSignals(t *testing.T) {
+	synctest.Test(t, testQueuedMessagesMarksSignals)
+}
+
+func testQueuedMessagesMarksSignals(t *testing.T) {
+	s := actortest.NewSystem(t)
+	ctx := context.Background()
+	linked, watched := actortest.NewProbe(t, s), actortest.NewProbe(t, s)
+	got := make(inbox, 10)
+	r := spawn(t, s, actor.BehaviorFunc(func(c *actor.Context, msg any) {
+		switch msg {
+		case "watch":
+			c.TrapExits(true)
+			c.Link(linked.Ref())
+			c.Monitor(watched.Ref())
+			c.Reply(nil)
+			return
+		}
+		got <- msg
+	}))
+	_, err := actor.Call(ctx, r, "watch")
+	require.NoError(t, err)
+	require.NoError(t, actor.Suspend(ctx, r))
+	require.NoError(t, actor.Send(r, 1))
+	require.NoError(t, actor.Stop(ctx, linked.Ref(), actor.Shutdown))
+	require.NoError(t, actor.Stop(ctx, watched.Ref(), actor.Shutdown))
+	require.NoError(t, actor.Send(r, actor.Exit{Reason: actor.Shutdown})) // a user message of the type
+	callDone := make(chan error, 1)
+	go func() {
+		_, err := actor.Call(ctx, r, actor.Down{}) // nor is a call's message a signal
+		callDone <- err
+	}()
+	synctest.Wait()
+
+	q, err := actor.QueuedMessages(ctx, r)
+	require.NoError(t, err)
+	require.Len(t, q, 5)
+	require.Equal(t, actor.Queued{Msg: 1}, q[0])
+	require.Equal(t, actor.Queued{Msg: actor.Exit{From: linked.Ref(), Reason: actor.Shutdown}, Signal: true}, q[1])
+	down, ok := q[2].Msg.(actor.Down)
+	require.True(t, ok, "%#v", q[2].Msg)
+	require.Equal(t, watched.Ref(), down.Actor)
+	require.True(t, q[2].Signal)
+	// The mailbox cannot tell an Exit sent as a message from a signal's,
+	// and treats it the same (a bound does not refuse it): so does
+	// QueuedMessages.
+	require.Equal(t, actor.Queued{Msg: actor.Exit{Reason: actor.Shutdown}, Signal: true}, q[3])
+	require.Equal(t, actor.Queued{Msg: actor.Down{}, Call: true}, q[4])
+
+	require.NoError(t, actor.Resume(ctx, r))
+	for _, want := range q[:4] {
+		require.Equal(t, want.Msg, got.next(t))
+	}
+	require.Equal(t, actor.Down{}, got.next(t))
+	require.ErrorIs(t, <-callDone, actor.ErrNoReply)
+}

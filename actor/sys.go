@@ -60,11 +60,11 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 	switch m.kind {
 	case sysSuspend:
 		a.mu.Lock()
-		a.flags |= fSuspended
+		err = a.suspendLocked()
 		a.mu.Unlock()
 	case sysResume:
 		a.mu.Lock()
-		a.flags &^= fSuspended
+		err = a.resumeLocked()
 		a.mu.Unlock()
 	case sysChangeCode:
 		a.mu.Lock()
@@ -79,7 +79,7 @@ func (a *actor) handleSys(c *Context, m *sysMsg, last bool) bool {
 		err = a.runFn(m)
 	case sysStop:
 		c.call = nil
-		a.terminate(c, m.reason)
+		a.stop(c, m.reason)
 		answer(m.done, nil)
 		return true
 	case sysKill:
@@ -162,22 +162,49 @@ func (a *actor) callFn(m *sysMsg) (nb Behavior, err error) {
 	return nb, err
 }
 
+// errTooManySuspends is Suspend's error for an actor already suspended
+// maxSuspends times: more would overflow the count.
+var errTooManySuspends = fmt.Errorf("actor: suspended %d times without a resume", maxSuspends)
+
+// suspendLocked counts one more suspension.
+func (a *actor) suspendLocked() error {
+	if a.flags>>suspendShift == maxSuspends {
+		return errTooManySuspends
+	}
+	a.flags += suspendOne
+	a.flags |= fSuspended
+	return nil
+}
+
+// resumeLocked ends one suspension, and the last one lets user messages
+// through again. It returns ErrNotSuspended if there is none.
+func (a *actor) resumeLocked() error {
+	if a.flags&fSuspended == 0 {
+		return ErrNotSuspended
+	}
+	a.flags -= suspendOne
+	if a.flags>>suspendShift == 0 {
+		a.flags &^= fSuspended
+	}
+	return nil
+}
+
 // flip suspends or resumes an actor that is on no goroutine, at once, under
 // its lock: such an actor is between messages, so there is nothing to wait
-// for. It reports false when the request must go through the mailbox (the
+// for. ok is false when the request must go through the mailbox (the
 // actor is running, or system messages wait before this one).
-func (a *actor) flip(suspend bool) bool {
+func (a *actor) flip(suspend bool) (err error, ok bool) {
 	a.mu.Lock()
 	if a.flags&(fDead|fScheduled) != 0 || (a.mb != nil && len(a.mb.sys) > 0) {
 		a.mu.Unlock()
-		return false
+		return nil, false
 	}
 	if suspend {
-		a.flags |= fSuspended
+		err = a.suspendLocked()
 		a.mu.Unlock()
-		return true
+		return err, true
 	}
-	a.flags &^= fSuspended
+	err = a.resumeLocked()
 	work := a.hasWorkLocked()
 	if work {
 		a.flags |= fScheduled
@@ -186,7 +213,7 @@ func (a *actor) flip(suspend bool) bool {
 	if work {
 		a.sys.schedule(a)
 	}
-	return true
+	return err, true
 }
 
 // inline runs a ChangeCode or Inspect on the caller's goroutine when the
@@ -227,8 +254,8 @@ func request(ctx context.Context, r Ref, m sysMsg) error {
 	}
 	switch m.kind {
 	case sysSuspend, sysResume:
-		if r.a.flip(m.kind == sysSuspend) {
-			return nil
+		if err, ok := r.a.flip(m.kind == sysSuspend); ok {
+			return err
 		}
 	case sysChangeCode, sysInspect:
 		if err, ok := r.a.inline(m); ok {
@@ -261,13 +288,25 @@ func request(ctx context.Context, r Ref, m sysMsg) error {
 // error and the request is dropped: the actor is not suspended by it
 // later (Suspend, ChangeCode and Inspect are carried out exactly when
 // they do not return ctx's error). Resume, Stop and Kill stand once asked.
+//
+// Suspensions are counted, so that callers that do not know of each
+// other (a release handler, a binary restart's handoff, an operator) can
+// each suspend an actor: every Suspend that returned nil is ended by one
+// Resume, and the actor handles user messages again only once all of
+// them are. An actor can be suspended 16,777,215 times over; one more
+// Suspend fails and counts nothing.
 func Suspend(ctx context.Context, r Ref) error {
 	return request(ctx, r, sysMsg{kind: sysSuspend})
 }
 
-// Resume lets a suspended actor handle its user messages again, starting
-// with those that queued while it was suspended. Resuming an actor that is
-// not suspended does nothing.
+// Resume ends one suspension made by [Suspend]. When it ends the last one,
+// the actor handles its user messages again, starting with those that
+// queued while it was suspended; until then it stays suspended for the
+// other callers that suspended it. It returns ErrNotSuspended, and does
+// nothing, if the actor is not suspended (more Resumes than Suspends), and
+// ErrNoProc if it has exited. A Resume stands once asked: if ctx ends
+// while it waits for a busy actor, Resume returns ctx's error, and the
+// suspension is ended all the same.
 func Resume(ctx context.Context, r Ref) error {
 	return request(ctx, r, sysMsg{kind: sysResume})
 }
@@ -377,18 +416,26 @@ func (a *actor) wait(ctx context.Context) error {
 	}
 }
 
-// A Queued is a user message waiting in a suspended actor's mailbox; see
+// A Queued is a message waiting in a suspended actor's mailbox; see
 // [QueuedMessages].
 type Queued struct {
 	Msg  any
 	Call bool // sent with Call: its caller waits for a reply
+	// Signal says that Msg is an [Exit] or a [Down] (not sent with Call):
+	// the message of a trapped exit signal or of a monitor, whose Refs
+	// name actors of this System and mean nothing outside it. The mailbox
+	// cannot tell such a value sent with [Send] from a signal's, and
+	// treats both as signals (a bound neither refuses nor drops them).
+	Signal bool
 }
 
-// QueuedMessages returns the user messages waiting in the mailbox of a
+// QueuedMessages returns the messages waiting in the mailbox of a
 // suspended actor, oldest first, without taking them: the actor handles
 // them as usual once resumed. Read on the actor's own goroutine, the list
 // is exact until [Resume]; a Send meanwhile adds to the mailbox, not to the
-// list. This is what a binary restart hands to the new process. It returns
+// list. This is what a binary restart hands to the new process; the
+// messages that stand for signals ([Exit], [Down]) are marked
+// ([Queued.Signal]), since their Refs cannot follow. It returns
 // ErrNotSuspended unless the actor was suspended by [Suspend], and
 // ErrNoProc if it has exited.
 func QueuedMessages(ctx context.Context, r Ref) ([]Queued, error) {

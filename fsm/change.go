@@ -41,7 +41,10 @@ func AsDowngrade() ChangeOption {
 // error, a *[actor.PanicError]). If ctx ends while ChangeCode waits for a
 // busy machine, it returns ctx's error and the machine was not changed;
 // it is resumed if ChangeCode had suspended it, and otherwise left as it
-// was (suspended, if another caller had suspended it). A change that the
+// was. Suspensions are counted ([actor.Suspend]): ChangeCode ends only its
+// own, so a machine that another caller holds suspended (a release
+// handler's cut, an operator) stays suspended after it, whether the change
+// succeeded or failed. A change that the
 // machine had already taken when ctx ended is carried out, with ctx, and
 // ChangeCode returns its result (see [actor.ChangeCode]).
 func ChangeCode(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOption) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -583,6 +584,31 @@ func queuedEvent(q actor.Queued) (Event, bool) {
 		ev.Kind = KindCall
 	}
 	return ev, true
+}
+
+// refuseSignals returns an error wrapping ErrSignalQueued that names each
+// actor.Exit and actor.Down in queued, or nil if there is none.
+func refuseSignals(queued []actor.Queued) error {
+	var names []string
+	for i, q := range queued {
+		if !q.Signal {
+			continue
+		}
+		var what string
+		switch m := q.Msg.(type) {
+		case actor.Exit:
+			what = fmt.Sprintf("an actor.Exit from %v (%v)", m.From, m.Reason)
+		case actor.Down:
+			what = fmt.Sprintf("an actor.Down of %v (%v)", m.Actor, m.Reason)
+		default:
+			what = fmt.Sprintf("a %T", m)
+		}
+		names = append(names, fmt.Sprintf("queued message %d of %d is %s", i+1, len(queued), what))
+	}
+	if names == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrSignalQueued, strings.Join(names, "; "))
 }
 
 // convertQueued converts the payloads of the events queued in the mailbox

@@ -63,7 +63,8 @@
 // machine between two events, encodes its data as msgpack, runs the new
 // version's UPGRADE ([Machine.OnUpgrade]; with [AsDowngrade], the running
 // version's [Machine.OnDowngrade]), converts the events it holds and those
-// waiting in its mailbox, swaps the code and resumes it. Timeouts and
+// waiting in its mailbox, swaps the code and ends its own suspension (a
+// machine that another caller holds suspended stays so). Timeouts and
 // postponed events survive; events that arrive meanwhile wait in the
 // mailbox and go to the new version, in order. If anything fails, the
 // machine keeps its old version and data, its events as they were, and the

@@ -29,6 +29,16 @@ var (
 	// [Postpone] or [NextEvent], which enter handlers may not.
 	ErrBadResult = errors.New("fsm: bad handler result")
 
+	// ErrSignalQueued is returned (wrapped, naming each message) by
+	// [CaptureSuspended] for a machine whose mailbox holds an
+	// [actor.Exit] or an [actor.Down] ([actor.Queued.Signal]): another
+	// actor sent it one, since a machine traps no exits and monitors
+	// nothing. Its Refs name actors of this process, which an [Image]
+	// cannot carry and which mean nothing in another. The machine is left
+	// as it was; resumed, it handles the message, and a later capture
+	// succeeds.
+	ErrSignalQueued = errors.New("fsm: a signal's message cannot leave the process")
+
 	// ErrNotMachine is returned by the functions of this package given a
 	// Ref to an actor that is not a state machine started with [Start].
 	ErrNotMachine = errors.New("fsm: not a state machine")

@@ -105,10 +105,14 @@ func (m *Machine[D]) DecodeEvent(_ context.Context, from, name string, payload [
 // on as if nothing happened. Calls held by the machine (postponed, or
 // waiting in its mailbox) are imaged as events of kind [KindCall], whose
 // callers stay behind. It returns actor.ErrNotSuspended if the machine is
-// not suspended, ErrNotMachine for another actor, and ErrBadData for a
-// payload or data that does not encode.
+// not suspended, ErrNotMachine for another actor, ErrBadData for a
+// payload or data that does not encode, and ErrSignalQueued, naming them,
+// for an actor.Exit or an actor.Down waiting in the mailbox.
 func CaptureSuspended(ctx context.Context, ref actor.Ref) (Image, error) {
 	queued, err := actor.QueuedMessages(ctx, ref)
+	if err == nil {
+		err = refuseSignals(queued)
+	}
 	if err != nil {
 		return Image{}, fmt.Errorf("fsm: capture %v: %w", ref, err)
 	}

@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -228,4 +229,78 @@ func TestImageDueTimeoutsByDeadline(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"v1 note 0", "v1 note 2", "v1 note 1", "v1 note 3", "v1 note 4"}, journalLog(t, ref))
 	})
+}
+
+// An fsm machine traps no exits and monitors nothing (its handlers have no
+// actor.Context), so an actor.Exit or an actor.Down reaches its mailbox
+// only as a message another actor sent it: here a watcher forwards the
+// signals it gets. Their Refs name actors of the old process, which mean
+// nothing in another, and msgpack cannot write them: before, the image
+// carried them as casts with the Refs written as empty maps and the
+// reasons as strings, and the new process's machine got an Exit from the
+// zero Ref whose reason was no longer actor.Killed (or, without a handler
+// for them, refused to start). CaptureSuspended now refuses, naming them,
+// and the machine is left as it was.
+func TestImageRefusesSignals(t *testing.T) {
+	synctest.Test(t, testImageRefusesSignals)
+}
+
+func testImageRefusesSignals(t *testing.T) {
+	ctx := context.Background()
+	sys := actortest.NewSystem(t)
+	code := journal("v1")
+	fsm.OnAny(code, func(e actor.Exit, log []string) fsm.Result[[]string] {
+		return fsm.Keep(append(log, fmt.Sprintf("exit of %v, killed %v", e.From, errors.Is(e.Reason, actor.Killed))))
+	})
+	fsm.OnAny(code, func(d actor.Down, log []string) fsm.Result[[]string] {
+		return fsm.Keep(append(log, fmt.Sprintf("down of %v: %v", d.Actor, d.Reason)))
+	})
+	ref, err := fsm.Start(ctx, sys, code)
+	require.NoError(t, err)
+	linked, watched := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
+	watcher, err := sys.Spawn(actor.BehaviorFunc(func(c *actor.Context, msg any) {
+		if msg == "watch" {
+			c.TrapExits(true)
+			c.Link(linked.Ref())
+			c.Monitor(watched.Ref())
+			c.Reply(nil)
+			return
+		}
+		if err := actor.Send(ref, msg); err != nil {
+			t.Errorf("forward %v: %v", msg, err)
+		}
+	}))
+	require.NoError(t, err)
+	_, err = actor.Call(ctx, watcher, "watch")
+	require.NoError(t, err)
+
+	require.NoError(t, actor.Suspend(ctx, ref))
+	cast(t, ref, Note{N: 1})
+	require.NoError(t, actor.Kill(linked.Ref()))
+	_, err = actor.Wait(ctx, linked.Ref())
+	require.NoError(t, err)
+	require.NoError(t, actor.Stop(ctx, watched.Ref(), errors.New("boom")))
+	synctest.Wait()
+	cast(t, ref, Note{N: 2})
+
+	_, err = fsm.CaptureSuspended(ctx, ref)
+	require.ErrorIs(t, err, fsm.ErrSignalQueued)
+	require.EqualError(t, err, fmt.Sprintf("fsm: capture %v: fsm: a signal's message cannot leave the process: "+
+		"queued message 2 of 4 is an actor.Exit from %v (actor: killed); "+
+		"queued message 3 of 4 is an actor.Down of %v (boom)", ref, linked.Ref(), watched.Ref()))
+
+	require.NoError(t, actor.Resume(ctx, ref))
+	require.Equal(t, []string{
+		"v1 note 1",
+		fmt.Sprintf("exit of %v, killed true", linked.Ref()),
+		fmt.Sprintf("down of %v: boom", watched.Ref()),
+		"v1 note 2",
+	}, journalLog(t, ref), "the refused capture changed the machine")
+	require.NoError(t, actor.Suspend(ctx, ref))
+	img, err := fsm.CaptureSuspended(ctx, ref)
+	require.NoError(t, err, "once handled, the machine is captured")
+	require.NoError(t, actor.Resume(ctx, ref))
+	moved, err := fsm.Start(ctx, actortest.NewSystem(t), code, fsm.FromImage(img))
+	require.NoError(t, err)
+	require.Equal(t, journalLog(t, ref), journalLog(t, moved))
 }

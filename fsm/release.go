@@ -15,7 +15,9 @@ import (
 // drops it:
 //
 //   - the machine stops (Close is not called for a machine that was
-//     killed with [actor.Kill]: its instance is only dropped);
+//     killed with [actor.Kill], or stopped with a reason that wraps
+//     [actor.Moved], as a binary restart stops a machine it handed over:
+//     its instance is only dropped);
 //   - a change of code replaced it, and can no longer be reverted (the
 //     machine handled an event, or changed code again);
 //   - [Revert] put the previous instance back;

@@ -211,14 +211,21 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	var crep Report
 	err = h.moveHeld(ctx, op, r, to, sub, &crep)
 	merge(rep, crep)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotJournaled) {
 		rep.Verdict, rep.Reason = "rolled back", "moving the canaries failed: "+err.Error()
 		cfg.reportDetail(Progress{Phase: "verdict", Detail: rep.Verdict + ": " + rep.Reason})
 		return err
 	}
-	cfg.report("canaries", crep.Changed, crep.Selected)
-
-	reason := c.judge(ctx, refs, downs, ct)
+	var reason string
+	if err != nil {
+		// The canaries moved, and the journal does not say so: no window
+		// on a rollout that cannot be recorded. They are moved back.
+		reason = "the canaries moved, but their move could not be journaled: " + err.Error()
+		err = fmt.Errorf("%w: %s: %w", ErrCanaryFailed, r.name, err)
+	} else {
+		cfg.report("canaries", crep.Changed, crep.Selected)
+		reason = c.judge(ctx, refs, downs, ct)
+	}
 	// The caller gave up (during the window, or while the rest moved):
 	// its error says so, as a move given up does.
 	var gaveUp error
@@ -230,11 +237,13 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 		var rrep Report
 		err = h.moveHeld(ctx, op, r, to, rest, &rrep)
 		merge(rep, rrep)
-		if err == nil {
+		if err == nil || errors.Is(err, ErrNotJournaled) {
+			// Not journaled, the rest moved all the same: promoted, and
+			// the error says what the journal lacks.
 			rep.Verdict, rep.Reason = "promoted", fmt.Sprintf("%d canaries healthy for %v (%d error replies of %d)",
 				len(refs), c.window, rep.CanaryErrors, rep.CanaryReplies)
 			cfg.reportDetail(Progress{Phase: "verdict", Done: rep.Changed, Total: rep.Selected, Detail: rep.Verdict + ": " + rep.Reason})
-			return nil
+			return err
 		}
 		reason = "moving the rest failed: " + err.Error()
 	}

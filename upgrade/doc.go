@@ -132,7 +132,10 @@
 //   - With [WithJournal], every move is journaled; a host that died
 //     mid-upgrade has it undone at the next start, one that died
 //     mid-rollback has it resumed, an unconfirmed upgrade comes back on
-//     the permanent version, and [ReleaseHandler.Recovered] says which.
+//     the permanent version, and [ReleaseHandler.Recovered] says which
+//     (and names a version the journal names that is not registered:
+//     the first registered one runs instead). A move whose commit could
+//     not be journaled has taken effect, and says so ([ErrNotJournaled]).
 //   - [ReleaseHandler.ScanPlugins] registers the versions served by the
 //     plugin binaries of a directory, each checked against its SHA256SUMS
 //     before it runs; a rescan adds new ones without a restart.

@@ -89,7 +89,7 @@ func TestHandoffPluginMachines(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("%d %d v1 x", i, h.pid()), ask("x"))
 	}
 	armed := time.Now()
-	require.Equal(t, "armed", ask("arm 4000"))
+	require.Equal(t, "armed", ask("arm 8000"))
 	require.Equal(t, "cast", ask("incr 5"))
 	require.Equal(t, "3 armed", ask("get"), "the increment waits for the timeout")
 
@@ -105,20 +105,14 @@ func TestHandoffPluginMachines(t *testing.T) {
 		now := h.requireOnlyPlugin(t)
 		require.NotEqual(t, plug, now, "handoff %d: the new process runs its own plugin", i+1)
 		plug = now
-		// Descriptors and goroutines (other than the actor System's
-		// workers) of each new process: the floor of a few samples.
-		st := h.stats()
-		for range 10 {
-			again := h.stats()
-			st.fds, st.goroutines = min(st.fds, again.fds), min(st.goroutines, again.goroutines)
-		}
+		// Descriptors and goroutines of each new process.
+		st := h.floorStats(h.stats())
 		if i == 0 {
 			first = st
 		}
-		require.Equal(t, first.fds, st.fds, "handoff %d: descriptors", i+1)
-		require.Equal(t, first.goroutines, st.goroutines, "handoff %d: goroutines", i+1)
+		h.requireSameStats(first, st, i+1)
 		if i == 0 {
-			require.Less(t, time.Since(armed), 3500*time.Millisecond, "the handoff took too long for this test")
+			require.Less(t, time.Since(armed), 7500*time.Millisecond, "the handoff took too long for this test")
 			require.Equal(t, "3 armed", ask("get"), "still armed in process %d, the increment still postponed", pid)
 		}
 	}
@@ -134,7 +128,7 @@ func TestHandoffPluginMachines(t *testing.T) {
 	// The timeout fires in the last process: Fired adds 1000 + the count
 	// at arming (3), and the postponed increment (5) is applied.
 	waitFor(t, "the state timeout", func() bool { return ask("get") == "1011 idle" })
-	require.GreaterOrEqual(t, time.Since(armed), 4000*time.Millisecond)
+	require.GreaterOrEqual(t, time.Since(armed), 8000*time.Millisecond)
 	require.Equal(t, fmt.Sprintf("1012 %d v1 y", h.pid()), ask("y"), "the session counts on where it was")
 
 	for _, s := range ss {

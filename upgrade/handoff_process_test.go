@@ -312,6 +312,35 @@ func waitProgress(t *testing.T, ss []*streamer) {
 
 type stats struct{ pid, fds, goroutines, machines int }
 
+// floorStats returns st with the floor of its descriptors and goroutines
+// over half a second of samples: what stays once transient ones (a
+// connection on its way out, a goroutine of the handoff's last steps) are
+// gone, however loaded the machine.
+func (h *seqHarness) floorStats(st stats) stats {
+	h.t.Helper()
+	for range 25 {
+		time.Sleep(20 * time.Millisecond)
+		again := h.stats()
+		st.goroutines = min(st.goroutines, again.goroutines)
+		st.fds = min(st.fds, again.fds)
+	}
+	return st
+}
+
+// requireSameStats fails unless the process of handoff n holds as many
+// descriptors and goroutines (other than the actor System's workers, whose
+// number follows the load) as the first: what it holds is logged if not.
+func (h *seqHarness) requireSameStats(first, st stats, n int) {
+	t := h.t
+	t.Helper()
+	if first.fds != st.fds || first.goroutines != st.goroutines {
+		t.Logf("descriptors: %s", h.ask("fds"))
+		t.Logf("goroutines:\n%s", strings.ReplaceAll(h.ask("gdump"), "|", "\n"))
+	}
+	require.Equal(t, first.fds, st.fds, "handoff %d: descriptors", n)
+	require.Equal(t, first.goroutines, st.goroutines, "handoff %d: goroutines", n)
+}
+
 func (h *seqHarness) stats() stats {
 	h.t.Helper()
 	f := strings.Fields(h.ask("stats"))
@@ -347,26 +376,12 @@ func TestHandoffStreamsAcrossRestarts(t *testing.T) {
 		var st stats
 		waitFor(t, "churn to settle", func() bool { st = h.stats(); return st.machines == len(ss)+1 })
 		require.Equal(t, pid, st.pid)
-		// Transient goroutines and descriptors (a connection on its way
-		// out): the floor of a few samples is what stays.
-		for range 20 {
-			time.Sleep(5 * time.Millisecond)
-			again := h.stats()
-			st.goroutines = min(st.goroutines, again.goroutines)
-			st.fds = min(st.fds, again.fds)
-		}
+		st = h.floorStats(st)
 		if i == 0 {
 			first = st
 			continue
 		}
-		if first.fds != st.fds || first.goroutines != st.goroutines {
-			t.Logf("descriptors: %s", h.ask("fds"))
-			t.Logf("goroutines:\n%s", strings.ReplaceAll(h.ask("gdump"), "|", "\n"))
-		}
-		require.Equal(t, first.fds, st.fds, "handoff %d: descriptors", i+1)
-		// Goroutines other than the actor System's workers (whose number
-		// follows the load): one reader per connection, and the fixed ones.
-		require.Equal(t, first.goroutines, st.goroutines, "handoff %d: goroutines", i+1)
+		h.requireSameStats(first, st, i+1)
 	}
 	for _, s := range ss {
 		sent, _, pids := s.finish(t)

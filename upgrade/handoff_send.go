@@ -164,16 +164,26 @@ func (s *sending) pauseConns(ctx context.Context, sent map[string]net.Conn) ([]p
 }
 
 // holdListeners holds back every listener (see listener.hold) and returns
-// them.
+// them, once the connections they had just returned are registered, or
+// after acceptGrace.
 func (r *Restarter) holdListeners() []*listener {
 	r.mu.Lock()
 	ls := slices.Clone(r.listeners)
 	r.mu.Unlock()
 	for _, l := range ls {
-		l.hold()
+		if late := l.hold(acceptGrace); late > 0 {
+			r.log.Warn("upgrade: handoff: connections accepted before the handoff were not set up in time; they stay here and drain",
+				"addr", l.Addr().String(), "conns", late, "waited", acceptGrace)
+		}
 	}
 	return ls
 }
+
+// acceptGrace is how long a handoff waits for the accept loops to set up
+// the connections their listeners returned just before it (see
+// listener.hold): an accept loop registers a connection and its machine,
+// then calls Accept again.
+const acceptGrace = time.Second
 
 // endGrace is how long a failed attempt waits for the exchange to end on its
 // own before cutting it short.

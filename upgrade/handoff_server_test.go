@@ -41,7 +41,7 @@ import (
 // "version" ("v2" restores under a newer session code, through UPGRADE),
 // and "plugin" ("<path> <sha256>": sessions are the plugin-hosted counter of
 // internal/plugintest, loaded from that binary by each generation; see
-// handlePlugin); "upgrade-timeout" (a duration, default 3s).
+// handlePlugin); "upgrade-timeout" (a duration, default 10s).
 
 const handoffEnv = "HOTLINE_HANDOFF_TEST"
 
@@ -130,7 +130,7 @@ func runHandoffServer() error {
 	dir := os.Getenv(handoffEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	fault, version := readSetting(dir, "fault"), readSetting(dir, "version")
-	upgradeTimeout := 3 * time.Second
+	upgradeTimeout := 10 * time.Second // a -race build on a loaded 2-core runner can take seconds to get ready
 	if d, err := time.ParseDuration(readSetting(dir, "upgrade-timeout")); err == nil {
 		upgradeTimeout = d
 	}

@@ -268,7 +268,7 @@ func TestListenerHold(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	l.hold() // wakes the goroutine in Accept, which then waits
+	l.hold(time.Second) // wakes the goroutine in Accept, which then waits
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close()) }()
@@ -280,7 +280,7 @@ func TestListenerHold(t *testing.T) {
 	l.release()
 	sc := <-accepted
 	require.NoError(t, sc.Close())
-	l.hold()
+	l.hold(time.Second)
 	l.pause()
 	l.release() // after a pause, Accept waits for Close
 	require.NoError(t, l.Close())

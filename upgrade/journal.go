@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 )
 
 // The journal is a file of JSON lines, release.journal in the directory of
@@ -22,6 +23,7 @@ import (
 //	{"op":"state","machine":"phone","to":"v1","permanent":"v1"}   (after a compaction)
 //	{"op":"begin","machine":"phone","kind":"upgrade","from":"v1","to":"v2"}
 //	{"op":"begin","machine":"phone","kind":"rollback","from":"v2","to":"v1","some":true}
+//	{"op":"begin","machine":"phone","kind":"end-sessions","from":"v2","to":"v1"}
 //	{"op":"commit","machine":"phone","from":"v1","to":"v2","current":"v2","permanent":"v1"}
 //	{"op":"abort","machine":"phone","from":"v1","to":"v2"}
 //	{"op":"confirm","machine":"phone","to":"v2"}
@@ -29,6 +31,12 @@ import (
 // A commit's "current" is the version current after it: to for a move of
 // every machine, the one before for a move of some (a selector, a canary's
 // cohort). Journals written before it existed have none; to is taken.
+//
+// A begin's "from" is the version current when it was written, but for
+// kind "end-sessions": the [ReleaseHandler.Rollback] that ends a
+// new-sessions rollout to from, new machines back on to, the current
+// version (which it leaves as it is). Journals written before that kind
+// existed have a rollback from to to to (the same version) for it.
 //
 // At the next NewReleaseHandler the journal is replayed. The machines died
 // with the process (a binary restart hands them over separately, and
@@ -49,6 +57,9 @@ import (
 //     "resumed". A rollback of some machines (a begin with "some") is
 //     undone as an upgrade is: its commit would have changed neither
 //     version, and its machines died with the process.
+//   - The end of a new-sessions rollout begun and not ended is resumed:
+//     the share is not journaled, so nothing of the rollout survives a
+//     restart either way. Outcome "resumed", Kind "end-sessions".
 //   - A committed upgrade that was not confirmed is not kept: the host
 //     comes back on the permanent version, as OTP's release handler does
 //     (two-phase: only a confirmed version survives a restart). Outcome
@@ -62,6 +73,27 @@ import (
 
 const journalFile = "release.journal"
 
+// journalLockFile is the file a compaction holds an advisory lock (flock)
+// on, from before it reads the journal until its file has replaced it,
+// so that two processes on one directory (the old and the new of a binary
+// restart) never compact at once. It is never removed: a lock on a file
+// that may be removed and made again locks nothing.
+const journalLockFile = "release.journal.lock"
+
+// journalTmpPattern is the name of a compaction's temporary file
+// (os.CreateTemp's pattern), in the journal's directory.
+const journalTmpPattern = "release.journal.*.tmp"
+
+// Kinds of a begin record.
+const (
+	kindUpgrade  = "upgrade"
+	kindRollback = "rollback"
+	// kindEndSessions is the [ReleaseHandler.Rollback] that ends a
+	// new-sessions rollout: from is the version it sent new machines to,
+	// to the current version they go back to.
+	kindEndSessions = "end-sessions"
+)
+
 const (
 	recState   = "state"
 	recBegin   = "begin"
@@ -74,7 +106,7 @@ const (
 type record struct {
 	Op        string `json:"op"`
 	Machine   string `json:"machine"`
-	Kind      string `json:"kind,omitempty"` // begin: "upgrade" or "rollback"
+	Kind      string `json:"kind,omitempty"` // begin: "upgrade", "rollback" or "end-sessions"
 	From      string `json:"from,omitempty"`
 	To        string `json:"to,omitempty"`
 	Current   string `json:"current,omitempty"` // commit: current after it
@@ -90,21 +122,29 @@ type record struct {
 // previous process had not finished or not confirmed.
 type Recovery struct {
 	Machine string `json:"machine"`
-	Kind    string `json:"kind"` // "upgrade" or "rollback"
-	From    string `json:"from"`
-	To      string `json:"to"`
+	// Kind is "upgrade", "rollback", "end-sessions" (the rollback that
+	// ends a new-sessions rollout to From, new machines back on To) or
+	// "journal" (Outcome "dropped" or "unknown version").
+	Kind string `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
 	// Outcome is "undone" (the process died in an upgrade from From to To,
 	// before its commit: it did not happen), "resumed" (the process died
-	// in a rollback from From to To: it is taken as done) or "reverted to
-	// permanent" (an upgrade from From, the permanent version, to To had
-	// committed but was not confirmed: the host comes back on From).
+	// in a rollback from From to To, or in the end of a new-sessions
+	// rollout: it is taken as done), "reverted to permanent" (an upgrade
+	// from From, the permanent version, to To had committed but was not
+	// confirmed: the host comes back on From), "dropped" or "unknown
+	// version".
 	Outcome string `json:"outcome"`
 	// Current is the version the host comes back on: current and
 	// permanent.
 	Current string `json:"current"`
 	// Detail says, for Outcome "dropped", which line of the journal was
 	// not a whole record, and why; Kind is then "journal", and Machine the
-	// machine the line named, if it could be read.
+	// machine the line named, if it could be read. For Outcome "unknown
+	// version" it says which version the journal named and which one is
+	// used; for an "end-sessions" read from a journal older than that kind
+	// (a rollback from To to To), it says so.
 	Detail string `json:"detail,omitempty"`
 }
 
@@ -117,6 +157,11 @@ const (
 	// (a write torn by a crash, garbage): it was left out of the replay
 	// and of the compacted journal; every whole record was kept.
 	OutcomeDropped = "dropped"
+	// OutcomeUnknownVersion is a machine name whose version in the journal
+	// (To) is not registered: the host runs its first registered version
+	// (Current) instead, until To is registered or another version is
+	// confirmed. See [ReleaseHandler.Recovered].
+	OutcomeUnknownVersion = "unknown version"
 )
 
 type journalState struct{ current, permanent string }
@@ -200,7 +245,13 @@ func decodeJournal(b []byte) (replay, error) {
 		case recBegin:
 			pending[rec.Machine] = rec
 			if st.current == "" {
-				st = journalState{current: rec.From, permanent: rec.From}
+				// The version current at the begin: its from, but for
+				// the end of a new-sessions rollout.
+				at := rec.From
+				if rec.Kind == kindEndSessions {
+					at = rec.To
+				}
+				st = journalState{current: at, permanent: at}
 			}
 		case recCommit:
 			delete(pending, rec.Machine)
@@ -220,7 +271,20 @@ func decodeJournal(b []byte) (replay, error) {
 		st := rp.state[name]
 		p, pend := pending[name]
 		switch {
-		case pend && p.Kind == "rollback" && !p.Some:
+		case pend && (p.Kind == kindEndSessions || p.Kind == kindRollback && !p.Some && p.From == p.To):
+			// The end of a new-sessions rollout, resumed: it changes
+			// neither version, and the share does not survive a restart.
+			// A journal older than its kind has a rollback from the
+			// current version to itself for it.
+			rc := Recovery{Machine: name, Kind: kindEndSessions, From: p.From, To: p.To, Outcome: OutcomeResumed}
+			if p.Kind == kindRollback {
+				rc.From = ""
+				rc.Detail = fmt.Sprintf("an older journal's rollback from %s to %s: the end of a new-sessions rollout, new machines back on %s (the version it sent them to was not recorded)", p.To, p.To, p.To)
+			}
+			st.current = st.permanent
+			rc.Current = st.current
+			rp.recoveries = append(rp.recoveries, rc)
+		case pend && p.Kind == kindRollback && !p.Some:
 			// Resumed: as its commit would have done.
 			if st.permanent == p.From || st.permanent == "" {
 				st.permanent = p.To
@@ -229,9 +293,9 @@ func decodeJournal(b []byte) (replay, error) {
 			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: p.Kind, From: p.From, To: p.To, Outcome: OutcomeResumed, Current: st.current})
 		case pend:
 			st.current = st.permanent
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: cmp.Or(p.Kind, "upgrade"), From: p.From, To: p.To, Outcome: OutcomeUndone, Current: st.current})
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: cmp.Or(p.Kind, kindUpgrade), From: p.From, To: p.To, Outcome: OutcomeUndone, Current: st.current})
 		case st.current != st.permanent && st.permanent != "":
-			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: "upgrade", From: st.permanent, To: st.current, Outcome: OutcomeRevertedToPermanent, Current: st.permanent})
+			rp.recoveries = append(rp.recoveries, Recovery{Machine: name, Kind: kindUpgrade, From: st.permanent, To: st.current, Outcome: OutcomeRevertedToPermanent, Current: st.permanent})
 			st.current = st.permanent
 		}
 		rp.state[name] = st
@@ -259,12 +323,27 @@ const journalCompactAt = 1 << 20
 // openJournal replays the journal in dir, compacts it and opens it for
 // appending.
 func openJournal(dir string) (*journal, replay, error) {
-	return openJournalHook(dir, nil)
+	return openJournalHook(dir, journalHooks{})
 }
 
-// openJournalHook is openJournal, calling beforeRename (if not nil) once
-// the compacted file is written and before it replaces the journal: a
-// test seam for a record that another process appends meanwhile.
+// journalHooks are the test seams of a compaction. Each is called if not
+// nil.
+type journalHooks struct {
+	// beforeRename is called once the compacted file is written and
+	// before it replaces the journal (another process appends meanwhile).
+	beforeRename func()
+	// lockWaits is called, once, when the compaction lock is held by
+	// another compaction and the compaction waits for it.
+	lockWaits func()
+}
+
+// openJournalHook is openJournal with test seams.
+//
+// It holds the compaction lock ([lockCompaction]) from before it reads
+// the journal until the compacted file has replaced it, and removes,
+// holding it, the temporary files that a compaction cut short by a crash
+// left: none is in use, since a compaction holds the lock while its file
+// exists.
 //
 // The journal is read through a descriptor kept open until the compacted
 // file has replaced it: whole records that another process (the old one
@@ -273,9 +352,17 @@ func openJournal(dir string) (*journal, replay, error) {
 // appends after the rename is written again in the new file by its own
 // append (see [journal.append]); one that both copy is there twice, which
 // replays the same.
-func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) {
+func openJournalHook(dir string, hooks journalHooks) (*journal, replay, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, replay{}, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	unlock, err := lockCompaction(dir, hooks.lockWaits)
+	if err != nil {
+		return nil, replay{}, err
+	}
+	defer unlock()
+	if err := removeTemporaries(dir); err != nil {
+		return nil, replay{}, err
 	}
 	path := filepath.Join(dir, journalFile)
 	old, err := os.Open(path)
@@ -302,11 +389,65 @@ func openJournalHook(dir string, beforeRename func()) (*journal, replay, error) 
 	if b, err = encodeRecords(recs); err != nil {
 		return nil, replay{}, err
 	}
-	f, err := replaceFile(path, b, old, beforeRename)
+	f, err := replaceFile(path, b, old, hooks.beforeRename)
 	if err != nil {
 		return nil, replay{}, err
 	}
 	return &journal{path: path, f: f, compactAt: journalCompactAt}, rp, nil
+}
+
+// lockCompaction takes the compaction lock of the journal in dir: an
+// exclusive flock on journalLockFile, waiting for another process's (or
+// another journal's) compaction to end; waits, if not nil, is called once
+// if it has to wait. unlock lets go of it. A compaction is a read, a
+// write and a rename of a small file: nobody holds the lock for long.
+func lockCompaction(dir string, waits func()) (unlock func(), err error) {
+	path := filepath.Join(dir, journalLockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		if waits != nil {
+			waits()
+		}
+		err = flock(f, syscall.LOCK_EX)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%w: lock %s: %w", ErrBadJournal, path, err)
+	}
+	// Closing the descriptor lets go of the lock.
+	return func() { _ = f.Close() }, nil
+}
+
+// flock is syscall.Flock on f, taken again when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// removeTemporaries removes the compactions' temporary files in dir. Call
+// it with the compaction lock held: every one is then a crash's leftover.
+// The one name every compaction used before (release.journal.tmp) is left
+// alone: a binary from before the lock, which takes none, may be writing
+// it.
+func removeTemporaries(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, journalTmpPattern))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+	}
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: remove a compaction's leftover: %w", ErrBadJournal, err)
+		}
+	}
+	return nil
 }
 
 // encodeRecords is recs as journal lines.
@@ -322,18 +463,21 @@ func encodeRecords(recs []record) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// replaceFile writes b to a new file, renames it over path and returns it
-// open for appending, after the whole records appended to old (the file
-// at path, read to its end before) since it was read.
+// replaceFile writes b to a new temporary file of its own, renames it
+// over path and returns it open for appending, after the whole records
+// appended to old (the file at path, read to its end before) since it was
+// read. The temporary file is removed if it cannot be renamed. Call it
+// with the compaction lock held.
 func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.File, error) {
-	tmp := path + ".tmp"
-	if err := writeSync(tmp, b); err != nil {
+	tmp, err := writeTemp(filepath.Dir(path), b)
+	if err != nil {
 		return nil, err
 	}
 	if beforeRename != nil {
 		beforeRename()
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	// The rename is durable once the directory is synced: until then a
@@ -367,10 +511,13 @@ func replaceFile(path string, b []byte, old *os.File, beforeRename func()) (*os.
 	return f, nil
 }
 
-func writeSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeTemp writes b to a new file in dir, named after
+// journalTmpPattern (mode 0600), syncs it and returns its name. It leaves
+// no file if it fails.
+func writeTemp(dir string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, journalTmpPattern)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		return "", fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
 	_, err = f.Write(b)
 	if err == nil {
@@ -380,9 +527,10 @@ func writeSync(path string, b []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadJournal, err)
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
-	return nil
+	return f.Name(), nil
 }
 
 // syncDir syncs the directory dir, so that a rename in it survives a
@@ -452,7 +600,8 @@ func (j *journal) append(rec record) error {
 // unconfirmed version stays current in it. A line that is not a whole
 // record is left out (the next start would have dropped it). A record
 // that another process appends meanwhile is kept, as at start
-// ([replaceFile]).
+// ([replaceFile]), and the compaction lock is held throughout, as at
+// start.
 func (j *journal) compactIfLarge() error {
 	fi, err := j.f.Stat()
 	if err != nil {
@@ -461,6 +610,11 @@ func (j *journal) compactIfLarge() error {
 	if fi.Size() <= j.compactAt {
 		return nil
 	}
+	unlock, err := lockCompaction(filepath.Dir(j.path), nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := os.Open(j.path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJournal, err)

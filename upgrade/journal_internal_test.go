@@ -130,6 +130,8 @@ func FuzzJournalDecode(f *testing.F) {
 		f.Add(all.Bytes())
 	}
 	f.Add([]byte("{}\n{\n"))
+	f.Add([]byte(`{"op":"begin","machine":"m","kind":"end-sessions","from":"v2","to":"v1"}` + "\n"))
+	f.Add([]byte(`{"op":"begin","machine":"m","kind":"rollback","from":"v1","to":"v1"}` + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rp, err := decodeJournal(b)
 		if err != nil {
@@ -203,10 +205,10 @@ func TestJournalRecordRacingTheCompaction(t *testing.T) {
 	require.NoError(t, old.append(record{Op: recState, Machine: "phone", To: "v1", Permanent: "v1"}))
 	require.NoError(t, old.append(record{Op: recBegin, Machine: "phone", Kind: "upgrade", From: "v1", To: "v2"}))
 
-	nw, rp, err := openJournalHook(dir, func() {
+	nw, rp, err := openJournalHook(dir, journalHooks{beforeRename: func() {
 		require.NoError(t, old.append(record{Op: recCommit, Machine: "phone", From: "v1", To: "v2", Current: "v2", Permanent: "v1"}))
 		require.NoError(t, old.append(record{Op: recConfirm, Machine: "phone", To: "v2"}))
-	})
+	}})
 	require.NoError(t, err)
 	require.Len(t, rp.recoveries, 1, "what it read: the rollout in progress, undone")
 	require.NoError(t, nw.append(record{Op: recBegin, Machine: "other", Kind: "upgrade", From: "a", To: "b"}))

@@ -39,7 +39,8 @@ type listener struct {
 	holdMu    sync.Mutex
 	held      chan struct{} // while a handoff holds Accept back; closed at release
 	accepting int           // goroutines in the socket's accept, under holdMu
-	acceptEnd sync.Cond     // signalled when accepting falls, with holdMu
+	out       int           // connections returned whose caller has not called Accept again, under holdMu
+	acceptEnd sync.Cond     // signalled when accepting or out falls, with holdMu
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
@@ -55,6 +56,12 @@ func newListener(ln net.Listener, ready <-chan struct{}) *listener {
 type deadliner interface{ SetDeadline(time.Time) error }
 
 func (l *listener) Accept() (net.Conn, error) {
+	l.holdMu.Lock()
+	if l.out > 0 { // a caller back for more: the connection it had is set up
+		l.out--
+		l.acceptEnd.Broadcast()
+	}
+	l.holdMu.Unlock()
 	select {
 	case <-l.ready:
 	case <-l.paused:
@@ -84,6 +91,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		l.holdMu.Lock()
 		l.accepting--
+		if err == nil {
+			l.out++
+		}
 		l.acceptEnd.Broadcast()
 		l.holdMu.Unlock()
 		if err == nil {
@@ -123,6 +133,7 @@ func (l *listener) closedErr() error {
 func (l *listener) pause() {
 	l.pauseOnce.Do(func() {
 		close(l.paused)
+		l.wakeHold()
 		if d, ok := l.Listener.(deadliner); ok {
 			_ = d.SetDeadline(time.Unix(1, 0))
 		}
@@ -132,15 +143,19 @@ func (l *listener) pause() {
 // hold makes Accept take no connection until release: they wait in the
 // socket's queue. A state handoff holds the listeners from the moment it
 // pauses the connections, so that none is accepted that it would not hand
-// over. It returns once no goroutine is in the socket's accept: one that
+// over. It returns once no goroutine is in the socket's accept (one that
 // had checked the deadline just before it was set may still take a
-// connection, and it is handed to its caller before hold returns, not
-// after.
-func (l *listener) hold() {
+// connection) and every connection Accept returned is set up: its caller
+// has called Accept again, as an accept loop does once it has registered
+// the connection (Adopt) and its machine (Manage). It waits for that up to
+// grace after the hold, and returns how many connections were still out
+// then: their registration, if it comes, is too late for this handoff.
+// A listener paused or closed has no caller coming back, and none out.
+func (l *listener) hold(grace time.Duration) (late int) {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
 	if l.held != nil {
-		return
+		return 0
 	}
 	l.held = make(chan struct{})
 	if d, ok := l.Listener.(deadliner); ok {
@@ -148,6 +163,41 @@ func (l *listener) hold() {
 		for l.accepting > 0 {
 			l.acceptEnd.Wait()
 		}
+	}
+	expired := false
+	t := time.AfterFunc(grace, func() {
+		l.holdMu.Lock()
+		expired = true
+		l.holdMu.Unlock()
+		l.acceptEnd.Broadcast()
+	})
+	defer t.Stop()
+	for l.out > 0 && !expired && !l.ending() {
+		l.acceptEnd.Wait()
+	}
+	if l.ending() {
+		return 0
+	}
+	return l.out
+}
+
+// wakeHold wakes a hold waiting for callers to come back, once l is paused
+// or closed.
+func (l *listener) wakeHold() {
+	l.holdMu.Lock()
+	l.acceptEnd.Broadcast()
+	l.holdMu.Unlock()
+}
+
+// ending reports whether l is paused or closed: no caller comes back.
+func (l *listener) ending() bool {
+	select {
+	case <-l.paused:
+		return true
+	case <-l.closed:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -172,6 +222,7 @@ func (l *listener) release() {
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closed)
+		l.wakeHold()
 		l.closeErr = l.Listener.Close()
 	})
 	return l.closeErr

@@ -437,10 +437,16 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	}
 	rep.From = sortedKeys(froms)
 	rep.Selected = len(targets)
+	// The journal's kind and from: a rollback of every machine to the
+	// current version ends a new-sessions rollout (journal.go).
+	kind, from := op, prevCurrent
+	if s := r.sessions; s != nil && op == kindRollback && to == prevCurrent && cfg.allMachines() {
+		kind, from = kindEndSessions, s.to
+	}
 	h.mu.Unlock()
 
 	if h.journal != nil {
-		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: prevCurrent, To: to, Kind: op, Some: !cfg.allMachines()}); err != nil {
+		if err := h.journal.append(record{Op: recBegin, Machine: machine, From: from, To: to, Kind: kind, Some: !cfg.allMachines()}); err != nil {
 			return err
 		}
 	}
@@ -521,11 +527,13 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 	current, permanent := r.currentLocked(), r.permanent
 	h.mu.Unlock()
 	if h.journal != nil {
-		rec := record{Op: recCommit, Machine: machine, From: prevCurrent, To: to, Current: current, Permanent: permanent}
+		rec := record{Op: recCommit, Machine: machine, From: from, To: to, Current: current, Permanent: permanent}
 		if err != nil {
 			rec.Op = recAbort
 		}
-		if jerr := h.journal.append(rec); jerr != nil {
+		if jerr := h.journal.append(rec); jerr != nil && err == nil {
+			err = fmt.Errorf("%w: %s of %s to %s: %w", ErrNotJournaled, op, machine, to, jerr)
+		} else if jerr != nil {
 			err = errors.Join(err, jerr)
 		}
 	}

@@ -53,6 +53,11 @@ type release struct {
 	order     []string // registration order: oldest first
 	current   string
 	permanent string
+	// journaled is the version the journal named at start ("" if none);
+	// warned, that a start on another one (it is not registered) was
+	// logged.
+	journaled string
+	warned    bool
 	history   []string // earlier currents, for Rollback
 	policy    Policy
 	live      map[actor.Ref]*tracked
@@ -158,6 +163,14 @@ func WithMetrics(m Metrics) ReleaseOption {
 // 0700), so that a host that dies mid-upgrade resolves it at the next
 // [NewReleaseHandler], and a restarted host comes back on the permanent
 // versions. Default: no journal (nothing survives the process).
+//
+// The old and the new process of a binary restart share dir (the new one
+// opens it while the old one runs); give each independent service a
+// directory of its own: two handlers on one directory are not refused,
+// and a machine name both use takes the decisions of either. Besides
+// release.journal, dir holds release.journal.lock (the compactions'
+// lock, never removed) and, while one runs, a compaction's temporary
+// file.
 func WithJournal(dir string) ReleaseOption {
 	return func(c *releaseConfig) { c.journalDir = dir }
 }
@@ -231,7 +244,7 @@ func NewReleaseHandler(sys *actor.System, opts ...ReleaseOption) (*ReleaseHandle
 		h.journal, h.recovered = j, append(rec.dropped, rec.recoveries...)
 		for name, st := range rec.state {
 			r := h.releaseLocked(name)
-			r.current, r.permanent = st.permanent, st.permanent
+			r.current, r.permanent, r.journaled = st.permanent, st.permanent, st.permanent
 		}
 		for _, rc := range rec.dropped {
 			cfg.logger.Warn("upgrade: dropped a line of the journal that was not a whole record",
@@ -286,11 +299,36 @@ func (h *ReleaseHandler) Close(ctx context.Context) error {
 // Recovered returns what [NewReleaseHandler] did about upgrades that the
 // previous process left unfinished or unconfirmed, read from the journal,
 // after the lines of the journal it dropped as not whole records (Outcome
-// "dropped", first).
+// "dropped", first), and then, by machine name, each version the journal
+// named that is not registered (Outcome "unknown version": the machine
+// runs its first registered version instead; see
+// [ReleaseHandler.Register]). That last part is evaluated at the call:
+// call Recovered once the versions are registered.
 func (h *ReleaseHandler) Recovered() []Recovery {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return slices.Clone(h.recovered)
+	out := slices.Clone(h.recovered)
+	for _, name := range slices.Sorted(maps.Keys(h.machines)) {
+		if rc, ok := h.machines[name].unknownLocked(); ok {
+			out = append(out, rc)
+		}
+	}
+	return out
+}
+
+// unknownLocked returns the Recovery that reports the version the journal
+// named for r, if it is not registered and still r's permanent version,
+// once a version of r is registered.
+func (r *release) unknownLocked() (Recovery, bool) {
+	if r.journaled == "" || len(r.order) == 0 || r.permanent != r.journaled || r.versions[r.journaled] != nil {
+		return Recovery{}, false
+	}
+	used := r.order[0]
+	return Recovery{
+		Machine: r.name, Kind: "journal", To: r.journaled, Outcome: OutcomeUnknownVersion, Current: used,
+		Detail: fmt.Sprintf("the journal names version %s, which is not registered: machines start on %s, the first registered, until %s is registered or another version is confirmed",
+			r.journaled, used, r.journaled),
+	}, true
 }
 
 func (h *ReleaseHandler) releaseLocked(name string) *release {
@@ -317,8 +355,14 @@ func (h *ReleaseHandler) lookup(name string) (*release, error) {
 // machine and code.Version() the version. Register versions oldest first:
 // the order says which way is up (UPGRADE) and which is down. The first
 // version of a machine becomes its current and permanent version, unless
-// the journal names another registered one. It returns ErrDuplicateVersion
-// for a version registered already.
+// the journal ([WithJournal]) names another. While the version the
+// journal names is not registered, machines start on the first
+// registered version, [ReleaseHandler.Recovered] reports it (Outcome
+// "unknown version") and the first such start logs a warning; the journal
+// keeps the version it named (Status shows it as permanent), so that a
+// host that registers it, now or at a later start, comes back on it,
+// until [ReleaseHandler.Confirm] makes another permanent. It returns
+// ErrDuplicateVersion for a version registered already.
 func (h *ReleaseHandler) Register(code fsm.Code) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -399,8 +443,9 @@ func (h *ReleaseHandler) unloadIdleLocked(r *release) {
 		// plugin fails the move). The move's end unloads what is idle.
 		return
 	}
+	current := r.currentLocked()
 	for _, v := range r.versions {
-		if v.code != nil && v.refs == 0 && v.name != r.current && v.name != r.permanent && !r.needs(v.name) {
+		if v.code != nil && v.refs == 0 && v.name != current && v.name != r.permanent && !r.needs(v.name) {
 			if err := v.unload(); err != nil {
 				h.cfg.logger.Warn("upgrade: unload a version", "machine", r.name, "version", v.name, "error", err)
 			}
@@ -451,6 +496,10 @@ func (h *ReleaseHandler) start(ctx context.Context, machine string, snap *fsm.Sn
 	defer r.starts.RUnlock()
 	h.mu.Lock()
 	ver := r.currentLocked()
+	if rc, ok := r.unknownLocked(); ok && !r.warned {
+		r.warned = true
+		h.cfg.logger.Warn("upgrade: the journal names a version that is not registered", "machine", machine, "version", rc.To, "current", rc.Current)
+	}
 	var id string
 	var tags map[string]string
 	if r.sessions != nil || r.shadow != nil {

@@ -61,10 +61,26 @@ var (
 	// ErrBadJournal is returned by [NewReleaseHandler] when the journal
 	// cannot be read or rewritten (a line that does not decode is dropped
 	// and reported by [ReleaseHandler.Recovered] instead), and by the
-	// calls that write it
-	// ([ReleaseHandler.Upgrade], [ReleaseHandler.Confirm]) when it cannot
-	// be written.
+	// calls that write it ([ReleaseHandler.Upgrade],
+	// [ReleaseHandler.Rollback], [ReleaseHandler.Confirm]) when it cannot
+	// be written: before anything changed, but for a commit (see
+	// ErrNotJournaled).
 	ErrBadJournal = errors.New("upgrade: bad journal")
+
+	// ErrNotJournaled is returned (wrapped, with the ErrBadJournal of the
+	// write) by [ReleaseHandler.Upgrade] and [ReleaseHandler.Rollback]
+	// when the move took effect (the machines run the new version, the
+	// Report says "ok") but its commit could not be written to the
+	// journal. The move is not undone: a restart decides the same version
+	// without the commit as with it (an upgrade not confirmed comes back
+	// on the permanent version either way; a rollback is resumed), and
+	// only the outcome it reports differs. [ReleaseHandler.Confirm] writes
+	// its record before it changes anything, and returns ErrBadJournal
+	// alone, having changed nothing. A [Canary] rollout whose canaries
+	// moved but were not journaled moves them back (ErrCanaryFailed, with
+	// this error); one whose rest moved but was not journaled is promoted,
+	// with this error.
+	ErrNotJournaled = errors.New("upgrade: the move took effect but its commit was not journaled")
 )
 
 // A MachineError names the machine whose change of code failed and why.

@@ -145,6 +145,15 @@ func newRestarter(f flipper, cfg restartConfig) *Restarter {
 // is drained with the others.) Closing it is safe more than once, and
 // [Restarter.Drain] closes it after the drain hooks if they did not. It is
 // not a *net.TCPListener; use [net.Listener] methods only.
+//
+// With a [Handoff], set an accepted connection up ([Handoff.Manage] its
+// machine, [Handoff.Adopt] it) before calling Accept again, as an accept
+// loop that serves each connection in a goroutine of its own does: a
+// handoff holds the listener back and then waits, up to a second, for the
+// caller of each connection Accept has just returned to come back for the
+// next, so that a connection accepted an instant before the handoff travels
+// with its machine. One set up later stays in the old process and drains
+// (the handoff logs it).
 func (r *Restarter) Listen(network, addr string) (net.Listener, error) {
 	if r.State() >= StateDraining {
 		return nil, fmt.Errorf("%w: listen %s %s", ErrDraining, network, addr)

@@ -187,7 +187,12 @@ func statusLine(st []upgrade.MachineStatus) string {
 	return "no phone machine"
 }
 
-// reportLine is one line of an upgrade's or a rollback's report.
+// reportLine is one line of an upgrade's or a rollback's report. phones=
+// is the phones the move left on the new version. A shadow moves none, so
+// its line counts instead the phones it ran beside: shadowed= (from its
+// report, when it ran for a window), of which reloaded= were live at its
+// start and put under it, and started= registered during it; exited=
+// were live at its start and gone before their reload.
 func reportLine(r *upgrade.Report) string {
 	if r == nil {
 		return "no report"
@@ -196,6 +201,9 @@ func reportLine(r *upgrade.Report) string {
 	if from == "" {
 		from = "-"
 	}
+	if r.Strategy == "shadow" {
+		return shadowLine(r, from)
+	}
 	line := fmt.Sprintf("from=%s to=%s phones=%d pause=%s strategy=%s result=%s", from, r.To, r.Changed, r.MaxPause, r.Strategy, r.Result)
 	if r.Verdict != "" {
 		line += fmt.Sprintf(" canaries=%d verdict=%s", r.Canaries, r.Verdict)
@@ -203,11 +211,30 @@ func reportLine(r *upgrade.Report) string {
 	if r.Exited > 0 {
 		line += fmt.Sprintf(" exited=%d", r.Exited)
 	}
-	if sr := r.Shadow; sr != nil {
-		line += fmt.Sprintf(" shadowed=%d mirrored=%d diverged=%d", sr.Machines, sr.Mirrored, sr.Diverged)
-		for _, ev := range slices.Sorted(maps.Keys(sr.ByEvent)) {
-			line += fmt.Sprintf(" diverged[%s]=%d", ev, sr.ByEvent[ev])
-		}
+	return line
+}
+
+// shadowLine is reportLine for a shadow.
+func shadowLine(r *upgrade.Report, from string) string {
+	line := fmt.Sprintf("from=%s to=%s", from, r.To)
+	sr := r.Shadow
+	if sr != nil {
+		line += fmt.Sprintf(" shadowed=%d", sr.Machines)
+	}
+	line += fmt.Sprintf(" reloaded=%d", r.Changed)
+	if sr != nil {
+		line += fmt.Sprintf(" started=%d", max(sr.Machines-r.Changed, 0))
+	}
+	line += fmt.Sprintf(" exited=%d pause=%s strategy=%s result=%s", r.Exited, r.MaxPause, r.Strategy, r.Result)
+	if sr == nil {
+		return line
+	}
+	line += fmt.Sprintf(" mirrored=%d diverged=%d", sr.Mirrored, sr.Diverged)
+	if sr.Failed > 0 {
+		line += fmt.Sprintf(" failed=%d", sr.Failed)
+	}
+	for _, ev := range slices.Sorted(maps.Keys(sr.ByEvent)) {
+		line += fmt.Sprintf(" diverged[%s]=%d", ev, sr.ByEvent[ev])
 	}
 	return line
 }

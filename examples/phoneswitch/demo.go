@@ -145,12 +145,16 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 			out, err := sw.restart()
 			return out, 0, err
 		}},
+		{name: "feature flag hd-audio on", run: func() (string, time.Duration, error) {
+			out, err := flagStep(ctx, sw, lcfg)
+			return out, 0, err
+		}},
 	}...)
 	first := ""
 	if *shadowFor > 0 {
 		first = fmt.Sprintf("a shadow of v2 for %s, ", *shadowFor)
 	}
-	say("steps: %sall at once, rollback, canary of %d phones watched for %s, SIGHUP", first, *canaries, *window)
+	say("steps: %sall at once, rollback, canary of %d phones watched for %s, SIGHUP, a feature flag", first, *canaries, *window)
 	every := *duration / time.Duration(len(steps)+1)
 	for i, s := range steps {
 		select {
@@ -194,6 +198,49 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		fmt.Fprintf(stdout, "%-26s %s\n", s.name+":", line)
 	}
 	return rep.verdict()
+}
+
+// flagProbe is the number of the phone that the demo's flag step
+// registers to show a STATUS line: above the load generator's.
+const flagProbe = "99999"
+
+// flagStep turns the hd-audio feature flag on through the admin API, as
+// `phoneswitch ctl flags hd-audio on` does, and shows what the phones see:
+// a STATUS line that ends with codec=hd, without a new version or a phone
+// moved. It fails if the STATUS line does not show it.
+func flagStep(ctx context.Context, sw switchProc, lcfg loadConfig) (string, error) {
+	actx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	c, err := upgrade.DialAdmin(actx, sw.admin)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(actx, upgrade.AdminRequest{Op: "flags", Flag: phone.FlagHDAudio, Value: "on", Who: "demo"}, nil)
+	if err != nil {
+		return "", errors.New(oneLine(err))
+	}
+	var set strings.Builder
+	if err := printFlags(&set, resp.Flags, upgrade.AdminRequest{}); err != nil {
+		return "", err
+	}
+	p, err := connectPhone(actx, lcfg, flagProbe)
+	if err != nil {
+		return "", err
+	}
+	st, err := func() (string, error) {
+		if err := p.send("STATUS"); err != nil {
+			return "", err
+		}
+		return p.line()
+	}()
+	err = errors.Join(err, p.close())
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(st, " codec=hd") {
+		return "", fmt.Errorf("hd-audio is on and a phone's STATUS does not show codec=hd: %q", st)
+	}
+	return fmt.Sprintf("%s; a phone's STATUS: %s", strings.TrimSpace(set.String()), st), nil
 }
 
 // switchProc is a `phoneswitch serve` process, and after SIGHUP its

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -171,6 +174,23 @@ func testCallSurvivesEverything(t *testing.T, built, faulty string) {
 	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio")
 	require.NoError(t, err, out)
 	require.True(t, strings.HasPrefix(out, "flag=hd-audio value=25% "), out)
+	// The phones read it: STATUS shows codec=hd for those in its 25%
+	// (a stable hash of flag and number, as any Set computes it).
+	at25 := flags.New(flags.WithLogger(slog.New(slog.DiscardHandler)))
+	_, err = at25.Set(phone.FlagHDAudio, flags.Percent(25), "test")
+	require.NoError(t, err)
+	for _, p := range []*loadPhone{a, b} {
+		st := statusOf(t, p)
+		codec, _ := st.Get("codec")
+		require.Equal(t, at25.Enabled(phone.FlagHDAudio, p.number), codec == "hd", st.String())
+	}
+	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio", "on")
+	require.NoError(t, err, out)
+	for _, p := range []*loadPhone{a, b} {
+		st := statusOf(t, p)
+		codec, _ := st.Get("codec")
+		require.Equal(t, "hd", codec, st.String())
+	}
 	out, err = ctlRun(t, exe, sw.admin, "flags", "hd-audio", "loud")
 	require.Error(t, err)
 	require.Contains(t, out, "loud")
@@ -277,7 +297,7 @@ func testDemo(t *testing.T, exe string, flags ...string) {
 	}
 	for _, want := range []string{"frames lost:         0", "calls failed:        0", "versions seen:       v1", "v2", "binary restart (SIGHUP):", "handed over live",
 		"upgrade v2 (canary): from=v1 to=v2 phones=", "canaries=2 verdict=promoted",
-		"shadow v2 (dark launch): from=v1 to=v2 phones=", "strategy=shadow result=ok", " shadowed=", " mirrored="} {
+		"shadow v2 (dark launch): from=v1 to=v2 shadowed=", " reloaded=", " started=", "strategy=shadow result=ok", " mirrored="} {
 		require.Contains(t, out.String(), want)
 	}
 }

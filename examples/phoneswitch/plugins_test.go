@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/upgrade"
 )
 
@@ -123,6 +124,18 @@ func testPluginCall(t *testing.T, exe string) {
 	got, _ := statusOf(t, b).Get("since")
 	require.Equal(t, since, got, "since survives a downgrade and an upgrade")
 	s.flowing(10)
+
+	// A feature flag reaches the plugins: the host sends the flags on with
+	// each event, and the phone's STATUS shows it.
+	for _, value := range []string{"on", "off"} {
+		out, err = ctlRun(t, exe, sw.admin, "flags", phone.FlagHDAudio, value)
+		require.NoError(t, err, out)
+		for _, p := range []*loadPhone{a, b} {
+			st := statusOf(t, p)
+			codec, _ := st.Get("codec")
+			require.Equal(t, value == "on", codec == "hd", "hd-audio %s: %s", value, st.String())
+		}
+	}
 
 	// The plugin that runs both phones' code is killed mid-call: the host
 	// restarts it and delivers the event again (the state and data stay on

@@ -26,8 +26,9 @@ import (
 
 // handoffFault is a test seam, empty in a normal build: the process tests
 // build a binary with -ldflags "-X main.handoffFault=restore" whose serve
-// receives the live calls and then fails, as a binary that cannot restore
-// them would, so that the old process must resume them.
+// receives and restores the live calls and then fails before Ready, as a
+// binary that cannot serve them would, so that the old process must resume
+// them (and the new one must not have touched a line).
 var handoffFault string
 
 type serveConfig struct {
@@ -169,11 +170,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if handoffFault == "restore" {
-		return fmt.Errorf("serve: %w: a fault built in for the tests", upgrade.ErrHandoff)
-	}
 	if err := sw.Restore(ctx, got); err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if handoffFault == "restore" {
+		return fmt.Errorf("serve: %w: a fault built in for the tests", upgrade.ErrHandoff)
 	}
 	wg.Go(func() {
 		if err := sw.Serve(ln); err != nil {
@@ -249,6 +250,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := r.Ready(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// This process owns the lines it restored now: serve them (until
+	// here it read and wrote none of them, so that the old process could
+	// resume them all had Ready failed).
+	sw.Ready()
 	log.Info("serving", "listen", ln.Addr(), "admin", cfg.admin, "http", cfg.http, "version", currentVersion(rh))
 	if err := r.Run(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)

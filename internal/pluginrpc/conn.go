@@ -151,6 +151,8 @@ func (c *conn) roundTrip(ctx context.Context, req *wire.Request, timeout time.Du
 		}
 		if isTimeout(err) {
 			err = fmt.Errorf("%w: writing a request", ErrTimeout)
+		} else {
+			err = fmt.Errorf("writing: %w", err)
 		}
 		c.die(err) // cl is failed with the others
 	}

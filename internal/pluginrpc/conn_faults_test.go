@@ -188,7 +188,7 @@ func TestConnAbandonedCallHeldToTheTimeout(t *testing.T) {
 	defer func() { _ = f.nc.Close() }() // first: ends the answering goroutine
 	start := time.Now()
 	for {
-		require.Less(t, time.Since(start), 10*timeout, "the hung call was not found out")
+		require.Less(t, time.Since(start), 50*timeout, "the hung call was not found out") // a generous bound: the runner may be loaded
 		res := <-f.call(context.Background(), "busy", "echo")
 		if res.err != nil {
 			require.ErrorIs(t, res.err, ErrPluginDied)

@@ -409,7 +409,9 @@ func TestPoolConnBrokenMidCall(t *testing.T) {
 	require.NoError(t, doErr, "delivered again to a new process")
 	require.Equal(t, "marked", string(doOut))
 	require.ErrorIs(t, callErr, ErrPluginDied)
-	require.ErrorContains(t, callErr, "plugin died: reading: ")
+	// Counted in flight before it is written, the blocked call's request may
+	// meet the closed socket as it is written, or its answer as it is read.
+	require.Regexp(t, "plugin died: (reading|writing): ", callErr.Error())
 	requireGone(t, pid)
 	st := c.Stats()
 	require.Equal(t, 2, st.Starts)

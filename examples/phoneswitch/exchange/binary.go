@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/hotline-go/hotline/actor"
-	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/supervisor"
 	"github.com/hotline-go/hotline/upgrade"
@@ -60,6 +59,10 @@ func (c *conn) requestPause() *pause {
 		c.p = &pause{parked: make(chan struct{}), resume: make(chan struct{}), gone: make(chan struct{})}
 		if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
 			c.s.log.Debug("exchange: pause", "err", err)
+		}
+		select { // a reader waiting for Ready (Restore) stops too
+		case c.poke <- struct{}{}:
+		default:
 		}
 	}
 	return c.p
@@ -138,7 +141,9 @@ func (c *conn) pauseForHandoff(ctx context.Context) (unread []byte, err error) {
 }
 
 // pauseReaders stops every reader between two lines (of, and of every
-// connection), and waits until each has stopped or its connection ended.
+// connection), and waits until each has stopped or its connection ended,
+// and until the hang-ups that Ready started have ended: they, too, write
+// to lines and change machines.
 func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
 	s.mu.Lock()
 	if s.round == nil {
@@ -151,7 +156,15 @@ func (s *Switch) pauseReaders(ctx context.Context, of *conn) error {
 		s.round = append(s.round, of)
 	}
 	round := s.round
+	hangingUp := s.hangingUp
 	s.mu.Unlock()
+	for _, done := range hangingUp {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("exchange: pause: hang-ups of restored phones: %w", ctx.Err())
+		}
+	}
 	ps := make([]*pause, len(round))
 	for i, c := range round {
 		ps[i] = c.requestPause()
@@ -266,12 +279,17 @@ func (s *Switch) releaseConn(c *conn) {
 	}
 }
 
-// Restore serves the lines a binary restart handed to this process
+// Restore takes over the lines a binary restart handed to this process
 // ([upgrade.Handoff.Receive]; call it before [upgrade.Restarter.Ready]):
-// each number's machine, already running, and its connection, read from
-// the bytes the previous process had read and not handled. A machine
-// whose connection ended during the handoff hangs up, as its line would
-// have. The lines are registered for the next handoff.
+// each number's machine, already running, is moved under the phones
+// supervisor and the release handler, and each connection gets its reader
+// and writer. Nothing is done to a line until [Switch.Ready]: until this
+// process is ready the previous one may yet resume every line from the
+// state it handed over, so the readers wait (then handle first the bytes
+// the previous process had read and not handled), the writers write
+// nothing, a line whose machine had ended waits to be failed and a machine
+// whose connection ended during the handoff waits to be hung up. The lines
+// are registered for the next handoff.
 func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	if got == nil {
 		return nil
@@ -279,54 +297,48 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 	// Every line is checked before any is read: a switch that refuses the
 	// handoff must not have read a byte (the old process resumes them).
 	numbers := make(map[string]string, len(got.Conns))
-	var orphans []string
 	for key, rc := range got.Conns {
 		var meta LineMeta
 		if err := msgpack.Unmarshal(rc.Meta, &meta); err != nil {
 			return fmt.Errorf("exchange: restore %s: meta: %w", key, err)
 		}
-		if _, ok := got.Machines[meta.Number]; !ok && meta.Number != "" {
-			// Its machine ended (it failed) before the handoff could
-			// image it: the line fails as after a crash, and the other
-			// lines go on.
-			orphans = append(orphans, key)
-		}
 		numbers[key] = meta.Number
 	}
-	for _, key := range orphans {
-		rc := got.Conns[key]
-		s.log.Warn("exchange: restore: a line whose machine had ended; closing it", "conn", key, "number", numbers[key])
-		err := rc.Conn.SetWriteDeadline(time.Now().Add(s.cfg.stallTimeout))
-		if err == nil {
-			_, err = io.WriteString(rc.Conn, protocol.Error{Code: protocol.CodeInternal}.String()+"\n")
-		}
-		if err = errors.Join(err, rc.Conn.Close()); err != nil {
-			s.log.Debug("exchange: restore: close", "conn", key, "err", err)
-		}
-		delete(got.Conns, key)
-	}
-	refs, err := s.adoptMachines(ctx, got.Machines)
+	refs, peers, err := s.adoptMachines(ctx, got.Machines)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	for number, ref := range refs {
-		s.lines[number] = &line{ref: ref}
+		s.lines[number] = &line{ref: ref, peer: peers[number]}
 	}
-	s.mu.Unlock()
 	// Every line has its connection before any reader routes to it.
 	cs := make(map[string]*conn, len(got.Conns))
 	owned := make(map[string]bool, len(got.Conns))
-	s.mu.Lock()
 	for key, rc := range got.Conns {
 		c := newConn(s, rc.Conn)
 		c.adopted, c.number, c.unread = true, numbers[key], rc.Unread
-		if l, ok := s.lines[c.number]; ok && c.number != "" {
-			l.c = c
+		c.gate = s.readyC
+		if _, ok := refs[c.number]; ok {
+			s.lines[c.number].c = c
+		} else if c.number != "" {
+			// Its machine ended (it failed) before the handoff could
+			// image it: the line fails as after a crash, once this
+			// process owns it, and the other lines go on.
+			c.orphan = true
+			s.log.Warn("exchange: restore: a line whose machine had ended; it gets ERR internal", "conn", key, "number", c.number)
 		}
 		owned[c.number] = true
 		cs[key] = c
 	}
+	var hangUps []string
+	for number := range refs {
+		if !owned[number] {
+			hangUps = append(hangUps, number)
+		}
+	}
+	s.hangUps = append(s.hangUps, hangUps...)
+	ready := s.ready
 	s.mu.Unlock()
 	var errs []error
 	for key, c := range cs {
@@ -334,49 +346,94 @@ func (s *Switch) Restore(ctx context.Context, got *upgrade.Restored) error {
 			errs = append(errs, err)
 		}
 	}
-	for number := range refs {
-		if owned[number] {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.callTimeout)
-		s.hangUp(cctx, number)
-		s.unregister(cctx, nil, number)
-		cancel()
-	}
 	s.log.Info("exchange: lines restored", "lines", len(got.Conns), "phones", len(got.Machines))
+	if ready { // restored after Ready: nothing to wait for
+		s.startHangUps()
+	}
 	return errors.Join(errs...)
 }
 
+// Ready says that this process owns the lines [Switch.Restore] took over:
+// call it once [upgrade.Restarter.Ready] has returned nil (never if it
+// failed: the previous process then resumes the lines, and [Switch.Close]
+// closes them here without a word). From now on the restored lines are
+// read (their unread bytes first) and written, a line whose machine had
+// ended gets ERR internal and is closed, and a machine whose line ended
+// during the handoff hangs up (its peer gets HANGUP), in goroutines of
+// the switch's that Close waits for. Ready does not block; calling it
+// again does nothing. A switch that restored nothing need not call it:
+// the lines it accepts itself are served at once.
+func (s *Switch) Ready() {
+	s.mu.Lock()
+	if s.ready {
+		s.mu.Unlock()
+		return
+	}
+	s.ready = true
+	close(s.readyC)
+	s.mu.Unlock()
+	s.startHangUps()
+}
+
+// startHangUps hangs up, in a goroutine, the machines restored without
+// their line.
+func (s *Switch) startHangUps() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	numbers := s.hangUps
+	s.hangUps = nil
+	if len(numbers) == 0 || s.closed {
+		return
+	}
+	done := make(chan struct{})
+	s.hangingUp = append(s.hangingUp, done)
+	s.wg.Go(func() {
+		defer close(done)
+		for _, number := range numbers {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.callTimeout)
+			s.hangUp(ctx, number)
+			s.unregister(ctx, nil, number)
+			cancel()
+		}
+	})
+}
+
 // adoptMachines puts the machines a binary restart restored under the
-// phones supervisor and the release handler: each is snapshotted, stopped
-// and started again from its snapshot by the handler (on its current
-// version), as a child of the supervisor, and managed for the next
-// handoff under the same number. No reader runs yet, so no event is in
-// flight; a phone holds no timer and postpones no event, so its snapshot
-// (state and data) is all of it. On an error, the machines not yet moved
-// are left running, and every one moved is stopped: the new process then
-// fails before Ready, and the old one resumes them all.
-func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (map[string]actor.Ref, error) {
-	refs := make(map[string]actor.Ref, len(machines))
-	fail := func(err error) (map[string]actor.Ref, error) {
+// phones supervisor and the release handler: each is suspended, imaged
+// (state, data, running timeouts, postponed events and the events in its
+// mailbox), stopped, and started again from its image by the handler (on
+// its current version), as a child of the supervisor, and managed for the
+// next handoff under the same number. Nothing of a machine is lost: an
+// event that waited in its mailbox (one whose caller in the old process
+// gave up) is sent to it again. It returns the machines, and the phone
+// each is in a call with (the last phone a line signalled is not carried:
+// a crashed machine's hang-up goes to this one). On an error, the machines
+// not yet moved are left running, and every one moved is stopped: the new
+// process then fails before Ready, and the old one resumes them all.
+func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Ref) (refs map[string]actor.Ref, peers map[string]string, err error) {
+	refs = make(map[string]actor.Ref, len(machines))
+	peers = make(map[string]string, len(machines))
+	fail := func(err error) (map[string]actor.Ref, map[string]string, error) {
 		for _, ref := range refs {
 			err = errors.Join(err, s.stopPhone(ctx, ref))
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for number, old := range machines {
-		info, err := fsm.Inspect(ctx, old)
-		if err != nil {
+		if err := actor.Suspend(ctx, old); err != nil {
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
-		snap := info.Snapshot()
+		img, err := fsm.CaptureSuspended(ctx, old)
+		if err != nil {
+			return fail(errors.Join(fmt.Errorf("exchange: restore %s: %w", number, err), actor.Resume(ctx, old)))
+		}
 		if err := actor.Stop(ctx, old, actor.Normal); err != nil && !errors.Is(err, actor.ErrNoProc) {
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
 		if s.cfg.handoff != nil {
 			s.cfg.handoff.Unmanage(number)
 		}
-		ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number, snap: &snap})
+		ref, err := supervisor.StartChild(ctx, s.sup, startPhone{number: number, img: &img})
 		if err == nil && s.cfg.handoff != nil {
 			err = s.cfg.handoff.Manage(number, ref)
 		}
@@ -384,8 +441,11 @@ func (s *Switch) adoptMachines(ctx context.Context, machines map[string]actor.Re
 			return fail(fmt.Errorf("exchange: restore %s: %w", number, err))
 		}
 		refs[number] = ref
+		if peers[number], err = phone.Peer(img.Snapshot); err != nil {
+			s.log.Warn("exchange: restore: the phone's call", "number", number, "err", err)
+		}
 	}
-	return refs, nil
+	return refs, peers, nil
 }
 
 func (s *Switch) serveRestored(key string, c *conn) error {

@@ -92,7 +92,8 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 
 // A line handed over whose machine had ended before the handoff (it
 // failed, and nobody had noticed on that line yet) fails as after a
-// crash: ERR internal, then closed. The other lines are restored.
+// crash: ERR internal, then closed, once the process is ready. The other
+// lines are restored.
 func TestRestoreLineWithoutMachine(t *testing.T) {
 	s, _ := start(t)
 	orphanClient, orphan := tcpPair(t)
@@ -107,6 +108,7 @@ func TestRestoreLineWithoutMachine(t *testing.T) {
 		"c1-1": {Conn: orphan, Owner: "300", Meta: meta("300")},
 		"c1-2": {Conn: fresh, Meta: meta("")},
 	}}))
+	s.Ready() // this process owns the lines: the orphan is answered
 	require.NoError(t, orphanClient.SetReadDeadline(time.Now().Add(10*time.Second)))
 	rest, err := io.ReadAll(orphanClient)
 	require.NoError(t, err)

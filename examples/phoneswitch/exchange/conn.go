@@ -34,6 +34,13 @@ type conn struct {
 	number   string        // registered before this conn was made (adopted)
 	unread   []byte        // read by a previous owner, not yet handled
 	finished chan struct{} // closed when run returns
+	// gate is closed when this process owns the line (Switch.Ready): nil
+	// for a line accepted here, the switch's readyC for one restored.
+	// Until then the reader reads nothing and the writer writes nothing;
+	// poke wakes the waiting reader for a pause.
+	gate   <-chan struct{}
+	poke   chan struct{}
+	orphan bool // restored without its machine: fails (ERR internal) once read
 
 	// A binary restart's state handoff (see binary.go): key is the
 	// connection's key in the upgrade.Handoff, p the pause in progress.
@@ -49,6 +56,7 @@ func newConn(s *Switch, nc net.Conn) *conn {
 		s: s, nc: nc, out: make(chan string, s.cfg.writeQueue),
 		done: make(chan struct{}), stopping: make(chan struct{}), ctx: ctx, cancel: cancel,
 		finished: make(chan struct{}),
+		poke:     make(chan struct{}, 1),
 		syncC:    make(chan chan struct{}),
 	}
 }
@@ -122,6 +130,28 @@ func (c *conn) writeFailed(err error) {
 
 func (c *conn) write() {
 	bw := bufio.NewWriterSize(c.nc, protocol.MaxLine)
+	for gated := c.gate != nil; gated; {
+		select {
+		case <-c.gate:
+			gated = false
+		case <-c.done:
+			return
+		case <-c.stopping:
+			select {
+			case <-c.gate: // owned: write what the reader queued last
+				gated = false
+			default:
+				return // the reader ended before this process owned the line
+			}
+		case ack := <-c.syncC:
+			// A handoff flushes the line: only a process that is ready
+			// hands its lines on, so this one owns it.
+			if !c.writeQueued(bw) {
+				return
+			}
+			close(ack)
+		}
+	}
 	for {
 		var l string
 		select {
@@ -188,6 +218,26 @@ func (c *conn) writeQueued(bw *bufio.Writer) bool {
 	}
 }
 
+// waitReady waits until this process owns the line (see conn.gate). It
+// returns false if a pause, or the connection's end, came first.
+func (c *conn) waitReady() bool {
+	if c.gate == nil {
+		return true
+	}
+	for {
+		select {
+		case <-c.gate:
+			return true
+		case <-c.done:
+			return false
+		case <-c.poke:
+			if c.stopRequested() {
+				return false
+			}
+		}
+	}
+}
+
 // run reads and handles lines until the connection ends, then hangs up and
 // unregisters the phone.
 func (c *conn) run() {
@@ -243,6 +293,19 @@ func (c *conn) run() {
 func (c *conn) read() (number string, unread []byte, stopped bool) {
 	r := protocol.NewReaderAfter(c.unread, c.nc)
 	number = c.number
+	if !c.waitReady() {
+		if c.stopRequested() {
+			return number, r.Unread(), true
+		}
+		// Closed before this process owned the line (it failed before
+		// Ready): the previous process resumes the call, so nothing
+		// here hangs up.
+		return "", nil, false
+	}
+	if c.orphan {
+		c.enqueue(protocol.Error{Code: protocol.CodeInternal}.String())
+		return "", nil, false
+	}
 	if c.adopted { // a pause left a read deadline
 		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
 			c.s.log.Debug("exchange: read", "err", err)

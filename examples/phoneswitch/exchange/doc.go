@@ -50,7 +50,10 @@
 // handled; Resume, after a failure, lets every reader go on. In the new
 // process, [Switch.Restore] rebuilds the registry from what
 // [upgrade.Handoff.Receive] returned, moving each restored machine under
-// the supervisor and the release handler; in the old one,
+// the supervisor and the release handler, and [Switch.Ready], once the
+// process is ready, starts serving the restored lines (before it, the old
+// process may yet resume them, so nothing reads, writes or hangs up any
+// of them); in the old one,
 // [Switch.HandedOver] ends the readers of the lines handed over without
 // hanging up.
 package exchange

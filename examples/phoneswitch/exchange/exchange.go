@@ -34,15 +34,22 @@ type Switch struct {
 	rh  *upgrade.ReleaseHandler
 	sup actor.Ref // the phones' simple-one-for-one supervisor
 
-	mu       sync.Mutex
-	lines    map[string]*line
-	conns    map[*conn]struct{}
-	idle     chan struct{} // closed when conns becomes empty
-	closed   bool
-	round    []*conn // paused for a binary restart (binary.go)
-	connSeq  int     // names connections in the upgrade.Handoff
-	wg       sync.WaitGroup
-	counters counters
+	mu      sync.Mutex
+	lines   map[string]*line
+	conns   map[*conn]struct{}
+	idle    chan struct{} // closed when conns becomes empty
+	closed  bool
+	round   []*conn // paused for a binary restart (binary.go)
+	connSeq int     // names connections in the upgrade.Handoff
+	// The lines a binary restart restored wait for Ready (binary.go):
+	// their readers and writers wait for readyC, and Ready hangs up the
+	// machines in hangUps (restored without their line).
+	readyC    chan struct{}
+	ready     bool
+	hangUps   []string
+	hangingUp []chan struct{} // each closed when a goroutine of hang-ups has ended
+	wg        sync.WaitGroup
+	counters  counters
 }
 
 // line is a registered number: its machine and its connection. A line
@@ -54,11 +61,11 @@ type line struct {
 }
 
 // startPhone is the argument of the phones supervisor's StartChild: the
-// number, and the snapshot to restore its machine from (a phone handed
+// number, and the image to restore its machine from (a phone handed
 // over by a binary restart), if any.
 type startPhone struct {
 	number string
-	snap   *fsm.Snapshot
+	img    *fsm.Image
 }
 
 // New returns a switch whose phones run in sys, each started by rh (which
@@ -80,7 +87,7 @@ func New(sys *actor.System, rh *upgrade.ReleaseHandler, opts ...Option) (*Switch
 	if rh == nil {
 		return nil, ErrNoRelease
 	}
-	s := &Switch{cfg: cfg, log: cfg.logger, sys: sys, rh: rh, lines: map[string]*line{}, conns: map[*conn]struct{}{}}
+	s := &Switch{cfg: cfg, log: cfg.logger, sys: sys, rh: rh, lines: map[string]*line{}, conns: map[*conn]struct{}{}, readyC: make(chan struct{})}
 	spec := supervisor.ChildSpec{ID: "phone", Restart: supervisor.Temporary, Start: s.startChild}
 	sup, err := supervisor.Start(sys, supervisor.SimpleOneForOne, []supervisor.ChildSpec{spec}, supervisor.WithName("phones"))
 	if err != nil {
@@ -107,8 +114,8 @@ func (s *Switch) startChild(sc supervisor.StartContext) (actor.Ref, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.startTimeout)
 	defer cancel()
 	opts := []fsm.StartOption{fsm.WithID(sp.number), fsm.WithSpawnOptions(actor.LinkTo(sc.Supervisor()))}
-	if sp.snap != nil {
-		return s.rh.Restore(ctx, *sp.snap, opts...)
+	if sp.img != nil {
+		return s.rh.Restore(ctx, sp.img.Snapshot, append(opts, fsm.FromImage(*sp.img))...)
 	}
 	return s.rh.Start(ctx, phone.Name, opts...)
 }

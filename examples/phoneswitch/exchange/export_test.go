@@ -31,3 +31,12 @@ func ConnCount(s *Switch) int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
+
+// PhoneRef returns the machine of a registered number.
+func PhoneRef(s *Switch, number string) (actor.Ref, bool) {
+	l, ok := s.lookup(number)
+	if !ok {
+		return actor.Ref{}, false
+	}
+	return l.ref, true
+}

@@ -22,6 +22,13 @@
 // data and its downgrade writes it back, exactly. Both versions take the
 // same event types, so events queued during an upgrade need no conversion.
 //
+// # Feature flags
+//
+// Both versions read one feature flag, [FlagHDAudio]: STATUS ends with
+// codec=hd for a phone for which it is on. A machine reads it when started
+// with [fsm.WithFlags] (the release handler's flags), a plugin-hosted one
+// from the names the host sends with each event.
+//
 // The machines are plain [*fsm.Machine] values: the switch runs them in
 // process, and a plugin main can serve the same values.
 package phone

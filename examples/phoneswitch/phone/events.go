@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/protocol"
+	"github.com/hotline-go/hotline/fsm"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Name is the machine's name.
@@ -128,4 +130,31 @@ func signal(to string, s Signal, rs ...protocol.Reply) Output {
 	o := lines(rs...)
 	o.To, o.Signals = to, []Signal{s}
 	return o
+}
+
+// Peer returns the phone that a phone's machine is in a call with,
+// ringing or connected, read from its snapshot (of [V1] or [V2]); "" when
+// it has no call. A switch that takes over phones from another process
+// (a binary restart) learns from it whom a phone's line was talking to.
+// It returns an error wrapping [ErrBadData] for another machine, a
+// version it does not know, or data it cannot decode.
+func Peer(s fsm.Snapshot) (string, error) {
+	if s.Machine != Name {
+		return "", fmt.Errorf("%w: a snapshot of %q, not %q", ErrBadData, s.Machine, Name)
+	}
+	switch s.Version {
+	case "v1":
+		var d DataV1
+		if err := msgpack.Unmarshal(s.Data, &d); err != nil {
+			return "", fmt.Errorf("%w: v1: %w", ErrBadData, err)
+		}
+		return d.Peer, nil
+	case "v2":
+		var d DataV2
+		if err := msgpack.Unmarshal(s.Data, &d); err != nil {
+			return "", fmt.Errorf("%w: v2: %w", ErrBadData, err)
+		}
+		return d.peer(), nil
+	}
+	return "", fmt.Errorf("%w: unknown version %q", ErrBadData, s.Version)
 }

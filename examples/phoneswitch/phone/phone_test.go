@@ -1,10 +1,12 @@
 package phone_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/hotline-go/hotline/examples/phoneswitch/phone"
+	"github.com/hotline-go/hotline/flags"
 	"github.com/hotline-go/hotline/fsm"
 	"github.com/hotline-go/hotline/fsm/fsmtest"
 	"github.com/stretchr/testify/require"
@@ -147,4 +149,78 @@ func TestSignalEvent(t *testing.T) {
 	ev, err := phone.Signal{Kind: phone.SigAudio, Seq: 4, Payload: "x"}.Event("100")
 	require.NoError(t, err)
 	require.Equal(t, phone.PeerAudio{From: "100", Seq: 4, Payload: "x"}, ev)
+}
+
+// The hd-audio flag shows in STATUS (codec=hd) for the phones it is on
+// for, in both versions, the moment it is set: no new version, no phone
+// moved; a percentage picks phones by number, stably.
+func TestFlagHDAudio(t *testing.T) {
+	for _, code := range []fsm.Code{phone.V1(), phone.V2()} {
+		t.Run(code.Version(), func(t *testing.T) {
+			v := code.Version()
+			fl := flags.New(flags.WithLogger(slog.New(slog.DiscardHandler)))
+			status := func(m *fsmtest.Machine) string {
+				t.Helper()
+				out, err := m.Call(phone.Status{})
+				require.NoError(t, err)
+				return strings.Join(out.(phone.Output).Lines, "|")
+			}
+			ids := []string{"100", "101", "102", "103", "104", "105", "106", "107"}
+			ms := make(map[string]*fsmtest.Machine, len(ids))
+			for _, id := range ids {
+				ms[id] = fsmtest.Start(t, code, fsm.WithID(id), fsm.WithFlags(fl))
+			}
+			plain := "STATUS 100 off " + v + " calls=0 frames_in=0 frames_out=0"
+			require.Equal(t, plain, status(ms["100"]))
+			_, err := fl.Set(phone.FlagHDAudio, flags.On, "test")
+			require.NoError(t, err)
+			require.Equal(t, plain+" codec=hd", status(ms["100"]))
+			_, err = fl.Set(phone.FlagHDAudio, flags.Percent(50), "test")
+			require.NoError(t, err)
+			on := 0
+			for _, id := range ids {
+				got := status(ms[id])
+				require.Equal(t, fl.Enabled(phone.FlagHDAudio, id), strings.HasSuffix(got, " codec=hd"), got)
+				if strings.HasSuffix(got, " codec=hd") {
+					on++
+				}
+			}
+			require.True(t, on > 0 && on < len(ids), "50%% of %d phones: %d on", len(ids), on)
+			_, err = fl.Set(phone.FlagHDAudio, flags.Off, "test")
+			require.NoError(t, err)
+			require.Equal(t, plain, status(ms["100"]))
+		})
+	}
+}
+
+func TestPeer(t *testing.T) {
+	for _, code := range []fsm.Code{phone.V1(), phone.V2()} {
+		t.Run(code.Version(), func(t *testing.T) {
+			n := newNet(t, code, "100", "200")
+			peerOf := func(num string) string {
+				t.Helper()
+				p, err := phone.Peer(n.phones[num].Info().Snapshot())
+				require.NoError(t, err)
+				return p
+			}
+			require.Equal(t, "", peerOf("100"))
+			n.dial("100", "200")
+			require.Equal(t, "200", peerOf("100"), "ringing")
+			require.Equal(t, "100", peerOf("200"), "ringing")
+			n.send("200", phone.OffHook{At: 1})
+			require.Equal(t, "200", peerOf("100"), "connected")
+			n.send("100", phone.OnHook{})
+			require.Equal(t, "", peerOf("100"))
+			require.Equal(t, "", peerOf("200"))
+		})
+	}
+	for _, s := range []fsm.Snapshot{
+		{Machine: "counter", Version: "v1"},
+		{Machine: phone.Name, Version: "v3"},
+		{Machine: phone.Name, Version: "v1", Data: []byte{0xc1}},
+		{Machine: phone.Name, Version: "v2", Data: []byte{0x81}},
+	} {
+		_, err := phone.Peer(s)
+		require.ErrorIs(t, err, phone.ErrBadData, "%+v", s)
+	}
 }

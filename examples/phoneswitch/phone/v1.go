@@ -142,9 +142,9 @@ func V1() *fsm.Machine[DataV1] {
 		})
 	}
 
-	// STATUS, in every state.
+	// STATUS, in every state; codec=hd when the FlagHDAudio flag is on.
 	for _, s := range States {
-		fsm.On(m, s, func(_ Status, d DataV1) fsm.Result[DataV1] {
+		fsm.OnFlags(m, s, func(_ Status, d DataV1, f fsm.Flags) fsm.Result[DataV1] {
 			st := protocol.StatusLine{Number: d.Number, State: s, Version: "v1"}
 			if d.Dialled != "" {
 				st.Fields = append(st.Fields, protocol.Field{Key: "dialled", Value: d.Dialled})
@@ -153,10 +153,27 @@ func V1() *fsm.Machine[DataV1] {
 				st.Fields = append(st.Fields, protocol.Field{Key: "peer", Value: d.Peer}, protocol.Field{Key: "dir", Value: d.dir()})
 			}
 			st.Fields = append(st.Fields, counters(d.Calls, d.FramesIn, d.FramesOut)...)
+			st.Fields = appendCodec(st.Fields, f)
 			return keep(d, lines(st))
 		})
 	}
 	return m
+}
+
+// FlagHDAudio is the feature flag that the phone reads: a phone for which
+// it is on shows codec=hd at the end of its STATUS line (wide-band audio,
+// shipped dark behind the flag; a phone for which it is off shows no
+// codec=). Both versions read it, in process and in a plugin alike; set it
+// with `phoneswitch ctl flags hd-audio on|off|N%`.
+const FlagHDAudio = "hd-audio"
+
+// appendCodec appends codec=hd to a STATUS line's fields if [FlagHDAudio]
+// is on for the phone.
+func appendCodec(fields []protocol.Field, f fsm.Flags) []protocol.Field {
+	if !f.On(FlagHDAudio) {
+		return fields
+	}
+	return append(fields, protocol.Field{Key: "codec", Value: "hd"})
 }
 
 func counters(calls, in, out uint64) []protocol.Field {

@@ -166,7 +166,7 @@ func V2() *fsm.Machine[DataV2] {
 	}
 
 	for _, s := range States {
-		fsm.On(m, s, func(_ Status, d DataV2) fsm.Result[DataV2] {
+		fsm.OnFlags(m, s, func(_ Status, d DataV2, f fsm.Flags) fsm.Result[DataV2] {
 			st := protocol.StatusLine{Number: d.Number, State: s, Version: "v2"}
 			if d.Dialled != "" {
 				st.Fields = append(st.Fields, protocol.Field{Key: "dialled", Value: d.Dialled})
@@ -178,6 +178,7 @@ func V2() *fsm.Machine[DataV2] {
 				}
 			}
 			st.Fields = append(st.Fields, counters(d.Stats.Calls, d.Stats.FramesIn, d.Stats.FramesOut)...)
+			st.Fields = appendCodec(st.Fields, f)
 			return keep(d, lines(st))
 		})
 	}

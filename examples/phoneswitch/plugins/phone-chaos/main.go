@@ -139,6 +139,15 @@ func (in *instance) Handle(ev fsm.Event) (string, []fsm.Action, error) {
 	return in.Instance.Handle(ev)
 }
 
+// UseFlags gives the phone's own instance the machine's feature flags
+// (the plugin server hands them over with each event): the wrapper must
+// not hide that the phone reads flags.
+func (in *instance) UseFlags(f fsm.Flags) {
+	if u, ok := in.Instance.(fsm.FlagUser); ok {
+		u.UseFlags(f)
+	}
+}
+
 func (in *instance) Close() error {
 	if cl, ok := in.Instance.(io.Closer); ok {
 		return cl.Close()
