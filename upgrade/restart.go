@@ -29,8 +29,9 @@ type Restarter struct {
 	log *slog.Logger
 	pid int
 
-	readyMu sync.Mutex    // serialises Ready
-	readyC  chan struct{} // closed by Ready: listeners accept from then on
+	readyMu  sync.Mutex    // serialises Ready
+	readyC   chan struct{} // closed by Ready: listeners accept from then on
+	readying chan struct{} // under mu: a Ready under way, closed when it returns
 
 	mu           sync.Mutex
 	state        State
@@ -205,9 +206,20 @@ func (r *Restarter) Ready() error {
 	case StateDraining, StateStopped:
 		return fmt.Errorf("%w: ready", ErrDraining)
 	}
+	// From the PID file on, this process is named and the previous one may
+	// be gone before the state below says ready: an upgrade asked for
+	// meanwhile waits for the end of this Ready (see startAttempt).
+	readying := make(chan struct{})
 	r.mu.Lock()
 	h := r.handoff
+	r.readying = readying
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.readying = nil
+		r.mu.Unlock()
+		close(readying)
+	}()
 	if h != nil {
 		if err := h.readyErr(); err != nil {
 			return err
@@ -239,7 +251,7 @@ func (r *Restarter) Ready() error {
 // [WithSignals] do the same without waiting.
 //
 // It fails, and this process keeps serving, with [ErrNotReady] before
-// [Restarter.Ready], [ErrUpgradeInProgress] while another upgrade runs or the
+// [Restarter.Ready] (asked for while Ready runs, it waits for Ready's end), [ErrUpgradeInProgress] while another upgrade runs or the
 // previous process still drains (the request is refused and logged, not
 // queued), [ErrDraining] once this process drains, [ErrChildFailed] if the
 // new process could not start or exited, [ErrChildTimeout] if it was not
@@ -287,6 +299,14 @@ func (r *Restarter) exit() { r.exitOnce.Do(func() { close(r.exitC) }) }
 
 func (r *Restarter) startAttempt(trigger string) (<-chan error, error) {
 	r.mu.Lock()
+	for r.state == StateStarting && r.readying != nil {
+		// A Ready under way: whoever asks has seen this process named
+		// (the PID file) or the previous one gone. Decide once it ends.
+		readying := r.readying
+		r.mu.Unlock()
+		<-readying
+		r.mu.Lock()
+	}
 	var err error
 	switch {
 	case r.state == StateStarting:

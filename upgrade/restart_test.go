@@ -289,6 +289,56 @@ func TestReadyWritesPIDFileBeforeTellingParent(t *testing.T) {
 	assert.Equal(t, StateReady, r.State())
 }
 
+// An upgrade asked for while Ready is under way (the PID file names this
+// process, the previous one may already be gone: whoever watches those
+// may ask at once) waits for Ready's end instead of being refused as not
+// ready; one asked for while a Ready fails is refused as not ready.
+func TestUpgradeDuringReady(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		readyErr error
+		want     error // of the upgrade; nil: it starts a new process
+	}{
+		{"ready", nil, nil},
+		{"ready fails", errors.New("no parent to tell"), ErrNotReady},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeFlip()
+				entered, release := make(chan struct{}), make(chan struct{})
+				f.onReady = func() error {
+					close(entered)
+					<-release
+					return tc.readyErr
+				}
+				r, _ := testRestarter(t, f)
+				readyErr := make(chan error, 1)
+				go func() { readyErr <- r.Ready() }()
+				<-entered
+				upgraded := make(chan error, 1)
+				go func() { upgraded <- r.Upgrade(context.Background()) }()
+				synctest.Wait()
+				select {
+				case err := <-upgraded:
+					t.Fatalf("the upgrade was decided during Ready: %v", err)
+				default:
+				}
+				close(release)
+				require.ErrorIs(t, <-readyErr, tc.readyErr)
+				if tc.want != nil {
+					require.ErrorIs(t, <-upgraded, tc.want)
+					return
+				}
+				reply := <-f.upgrades
+				reply <- errors.New("the new process failed")
+				err := <-upgraded
+				require.ErrorContains(t, err, "the new process failed", "it started one")
+				require.NotErrorIs(t, err, ErrNotReady)
+			})
+		})
+	}
+}
+
 func TestStopRemovesOnlyItsOwnPIDFile(t *testing.T) {
 	t.Run("shutdown", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "svc.pid")
