@@ -36,9 +36,10 @@ var (
 	// It wraps [actor.Moved], so that a supervisor does not restart it
 	// whatever its restart type (the machine runs on in the new process);
 	// [actor.Shutdown], so that the System does not log the exit (one line
-	// per machine); and [actor.Killed], so that no terminate hook runs (the
-	// machine has not ended) and code that matched the Killed of earlier
-	// builds still does. Links and monitors get it as any reason.
+	// per machine); and [actor.Killed], so that code that matched the
+	// Killed of earlier builds still does. No terminate hook runs: the
+	// machine is stopped with a reason that wraps Moved (it has not
+	// ended). Links and monitors get it as any reason.
 	ErrHandedOff error = handedOff{}
 )
 
