@@ -362,8 +362,14 @@ func TestAuditSimultaneousCrashesInGroup(t *testing.T) {
 		sup := start(t, sys, supervisor.OneForAll, specs(j, supervisor.Permanent, "a", "b", "c"), supervisor.WithIntensity(1, time.Minute))
 		before := refs(t, sup)
 		j.take()
-		send(t, before["a"], exitWith{errCrash})
-		send(t, before["b"], exitWith{errCrash})
+		// Both crash orders wait in the mailboxes before either runs: sent
+		// one after the other, a's crash could stop b first.
+		gate := make(chan struct{})
+		for _, id := range []string{"a", "b"} {
+			send(t, before[id], hold{gate})
+			send(t, before[id], exitWith{errCrash})
+		}
+		close(gate)
 		synctest.Wait()
 		_, gone := exited(t, sup)
 		require.False(t, gone, "one restart, within an intensity of 1")
