@@ -165,13 +165,14 @@ func (s *sending) pauseConns(ctx context.Context, sent map[string]net.Conn) ([]p
 
 // holdListeners holds back every listener (see listener.hold) and returns
 // them, once the connections they had just returned are registered, or
-// after acceptGrace.
+// acceptGrace after it began (one grace for all the listeners).
 func (r *Restarter) holdListeners() []*listener {
 	r.mu.Lock()
 	ls := slices.Clone(r.listeners)
 	r.mu.Unlock()
+	deadline := time.Now().Add(acceptGrace) // one grace for all: each listener's of its own added up
 	for _, l := range ls {
-		if late := l.hold(acceptGrace); late > 0 {
+		if late := l.hold(max(time.Until(deadline), 0)); late > 0 {
 			r.log.Warn("upgrade: handoff: connections accepted before the handoff were not set up in time; they stay here and drain",
 				"addr", l.Addr().String(), "conns", late, "waited", acceptGrace)
 		}
