@@ -162,14 +162,14 @@ type handoffConfig struct {
 	release *ReleaseHandler
 
 	// Test seams.
-	format    uint16             // the newest format version written and read
-	minFormat uint16             // the oldest format version read
-	fault     func(stage string) // called at the stages of Receive
-	ackLate   func()             // called when the acknowledgement is late, before the read side is shut
-	ackShut   func()             // called when the acknowledgement is late, once the read side is shut
-	parentPID func() int         // the process Receive takes over from
-	clock     func() int64       // the host's monotonic clock, in ns (monotonicNow); 0: unknown
-	successor func(pid int) bool // whether the process pid may take the state over (isChild)
+	format    uint16                      // the newest format version written and read
+	minFormat uint16                      // the oldest format version read
+	fault     func(stage string)          // called at the stages of Receive
+	ackLate   func()                      // called when the acknowledgement is late, before the read side is shut
+	ackShut   func()                      // called when the acknowledgement is late, once the read side is shut
+	parentPID func() int                  // the process Receive takes over from
+	clock     func() int64                // the host's monotonic clock, in ns (monotonicNow); 0: unknown
+	successor func(pid int) (bool, error) // whether the process pid may take the state over (isChild); errNoPeerCred: cannot tell
 }
 
 // errNoPeerCred: this system gives no peer credentials that the handoff

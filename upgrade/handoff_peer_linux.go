@@ -32,21 +32,31 @@ func peerPID(c *net.UnixConn) (int, error) {
 }
 
 // isChild reports whether the process pid is a child of this one, from
-// /proc/<pid>/stat ("pid (comm) state ppid ..."; comm may hold spaces and
-// parentheses, so the fields are read after the last ')').
-func isChild(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// /proc (see childOf).
+func isChild(pid int) (bool, error) { return childOf("/proc", pid) }
+
+// childOf reports whether the process pid is a child of this one, from
+// proc/<pid>/stat ("pid (comm) state ppid ..."; comm may hold spaces and
+// parentheses, so the fields are read after the last ')'). A pid whose
+// stat cannot be read or parsed is not a child. If proc has no stat of
+// this process either (no procfs mounted there), the check cannot be
+// made: the error wraps errNoPeerCred.
+func childOf(proc string, pid int) (bool, error) {
+	b, err := os.ReadFile(proc + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		if _, serr := os.Stat(proc + "/" + strconv.Itoa(os.Getpid()) + "/stat"); serr != nil {
+			return false, fmt.Errorf("%w: no parent of a process read in %s: %w", errNoPeerCred, proc, serr)
+		}
+		return false, nil
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return false
+		return false, nil
 	}
 	f := bytes.Fields(b[i+1:])
 	if len(f) < 2 {
-		return false
+		return false, nil
 	}
 	ppid, err := strconv.Atoi(string(f[1]))
-	return err == nil && ppid == os.Getpid()
+	return err == nil && ppid == os.Getpid(), nil
 }

@@ -503,7 +503,9 @@ func (s *sending) exchange() error {
 // /proc), as the process tableflip starts is. Any other process that
 // connects (one of the same user that found the socket) is logged and
 // closed, and the wait goes on until the attempt ends: taken as the new
-// process, it would have the state, and the new process none.
+// process, it would have the state, and the new process none. Where the
+// peer cannot be checked (no peer credentials, no procfs), the first
+// connection is taken.
 func (s *sending) acceptSuccessor() (*net.UnixConn, error) {
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -511,12 +513,19 @@ func (s *sending) acceptSuccessor() (*net.UnixConn, error) {
 			return nil, err
 		}
 		pid, err := peerPID(c)
+		child := false
+		if err == nil {
+			child, err = s.h.cfg.successor(pid)
+			if errors.Is(err, errNoPeerCred) {
+				s.h.log.Warn("upgrade: handoff: the new process is not checked", "peer_pid", pid, "err", err)
+			}
+		}
 		switch {
 		case errors.Is(err, errNoPeerCred):
 			return c, nil // not checked on this system
 		case err != nil:
 			s.h.log.Warn("upgrade: handoff: connection refused: its credentials cannot be read", "err", err)
-		case s.h.cfg.successor(pid):
+		case child:
 			return c, nil
 		default:
 			s.h.log.Warn("upgrade: handoff: connection refused: not the new process (not a child of this one)", "peer_pid", pid)

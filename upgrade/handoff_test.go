@@ -70,7 +70,7 @@ func newSide(t *testing.T, dir string, parent bool, opts ...HandoffOption) *side
 
 // selfIsSuccessor is the successor check of a Handoff whose new process is
 // played in this process: the new side is no child of the old.
-func selfIsSuccessor(pid int) bool { return pid == os.Getpid() }
+func selfIsSuccessor(pid int) (bool, error) { return pid == os.Getpid(), nil }
 
 // successorOf is the new process of old's upgrade: a side on dir whose
 // parent is old's process.
