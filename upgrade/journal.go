@@ -314,6 +314,9 @@ type journal struct {
 	f    *os.File
 	// compactAt is the size past which append compacts the file.
 	compactAt int64
+	// beforeAppend, if not nil, is called with each record's op before
+	// append writes it (a test seam).
+	beforeAppend func(op string)
 }
 
 // journalCompactAt is the size past which a running process compacts its
@@ -571,6 +574,9 @@ func (j *journal) append(rec record) error {
 	line = append(line, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.beforeAppend != nil {
+		j.beforeAppend(rec.Op)
+	}
 	for range appendAttempts {
 		if err := j.follow(); err != nil {
 			return err
