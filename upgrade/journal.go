@@ -259,6 +259,10 @@ func decodeJournal(b []byte) (replay, error) {
 		case recAbort:
 			delete(pending, rec.Machine)
 		case recConfirm:
+			// No move runs during a Confirm: a begin before it without an
+			// end is a move whose commit could not be written
+			// (ErrNotJournaled), and has ended.
+			delete(pending, rec.Machine)
 			st = journalState{current: rec.To, permanent: rec.To}
 		default:
 			drop(n, line, rec.Machine, fmt.Sprintf("unknown op %q", rec.Op))
