@@ -57,10 +57,10 @@ func ChangeCode(ctx context.Context, ref actor.Ref, to Code, opts ...ChangeOptio
 	if err := actor.Suspend(ctx, ref); err != nil {
 		return err
 	}
+	// Resumed whatever the error: one that wraps ErrNoProc may come from
+	// the change itself (an UPGRADE that asked an actor that had exited),
+	// and the Resume of a machine that has exited returns ErrNoProc.
 	err := ChangeSuspended(ctx, ref, to, opts...)
-	if errors.Is(err, actor.ErrNoProc) {
-		return err
-	}
 	if rerr := actor.Resume(context.WithoutCancel(ctx), ref); rerr != nil && !errors.Is(rerr, actor.ErrNoProc) {
 		err = errors.Join(err, rerr)
 	}

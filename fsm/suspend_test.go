@@ -2,10 +2,12 @@ package fsm_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hotline-go/hotline/actor"
 	"github.com/hotline-go/hotline/actor/actortest"
@@ -53,4 +55,26 @@ func testOtherSuspensionsLeaveAHolderSuspended(t *testing.T) {
 	require.NoError(t, actor.Resume(ctx, ref)) // the holder lets go
 	require.Equal(t, []string{"v2 note 1"}, journalLog(t, ref))
 	require.ErrorIs(t, actor.Resume(ctx, ref), actor.ErrNotSuspended)
+}
+
+// A ChangeCode whose UPGRADE fails with an error that wraps
+// actor.ErrNoProc (it asked an actor that had exited) resumes the machine,
+// which is alive and keeps its version, as for any other failed change.
+// Before, ChangeCode took any such error for the machine's own exit and
+// returned without its Resume: the machine stayed suspended for good.
+func TestChangeCodeFailingWithNoProcResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		sys := actortest.NewSystem(t)
+		ref, err := fsm.Start(ctx, sys, journal("v1"))
+		require.NoError(t, err)
+		v2 := journal("v2")
+		v2.OnUpgrade(func(string, string, msgpack.RawMessage) (string, []string, error) {
+			return "", nil, fmt.Errorf("ask the directory: %w", actor.ErrNoProc)
+		})
+		require.ErrorIs(t, fsm.ChangeCode(ctx, ref, v2), actor.ErrNoProc)
+		require.ErrorIs(t, actor.Resume(ctx, ref), actor.ErrNotSuspended, "ChangeCode ended its suspension")
+		cast(t, ref, Note{N: 1})
+		require.Equal(t, []string{"v1 note 1"}, journalLog(t, ref))
+	})
 }

@@ -259,6 +259,10 @@ func decodeJournal(b []byte) (replay, error) {
 		case recAbort:
 			delete(pending, rec.Machine)
 		case recConfirm:
+			// No move runs during a Confirm: a begin before it without an
+			// end is a move whose commit could not be written
+			// (ErrNotJournaled), and has ended.
+			delete(pending, rec.Machine)
 			st = journalState{current: rec.To, permanent: rec.To}
 		default:
 			drop(n, line, rec.Machine, fmt.Sprintf("unknown op %q", rec.Op))
@@ -314,6 +318,9 @@ type journal struct {
 	f    *os.File
 	// compactAt is the size past which append compacts the file.
 	compactAt int64
+	// beforeAppend, if not nil, is called with each record's op before
+	// append writes it (a test seam).
+	beforeAppend func(op string)
 }
 
 // journalCompactAt is the size past which a running process compacts its
@@ -571,6 +578,9 @@ func (j *journal) append(rec record) error {
 	line = append(line, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.beforeAppend != nil {
+		j.beforeAppend(rec.Op)
+	}
 	for range appendAttempts {
 		if err := j.follow(); err != nil {
 			return err

@@ -102,6 +102,28 @@ func TestJournalRollbackOfUnconfirmed(t *testing.T) {
 	require.Equal(t, []Recovery{{Machine: "m", Kind: "upgrade", From: "v1", To: "v2", Outcome: OutcomeRevertedToPermanent, Current: "v1"}}, rp.recoveries)
 }
 
+// TestJournalConfirmEndsABeginWithoutCommit: a move whose commit could not
+// be written (ErrNotJournaled: it took effect) leaves its begin without an
+// end; the Confirm that follows, once the journal can be written again,
+// says the current version is permanent, and no move runs during a
+// Confirm: the begin has ended. Before, the next start reported the
+// confirmed upgrade as "undone" (and a compaction while running kept the
+// begin), though the host came back on the confirmed version.
+func TestJournalConfirmEndsABeginWithoutCommit(t *testing.T) {
+	for _, kind := range []string{"upgrade", "rollback", "end-sessions"} {
+		t.Run(kind, func(t *testing.T) {
+			rp, err := decodeJournal([]byte(`{"op":"state","machine":"m","to":"v1","permanent":"v1"}
+{"op":"begin","machine":"m","kind":"` + kind + `","from":"v1","to":"v2"}
+{"op":"confirm","machine":"m","to":"v2"}
+`))
+			require.NoError(t, err)
+			require.Empty(t, rp.recoveries)
+			require.Empty(t, rp.pending)
+			require.Equal(t, journalState{"v2", "v2"}, rp.state["m"])
+		})
+	}
+}
+
 // TestJournalDropsGarbage: a line that is not a whole record is dropped
 // and reported, the records around it kept.
 func TestJournalDropsGarbage(t *testing.T) {

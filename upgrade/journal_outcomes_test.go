@@ -245,3 +245,35 @@ func TestJournalUnknownVersionStaysLoaded(t *testing.T) {
 		require.NoError(t, sys.Shutdown(ctx))
 	})
 }
+
+// TestJournalCommitNotWrittenRestartPolicy: under PolicyRestart, a move
+// whose commit cannot be journaled has taken effect as under
+// PolicyMigrate: v2 is current, the Report says ok, and the machines that
+// ran v1 are restarted (stopped with ErrRestarted, for their supervisor
+// to start on v2). Before, the error skipped the restart: v2 was current
+// and every machine went on running v1.
+func TestJournalCommitNotWrittenRestartPolicy(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "release.journal")
+	_, h := newRelease(t, upgrade.WithJournal(dir))
+	h.SetPolicy("counter", upgrade.PolicyRestart)
+	refs := startN(t, h, 2)
+	upgrade.JournalBeforeAppend(h, func(op string) {
+		if op == "commit" { // the journal cannot be written any more
+			require.NoError(t, os.Remove(path))
+			require.NoError(t, os.Mkdir(path, 0o700))
+		}
+	})
+	rep, err := h.Upgrade(ctx, "counter", "v2")
+	require.ErrorIs(t, err, upgrade.ErrNotJournaled)
+	require.Equal(t, "ok", rep.Result)
+	require.Equal(t, len(refs), rep.Changed)
+	require.Equal(t, "v2", status(t, h).Current)
+	for _, r := range refs {
+		reason, err := actor.Wait(ctx, r)
+		require.NoError(t, err)
+		require.ErrorIs(t, reason, upgrade.ErrRestarted)
+	}
+	require.NoError(t, os.Remove(path)) // for the handler's Close
+}

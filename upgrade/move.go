@@ -544,7 +544,9 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 		rep.MaxPause = h.resumeAll(ctx, targets)
 		cfg.report("resumed", count(targets, func(tg *target) bool { return tg.suspended }), len(targets))
 	}
-	if err == nil && policy == PolicyRestart {
+	// A commit not journaled has taken effect (ErrNotJournaled): its
+	// machines are restarted all the same.
+	if (err == nil || errors.Is(err, ErrNotJournaled)) && policy == PolicyRestart {
 		h.restartAll(ctx, targets)
 		rep.Changed = len(targets)
 	}
