@@ -220,8 +220,14 @@ func (h *ReleaseHandler) canaryMove(ctx context.Context, op string, r *release, 
 	if err != nil {
 		// The canaries moved, and the journal does not say so: no window
 		// on a rollout that cannot be recorded. They are moved back.
-		reason = "the canaries moved, but their move could not be journaled: " + err.Error()
-		err = fmt.Errorf("%w: %s: %w", ErrCanaryFailed, r.name, err)
+		// The error is the write's, not ErrNotJournaled: once moved back,
+		// the canaries' move has not taken effect.
+		var nj *notJournaled
+		if errors.As(err, &nj) {
+			err = nj.err
+		}
+		reason = "the canaries moved, but their commit could not be journaled: " + err.Error()
+		err = fmt.Errorf("%w: %s: the canaries were moved back, their commit not journaled: %w", ErrCanaryFailed, r.name, err)
 	} else {
 		cfg.report("canaries", crep.Changed, crep.Selected)
 		reason = c.judge(ctx, refs, downs, ct)

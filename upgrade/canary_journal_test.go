@@ -52,7 +52,9 @@ func TestCanaryCommitNotJournaled(t *testing.T) {
 							require.NoError(t, os.RemoveAll(path)) // writable again, for a move back
 						}
 					}))
-				require.ErrorIs(t, err, upgrade.ErrNotJournaled)
+				require.ErrorIs(t, err, upgrade.ErrBadJournal)
+				// ErrNotJournaled says the move took effect: not once moved back.
+				require.Equal(t, !tc.wantCanary, errors.Is(err, upgrade.ErrNotJournaled), "%v", err)
 				require.Equal(t, tc.wantCanary, errors.Is(err, upgrade.ErrCanaryFailed), "%v", err)
 				require.Equal(t, tc.wantVerdict, rep.Verdict, rep.Reason)
 				for id, r := range refs {

@@ -532,7 +532,7 @@ func (h *ReleaseHandler) moveHeld(ctx context.Context, op string, r *release, to
 			rec.Op = recAbort
 		}
 		if jerr := h.journal.append(rec); jerr != nil && err == nil {
-			err = fmt.Errorf("%w: %s of %s to %s: %w", ErrNotJournaled, op, machine, to, jerr)
+			err = &notJournaled{what: fmt.Sprintf("%s of %s to %s", op, machine, to), err: jerr}
 		} else if jerr != nil {
 			err = errors.Join(err, jerr)
 		}
@@ -777,3 +777,16 @@ func count(targets []*target, f func(*target) bool) int {
 	}
 	return n
 }
+
+// notJournaled is the error of a move that took effect and whose commit
+// could not be written: [ErrNotJournaled], with the write's error.
+type notJournaled struct {
+	what string // "upgrade of phone to v2"
+	err  error  // the write's, wrapping ErrBadJournal
+}
+
+func (e *notJournaled) Error() string {
+	return ErrNotJournaled.Error() + ": " + e.what + ": " + e.err.Error()
+}
+
+func (e *notJournaled) Unwrap() []error { return []error{ErrNotJournaled, e.err} }

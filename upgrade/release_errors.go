@@ -77,9 +77,9 @@ var (
 	// only the outcome it reports differs. [ReleaseHandler.Confirm] writes
 	// its record before it changes anything, and returns ErrBadJournal
 	// alone, having changed nothing. A [Canary] rollout whose canaries
-	// moved but were not journaled moves them back (ErrCanaryFailed, with
-	// this error); one whose rest moved but was not journaled is promoted,
-	// with this error.
+	// moved but were not journaled moves them back (ErrCanaryFailed and
+	// ErrBadJournal, not this error); one whose rest moved but was not
+	// journaled is promoted, with this error.
 	ErrNotJournaled = errors.New("upgrade: the move took effect but its commit was not journaled")
 )
 
