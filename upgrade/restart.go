@@ -251,7 +251,8 @@ func (r *Restarter) Ready() error {
 // [WithSignals] do the same without waiting.
 //
 // It fails, and this process keeps serving, with [ErrNotReady] before
-// [Restarter.Ready] (asked for while Ready runs, it waits for Ready's end), [ErrUpgradeInProgress] while another upgrade runs or the
+// [Restarter.Ready] (asked for while Ready runs, it waits for Ready's end,
+// or for ctx), [ErrUpgradeInProgress] while another upgrade runs or the
 // previous process still drains (the request is refused and logged, not
 // queued), [ErrDraining] once this process drains, [ErrChildFailed] if the
 // new process could not start or exited, [ErrChildTimeout] if it was not
@@ -261,7 +262,7 @@ func (r *Restarter) Ready() error {
 // bounds only the wait: when it is done Upgrade returns its error and the
 // attempt goes on, its outcome logged and kept in [Restarter.LastAttempt].
 func (r *Restarter) Upgrade(ctx context.Context) error {
-	done, err := r.startAttempt("call")
+	done, err := r.startAttempt(ctx, "call")
 	if err != nil {
 		return err
 	}
@@ -297,14 +298,18 @@ func (r *Restarter) Exit() <-chan struct{} {
 
 func (r *Restarter) exit() { r.exitOnce.Do(func() { close(r.exitC) }) }
 
-func (r *Restarter) startAttempt(trigger string) (<-chan error, error) {
+func (r *Restarter) startAttempt(ctx context.Context, trigger string) (<-chan error, error) {
 	r.mu.Lock()
 	for r.state == StateStarting && r.readying != nil {
 		// A Ready under way: whoever asks has seen this process named
 		// (the PID file) or the previous one gone. Decide once it ends.
 		readying := r.readying
 		r.mu.Unlock()
-		<-readying
+		select {
+		case <-readying:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("upgrade: stopped waiting for this process to be ready: %w", ctx.Err())
+		}
 		r.mu.Lock()
 	}
 	var err error
@@ -438,7 +443,7 @@ func (r *Restarter) signalLoop() {
 		case sig := <-r.sigC:
 			// Never wait here: a second signal during an attempt must be
 			// refused (and logged) at once, not queued behind it.
-			_, _ = r.startAttempt("signal " + sig.String())
+			_, _ = r.startAttempt(context.Background(), "signal "+sig.String())
 		}
 	}
 }

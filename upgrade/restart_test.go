@@ -292,15 +292,18 @@ func TestReadyWritesPIDFileBeforeTellingParent(t *testing.T) {
 // An upgrade asked for while Ready is under way (the PID file names this
 // process, the previous one may already be gone: whoever watches those
 // may ask at once) waits for Ready's end instead of being refused as not
-// ready; one asked for while a Ready fails is refused as not ready.
+// ready; one asked for while a Ready fails is refused as not ready; one
+// whose ctx ends while it waits returns ctx's error and starts nothing.
 func TestUpgradeDuringReady(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		readyErr error
+		cancel   bool  // the upgrade's ctx ends while Ready runs
 		want     error // of the upgrade; nil: it starts a new process
 	}{
-		{"ready", nil, nil},
-		{"ready fails", errors.New("no parent to tell"), ErrNotReady},
+		{"ready", nil, false, nil},
+		{"ready fails", errors.New("no parent to tell"), false, ErrNotReady},
+		{"given up", nil, true, context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -316,15 +319,30 @@ func TestUpgradeDuringReady(t *testing.T) {
 				go func() { readyErr <- r.Ready() }()
 				<-entered
 				upgraded := make(chan error, 1)
-				go func() { upgraded <- r.Upgrade(context.Background()) }()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				go func() { upgraded <- r.Upgrade(ctx) }()
 				synctest.Wait()
 				select {
 				case err := <-upgraded:
 					t.Fatalf("the upgrade was decided during Ready: %v", err)
 				default:
 				}
+				if tc.cancel {
+					cancel()
+					require.ErrorIs(t, <-upgraded, context.Canceled)
+				}
 				close(release)
 				require.ErrorIs(t, <-readyErr, tc.readyErr)
+				if tc.cancel {
+					synctest.Wait()
+					select {
+					case <-f.upgrades:
+						t.Fatal("an upgrade given up started a new process")
+					default:
+					}
+					return
+				}
 				if tc.want != nil {
 					require.ErrorIs(t, <-upgraded, tc.want)
 					return
