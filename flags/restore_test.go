@@ -93,6 +93,15 @@ func TestRestore(t *testing.T) {
 	took, err = fl.Restore([]flags.Status{carried[3]})
 	require.NoError(t, err)
 	require.Empty(t, took)
+
+	// A setting carried as it is here is not taken again, though its When
+	// comes without the monotonic reading that a Set's has.
+	set, err := fl.Set("same", flags.On, "dave")
+	require.NoError(t, err)
+	set.When = set.When.Round(0)
+	took, err = fl.Restore([]flags.Status{set})
+	require.NoError(t, err)
+	require.Empty(t, took)
 }
 
 func TestRestoreBadInput(t *testing.T) {

@@ -252,16 +252,7 @@ func (s *Set) applyLocked(set []setting, who string, file bool) []Status {
 	if len(changes) == 0 && !swap {
 		return nil
 	}
-	next.names = make([]string, 0, len(next.flags))
-	for n := range next.flags {
-		next.names = append(next.names, n)
-	}
-	slices.Sort(next.names)
-	s.cur.Store(next)
-	l := s.log
-	if l == nil {
-		l = slog.Default()
-	}
+	l := s.store(next)
 	for i, c := range changes {
 		l.Info(msgs[i], "flag", c.Flag, "old", c.Old.String(), "new", c.Value.String(), "who", c.Who, "when", c.When)
 	}
@@ -300,7 +291,7 @@ func (s *Set) Restore(carried []Status) ([]Status, error) {
 	var took []Status
 	for _, c := range carried {
 		cur, had := old.flags[c.Flag]
-		if had && (c.File || *cur == c) {
+		if had && (c.File || sameStatus(*cur, c)) {
 			continue
 		}
 		took = append(took, c)
@@ -315,16 +306,7 @@ func (s *Set) Restore(carried []Status) ([]Status, error) {
 	for _, c := range took {
 		next.flags[c.Flag] = &c
 	}
-	next.names = make([]string, 0, len(next.flags))
-	for n := range next.flags {
-		next.names = append(next.names, n)
-	}
-	slices.Sort(next.names)
-	s.cur.Store(next)
-	l := s.log
-	if l == nil {
-		l = slog.Default()
-	}
+	l := s.store(next)
 	for _, c := range took {
 		var was Value
 		if cur, had := old.flags[c.Flag]; had {
@@ -335,6 +317,27 @@ func (s *Set) Restore(carried []Status) ([]Status, error) {
 		}
 	}
 	return took, nil
+}
+
+// store makes next, whose flags are set, the set's snapshot, its names
+// sorted, and returns the logger to report the change with. s is locked.
+func (s *Set) store(next *snapshot) *slog.Logger {
+	next.names = make([]string, 0, len(next.flags))
+	for n := range next.flags {
+		next.names = append(next.names, n)
+	}
+	slices.Sort(next.names)
+	s.cur.Store(next)
+	if s.log == nil {
+		return slog.Default()
+	}
+	return s.log
+}
+
+// sameStatus reports whether a and b are the same setting: their When
+// compared as instants (a carried When has no monotonic reading).
+func sameStatus(a, b Status) bool {
+	return a.When.Equal(b.When) && a.Flag == b.Flag && a.Value == b.Value && a.Old == b.Old && a.Who == b.Who && a.File == b.File
 }
 
 // CheckName returns nil if name is a good flag name: 1–100 bytes from
