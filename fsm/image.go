@@ -244,7 +244,7 @@ func (t queuedTimer) due() time.Time { return t.at }
 // from an Image, at now: a timeout with time left runs for it; one that
 // had fired or is due is recorded in r.due, with a handle that is due when
 // it was, for its message to be sent in its place.
-func (c *core) restore(sh shell, r *restored, now time.Time, queued int) {
+func (c *core) restore(sh shell, r *restored, now time.Time) {
 	c.state = c.in.State()
 	for i, t := range r.timers {
 		if t.Remaining > 0 && !t.Fired {
@@ -255,9 +255,9 @@ func (c *core) restore(sh shell, r *restored, now time.Time, queued int) {
 		c.gen++
 		msg := timeoutMsg{kind: t.Kind, name: t.Name, gen: c.gen}
 		c.timers = append(c.timers, timer{msg: msg, payload: r.payloads[i], handle: queuedTimer{at: now.Add(t.Remaining)}})
-		ahead := queued
+		ahead := r.queued
 		if t.Fired {
-			ahead = min(max(t.Ahead, 0), queued)
+			ahead = min(max(t.Ahead, 0), r.queued)
 		}
 		r.due = append(r.due, dueMsg{ahead: ahead, left: t.Remaining, msg: msg})
 	}

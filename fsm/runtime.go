@@ -26,7 +26,7 @@ func (m *machine) Init(c *actor.Context) error {
 	if m.restored != nil {
 		r := m.restored
 		m.restored = nil
-		m.restore(m, r, time.Now(), r.queued)
+		m.restore(m, r, time.Now())
 		return nil
 	}
 	return m.start(m)
